@@ -1,0 +1,95 @@
+#pragma once
+// The workspace index: every file's tags, and the queries the rest of ponder asks of them.
+//
+// Threads: build() parses on all allowed cores; afterwards an Index is a plain value — callers
+// serialise access (the LSP server owns it on its worker thread).
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "agent/source.h"
+#include "agent/tags.h"
+
+namespace ponder::agent {
+
+struct IndexOptions {
+  ListOptions list;
+  unsigned threads = 0;     // parser threads; 0 = every core
+  std::string cache_dir;    // where the tag cache lives; empty = no on-disk cache
+};
+
+struct IndexStats {
+  std::size_t files = 0;             // files in the index
+  std::size_t parsed = 0;            // of which parsed in this run
+  std::size_t from_cache = 0;        // of which taken from the tag cache
+  std::uint64_t bytes = 0;           // source bytes in the index
+  std::uint64_t bytes_parsed = 0;    // source bytes parsed in this run
+  std::size_t tags = 0;
+  double list_seconds = 0, parse_seconds = 0, total_seconds = 0;
+  std::vector<Skipped> skipped;      // files left out, with the reason
+  std::vector<Skipped> warnings;     // files indexed, with something to say (invalid UTF-8...)
+};
+
+/// A tag and the file it is in. Valid until that file is updated or removed.
+struct SymbolRef {
+  const FileTags* file;
+  const Tag* tag;
+};
+
+class Index {
+ public:
+  /// Indexes every file of `source` (see Source::list). Bad files are skipped or parsed with a
+  /// reason in `stats`; only an unusable source fails, and that is reported by list() itself.
+  static std::unique_ptr<Index> build(std::shared_ptr<Source> source, const IndexOptions& options,
+                                      IndexStats* stats = nullptr);
+
+  /// Replaces (or adds) one file's tags, e.g. after an incremental reparse of an open document.
+  void set_file(FileTags tags);
+  /// Removes a file; false when it was not indexed.
+  bool remove_file(std::string_view path);
+
+  /// All indexed files, by path.
+  const std::map<std::string, FileTags, std::less<>>& files() const { return files_; }
+  const FileTags* file(std::string_view path) const;
+
+  /// Definitions / references of `name` across the workspace, ordered by file then position.
+  std::vector<SymbolRef> definitions(std::string_view name) const;
+  std::vector<SymbolRef> references(std::string_view name) const;
+  /// The innermost definition in `path` whose range contains `at`; null when none does.
+  const Tag* enclosing_symbol(std::string_view path, Point at) const;
+  /// The definitions of `path` in document order (each with its scope).
+  std::vector<const Tag*> outline(std::string_view path) const;
+  /// The source text of a tag's range, read from the source. nullopt with `error` set when the
+  /// file cannot be read or has changed so that the range is out of bounds.
+  std::optional<std::string> symbol_text(std::string_view path, const Tag& tag,
+                                         std::string* error = nullptr) const;
+
+  const Source& source() const { return *source_; }
+  std::size_t tag_count() const;
+
+ private:
+  explicit Index(std::shared_ptr<Source> source) : source_(std::move(source)) {}
+  void add_names(const FileTags& f);
+  void remove_names(const FileTags& f);
+
+  std::shared_ptr<Source> source_;
+  std::map<std::string, FileTags, std::less<>> files_;
+  // name -> (file, tag index) for definitions and for references
+  struct Entry {
+    const FileTags* file;
+    std::uint32_t tag;
+  };
+  std::unordered_map<std::string, std::vector<Entry>> defs_, refs_;
+};
+
+/// True when `text` looks binary (a NUL byte in its first 8 KiB).
+bool looks_binary(std::string_view text);
+/// Offset of the first invalid UTF-8 sequence in `text`, or npos when it is all valid.
+std::size_t find_invalid_utf8(std::string_view text);
+
+}  // namespace ponder::agent

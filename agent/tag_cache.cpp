@@ -1,0 +1,236 @@
+#include "agent/tag_cache.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include "engine/log.h"
+
+namespace ponder::agent {
+namespace {
+
+constexpr char kMagic[8] = {'P', 'N', 'D', 'R', 'T', 'A', 'G', 'S'};
+constexpr std::uint32_t kFormatVersion = 1;
+
+// Little writer/reader for the cache's binary layout. The reader checks every length against
+// the bytes that are left, so a truncated or corrupt file is detected, not read out of bounds.
+class Writer {
+ public:
+  void u8(std::uint8_t v) { buf_.push_back(static_cast<char>(v)); }
+  void u32(std::uint32_t v) { raw(&v, 4); }
+  void u64(std::uint64_t v) { raw(&v, 8); }
+  void str(const std::string& s) {
+    u32(static_cast<std::uint32_t>(s.size()));
+    buf_.append(s);
+  }
+  void range(const Range& r) {
+    u32(r.start_byte); u32(r.end_byte);
+    u32(r.start.line); u32(r.start.column); u32(r.end.line); u32(r.end.column);
+  }
+  const std::string& bytes() const { return buf_; }
+
+ private:
+  void raw(const void* p, std::size_t n) { buf_.append(static_cast<const char*>(p), n); }
+  std::string buf_;
+};
+
+class Reader {
+ public:
+  explicit Reader(std::string_view data) : data_(data) {}
+  bool ok() const { return ok_; }
+  void fail() { ok_ = false; }
+  std::uint8_t u8() { std::uint8_t v = 0; raw(&v, 1); return v; }
+  std::uint32_t u32() { std::uint32_t v = 0; raw(&v, 4); return v; }
+  std::uint64_t u64() { std::uint64_t v = 0; raw(&v, 8); return v; }
+  std::string str() {
+    std::uint32_t n = u32();
+    if (!ok_ || n > data_.size()) { ok_ = false; return {}; }
+    std::string s(data_.substr(0, n));
+    data_.remove_prefix(n);
+    return s;
+  }
+  Range range() {
+    Range r;
+    r.start_byte = u32(); r.end_byte = u32();
+    r.start.line = u32(); r.start.column = u32(); r.end.line = u32(); r.end.column = u32();
+    return r;
+  }
+  std::size_t left() const { return data_.size(); }
+
+ private:
+  void raw(void* p, std::size_t n) {
+    if (!ok_ || data_.size() < n) { ok_ = false; return; }
+    std::memcpy(p, data_.data(), n);
+    data_.remove_prefix(n);
+  }
+  std::string_view data_;
+  bool ok_ = true;
+};
+
+std::string hex(std::uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+}  // namespace
+
+std::uint64_t tag_format_fingerprint() {
+  static const std::uint64_t fp = [] {
+    std::string all = "format" + std::to_string(kFormatVersion);
+    for (int i = 1; i < kLanguageCount; ++i) all += tag_query_source(static_cast<Language>(i));
+    return hash_content(all);
+  }();
+  return fp;
+}
+
+TagCache::TagCache(std::string dir, const std::string& identity) : dir_(std::move(dir)) {
+  path_ = dir_ + "/tags-" + hex(hash_content(identity)) + ".bin";
+}
+
+void TagCache::load() {
+  entries_.clear();
+  by_path_.clear();
+  by_hash_.clear();
+  int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;  // no cache yet
+  struct stat st {};
+  std::string data;
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    data.resize(static_cast<std::size_t>(st.st_size));
+    std::size_t got = 0;
+    while (got < data.size()) {
+      ssize_t n = ::read(fd, data.data() + got, data.size() - got);
+      if (n <= 0) break;
+      got += static_cast<std::size_t>(n);
+    }
+    data.resize(got);
+  }
+  ::close(fd);
+  if (data.size() < 24 || std::memcmp(data.data(), kMagic, 8) != 0) {
+    log::warn("tag cache ", path_, ": not a ponder tag cache; ignoring it");
+    return;
+  }
+  Reader r(std::string_view(data).substr(8));
+  if (r.u64() != tag_format_fingerprint()) {
+    log::info("tag cache ", path_, ": made by another version of the tag queries; rebuilding");
+    return;
+  }
+  std::uint64_t count = r.u64();
+  // Each entry takes at least 40 bytes: a count beyond that is corruption, not a reason to
+  // reserve memory.
+  if (count > r.left() / 40) {
+    log::warn("tag cache ", path_, ": corrupt header; ignoring it");
+    return;
+  }
+  std::vector<CachedFile> entries;
+  entries.reserve(static_cast<std::size_t>(count));
+  for (std::uint64_t i = 0; i < count && r.ok(); ++i) {
+    CachedFile e;
+    e.size = r.u64();
+    e.stamp = r.u64();
+    FileTags& f = e.tags;
+    f.path = r.str();
+    f.language = static_cast<Language>(r.u8());
+    f.content_hash = r.u64();
+    f.bytes = r.u64();
+    f.lines = r.u32();
+    f.has_syntax_errors = r.u8() != 0;
+    std::uint32_t ntags = r.u32();
+    if (!r.ok() || ntags > r.left() / 50 || static_cast<int>(f.language) >= kLanguageCount) {
+      r.fail();
+      break;
+    }
+    f.tags.resize(ntags);
+    for (Tag& t : f.tags) {
+      t.name = r.str();
+      std::uint8_t kind = r.u8();
+      if (kind >= kTagKindCount) { r.fail(); break; }
+      t.kind = static_cast<TagKind>(kind);
+      t.range = r.range();
+      t.name_range = r.range();
+      t.scope = r.str();
+      t.signature = r.str();
+    }
+    entries.push_back(std::move(e));
+  }
+  if (!r.ok()) {
+    log::warn("tag cache ", path_, ": truncated or corrupt; ignoring it");
+    return;
+  }
+  entries_ = std::move(entries);
+  for (std::size_t i = 0; i < entries_.size(); ++i) {
+    by_path_.emplace(entries_[i].tags.path, i);
+    by_hash_.emplace(entries_[i].tags.content_hash, i);
+  }
+}
+
+const CachedFile* TagCache::by_stamp(const SourceFile& file) const {
+  auto it = by_path_.find(file.path);
+  if (it == by_path_.end()) return nullptr;
+  const CachedFile& e = entries_[it->second];
+  return e.size == file.size && e.stamp == file.stamp ? &e : nullptr;
+}
+
+const FileTags* TagCache::by_content(std::uint64_t hash, Language lang) const {
+  auto it = by_hash_.find(hash);
+  if (it == by_hash_.end()) return nullptr;
+  const FileTags& f = entries_[it->second].tags;
+  return f.language == lang ? &f : nullptr;
+}
+
+bool TagCache::save(const std::vector<CachedFile>& files, std::string* error) const {
+  std::error_code ec;
+  std::filesystem::create_directories(dir_, ec);
+  if (ec) {
+    if (error) *error = dir_ + ": " + ec.message();
+    return false;
+  }
+  Writer w;
+  w.u64(0);  // magic placeholder, overwritten below
+  w.u64(tag_format_fingerprint());
+  w.u64(files.size());
+  for (const CachedFile& e : files) {
+    const FileTags& f = e.tags;
+    w.u64(e.size);
+    w.u64(e.stamp);
+    w.str(f.path);
+    w.u8(static_cast<std::uint8_t>(f.language));
+    w.u64(f.content_hash);
+    w.u64(f.bytes);
+    w.u32(f.lines);
+    w.u8(f.has_syntax_errors ? 1 : 0);
+    w.u32(static_cast<std::uint32_t>(f.tags.size()));
+    for (const Tag& t : f.tags) {
+      w.str(t.name);
+      w.u8(static_cast<std::uint8_t>(t.kind));
+      w.range(t.range);
+      w.range(t.name_range);
+      w.str(t.scope);
+      w.str(t.signature);
+    }
+  }
+  std::string bytes = w.bytes();
+  std::memcpy(bytes.data(), kMagic, 8);
+  std::string tmp = path_ + ".tmp" + std::to_string(::getpid());
+  std::FILE* out = std::fopen(tmp.c_str(), "wb");
+  if (!out) {
+    if (error) *error = tmp + ": " + std::strerror(errno);
+    return false;
+  }
+  bool ok = std::fwrite(bytes.data(), 1, bytes.size(), out) == bytes.size();
+  ok = (std::fclose(out) == 0) && ok;
+  if (!ok || std::rename(tmp.c_str(), path_.c_str()) != 0) {
+    if (error) *error = path_ + ": " + std::strerror(errno);
+    std::remove(tmp.c_str());
+    return false;
+  }
+  return true;
+}
+
+}  // namespace ponder::agent

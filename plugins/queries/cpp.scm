@@ -1,0 +1,44 @@
+; ponder's tag patterns for C++, placed before tree-sitter-cpp's queries/tags.scm.
+; Member functions declared or defined inside a class body are methods.
+(field_declaration_list
+  (function_definition
+    declarator: (function_declarator
+      declarator: [(field_identifier) (identifier) (destructor_name) (operator_name)] @name)) @definition.method)
+(field_declaration_list
+  (template_declaration
+    (function_definition
+      declarator: (function_declarator
+        declarator: [(field_identifier) (identifier) (operator_name)] @name)) @definition.method))
+(field_declaration_list
+  (field_declaration
+    declarator: (function_declarator
+      declarator: [(field_identifier) (operator_name)] @name)) @definition.method)
+(field_declaration_list
+  (declaration
+    declarator: (function_declarator
+      declarator: [(identifier) (destructor_name)] @name)) @definition.method)
+; Out-of-class definitions: `void Outer::method() {}`.
+(function_definition
+  declarator: (function_declarator
+    declarator: (qualified_identifier
+      name: [(identifier) (destructor_name) (operator_name)] @name))) @definition.method
+(namespace_definition name: (namespace_identifier) @name) @definition.module
+(class_specifier name: (type_identifier) @name body: (_)) @definition.class
+(struct_specifier name: (type_identifier) @name body: (_)) @definition.class
+(union_specifier name: (type_identifier) @name body: (_)) @definition.class
+(enum_specifier name: (type_identifier) @name body: (_)) @definition.type
+(alias_declaration name: (type_identifier) @name) @definition.type
+(concept_definition name: (identifier) @name) @definition.type
+(preproc_function_def name: (identifier) @name) @definition.macro
+(preproc_def name: (identifier) @name) @definition.macro
+
+(call_expression function: (identifier) @name) @reference.call
+(call_expression function: (field_expression field: (field_identifier) @name)) @reference.call
+(call_expression function: (qualified_identifier name: (identifier) @name)) @reference.call
+(call_expression function: (template_function name: (identifier) @name)) @reference.call
+(call_expression
+  function: (qualified_identifier name: (template_function name: (identifier) @name))) @reference.call
+(new_expression type: (type_identifier) @name) @reference.class
+(base_class_clause (type_identifier) @name) @reference.class
+(template_type name: (type_identifier) @name) @reference.type
+(type_identifier) @name @reference.type

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Installs everything ponder's build and tests need on Debian 12. Idempotent; never prompts.
+#   - Debian packages (apt): compilers and libraries, Catch2, PyTorch/numpy for reference
+#     numerics, Neovim as a real LSP client for tests.
+#   - npm packages pinned in plugins/grammars/package-lock.json (`npm ci`): the tree-sitter
+#     runtime and grammar sources that CMake compiles in.
+# Node 20 and npm come with the machine; do not apt-install npm (it would fight that node).
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+APT_PACKAGES=(
+  build-essential cmake pkg-config git
+  libasio-dev nlohmann-json3-dev libgit2-dev catch2
+  python3-numpy python3-torch libopenblas0-pthread
+  neovim
+)
+
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo -n); fi
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "setup: Debian packages present"
+fi
+
+if ! command -v npm >/dev/null; then
+  echo "setup: npm not found (node 20 and npm are expected on this machine)" >&2
+  exit 1
+fi
+grammars="$here/plugins/grammars"
+stamp="$grammars/node_modules/.ponder-lock-sha256"
+want="$(sha256sum "$grammars/package-lock.json" | cut -d' ' -f1)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "setup: npm ci in plugins/grammars"
+  # .npmrc there sets ignore-scripts (only the sources are used) and legacy-peer-deps.
+  (cd "$grammars" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$want" > "$stamp"
+else
+  echo "setup: tree-sitter grammars present"
+fi
