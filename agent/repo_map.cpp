@@ -61,11 +61,7 @@ Graph build_graph(const Index& index, const RepoMapOptions& options) {
   for (const auto& [name, defs] : definers) {
     double w = identifier_weight(std::string(name), focus, defs.size());
     auto r = refs.find(name);
-    if (r == refs.end()) {
-      // Defined but never referenced: a weak self-loop keeps it rankable.
-      for (std::uint32_t d : defs) g.out[d].push_back({d, 0.1 * w, name});
-      continue;
-    }
+    if (r == refs.end()) continue;  // never referenced: ranked by its file alone (below)
     for (const auto& [referrer, count] : r->second)
       for (std::uint32_t d : defs)
         g.out[referrer].push_back({d, w * std::sqrt(static_cast<double>(count)), name});
@@ -73,13 +69,25 @@ Graph build_graph(const Index& index, const RepoMapOptions& options) {
   return g;
 }
 
+// Teleport mass: the focus files, and the files that define a focus symbol (half as much);
+// uniform when the task names neither.
 std::vector<double> personalisation(const Graph& g, const RepoMapOptions& options) {
   std::vector<double> p(g.files.size(), 0.0);
-  std::unordered_set<std::string_view> focus(options.focus_files.begin(), options.focus_files.end());
+  std::unordered_set<std::string_view> files(options.focus_files.begin(), options.focus_files.end());
+  std::unordered_set<std::string_view> symbols(options.focus_symbols.begin(), options.focus_symbols.end());
   double total = 0;
-  for (std::size_t i = 0; i < g.files.size(); ++i)
-    if (focus.count(g.files[i]->path)) { p[i] = 1.0; total += 1.0; }
-  if (total == 0) {  // no focus: uniform
+  for (std::size_t i = 0; i < g.files.size(); ++i) {
+    double v = files.count(g.files[i]->path) ? 1.0 : 0.0;
+    if (v == 0 && !symbols.empty())
+      for (const Tag& t : g.files[i]->tags)
+        if (is_definition(t.kind) && symbols.count(t.name)) {
+          v = 0.5;
+          break;
+        }
+    p[i] = v;
+    total += v;
+  }
+  if (total == 0) {
     std::fill(p.begin(), p.end(), 1.0);
     total = static_cast<double>(p.size());
   }
@@ -169,15 +177,21 @@ std::vector<RankedDefinition> rank_definitions(const Index& index, const RepoMap
 
   std::unordered_set<std::string_view> focus(options.focus_files.begin(), options.focus_files.end());
   std::vector<RankedDefinition> out;
-  for (const FileTags* f : g.files) {
+  for (std::size_t fi = 0; fi < g.files.size(); ++fi) {
+    const FileTags* f = g.files[fi];
     if (!options.include_focus_files && focus.count(f->path)) continue;
     auto ranks = def_rank.find(f);
+    std::size_t defs = 0;
+    for (const Tag& t : f->tags) defs += is_definition(t.kind);
+    // What nothing references still ranks a little, by its file's own rank, far below
+    // anything that is referenced from a file of similar rank.
+    const double unreferenced = defs ? rank[fi] * 1e-3 / static_cast<double>(defs) : 0.0;
     for (const Tag& t : f->tags) {
       if (!is_definition(t.kind) || t.signature.empty()) continue;
-      double r = 0;
+      double r = unreferenced;
       if (ranks != def_rank.end()) {
         auto it = ranks->second.find(t.name);
-        if (it != ranks->second.end()) r = it->second;
+        if (it != ranks->second.end()) r += it->second;
       }
       out.push_back({f, &t, r});
     }

@@ -17,11 +17,22 @@
   (declaration
     declarator: (function_declarator
       declarator: [(identifier) (destructor_name)] @name)) @definition.method)
-; Out-of-class definitions: `void Outer::method() {}`.
+; Out-of-class definitions: `void Outer::method() {}`, `void Outer::Inner::method() {}`.
 (function_definition
   declarator: (function_declarator
     declarator: (qualified_identifier
       name: [(identifier) (destructor_name) (operator_name)] @name))) @definition.method
+(function_definition
+  declarator: (function_declarator
+    declarator: (qualified_identifier
+      name: (qualified_identifier
+        name: [(identifier) (destructor_name) (operator_name)] @name)))) @definition.method
+(function_definition
+  declarator: (function_declarator
+    declarator: (qualified_identifier
+      name: (qualified_identifier
+        name: (qualified_identifier
+          name: [(identifier) (destructor_name) (operator_name)] @name))))) @definition.method
 (namespace_definition name: (namespace_identifier) @name) @definition.module
 (class_specifier name: (type_identifier) @name body: (_)) @definition.class
 (struct_specifier name: (type_identifier) @name body: (_)) @definition.class
@@ -31,14 +42,34 @@
 (concept_definition name: (identifier) @name) @definition.type
 (preproc_function_def name: (identifier) @name) @definition.macro
 (preproc_def name: (identifier) @name) @definition.macro
+; Typedefs whose declarator wraps the name: `typedef struct node *NodePtr;`,
+; `typedef int (*cmp_fn)(const void *, const void *);`, `typedef char name_t[32];`.
+(type_definition declarator: (pointer_declarator declarator: (type_identifier) @name)) @definition.type
+(type_definition
+  declarator: (function_declarator
+    declarator: (parenthesized_declarator
+      (pointer_declarator declarator: (type_identifier) @name)))) @definition.type
+(type_definition declarator: (array_declarator declarator: (type_identifier) @name)) @definition.type
 
 (call_expression function: (identifier) @name) @reference.call
 (call_expression function: (field_expression field: (field_identifier) @name)) @reference.call
 (call_expression function: (qualified_identifier name: (identifier) @name)) @reference.call
-(call_expression function: (template_function name: (identifier) @name)) @reference.call
+; `static_cast<int>(x)` parses as a call of a template function: it is not one.
+((call_expression function: (template_function name: (identifier) @name)) @reference.call
+  (#not-any-of? @name "static_cast" "dynamic_cast" "const_cast" "reinterpret_cast"))
+(call_expression
+  function: (field_expression field: (template_method name: (field_identifier) @name))) @reference.call
 (call_expression
   function: (qualified_identifier name: (template_function name: (identifier) @name))) @reference.call
 (new_expression type: (type_identifier) @name) @reference.class
+(new_expression type: (template_type name: (type_identifier) @name)) @reference.class
+(new_expression type: (qualified_identifier name: (type_identifier) @name)) @reference.class
+(new_expression
+  type: (qualified_identifier name: (template_type name: (type_identifier) @name))) @reference.class
 (base_class_clause (type_identifier) @name) @reference.class
+(base_class_clause (template_type name: (type_identifier) @name)) @reference.class
+(base_class_clause (qualified_identifier name: (type_identifier) @name)) @reference.class
+(base_class_clause
+  (qualified_identifier name: (template_type name: (type_identifier) @name))) @reference.class
 (template_type name: (type_identifier) @name) @reference.type
 (type_identifier) @name @reference.type

@@ -5,4 +5,16 @@
 (constructor_declaration name: (identifier) @name) @definition.method
 
 (method_invocation name: (identifier) @name) @reference.call
-(type_identifier) @name @reference.type
+; Specific type uses first: the catch-all below would otherwise win over tree-sitter-java's own
+; superclass / implements / `new` patterns, which come after ours.
+(superclass (type_identifier) @name) @reference.class
+(superclass (generic_type (type_identifier) @name)) @reference.class
+(type_list (type_identifier) @name) @reference.implementation
+(type_list (generic_type (type_identifier) @name)) @reference.implementation
+(object_creation_expression type: (type_identifier) @name) @reference.class
+(object_creation_expression type: (generic_type (type_identifier) @name)) @reference.class
+(object_creation_expression
+  type: (scoped_type_identifier (type_identifier) @name .)) @reference.class
+; All-lowercase names are package segments (`java.util.List`) or `var`, not type uses.
+((type_identifier) @name @reference.type
+  (#not-match? @name "^[a-z][a-z0-9_]*$"))

@@ -8,7 +8,9 @@
 (internal_module name: (identifier) @name) @definition.module
 
 (extends_clause value: (identifier) @name) @reference.class
+(extends_clause value: (member_expression property: (property_identifier) @name)) @reference.class
 (implements_clause (type_identifier) @name) @reference.implementation
+(implements_clause (generic_type name: (type_identifier) @name)) @reference.implementation
 (extends_type_clause type: (type_identifier) @name) @reference.type
 (generic_type name: (type_identifier) @name) @reference.type
 (type_identifier) @name @reference.type
