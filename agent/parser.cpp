@@ -216,23 +216,38 @@ std::string signature_line(std::string_view text, uint32_t at) {
   return std::string(line);
 }
 
-// The scope a definition names outside its enclosing nodes: C++ `void Outer::method() {}`
-// (the qualifier) and Go `func (s *Server) Serve()` (the receiver's type).
-std::string_view name_qualifier(TSNode name, std::string_view text) {
+// The scope a definition names outside its enclosing nodes: C++ `void Outer::Inner::method()`
+// (every qualifier, outermost first; `Box<T>::` counts as `Box`) and Go
+// `func (s *Server) Serve()` (the receiver's type).
+std::string name_qualifier(TSNode name, std::string_view text) {
   TSNode parent = ts_node_parent(name);
   if (ts_node_is_null(parent)) return {};
-  const char* type = ts_node_type(parent);
-  if (std::strcmp(type, "qualified_identifier") == 0) {
-    TSNode scope = ts_node_child_by_field_name(parent, "scope", 5);
-    return ts_node_is_null(scope) ? std::string_view{} : node_text(scope, text);
+  if (std::strcmp(ts_node_type(parent), "qualified_identifier") == 0) {
+    std::vector<std::string_view> parts;  // innermost first
+    for (TSNode q = parent; !ts_node_is_null(q) && std::strcmp(ts_node_type(q), "qualified_identifier") == 0;
+         q = ts_node_parent(q)) {
+      TSNode scope = ts_node_child_by_field_name(q, "scope", 5);
+      if (ts_node_is_null(scope)) continue;
+      if (std::strcmp(ts_node_type(scope), "template_type") == 0) {
+        TSNode n = ts_node_child_by_field_name(scope, "name", 4);
+        if (!ts_node_is_null(n)) scope = n;
+      }
+      parts.push_back(node_text(scope, text));
+    }
+    std::string out;
+    for (auto it = parts.rbegin(); it != parts.rend(); ++it) {
+      if (!out.empty()) out += "::";
+      out += *it;
+    }
+    return out;
   }
-  if (std::strcmp(type, "method_declaration") == 0) {
+  if (std::strcmp(ts_node_type(parent), "method_declaration") == 0) {
     TSNode receiver = ts_node_child_by_field_name(parent, "receiver", 8);
     if (ts_node_is_null(receiver)) return {};
     // Depth-first search for the receiver's type name.
     TSTreeCursor cursor = ts_tree_cursor_new(receiver);
-    std::string_view found;
-    for (bool more = true; more && found.empty();) {
+    std::string found;
+    for (bool more = true; more;) {
       TSNode node = ts_tree_cursor_current_node(&cursor);
       if (std::strcmp(ts_node_type(node), "type_identifier") == 0) {
         found = node_text(node, text);
@@ -251,7 +266,7 @@ std::string_view name_qualifier(TSNode name, std::string_view text) {
 struct Candidate {
   Tag tag;
   uint32_t pattern;
-  std::string_view qualifier;
+  std::string qualifier;
 };
 
 bool parse_timed_out(TSParseState* state) {
@@ -348,7 +363,7 @@ std::vector<Tag> Parser::extract_tags(Language lang, const TSTree* tree, std::st
     }
     if (is_definition(kind)) c.tag.signature = signature_line(text, c.tag.name_range.start_byte);
     c.pattern = m.pattern_index;
-    c.qualifier = is_definition(kind) ? name_qualifier(*name, text) : std::string_view{};
+    if (is_definition(kind)) c.qualifier = name_qualifier(*name, text);
     found.push_back(std::move(c));
   }
 
@@ -361,13 +376,13 @@ std::vector<Tag> Parser::extract_tags(Language lang, const TSTree* tree, std::st
     if (ad != bd) return ad;
     return a.pattern < b.pattern;
   });
-  std::vector<std::string_view> qualifiers;
+  std::vector<std::string> qualifiers;
   out.reserve(found.size());
   for (std::size_t i = 0; i < found.size(); ++i) {
     if (i > 0 && found[i].tag.name_range.start_byte == found[i - 1].tag.name_range.start_byte)
       continue;
     out.push_back(std::move(found[i].tag));
-    qualifiers.push_back(found[i].qualifier);
+    qualifiers.push_back(std::move(found[i].qualifier));
   }
 
   // Scopes: sweep in document order with a stack of the open definitions.
@@ -387,7 +402,9 @@ std::vector<Tag> Parser::extract_tags(Language lang, const TSTree* tree, std::st
     Tag& t = out[i];
     while (!open.empty()) {
       const Range& r = out[open.back().first].range;
-      if (r.contains(t.range) && r != t.range) break;
+      // An equal range nests a reference (e.g. Rust's `impl Trait for T` tags the whole impl),
+      // not another definition.
+      if (r.contains(t.range) && (r != t.range || !is_definition(t.kind))) break;
       open.pop_back();
     }
     std::string scope = open.empty() ? std::string() : open.back().second;

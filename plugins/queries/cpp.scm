@@ -54,6 +54,13 @@
 (call_expression function: (identifier) @name) @reference.call
 (call_expression function: (field_expression field: (field_identifier) @name)) @reference.call
 (call_expression function: (qualified_identifier name: (identifier) @name)) @reference.call
+(call_expression  ; ns::Class::f(), std::chrono::steady_clock::now()
+  function: (qualified_identifier
+    name: (qualified_identifier name: (identifier) @name))) @reference.call
+(call_expression
+  function: (qualified_identifier
+    name: (qualified_identifier
+      name: (qualified_identifier name: (identifier) @name)))) @reference.call
 ; `static_cast<int>(x)` parses as a call of a template function: it is not one.
 ((call_expression function: (template_function name: (identifier) @name)) @reference.call
   (#not-any-of? @name "static_cast" "dynamic_cast" "const_cast" "reinterpret_cast"))
