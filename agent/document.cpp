@@ -60,19 +60,29 @@ bool Document::edit(std::uint32_t start, std::uint32_t old_end, std::string_view
   if (tree_) ts_tree_edit(tree_.get(), &e);
   error_.clear();
   TreePtr fresh = parser_.parse(lang_, text_, tree_.get(), &error_);
-  tree_ = std::move(fresh);
-  reindex();
+  if (tree_ && fresh) {
+    tags_.tags = parser_.update_tags(lang_, tree_.get(), fresh.get(), e, text_, std::move(tags_.tags));
+    tree_ = std::move(fresh);
+    refresh_file_facts();
+  } else {
+    tree_ = std::move(fresh);
+    reindex();
+  }
   return true;
 }
 
 void Document::reindex() {
+  refresh_file_facts();
+  tags_.tags = tree_ ? parser_.extract_tags(lang_, tree_.get(), text_) : std::vector<Tag>{};
+}
+
+void Document::refresh_file_facts() {
   tags_.path = path_;
   tags_.language = lang_;
   tags_.content_hash = hash_content(text_);
   tags_.bytes = text_.size();
   tags_.lines = count_lines(text_);
   tags_.has_syntax_errors = tree_ && ts_node_has_error(ts_tree_root_node(tree_.get()));
-  tags_.tags = tree_ ? parser_.extract_tags(lang_, tree_.get(), text_) : std::vector<Tag>{};
 }
 
 }  // namespace ponder::agent

@@ -32,9 +32,12 @@ class Document {
   const std::vector<Tag>& tags() const { return tags_.tags; }
   /// The document's tags as the index stores them (for Index::set_file).
   const FileTags& file_tags() const { return tags_; }
+  /// How many edits updated tags for the changed region only, and how many for the whole file.
+  const Parser::UpdateCounts& update_counts() const { return parser_.update_counts(); }
 
  private:
-  void reindex();
+  void reindex();             // tags from scratch
+  void refresh_file_facts();  // hash, size, lines, syntax errors
 
   std::string path_;
   Language lang_;

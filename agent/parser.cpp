@@ -5,11 +5,13 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <regex>
 #include <unordered_map>
 
+#include "agent/tag_query.h"
 #include "engine/log.h"
 
 namespace ponder::agent {
@@ -17,150 +19,6 @@ namespace ponder::agent {
 void TreeDeleter::operator()(TSTree* tree) const { ts_tree_delete(tree); }
 
 namespace {
-
-// ---------------------------------------------------------------------------------------------
-// The tag query of a language with what we precompute about it: the role of each capture and
-// the text predicates of each pattern (#eq?, #not-eq?, #match?, #not-match?, #any-of?).
-// Directives such as #strip! and #select-adjacent! only shape doc comments, which we do not use.
-
-enum class Role : std::int8_t { other, name, kind };
-
-struct Predicate {
-  enum class Op { eq, not_eq_, match, not_match, any_of, not_any_of } op;
-  std::uint32_t capture = 0;            // the capture tested
-  bool against_capture = false;         // #eq? @a @b
-  std::uint32_t other_capture = 0;
-  std::vector<std::string> strings;     // literal(s)
-  std::shared_ptr<std::regex> regex;    // for match / not_match
-};
-
-struct CompiledTagQuery {
-  const TSQuery* query = nullptr;
-  std::vector<Role> roles;                      // per capture id
-  std::vector<TagKind> kinds;                   // per capture id (valid when role == kind)
-  std::vector<std::vector<Predicate>> predicates;  // per pattern
-};
-
-void compile_predicates(CompiledTagQuery& q) {
-  const TSQuery* query = q.query;
-  uint32_t patterns = ts_query_pattern_count(query);
-  q.predicates.resize(patterns);
-  for (uint32_t p = 0; p < patterns; ++p) {
-    uint32_t steps = 0;
-    const TSQueryPredicateStep* s = ts_query_predicates_for_pattern(query, p, &steps);
-    for (uint32_t i = 0; i < steps;) {
-      // One predicate: a string (its name), arguments, then a Done step.
-      uint32_t end = i;
-      while (end < steps && s[end].type != TSQueryPredicateStepTypeDone) ++end;
-      if (end > i && s[i].type == TSQueryPredicateStepTypeString) {
-        uint32_t len = 0;
-        const char* op_text = ts_query_string_value_for_id(query, s[i].value_id, &len);
-        std::string_view op(op_text, len);
-        Predicate pred{};
-        bool known = true;
-        if (op == "eq?") pred.op = Predicate::Op::eq;
-        else if (op == "not-eq?") pred.op = Predicate::Op::not_eq_;
-        else if (op == "match?") pred.op = Predicate::Op::match;
-        else if (op == "not-match?") pred.op = Predicate::Op::not_match;
-        else if (op == "any-of?") pred.op = Predicate::Op::any_of;
-        else if (op == "not-any-of?") pred.op = Predicate::Op::not_any_of;
-        else known = false;  // directives (strip!, set-adjacent!, ...) and unknown predicates
-        if (known && end - i >= 3 && s[i + 1].type == TSQueryPredicateStepTypeCapture) {
-          pred.capture = s[i + 1].value_id;
-          for (uint32_t a = i + 2; a < end; ++a) {
-            if (s[a].type == TSQueryPredicateStepTypeCapture) {
-              pred.against_capture = true;
-              pred.other_capture = s[a].value_id;
-            } else {
-              uint32_t n = 0;
-              const char* str = ts_query_string_value_for_id(query, s[a].value_id, &n);
-              pred.strings.emplace_back(str, n);
-            }
-          }
-          if ((pred.op == Predicate::Op::match || pred.op == Predicate::Op::not_match) &&
-              !pred.strings.empty())
-            pred.regex = std::make_shared<std::regex>(pred.strings[0], std::regex::ECMAScript |
-                                                                         std::regex::optimize);
-          q.predicates[p].push_back(std::move(pred));
-        }
-      }
-      i = end + 1;
-    }
-  }
-}
-
-const CompiledTagQuery* compiled_query(Language lang) {
-  static std::array<std::once_flag, kLanguageCount> once;
-  static std::array<CompiledTagQuery, kLanguageCount> compiled;
-  auto index = static_cast<std::size_t>(lang);
-  if (index >= compiled.size()) return nullptr;
-  std::call_once(once[index], [&] {
-    CompiledTagQuery& q = compiled[index];
-    q.query = tag_query(lang);
-    if (!q.query) return;
-    uint32_t captures = ts_query_capture_count(q.query);
-    q.roles.assign(captures, Role::other);
-    q.kinds.assign(captures, TagKind::function);
-    for (uint32_t c = 0; c < captures; ++c) {
-      uint32_t len = 0;
-      const char* text = ts_query_capture_name_for_id(q.query, c, &len);
-      std::string_view name(text, len);
-      if (name == "name") q.roles[c] = Role::name;
-      else if (tag_kind_from_capture(name, &q.kinds[c])) q.roles[c] = Role::kind;
-    }
-    compile_predicates(q);
-  });
-  return compiled[index].query ? &compiled[index] : nullptr;
-}
-
-std::string_view node_text(TSNode node, std::string_view text) {
-  uint32_t s = ts_node_start_byte(node), e = ts_node_end_byte(node);
-  if (s > text.size() || e > text.size() || s > e) return {};
-  return text.substr(s, e - s);
-}
-
-const TSNode* capture_node(const TSQueryMatch& m, uint32_t id) {
-  for (uint16_t i = 0; i < m.capture_count; ++i)
-    if (m.captures[i].index == id) return &m.captures[i].node;
-  return nullptr;
-}
-
-bool predicates_hold(const CompiledTagQuery& q, const TSQueryMatch& m, std::string_view text) {
-  for (const Predicate& p : q.predicates[m.pattern_index]) {
-    const TSNode* node = capture_node(m, p.capture);
-    if (!node) continue;  // an optional capture that did not match: nothing to test
-    std::string_view value = node_text(*node, text);
-    bool ok = true;
-    switch (p.op) {
-      case Predicate::Op::eq:
-      case Predicate::Op::not_eq_: {
-        bool equal;
-        if (p.against_capture) {
-          const TSNode* other = capture_node(m, p.other_capture);
-          equal = other && node_text(*other, text) == value;
-        } else {
-          equal = !p.strings.empty() && p.strings[0] == value;
-        }
-        ok = (p.op == Predicate::Op::eq) == equal;
-        break;
-      }
-      case Predicate::Op::match:
-      case Predicate::Op::not_match: {
-        bool found = p.regex && std::regex_search(value.begin(), value.end(), *p.regex);
-        ok = (p.op == Predicate::Op::match) == found;
-        break;
-      }
-      case Predicate::Op::any_of:
-      case Predicate::Op::not_any_of: {
-        bool found = std::find(p.strings.begin(), p.strings.end(), value) != p.strings.end();
-        ok = (p.op == Predicate::Op::any_of) == found;
-        break;
-      }
-    }
-    if (!ok) return false;
-  }
-  return true;
-}
 
 Range to_range(TSNode node) {
   TSPoint s = ts_node_start_point(node), e = ts_node_end_point(node);
@@ -321,29 +179,33 @@ TreePtr Parser::parse(Language lang, std::string_view text, const TSTree* old_tr
   return TreePtr(tree);
 }
 
-std::vector<Tag> Parser::extract_tags(Language lang, const TSTree* tree, std::string_view text) {
-  std::vector<Tag> out;
-  const CompiledTagQuery* q = compiled_query(lang);
-  if (!q || !tree) return out;
+namespace {
+
+// Runs the tag query over `root`, restricted to matches whose root node intersects
+// [from, to), and keeps one tag per name: a definition beats a reference, then the earlier
+// pattern (ours come first in the query, so they refine the grammar's own) wins.
+std::vector<Candidate> collect(TSQueryCursor* cursor, const CompiledTagQuery& q, TSNode root,
+                               std::string_view text, uint32_t from, uint32_t to) {
   std::vector<Candidate> found;
-  ts_query_cursor_exec(cursor_, q->query, ts_tree_root_node(tree));
+  ts_query_cursor_set_byte_range(cursor, from, to);
+  ts_query_cursor_exec(cursor, q.query, root);
   TSQueryMatch m;
-  while (ts_query_cursor_next_match(cursor_, &m)) {
+  while (ts_query_cursor_next_match(cursor, &m)) {
     const TSNode* name = nullptr;
     const TSNode* def = nullptr;
     TagKind kind{};
     for (uint16_t i = 0; i < m.capture_count; ++i) {
       uint32_t id = m.captures[i].index;
-      if (q->roles[id] == Role::name && !name) name = &m.captures[i].node;
-      else if (q->roles[id] == Role::kind && !def) {
+      if (q.roles[id] == CaptureRole::name && !name) name = &m.captures[i].node;
+      else if (q.roles[id] == CaptureRole::kind && !def) {
         def = &m.captures[i].node;
-        kind = q->kinds[id];
+        kind = q.kinds[id];
       }
     }
     if (!name || !def) continue;  // e.g. Go's package/import patterns capture only @name
     std::string_view name_text = node_text(*name, text);
     if (name_text.empty() || name_text.size() > 256) continue;
-    if (!q->predicates[m.pattern_index].empty() && !predicates_hold(*q, m, text)) continue;
+    if (!q.predicates[m.pattern_index].empty() && !predicates_hold(q, m, text)) continue;
     Candidate c;
     c.tag.name = std::string(name_text);
     c.tag.kind = kind;
@@ -361,14 +223,15 @@ std::vector<Tag> Parser::extract_tags(Language lang, const TSTree* tree, std::st
         c.tag.range.end = c.tag.name_range.end;
       }
     }
-    if (is_definition(kind)) c.tag.signature = signature_line(text, c.tag.name_range.start_byte);
+    if (is_definition(kind)) {
+      c.tag.signature = signature_line(text, c.tag.name_range.start_byte);
+      c.qualifier = name_qualifier(*name, text);
+    }
     c.pattern = m.pattern_index;
-    if (is_definition(kind)) c.qualifier = name_qualifier(*name, text);
     found.push_back(std::move(c));
   }
+  ts_query_cursor_set_byte_range(cursor, 0, UINT32_MAX);
 
-  // One tag per name: a definition beats a reference, then the earlier pattern (ours come
-  // first in the query, so they refine the grammar's own) wins.
   std::sort(found.begin(), found.end(), [](const Candidate& a, const Candidate& b) {
     if (a.tag.name_range.start_byte != b.tag.name_range.start_byte)
       return a.tag.name_range.start_byte < b.tag.name_range.start_byte;
@@ -376,52 +239,155 @@ std::vector<Tag> Parser::extract_tags(Language lang, const TSTree* tree, std::st
     if (ad != bd) return ad;
     return a.pattern < b.pattern;
   });
-  std::vector<std::string> qualifiers;
-  out.reserve(found.size());
+  std::size_t kept = 0;
   for (std::size_t i = 0; i < found.size(); ++i) {
-    if (i > 0 && found[i].tag.name_range.start_byte == found[i - 1].tag.name_range.start_byte)
+    if (kept > 0 && found[i].tag.name_range.start_byte == found[kept - 1].tag.name_range.start_byte)
       continue;
-    out.push_back(std::move(found[i].tag));
-    qualifiers.push_back(std::move(found[i].qualifier));
+    if (kept != i) found[kept] = std::move(found[i]);
+    ++kept;
   }
+  found.resize(kept);
+  return found;
+}
 
-  // Scopes: sweep in document order with a stack of the open definitions.
-  std::vector<std::size_t> order(out.size());
+// Orders tags by position (outer before inner) and gives each its scope: a sweep in document
+// order with a stack of the open definitions, plus the qualifier the definition names itself.
+std::vector<Tag> finish(Language lang, std::vector<Candidate> found) {
+  std::vector<std::size_t> order(found.size());
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-  auto by_position = [&](std::size_t a, std::size_t b) {
-    if (out[a].range.start_byte != out[b].range.start_byte)
-      return out[a].range.start_byte < out[b].range.start_byte;
-    if (out[a].range.end_byte != out[b].range.end_byte)
-      return out[a].range.end_byte > out[b].range.end_byte;
-    return is_definition(out[a].kind) && !is_definition(out[b].kind);
-  };
-  std::sort(order.begin(), order.end(), by_position);
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    const Tag& x = found[a].tag;
+    const Tag& y = found[b].tag;
+    if (x.range.start_byte != y.range.start_byte) return x.range.start_byte < y.range.start_byte;
+    if (x.range.end_byte != y.range.end_byte) return x.range.end_byte > y.range.end_byte;
+    if (is_definition(x.kind) != is_definition(y.kind)) return is_definition(x.kind);
+    return x.name_range.start_byte < y.name_range.start_byte;
+  });
   const std::string_view sep = scope_separator(lang);
-  std::vector<std::pair<std::size_t, std::string>> open;  // (tag index, its qualified name)
+  std::vector<std::pair<const Tag*, std::string>> open;  // (definition, its qualified name)
+  std::vector<Tag> out;
+  out.reserve(found.size());
   for (std::size_t i : order) {
-    Tag& t = out[i];
+    Tag& t = found[i].tag;
     while (!open.empty()) {
-      const Range& r = out[open.back().first].range;
+      const Range& r = open.back().first->range;
       // An equal range nests a reference (e.g. Rust's `impl Trait for T` tags the whole impl),
       // not another definition.
       if (r.contains(t.range) && (r != t.range || !is_definition(t.kind))) break;
       open.pop_back();
     }
     std::string scope = open.empty() ? std::string() : open.back().second;
-    if (!qualifiers[i].empty()) {
+    const std::string& qualifier = found[i].qualifier;
+    if (!qualifier.empty()) {
       if (!scope.empty()) scope += sep;
-      scope += qualifiers[i];
+      scope += qualifier;
     }
-    t.scope = scope;
-    if (is_definition(t.kind)) {
-      std::string qualified = scope.empty() ? t.name : scope + std::string(sep) + t.name;
-      open.emplace_back(i, std::move(qualified));
+    t.scope = std::move(scope);
+    t.qualifier_size = static_cast<std::uint16_t>(std::min<std::size_t>(qualifier.size(), UINT16_MAX));
+    out.push_back(std::move(t));
+    if (is_definition(out.back().kind)) {
+      const Tag& d = out.back();
+      open.emplace_back(&d, d.scope.empty() ? d.name : d.scope + std::string(sep) + d.name);
     }
   }
-  std::vector<Tag> sorted;
-  sorted.reserve(out.size());
-  for (std::size_t i : order) sorted.push_back(std::move(out[i]));
-  return sorted;
+  return out;
+}
+
+// Moves a position as tree-sitter's ts_tree_edit moves nodes: positions before the edit stay,
+// positions after its old end move with the new end, positions inside collapse to its start.
+void shift(std::uint32_t& byte, Point& point, const TSInputEdit& e) {
+  if (byte >= e.old_end_byte) {
+    byte = byte - e.old_end_byte + e.new_end_byte;
+    if (point.line == e.old_end_point.row) {
+      point.line = e.new_end_point.row;
+      point.column = point.column - e.old_end_point.column + e.new_end_point.column;
+    } else {
+      point.line = point.line - e.old_end_point.row + e.new_end_point.row;
+    }
+  } else if (byte > e.start_byte) {
+    byte = e.start_byte;
+    point = {e.start_point.row, e.start_point.column};
+  }
+}
+
+void shift(Range& r, const TSInputEdit& e) {
+  shift(r.start_byte, r.start, e);
+  shift(r.end_byte, r.end, e);
+}
+
+bool overlaps(const Range& r, uint32_t from, uint32_t to) {
+  return r.start_byte < to && from < r.end_byte;
+}
+
+}  // namespace
+
+std::vector<Tag> Parser::extract_tags(Language lang, const TSTree* tree, std::string_view text) {
+  const CompiledTagQuery* q = compiled_tag_query(lang);
+  if (!q || !tree) return {};
+  return finish(lang, collect(cursor_, *q, ts_tree_root_node(tree), text, 0, UINT32_MAX));
+}
+
+std::vector<Tag> Parser::update_tags(Language lang, const TSTree* old_tree, const TSTree* new_tree,
+                                     const TSInputEdit& edit, std::string_view text,
+                                     std::vector<Tag> old_tags) {
+  const CompiledTagQuery* q = compiled_tag_query(lang);
+  if (!q || !new_tree) return {};
+  TSNode root = ts_tree_root_node(new_tree);
+  auto whole = [&] {
+    ++update_counts_.whole;
+    return extract_tags(lang, new_tree, text);
+  };
+  if (!old_tree) return whole();
+
+  // The region to query again: what tree-sitter says changed plus the edited text, widened to
+  // whole lines (so that the signature lines of tags outside it are unchanged). Every match
+  // whose root node intersects the region is found again, wherever its other nodes lie.
+  uint32_t from = edit.start_byte, to = edit.new_end_byte;
+  uint32_t count = 0;
+  TSRange* changed = ts_tree_get_changed_ranges(old_tree, new_tree, &count);
+  for (uint32_t i = 0; i < count; ++i) {
+    from = std::min(from, changed[i].start_byte);
+    to = std::max(to, changed[i].end_byte);
+  }
+  std::free(changed);
+  to = std::min<uint32_t>(to, static_cast<uint32_t>(text.size()));
+  from = std::min(from, to);
+  while (from > 0 && text[from - 1] != '\n') --from;
+  while (to < text.size() && text[to] != '\n') ++to;  // through the line `to` is on
+  if (to < text.size()) ++to;
+  if (to - from > text.size() / 2) return whole();  // no gain
+
+  std::vector<Candidate> merged = collect(cursor_, *q, root, text, from, to);
+  merged.erase(std::remove_if(merged.begin(), merged.end(),
+                              [&](const Candidate& c) {
+                                return c.tag.name_range.start_byte < from ||
+                                       c.tag.name_range.start_byte >= to;
+                              }),
+               merged.end());
+  for (Tag& t : old_tags) {
+    shift(t.range, edit);
+    shift(t.name_range, edit);
+    if (t.name_range.start_byte >= from && t.name_range.start_byte < to) continue;  // re-queried
+    if (overlaps(t.range, from, to)) {
+      // A tag around the changed region (a class whose body was edited): its extent may have
+      // changed. Query again at its name, which finds the match that holds it.
+      std::vector<Candidate> probe =
+          collect(cursor_, *q, root, text, t.name_range.start_byte, t.name_range.end_byte);
+      auto it = std::find_if(probe.begin(), probe.end(), [&](const Candidate& c) {
+        return c.tag.name_range.start_byte == t.name_range.start_byte;
+      });
+      if (it == probe.end()) return whole();  // the edit changed what it is: start over
+      merged.push_back(std::move(*it));
+      continue;
+    }
+    std::size_t q_size = std::min<std::size_t>(t.qualifier_size, t.scope.size());
+    Candidate c;
+    c.qualifier = t.scope.substr(t.scope.size() - q_size);
+    c.tag = std::move(t);
+    merged.push_back(std::move(c));
+  }
+  ++update_counts_.partial;
+  return finish(lang, std::move(merged));
 }
 
 bool Parser::index(Language lang, std::string_view text, FileTags* out, std::string* error) {

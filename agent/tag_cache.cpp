@@ -15,7 +15,7 @@ namespace ponder::agent {
 namespace {
 
 constexpr char kMagic[8] = {'P', 'N', 'D', 'R', 'T', 'A', 'G', 'S'};
-constexpr std::uint32_t kFormatVersion = 1;
+constexpr std::uint32_t kFormatVersion = 2;
 
 // Little writer/reader for the cache's binary layout. The reader checks every length against
 // the bytes that are left, so a truncated or corrupt file is detected, not read out of bounds.
@@ -156,6 +156,7 @@ void TagCache::load() {
       t.name_range = r.range();
       t.scope = r.str();
       t.signature = r.str();
+      t.qualifier_size = static_cast<std::uint16_t>(r.u32());
     }
     entries.push_back(std::move(e));
   }
@@ -213,6 +214,7 @@ bool TagCache::save(const std::vector<CachedFile>& files, std::string* error) co
       w.range(t.name_range);
       w.str(t.scope);
       w.str(t.signature);
+      w.u32(t.qualifier_size);
     }
   }
   std::string bytes = w.bytes();

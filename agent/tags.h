@@ -51,6 +51,9 @@ struct Tag {
   Range name_range;       // just the identifier
   std::string scope;      // enclosing definitions, outermost first ("Outer::Inner"); may be empty
   std::string signature;  // definitions: the trimmed source line that names it (at most ~200 bytes)
+  std::uint16_t qualifier_size = 0;  // bytes at the end of `scope` that the definition names
+                                     // itself (C++ `void Outer::f()`, Go receivers), not its
+                                     // enclosing definitions
   friend bool operator==(const Tag&, const Tag&) = default;
 };
 
