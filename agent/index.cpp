@@ -23,6 +23,7 @@ struct Outcome {
   enum class Kind { pending, parsed, cached, skipped } kind = Kind::pending;
   FileTags tags;
   std::string note;  // skip reason or warning
+  bool found_by_content = false;
 };
 
 }  // namespace
@@ -78,18 +79,19 @@ std::unique_ptr<Index> Index::build(std::shared_ptr<Source> source, const IndexO
 
   std::unique_ptr<TagCache> cache;
   if (!options.cache_dir.empty()) {
+    auto t_load = clock::now();
     cache = std::make_unique<TagCache>(options.cache_dir, source->identity());
     cache->load();
+    stats.cache_load_seconds = seconds_since(t_load);
   }
 
   // Files whose size and stamp match the cache need not even be read.
   std::vector<Outcome> outcomes(files.size());
   std::vector<std::size_t> work;
   for (std::size_t i = 0; i < files.size(); ++i) {
-    const CachedFile* hit = cache ? cache->by_stamp(files[i]) : nullptr;
-    if (hit) {
+    if (cache && cache->take(files[i], &outcomes[i].tags)) {
       outcomes[i].kind = Outcome::Kind::cached;
-      outcomes[i].tags = hit->tags;
+      outcomes[i].tags.path = files[i].path;
     } else {
       work.push_back(i);
     }
@@ -131,6 +133,7 @@ std::unique_ptr<Index> Index::build(std::shared_ptr<Source> source, const IndexO
       std::uint64_t hash = hash_content(text);
       if (const FileTags* same = cache ? cache->by_content(hash, lang) : nullptr) {
         out.kind = Outcome::Kind::cached;
+        out.found_by_content = true;
         out.tags = *same;
         out.tags.path = f.path;
         continue;
@@ -154,8 +157,9 @@ std::unique_ptr<Index> Index::build(std::shared_ptr<Source> source, const IndexO
   stats.parse_seconds = seconds_since(t_parse);
 
   // Collect, in path order.
+  auto t_collect = clock::now();
   bool cache_dirty = cache && cache->size() != files.size();
-  std::vector<CachedFile> to_cache;
+  std::vector<CacheRecord> to_cache;
   for (std::size_t i = 0; i < files.size(); ++i) {
     Outcome& o = outcomes[i];
     if (o.kind == Outcome::Kind::skipped || o.kind == Outcome::Kind::pending) {
@@ -174,20 +178,23 @@ std::unique_ptr<Index> Index::build(std::shared_ptr<Source> source, const IndexO
       cache_dirty = true;
     } else {
       ++stats.from_cache;
-      if (!cache || !cache->by_stamp(files[i])) cache_dirty = true;  // found by content
+      if (o.found_by_content) cache_dirty = true;
     }
     stats.bytes += o.tags.bytes;
     stats.tags += o.tags.tags.size();
-    if (cache) to_cache.push_back({files[i].size, files[i].stamp, o.tags});
     std::string path = o.tags.path;
-    index->files_.emplace(std::move(path), std::move(o.tags));
+    auto placed = index->files_.emplace(std::move(path), std::move(o.tags)).first;
+    if (cache) to_cache.push_back({files[i].size, files[i].stamp, &placed->second});
   }
   for (auto& [path, f] : index->files_) index->add_names(f);
   stats.files = index->files_.size();
+  stats.collect_seconds = seconds_since(t_collect);
 
   if (cache && cache_dirty) {
+    auto t_save = clock::now();
     std::string error;
     if (!cache->save(to_cache, &error)) log::warn("tag cache not saved: ", error);
+    stats.cache_save_seconds = seconds_since(t_save);
   }
   stats.total_seconds = seconds_since(t0);
   if (stats_out) *stats_out = std::move(stats);
@@ -197,7 +204,7 @@ std::unique_ptr<Index> Index::build(std::shared_ptr<Source> source, const IndexO
 void Index::add_names(const FileTags& f) {
   for (std::uint32_t i = 0; i < f.tags.size(); ++i) {
     const Tag& t = f.tags[i];
-    (is_definition(t.kind) ? defs_ : refs_)[t.name].push_back({&f, i});
+    (is_definition(t.kind) ? defs_ : refs_)[t.name].push_back({&f, i});  // key views t.name
   }
 }
 
@@ -209,7 +216,14 @@ void Index::remove_names(const FileTags& f) {
     auto& v = it->second;
     v.erase(std::remove_if(v.begin(), v.end(), [&](const Entry& e) { return e.file == &f; }),
             v.end());
-    if (v.empty()) map.erase(it);
+    if (v.empty()) {
+      map.erase(it);
+    } else if (it->first.data() == t.name.data()) {
+      // The key views a name of the file going away: re-key it on a remaining tag's name.
+      auto node = map.extract(it);
+      node.key() = node.mapped().front().file->tags[node.mapped().front().tag].name;
+      map.insert(std::move(node));
+    }
   }
 }
 
@@ -242,7 +256,7 @@ namespace {
 template <class Map, class Entry>
 std::vector<SymbolRef> lookup(const Map& map, std::string_view name) {
   std::vector<SymbolRef> out;
-  auto it = map.find(std::string(name));
+  auto it = map.find(name);
   if (it == map.end()) return out;
   for (const Entry& e : it->second) out.push_back({e.file, &e.file->tags[e.tag]});
   std::sort(out.begin(), out.end(), [](const SymbolRef& a, const SymbolRef& b) {

@@ -30,7 +30,12 @@ struct IndexStats {
   std::uint64_t bytes = 0;           // source bytes in the index
   std::uint64_t bytes_parsed = 0;    // source bytes parsed in this run
   std::size_t tags = 0;
-  double list_seconds = 0, parse_seconds = 0, total_seconds = 0;
+  double list_seconds = 0;        // walking the source
+  double cache_load_seconds = 0;  // reading the tag cache
+  double parse_seconds = 0;       // reading, hashing, parsing and tagging files (all threads)
+  double collect_seconds = 0;     // building the index's tables
+  double cache_save_seconds = 0;  // writing the tag cache (when anything changed)
+  double total_seconds = 0;
   std::vector<Skipped> skipped;      // files left out, with the reason
   std::vector<Skipped> warnings;     // files indexed, with something to say (invalid UTF-8...)
 };
@@ -84,7 +89,8 @@ class Index {
     const FileTags* file;
     std::uint32_t tag;
   };
-  std::unordered_map<std::string, std::vector<Entry>> defs_, refs_;
+  // Keys view the name of one of their entries' tags (re-keyed when that file goes away).
+  std::unordered_map<std::string_view, std::vector<Entry>> defs_, refs_;
 };
 
 /// True when `text` looks binary (a NUL byte in its first 8 KiB).

@@ -24,47 +24,71 @@ double identifier_weight(std::string_view name, const std::unordered_set<std::st
   return w;
 }
 
+// An identifier defined in more files than this says nothing about any one of them (`size`,
+// `get`, `init` in a large tree): it carries no edges, which also bounds the graph's size.
+constexpr std::size_t kMaxDefiners = 32;
+
 struct Edge {
   std::uint32_t to;
+  std::uint32_t slot;  // the (defining file, identifier) pair this edge feeds
   double weight;
-  std::string_view name;  // the identifier that carries the edge (views a Tag's name)
 };
 
 struct Graph {
   std::vector<const FileTags*> files;
   std::vector<std::vector<Edge>> out;  // per file
+  std::unordered_map<std::string_view, std::uint32_t> name_id;  // views Tag names
+  std::unordered_map<std::uint64_t, std::uint32_t> slot_of;      // file << 32 | name id
+  std::uint32_t slots = 0;
 };
 
+// Files are nodes; an edge runs from each file that references an identifier to each file
+// that defines it, weighted by how telling the identifier is and by sqrt(reference count).
 Graph build_graph(const Index& index, const RepoMapOptions& options) {
   Graph g;
-  std::unordered_map<const FileTags*, std::uint32_t> id;
-  for (const auto& [path, f] : index.files()) {
-    id.emplace(&f, static_cast<std::uint32_t>(g.files.size()));
-    g.files.push_back(&f);
-  }
+  for (const auto& [path, f] : index.files()) g.files.push_back(&f);
   g.out.resize(g.files.size());
   std::unordered_set<std::string_view> focus(options.focus_symbols.begin(), options.focus_symbols.end());
 
-  // name -> definers, and name -> (referencing file -> count)
-  std::unordered_map<std::string_view, std::vector<std::uint32_t>> definers;
-  std::unordered_map<std::string_view, std::unordered_map<std::uint32_t, std::uint32_t>> refs;
+  // (identifier, file) pairs for definitions and for references, sorted.
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> defs, refs;
+  std::vector<std::string_view> names;
   for (std::uint32_t fi = 0; fi < g.files.size(); ++fi) {
     for (const Tag& t : g.files[fi]->tags) {
-      if (is_definition(t.kind)) {
-        auto& d = definers[t.name];
-        if (d.empty() || d.back() != fi) d.push_back(fi);
-      } else {
-        ++refs[t.name][fi];
-      }
+      auto [it, added] = g.name_id.try_emplace(t.name, static_cast<std::uint32_t>(names.size()));
+      if (added) names.push_back(t.name);
+      (is_definition(t.kind) ? defs : refs).emplace_back(it->second, fi);
     }
   }
-  for (const auto& [name, defs] : definers) {
-    double w = identifier_weight(std::string(name), focus, defs.size());
-    auto r = refs.find(name);
-    if (r == refs.end()) continue;  // never referenced: ranked by its file alone (below)
-    for (const auto& [referrer, count] : r->second)
-      for (std::uint32_t d : defs)
-        g.out[referrer].push_back({d, w * std::sqrt(static_cast<double>(count)), name});
+  std::sort(defs.begin(), defs.end());
+  defs.erase(std::unique(defs.begin(), defs.end()), defs.end());
+  std::sort(refs.begin(), refs.end());
+
+  std::size_t r = 0;
+  for (std::size_t d = 0; d < defs.size();) {
+    std::uint32_t id = defs[d].first;
+    std::size_t d_end = d;
+    while (d_end < defs.size() && defs[d_end].first == id) ++d_end;
+    while (r < refs.size() && refs[r].first < id) ++r;
+    std::size_t r_end = r;
+    while (r_end < refs.size() && refs[r_end].first == id) ++r_end;
+    const std::size_t definers = d_end - d;
+    if (r_end > r && definers <= kMaxDefiners) {
+      double w = identifier_weight(names[id], focus, definers);
+      for (std::size_t k = r; k < r_end;) {  // one run per referencing file
+        std::uint32_t referrer = refs[k].second;
+        std::size_t count = 0;
+        while (k < r_end && refs[k].second == referrer) ++k, ++count;
+        for (std::size_t j = d; j < d_end; ++j) {
+          std::uint32_t definer = defs[j].second;
+          auto [slot, added] = g.slot_of.try_emplace((std::uint64_t{definer} << 32) | id, g.slots);
+          if (added) ++g.slots;
+          g.out[referrer].push_back({definer, slot->second, w * std::sqrt(static_cast<double>(count))});
+        }
+      }
+    }
+    d = d_end;
+    r = r_end;
   }
   return g;
 }
@@ -167,20 +191,24 @@ std::vector<RankedDefinition> rank_definitions(const Index& index, const RepoMap
   Graph g = build_graph(index, options);
   std::vector<double> rank = pagerank(g, personalisation(g, options));
   // Each file's rank flows along its edges to (defining file, identifier).
-  std::vector<double> out_weight(g.files.size(), 0.0);
-  for (std::size_t i = 0; i < g.files.size(); ++i)
-    for (const Edge& e : g.out[i]) out_weight[i] += e.weight;
-  std::unordered_map<const FileTags*, std::unordered_map<std::string_view, double>> def_rank;
-  for (std::size_t i = 0; i < g.files.size(); ++i)
-    for (const Edge& e : g.out[i])
-      def_rank[g.files[e.to]][e.name] += rank[i] * e.weight / out_weight[i];
+  std::vector<double> slot_rank(g.slots, 0.0);
+  for (std::size_t i = 0; i < g.files.size(); ++i) {
+    double total = 0;
+    for (const Edge& e : g.out[i]) total += e.weight;
+    for (const Edge& e : g.out[i]) slot_rank[e.slot] += rank[i] * e.weight / total;
+  }
+  auto ranked_by_edges = [&](std::uint32_t file, const std::string& name) {
+    auto id = g.name_id.find(name);
+    if (id == g.name_id.end()) return 0.0;
+    auto slot = g.slot_of.find((std::uint64_t{file} << 32) | id->second);
+    return slot == g.slot_of.end() ? 0.0 : slot_rank[slot->second];
+  };
 
   std::unordered_set<std::string_view> focus(options.focus_files.begin(), options.focus_files.end());
   std::vector<RankedDefinition> out;
   for (std::size_t fi = 0; fi < g.files.size(); ++fi) {
     const FileTags* f = g.files[fi];
     if (!options.include_focus_files && focus.count(f->path)) continue;
-    auto ranks = def_rank.find(f);
     std::size_t defs = 0;
     for (const Tag& t : f->tags) defs += is_definition(t.kind);
     // What nothing references still ranks a little, by its file's own rank, far below
@@ -188,12 +216,7 @@ std::vector<RankedDefinition> rank_definitions(const Index& index, const RepoMap
     const double unreferenced = defs ? rank[fi] * 1e-3 / static_cast<double>(defs) : 0.0;
     for (const Tag& t : f->tags) {
       if (!is_definition(t.kind) || t.signature.empty()) continue;
-      double r = unreferenced;
-      if (ranks != def_rank.end()) {
-        auto it = ranks->second.find(t.name);
-        if (it != ranks->second.end()) r += it->second;
-      }
-      out.push_back({f, &t, r});
+      out.push_back({f, &t, unreferenced + ranked_by_edges(static_cast<std::uint32_t>(fi), t.name)});
     }
   }
   std::stable_sort(out.begin(), out.end(), [](const RankedDefinition& a, const RankedDefinition& b) {

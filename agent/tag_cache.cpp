@@ -1,6 +1,7 @@
 #include "agent/tag_cache.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,24 +20,41 @@ constexpr std::uint32_t kFormatVersion = 2;
 
 // Little writer/reader for the cache's binary layout. The reader checks every length against
 // the bytes that are left, so a truncated or corrupt file is detected, not read out of bounds.
+// Writes the cache's binary layout through a buffer to a FILE.
 class Writer {
  public:
-  void u8(std::uint8_t v) { buf_.push_back(static_cast<char>(v)); }
+  explicit Writer(std::FILE* out) : out_(out) { buf_.reserve(kFlushAt + 4096); }
+  ~Writer() { flush(); }
+  void u8(std::uint8_t v) { buf_.push_back(static_cast<char>(v)); maybe_flush(); }
   void u32(std::uint32_t v) { raw(&v, 4); }
   void u64(std::uint64_t v) { raw(&v, 8); }
   void str(const std::string& s) {
     u32(static_cast<std::uint32_t>(s.size()));
     buf_.append(s);
+    maybe_flush();
   }
   void range(const Range& r) {
     u32(r.start_byte); u32(r.end_byte);
     u32(r.start.line); u32(r.start.column); u32(r.end.line); u32(r.end.column);
   }
-  const std::string& bytes() const { return buf_; }
+  bool flush() {
+    if (!buf_.empty() && std::fwrite(buf_.data(), 1, buf_.size(), out_) != buf_.size()) ok_ = false;
+    buf_.clear();
+    return ok_;
+  }
 
  private:
-  void raw(const void* p, std::size_t n) { buf_.append(static_cast<const char*>(p), n); }
+  static constexpr std::size_t kFlushAt = 1 << 20;
+  void raw(const void* p, std::size_t n) {
+    buf_.append(static_cast<const char*>(p), n);
+    maybe_flush();
+  }
+  void maybe_flush() {
+    if (buf_.size() >= kFlushAt) flush();
+  }
+  std::FILE* out_;
   std::string buf_;
+  bool ok_ = true;
 };
 
 class Reader {
@@ -100,23 +118,29 @@ void TagCache::load() {
   int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return;  // no cache yet
   struct stat st {};
-  std::string data;
-  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-    data.resize(static_cast<std::size_t>(st.st_size));
-    std::size_t got = 0;
-    while (got < data.size()) {
-      ssize_t n = ::read(fd, data.data() + got, data.size() - got);
-      if (n <= 0) break;
-      got += static_cast<std::size_t>(n);
-    }
-    data.resize(got);
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
+    ::close(fd);
+    return;
   }
+  const std::size_t mapped_size = static_cast<std::size_t>(st.st_size);
+  void* mapped = ::mmap(nullptr, mapped_size, PROT_READ, MAP_PRIVATE, fd, 0);
   ::close(fd);
+  if (mapped == MAP_FAILED) {
+    log::warn("tag cache ", path_, ": cannot map it: ", std::strerror(errno));
+    return;
+  }
+  ::madvise(mapped, mapped_size, MADV_SEQUENTIAL);
+  struct Unmap {
+    void* p;
+    std::size_t n;
+    ~Unmap() { ::munmap(p, n); }
+  } unmap{mapped, mapped_size};
+  std::string_view data(static_cast<const char*>(mapped), mapped_size);
   if (data.size() < 24 || std::memcmp(data.data(), kMagic, 8) != 0) {
     log::warn("tag cache ", path_, ": not a ponder tag cache; ignoring it");
     return;
   }
-  Reader r(std::string_view(data).substr(8));
+  Reader r(data.substr(8));
   if (r.u64() != tag_format_fingerprint()) {
     log::info("tag cache ", path_, ": made by another version of the tag queries; rebuilding");
     return;
@@ -171,61 +195,70 @@ void TagCache::load() {
   }
 }
 
-const CachedFile* TagCache::by_stamp(const SourceFile& file) const {
+bool TagCache::has(const SourceFile& file) const {
   auto it = by_path_.find(file.path);
-  if (it == by_path_.end()) return nullptr;
+  if (it == by_path_.end()) return false;
   const CachedFile& e = entries_[it->second];
-  return e.size == file.size && e.stamp == file.stamp ? &e : nullptr;
+  return !e.taken && e.size == file.size && e.stamp == file.stamp;
+}
+
+bool TagCache::take(const SourceFile& file, FileTags* out) {
+  if (!has(file)) return false;
+  CachedFile& e = entries_[by_path_.find(file.path)->second];
+  *out = std::move(e.tags);
+  e.taken = true;
+  return true;
 }
 
 const FileTags* TagCache::by_content(std::uint64_t hash, Language lang) const {
   auto it = by_hash_.find(hash);
   if (it == by_hash_.end()) return nullptr;
-  const FileTags& f = entries_[it->second].tags;
-  return f.language == lang ? &f : nullptr;
+  const CachedFile& e = entries_[it->second];
+  return !e.taken && e.tags.language == lang ? &e.tags : nullptr;
 }
 
-bool TagCache::save(const std::vector<CachedFile>& files, std::string* error) const {
+bool TagCache::save(const std::vector<CacheRecord>& files, std::string* error) const {
   std::error_code ec;
   std::filesystem::create_directories(dir_, ec);
   if (ec) {
     if (error) *error = dir_ + ": " + ec.message();
     return false;
   }
-  Writer w;
-  w.u64(0);  // magic placeholder, overwritten below
-  w.u64(tag_format_fingerprint());
-  w.u64(files.size());
-  for (const CachedFile& e : files) {
-    const FileTags& f = e.tags;
-    w.u64(e.size);
-    w.u64(e.stamp);
-    w.str(f.path);
-    w.u8(static_cast<std::uint8_t>(f.language));
-    w.u64(f.content_hash);
-    w.u64(f.bytes);
-    w.u32(f.lines);
-    w.u8(f.has_syntax_errors ? 1 : 0);
-    w.u32(static_cast<std::uint32_t>(f.tags.size()));
-    for (const Tag& t : f.tags) {
-      w.str(t.name);
-      w.u8(static_cast<std::uint8_t>(t.kind));
-      w.range(t.range);
-      w.range(t.name_range);
-      w.str(t.scope);
-      w.str(t.signature);
-      w.u32(t.qualifier_size);
-    }
-  }
-  std::string bytes = w.bytes();
-  std::memcpy(bytes.data(), kMagic, 8);
   std::string tmp = path_ + ".tmp" + std::to_string(::getpid());
   std::FILE* out = std::fopen(tmp.c_str(), "wb");
   if (!out) {
     if (error) *error = tmp + ": " + std::strerror(errno);
     return false;
   }
-  bool ok = std::fwrite(bytes.data(), 1, bytes.size(), out) == bytes.size();
+  bool ok;
+  {
+    Writer w(out);
+    for (char c : kMagic) w.u8(static_cast<std::uint8_t>(c));
+    w.u64(tag_format_fingerprint());
+    w.u64(files.size());
+    for (const CacheRecord& e : files) {
+      const FileTags& f = *e.tags;
+      w.u64(e.size);
+      w.u64(e.stamp);
+      w.str(f.path);
+      w.u8(static_cast<std::uint8_t>(f.language));
+      w.u64(f.content_hash);
+      w.u64(f.bytes);
+      w.u32(f.lines);
+      w.u8(f.has_syntax_errors ? 1 : 0);
+      w.u32(static_cast<std::uint32_t>(f.tags.size()));
+      for (const Tag& t : f.tags) {
+        w.str(t.name);
+        w.u8(static_cast<std::uint8_t>(t.kind));
+        w.range(t.range);
+        w.range(t.name_range);
+        w.str(t.scope);
+        w.str(t.signature);
+        w.u32(t.qualifier_size);
+      }
+    }
+    ok = w.flush();
+  }
   ok = (std::fclose(out) == 0) && ok;
   if (!ok || std::rename(tmp.c_str(), path_.c_str()) != 0) {
     if (error) *error = path_ + ": " + std::strerror(errno);

@@ -20,6 +20,14 @@ struct CachedFile {
   std::uint64_t size = 0;
   std::uint64_t stamp = 0;
   FileTags tags;
+  bool taken = false;  // moved out by take()
+};
+
+/// What save() writes for one file: its identity on the source and its tags (not copied).
+struct CacheRecord {
+  std::uint64_t size = 0;
+  std::uint64_t stamp = 0;
+  const FileTags* tags = nullptr;
 };
 
 class TagCache {
@@ -30,13 +38,16 @@ class TagCache {
   /// Loads the cache file if it exists and is valid; a missing, truncated, corrupt or
   /// out-of-date file is ignored (logged), never an error for the caller.
   void load();
-  /// The entry for `file` if its size and stamp match (the file is unchanged).
-  const CachedFile* by_stamp(const SourceFile& file) const;
-  /// The tags of some cached file with this content hash and language, if any.
+  /// True when the cache holds `file` with the same size and stamp (the file is unchanged).
+  bool has(const SourceFile& file) const;
+  /// Moves the tags of `file` out of the cache if its size and stamp match (the file is
+  /// unchanged); false otherwise. Each entry can be taken once.
+  bool take(const SourceFile& file, FileTags* out);
+  /// The tags of some cached file (not taken) with this content hash and language, if any.
   const FileTags* by_content(std::uint64_t hash, Language lang) const;
   /// Writes `files` (replacing the whole cache file atomically: temp file + rename).
   /// Returns false with `error` set when the folder or file cannot be written.
-  bool save(const std::vector<CachedFile>& files, std::string* error) const;
+  bool save(const std::vector<CacheRecord>& files, std::string* error) const;
 
   const std::string& path() const { return path_; }
   std::size_t size() const { return entries_.size(); }

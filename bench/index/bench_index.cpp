@@ -5,11 +5,13 @@
 // For each DIR: a cold index (empty tag cache: read, parse, extract tags, write the cache), a
 // warm re-run (same cache), and the repo map. Then incremental edits in one large file (the
 // given --edit-file, else the first file of about 5,000 lines found in the trees): each edit is
-// Document::edit (ts_tree_edit + incremental reparse + tag update), timed one by one.
+// Document::edit (ts_tree_edit + incremental reparse + tag update), timed one by one, for three
+// kinds of keystroke (see bench_edit_kind).
 // Prints a table; --json writes the figures too.
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -47,41 +49,47 @@ struct TreeResult {
 };
 
 struct EditResult {
-  std::string file;
-  std::uint32_t lines = 0;
+  std::string kind;
   std::size_t edits = 0;
-  double p50_ms = 0, p99_ms = 0, max_ms = 0, mean_ms = 0;
+  double p50_ms = 0, p99_ms = 0, max_ms = 0;
+  std::size_t partial = 0, whole = 0;  // tag updates of the changed region only / whole file
 };
 
-EditResult bench_edits(const std::string& path, std::size_t n) {
+// Times Document::edit (ts_tree_edit + incremental reparse + tag update) for `n` edits of one
+// kind at random places, each undone afterwards (undo not timed), so the file stays as it was:
+//   identifier — a letter typed inside an identifier (the commonest keystroke);
+//   newline    — Enter pressed at a random place;
+//   paren      — an unmatched '(' typed at a random place (breaks the syntax until closed).
+EditResult bench_edit_kind(Document& doc, const std::string& kind, std::size_t n) {
   EditResult r;
-  r.file = path;
-  std::ifstream in(path, std::ios::binary);
-  std::string text((std::istreambuf_iterator<char>(in)), {});
-  Document doc(path, detect_language(path, text.substr(0, 128)), text);
-  r.lines = count_lines(doc.text());
+  r.kind = kind;
   std::mt19937 rng(42);
   std::vector<double> ms;
-  const char* typed[] = {"x", "_", "(", ")", " ", "\n", "1", ";", "{", "}"};
   std::string error;
+  auto before = doc.update_counts();
+  const std::string& text = doc.text();
   for (std::size_t i = 0; i < n; ++i) {
-    // A typist's edits: insert a character, or delete one, at a random spot.
-    std::uint32_t size = static_cast<std::uint32_t>(doc.text().size());
-    std::uint32_t at = size ? static_cast<std::uint32_t>(rng() % size) : 0;
-    bool insert = (rng() % 3) != 0 || size == 0;
+    std::uint32_t at;
+    for (;;) {
+      at = 1 + static_cast<std::uint32_t>(rng() % (text.size() - 1));
+      if (kind != "identifier") break;
+      if (std::isalpha(static_cast<unsigned char>(text[at - 1])) &&
+          std::isalpha(static_cast<unsigned char>(text[at])))
+        break;
+    }
+    const char* typed = kind == "identifier" ? "q" : kind == "newline" ? "\n" : "(";
     auto t0 = clock_type::now();
-    if (insert) doc.edit(at, at, typed[rng() % std::size(typed)], &error);
-    else doc.edit(at, at + 1, "", &error);
+    doc.edit(at, at, typed, &error);
     ms.push_back(since(t0) * 1e3);
+    doc.edit(at, at + 1, "", &error);
   }
   std::sort(ms.begin(), ms.end());
   r.edits = n;
   r.p50_ms = ms[ms.size() / 2];
   r.p99_ms = ms[std::min(ms.size() - 1, ms.size() * 99 / 100)];
   r.max_ms = ms.back();
-  double sum = 0;
-  for (double v : ms) sum += v;
-  r.mean_ms = sum / static_cast<double>(ms.size());
+  r.partial = doc.update_counts().partial - before.partial;
+  r.whole = doc.update_counts().whole - before.whole;
   return r;
 }
 
@@ -142,8 +150,18 @@ int main(int argc, char** argv) {
     results.push_back(std::move(r));
   }
   if (!edit_file.empty()) large = edit_file;
-  EditResult er;
-  if (!large.empty()) er = bench_edits(large, edits);
+  std::vector<EditResult> edit_results;
+  std::uint32_t large_lines = 0;
+  bool large_has_errors = false;
+  if (!large.empty()) {
+    std::ifstream in(large, std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(in)), {});
+    Document doc(large, detect_language(large, text.substr(0, 128)), text);
+    large_lines = doc.file_tags().lines;
+    large_has_errors = doc.file_tags().has_syntax_errors;
+    for (const char* kind : {"identifier", "newline", "paren"})
+      edit_results.push_back(bench_edit_kind(doc, kind, edits));
+  }
 
   std::printf("%-34s %8s %8s %9s %8s %9s %9s %8s %9s %8s\n", "tree", "files", "MB", "cold s",
               "MB/s", "files/s", "warm s", "cold/warm", "peak MB", "map s");
@@ -154,9 +172,19 @@ int main(int argc, char** argv) {
                 static_cast<double>(r.cold.parsed) / r.cold.total_seconds, r.warm.total_seconds,
                 r.cold.total_seconds / r.warm.total_seconds, r.rss_mb, r.map_seconds);
   }
-  if (!large.empty())
-    std::printf("\nincremental edit in %s (%u lines), %zu edits: p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
-                er.file.c_str(), er.lines, er.edits, er.p50_ms, er.p99_ms, er.max_ms);
+  for (const auto& r : results)
+    for (const auto* s : {&r.cold, &r.warm})
+      std::printf("  %-6s %s: list %.2f s, cache load %.2f s, parse %.2f s, tables %.2f s, cache save %.2f s\n",
+                  s == &r.cold ? "cold" : "warm", r.dir.c_str(), s->list_seconds, s->cache_load_seconds,
+                  s->parse_seconds, s->collect_seconds, s->cache_save_seconds);
+  if (!large.empty()) {
+    std::printf("\nincremental edits in %s (%u lines%s):\n", large.c_str(), large_lines,
+                large_has_errors ? ", has syntax errors" : "");
+    std::printf("%-12s %6s %9s %9s %9s %9s\n", "edit", "count", "p50 ms", "p99 ms", "max ms", "partial");
+    for (const auto& e : edit_results)
+      std::printf("%-12s %6zu %9.2f %9.2f %9.2f %5zu/%zu\n", e.kind.c_str(), e.edits, e.p50_ms,
+                  e.p99_ms, e.max_ms, e.partial, e.partial + e.whole);
+  }
 
   if (!json_path.empty()) {
     std::ofstream out(json_path);
@@ -170,9 +198,14 @@ int main(int argc, char** argv) {
           << ", \"warm_s\": " << r.warm.total_seconds << ", \"peak_rss_mb\": " << r.rss_mb
           << ", \"map_s\": " << r.map_seconds << "}";
     }
-    out << "], \"edit\": {\"file\": \"" << er.file << "\", \"lines\": " << er.lines
-        << ", \"p50_ms\": " << er.p50_ms << ", \"p99_ms\": " << er.p99_ms << ", \"max_ms\": " << er.max_ms
-        << "}}\n";
+    out << "], \"edit_file\": \"" << large << "\", \"edit_lines\": " << large_lines
+        << ", \"edits\": [";
+    for (std::size_t i = 0; i < edit_results.size(); ++i) {
+      const auto& e = edit_results[i];
+      out << (i ? ", " : "") << "{\"kind\": \"" << e.kind << "\", \"p50_ms\": " << e.p50_ms
+          << ", \"p99_ms\": " << e.p99_ms << ", \"max_ms\": " << e.max_ms << "}";
+    }
+    out << "]}\n";
   }
   return 0;
 }
