@@ -80,7 +80,7 @@ std::unique_ptr<Index> Index::build(std::shared_ptr<Source> source, const IndexO
   std::unique_ptr<TagCache> cache;
   if (!options.cache_dir.empty()) {
     auto t_load = clock::now();
-    cache = std::make_unique<TagCache>(options.cache_dir, source->identity());
+    cache = std::make_unique<TagCache>(options.cache_dir, source->identity(), options.threads);
     cache->load();
     stats.cache_load_seconds = seconds_since(t_load);
   }

@@ -5,10 +5,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <thread>
 
 #include "engine/log.h"
 
@@ -16,7 +19,10 @@ namespace ponder::agent {
 namespace {
 
 constexpr char kMagic[8] = {'P', 'N', 'D', 'R', 'T', 'A', 'G', 'S'};
-constexpr std::uint32_t kFormatVersion = 2;
+constexpr char kEndMagic[8] = {'P', 'N', 'D', 'R', 'T', 'E', 'N', 'D'};
+constexpr std::uint32_t kFormatVersion = 3;
+constexpr std::size_t kHeaderSize = 24;  // magic, fingerprint, count
+constexpr std::size_t kFooterSize = 24;  // table offset, count, end mark
 
 // Little writer/reader for the cache's binary layout. The reader checks every length against
 // the bytes that are left, so a truncated or corrupt file is detected, not read out of bounds.
@@ -37,7 +43,9 @@ class Writer {
     u32(r.start_byte); u32(r.end_byte);
     u32(r.start.line); u32(r.start.column); u32(r.end.line); u32(r.end.column);
   }
+  std::uint64_t position() const { return written_ + buf_.size(); }
   bool flush() {
+    written_ += buf_.size();
     if (!buf_.empty() && std::fwrite(buf_.data(), 1, buf_.size(), out_) != buf_.size()) ok_ = false;
     buf_.clear();
     return ok_;
@@ -54,6 +62,7 @@ class Writer {
   }
   std::FILE* out_;
   std::string buf_;
+  std::uint64_t written_ = 0;
   bool ok_ = true;
 };
 
@@ -90,6 +99,36 @@ class Reader {
   bool ok_ = true;
 };
 
+// One file's entry; false when it is malformed.
+bool decode_entry(Reader& r, CachedFile* e) {
+  e->size = r.u64();
+  e->stamp = r.u64();
+  FileTags& f = e->tags;
+  f.path = r.str();
+  f.language = static_cast<Language>(r.u8());
+  f.content_hash = r.u64();
+  f.bytes = r.u64();
+  f.lines = r.u32();
+  f.has_syntax_errors = r.u8() != 0;
+  std::uint32_t ntags = r.u32();
+  // Each tag takes at least 61 bytes: a count beyond that is corruption, not a reason to
+  // allocate.
+  if (!r.ok() || ntags > r.left() / 61 || static_cast<int>(f.language) >= kLanguageCount) return false;
+  f.tags.resize(ntags);
+  for (Tag& t : f.tags) {
+    t.name = r.str();
+    std::uint8_t kind = r.u8();
+    if (kind >= kTagKindCount) return false;
+    t.kind = static_cast<TagKind>(kind);
+    t.range = r.range();
+    t.name_range = r.range();
+    t.scope = r.str();
+    t.signature = r.str();
+    t.qualifier_size = static_cast<std::uint16_t>(r.u32());
+  }
+  return r.ok();
+}
+
 std::string hex(std::uint64_t v) {
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
@@ -107,7 +146,8 @@ std::uint64_t tag_format_fingerprint() {
   return fp;
 }
 
-TagCache::TagCache(std::string dir, const std::string& identity) : dir_(std::move(dir)) {
+TagCache::TagCache(std::string dir, const std::string& identity, unsigned threads)
+    : dir_(std::move(dir)), threads_(threads ? threads : std::max(1u, std::thread::hardware_concurrency())) {
   path_ = dir_ + "/tags-" + hex(hash_content(identity)) + ".bin";
 }
 
@@ -145,49 +185,40 @@ void TagCache::load() {
     log::info("tag cache ", path_, ": made by another version of the tag queries; rebuilding");
     return;
   }
-  std::uint64_t count = r.u64();
-  // Each entry takes at least 40 bytes: a count beyond that is corruption, not a reason to
-  // reserve memory.
-  if (count > r.left() / 40) {
-    log::warn("tag cache ", path_, ": corrupt header; ignoring it");
-    return;
-  }
-  std::vector<CachedFile> entries;
-  entries.reserve(static_cast<std::size_t>(count));
-  for (std::uint64_t i = 0; i < count && r.ok(); ++i) {
-    CachedFile e;
-    e.size = r.u64();
-    e.stamp = r.u64();
-    FileTags& f = e.tags;
-    f.path = r.str();
-    f.language = static_cast<Language>(r.u8());
-    f.content_hash = r.u64();
-    f.bytes = r.u64();
-    f.lines = r.u32();
-    f.has_syntax_errors = r.u8() != 0;
-    std::uint32_t ntags = r.u32();
-    if (!r.ok() || ntags > r.left() / 50 || static_cast<int>(f.language) >= kLanguageCount) {
-      r.fail();
-      break;
+  const std::uint64_t count = r.u64();
+  // The footer: the offset of each entry, the table's own offset, the count again, an end mark.
+  // Every number is checked against the file's size before anything is allocated for it.
+  auto corrupt = [&] { log::warn("tag cache ", path_, ": truncated or corrupt; ignoring it"); };
+  if (data.size() < kHeaderSize + kFooterSize ||
+      std::memcmp(data.data() + data.size() - 8, kEndMagic, 8) != 0)
+    return corrupt();
+  Reader footer(data.substr(data.size() - kFooterSize));
+  const std::uint64_t table = footer.u64();
+  if (footer.u64() != count || table < kHeaderSize || table > data.size() - kFooterSize ||
+      (data.size() - kFooterSize - table) / 8 != count || (data.size() - kFooterSize - table) % 8 != 0)
+    return corrupt();
+  std::vector<std::uint64_t> offsets(static_cast<std::size_t>(count) + 1);
+  for (std::uint64_t i = 0; i < count; ++i) std::memcpy(&offsets[i], data.data() + table + 8 * i, 8);
+  offsets[count] = table;
+  for (std::uint64_t i = 0; i < count; ++i)
+    if (offsets[i] < kHeaderSize || offsets[i] > offsets[i + 1]) return corrupt();
+
+  // Entries are independent: decode them on every allowed thread.
+  std::vector<CachedFile> entries(static_cast<std::size_t>(count));
+  std::atomic<bool> ok{true};
+  auto decode = [&](std::size_t from, std::size_t to) {
+    for (std::size_t i = from; i < to && ok.load(std::memory_order_relaxed); ++i) {
+      Reader e(data.substr(offsets[i], offsets[i + 1] - offsets[i]));
+      if (!decode_entry(e, &entries[i]) || e.left() != 0) ok = false;
     }
-    f.tags.resize(ntags);
-    for (Tag& t : f.tags) {
-      t.name = r.str();
-      std::uint8_t kind = r.u8();
-      if (kind >= kTagKindCount) { r.fail(); break; }
-      t.kind = static_cast<TagKind>(kind);
-      t.range = r.range();
-      t.name_range = r.range();
-      t.scope = r.str();
-      t.signature = r.str();
-      t.qualifier_size = static_cast<std::uint16_t>(r.u32());
-    }
-    entries.push_back(std::move(e));
-  }
-  if (!r.ok()) {
-    log::warn("tag cache ", path_, ": truncated or corrupt; ignoring it");
-    return;
-  }
+  };
+  unsigned threads = std::max(1u, std::min<unsigned>(threads_, static_cast<unsigned>(count / 64 + 1)));
+  std::vector<std::thread> pool;
+  for (unsigned t = 1; t < threads; ++t)
+    pool.emplace_back(decode, count * t / threads, count * (t + 1) / threads);
+  decode(0, count / threads);
+  for (auto& t : pool) t.join();
+  if (!ok) return corrupt();
   entries_ = std::move(entries);
   for (std::size_t i = 0; i < entries_.size(); ++i) {
     by_path_.emplace(entries_[i].tags.path, i);
@@ -236,7 +267,10 @@ bool TagCache::save(const std::vector<CacheRecord>& files, std::string* error) c
     for (char c : kMagic) w.u8(static_cast<std::uint8_t>(c));
     w.u64(tag_format_fingerprint());
     w.u64(files.size());
+    std::vector<std::uint64_t> offsets;
+    offsets.reserve(files.size());
     for (const CacheRecord& e : files) {
+      offsets.push_back(w.position());
       const FileTags& f = *e.tags;
       w.u64(e.size);
       w.u64(e.stamp);
@@ -257,6 +291,11 @@ bool TagCache::save(const std::vector<CacheRecord>& files, std::string* error) c
         w.u32(t.qualifier_size);
       }
     }
+    const std::uint64_t table = w.position();
+    for (std::uint64_t off : offsets) w.u64(off);
+    w.u64(table);
+    w.u64(files.size());
+    for (char c : kEndMagic) w.u8(static_cast<std::uint8_t>(c));
     ok = w.flush();
   }
   ok = (std::fclose(out) == 0) && ok;

@@ -32,8 +32,9 @@ struct CacheRecord {
 
 class TagCache {
  public:
-  /// `dir`: the cache folder (created on save). `identity`: Source::identity().
-  TagCache(std::string dir, const std::string& identity);
+  /// `dir`: the cache folder (created on save). `identity`: Source::identity(). `threads`:
+  /// how many threads load() decodes with (0 = every core).
+  TagCache(std::string dir, const std::string& identity, unsigned threads = 0);
 
   /// Loads the cache file if it exists and is valid; a missing, truncated, corrupt or
   /// out-of-date file is ignored (logged), never an error for the caller.
@@ -54,6 +55,7 @@ class TagCache {
 
  private:
   std::string dir_;
+  unsigned threads_;
   std::string path_;
   std::vector<CachedFile> entries_;
   std::unordered_map<std::string, std::size_t> by_path_;

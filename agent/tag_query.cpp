@@ -9,6 +9,28 @@
 namespace ponder::agent {
 namespace {
 
+// True when `regex` is `^word$` or `^(word|word...)$` with plain words; `words` gets them.
+bool literal_alternatives(const std::string& regex, std::vector<std::string>* words) {
+  std::string_view r = regex;
+  if (r.size() < 3 || r.front() != '^' || r.back() != '$') return false;
+  r = r.substr(1, r.size() - 2);
+  if (r.size() >= 2 && r.front() == '(' && r.back() == ')') r = r.substr(1, r.size() - 2);
+  std::vector<std::string> out(1);
+  for (char c : r) {
+    if (c == '|') {
+      out.emplace_back();
+    } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_') {
+      out.back() += c;
+    } else {
+      return false;
+    }
+  }
+  for (const auto& w : out)
+    if (w.empty()) return false;
+  *words = std::move(out);
+  return true;
+}
+
 void compile_predicates(CompiledTagQuery& q) {
   const TSQuery* query = q.query;
   uint32_t patterns = ts_query_pattern_count(query);
@@ -46,7 +68,12 @@ void compile_predicates(CompiledTagQuery& q) {
             }
           }
           if ((pred.op == TagPredicate::Op::match || pred.op == TagPredicate::Op::not_match) &&
-              !pred.strings.empty())
+              !pred.strings.empty() && literal_alternatives(pred.strings[0], &pred.strings)) {
+            // `^(require|exports)$` is a set of words: compare strings, no regex engine.
+            pred.op = pred.op == TagPredicate::Op::match ? TagPredicate::Op::any_of
+                                                         : TagPredicate::Op::not_any_of;
+          } else if ((pred.op == TagPredicate::Op::match || pred.op == TagPredicate::Op::not_match) &&
+                     !pred.strings.empty())
             pred.regex = std::make_shared<std::regex>(pred.strings[0], std::regex::ECMAScript |
                                                                          std::regex::optimize);
           q.predicates[p].push_back(std::move(pred));
