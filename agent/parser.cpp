@@ -3,13 +3,9 @@
 #include <tree_sitter/api.h>
 
 #include <algorithm>
-#include <array>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
-#include <regex>
-#include <unordered_map>
 
 #include "agent/tag_query.h"
 #include "engine/log.h"
