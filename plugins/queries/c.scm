@@ -1,4 +1,5 @@
-; ponder's tag patterns for C, placed before tree-sitter-c's queries/tags.scm.
+; ponder's tag patterns for C, placed before tree-sitter-c's queries/tags.scm. C++ uses them
+; too, after cpp.scm (every node named here exists in both grammars).
 (preproc_function_def name: (identifier) @name) @definition.macro
 (preproc_def name: (identifier) @name) @definition.macro
 (enum_specifier name: (type_identifier) @name body: (_)) @definition.type

@@ -1,4 +1,5 @@
-; ponder's tag patterns for C++, placed before tree-sitter-cpp's queries/tags.scm.
+; ponder's tag patterns for C++, placed before c.scm (C++ is a superset of C: its macros,
+; enums, typedefs and plain calls are tagged by c.scm) and tree-sitter-cpp's queries/tags.scm.
 ; Member functions declared or defined inside a class body are methods.
 (field_declaration_list
   (function_definition
@@ -36,23 +37,9 @@
 (namespace_definition name: (namespace_identifier) @name) @definition.module
 (class_specifier name: (type_identifier) @name body: (_)) @definition.class
 (struct_specifier name: (type_identifier) @name body: (_)) @definition.class
-(union_specifier name: (type_identifier) @name body: (_)) @definition.class
-(enum_specifier name: (type_identifier) @name body: (_)) @definition.type
 (alias_declaration name: (type_identifier) @name) @definition.type
 (concept_definition name: (identifier) @name) @definition.type
-(preproc_function_def name: (identifier) @name) @definition.macro
-(preproc_def name: (identifier) @name) @definition.macro
-; Typedefs whose declarator wraps the name: `typedef struct node *NodePtr;`,
-; `typedef int (*cmp_fn)(const void *, const void *);`, `typedef char name_t[32];`.
-(type_definition declarator: (pointer_declarator declarator: (type_identifier) @name)) @definition.type
-(type_definition
-  declarator: (function_declarator
-    declarator: (parenthesized_declarator
-      (pointer_declarator declarator: (type_identifier) @name)))) @definition.type
-(type_definition declarator: (array_declarator declarator: (type_identifier) @name)) @definition.type
 
-(call_expression function: (identifier) @name) @reference.call
-(call_expression function: (field_expression field: (field_identifier) @name)) @reference.call
 (call_expression function: (qualified_identifier name: (identifier) @name)) @reference.call
 (call_expression  ; ns::Class::f(), std::chrono::steady_clock::now()
   function: (qualified_identifier
@@ -79,4 +66,3 @@
 (base_class_clause
   (qualified_identifier name: (template_type name: (type_identifier) @name))) @reference.class
 (template_type name: (type_identifier) @name) @reference.type
-(type_identifier) @name @reference.type
