@@ -186,7 +186,6 @@ std::unique_ptr<Index> Index::build(std::shared_ptr<Source> source, const IndexO
     auto placed = index->files_.emplace(std::move(path), std::move(o.tags)).first;
     if (cache) to_cache.push_back({files[i].size, files[i].stamp, &placed->second});
   }
-  for (auto& [path, f] : index->files_) index->add_names(f);
   stats.files = index->files_.size();
   stats.collect_seconds = seconds_since(t_collect);
 
@@ -201,14 +200,21 @@ std::unique_ptr<Index> Index::build(std::shared_ptr<Source> source, const IndexO
   return index;
 }
 
-void Index::add_names(const FileTags& f) {
+void Index::ensure_names() const {
+  std::lock_guard lock(names_mutex_);
+  if (names_built_) return;
+  for (const auto& [path, f] : files_) add_names(f);
+  names_built_ = true;
+}
+
+void Index::add_names(const FileTags& f) const {
   for (std::uint32_t i = 0; i < f.tags.size(); ++i) {
     const Tag& t = f.tags[i];
     (is_definition(t.kind) ? defs_ : refs_)[t.name].push_back({&f, i});  // key views t.name
   }
 }
 
-void Index::remove_names(const FileTags& f) {
+void Index::remove_names(const FileTags& f) const {
   for (const Tag& t : f.tags) {
     auto& map = is_definition(t.kind) ? defs_ : refs_;
     auto it = map.find(t.name);
@@ -228,21 +234,23 @@ void Index::remove_names(const FileTags& f) {
 }
 
 void Index::set_file(FileTags tags) {
+  std::lock_guard lock(names_mutex_);
   auto it = files_.find(tags.path);
   if (it != files_.end()) {
-    remove_names(it->second);
+    if (names_built_) remove_names(it->second);
     it->second = std::move(tags);
   } else {
     std::string path = tags.path;
     it = files_.emplace(std::move(path), std::move(tags)).first;
   }
-  add_names(it->second);
+  if (names_built_) add_names(it->second);
 }
 
 bool Index::remove_file(std::string_view path) {
+  std::lock_guard lock(names_mutex_);
   auto it = files_.find(path);
   if (it == files_.end()) return false;
-  remove_names(it->second);
+  if (names_built_) remove_names(it->second);
   files_.erase(it);
   return true;
 }
@@ -268,10 +276,12 @@ std::vector<SymbolRef> lookup(const Map& map, std::string_view name) {
 }  // namespace
 
 std::vector<SymbolRef> Index::definitions(std::string_view name) const {
+  ensure_names();
   return lookup<decltype(defs_), Entry>(defs_, name);
 }
 
 std::vector<SymbolRef> Index::references(std::string_view name) const {
+  ensure_names();
   return lookup<decltype(refs_), Entry>(refs_, name);
 }
 

@@ -1,10 +1,12 @@
 #pragma once
 // The workspace index: every file's tags, and the queries the rest of ponder asks of them.
 //
-// Threads: build() parses on all allowed cores; afterwards an Index is a plain value — callers
-// serialise access (the LSP server owns it on its worker thread).
+// Threads: build() parses on all allowed cores. Afterwards, const queries may run concurrently
+// with each other; set_file/remove_file must not run concurrently with anything else (the LSP
+// server owns the index on its worker thread).
 #include <cstdint>
 #include <map>
+#include <mutex>
 #include <memory>
 #include <optional>
 #include <string>
@@ -79,8 +81,11 @@ class Index {
 
  private:
   explicit Index(std::shared_ptr<Source> source) : source_(std::move(source)) {}
-  void add_names(const FileTags& f);
-  void remove_names(const FileTags& f);
+  // The name tables are built on the first definitions()/references() call (a repo map or a
+  // symbol listing never needs them), then kept up to date by set_file/remove_file.
+  void ensure_names() const;
+  void add_names(const FileTags& f) const;
+  void remove_names(const FileTags& f) const;
 
   std::shared_ptr<Source> source_;
   std::map<std::string, FileTags, std::less<>> files_;
@@ -90,7 +95,9 @@ class Index {
     std::uint32_t tag;
   };
   // Keys view the name of one of their entries' tags (re-keyed when that file goes away).
-  std::unordered_map<std::string_view, std::vector<Entry>> defs_, refs_;
+  mutable std::mutex names_mutex_;
+  mutable bool names_built_ = false;  // guarded by names_mutex_
+  mutable std::unordered_map<std::string_view, std::vector<Entry>> defs_, refs_;
 };
 
 /// True when `text` looks binary (a NUL byte in its first 8 KiB).

@@ -128,6 +128,8 @@ TEST_CASE("set_file and remove_file keep the name tables right", "[index]") {
   TempDir dir;
   write_workspace(dir);
   auto index = Index::build(open(dir), {});
+  // Name tables are built on the first lookup; exercise updates of built tables.
+  REQUIRE(index->definitions("helper").size() == 1);
   FileTags replacement = *index->file("src/util.py");
   replacement.tags.clear();
   index->set_file(replacement);
@@ -137,6 +139,16 @@ TEST_CASE("set_file and remove_file keep the name tables right", "[index]") {
   CHECK_FALSE(index->remove_file("src/main.py"));
   CHECK(index->references("helper").size() == 1);
   CHECK(index->file("src/main.py") == nullptr);
+
+  // Updates before the first lookup: the tables are built from the files as they are then.
+  auto fresh = Index::build(open(dir), {});
+  FileTags extra = *fresh->file("src/util.py");
+  extra.path = "src/extra.py";
+  fresh->set_file(extra);
+  CHECK(fresh->remove_file("src/util.py"));
+  auto defs = fresh->definitions("helper");
+  REQUIRE(defs.size() == 1);
+  CHECK(defs[0].file->path == "src/extra.py");
 }
 
 TEST_CASE("the tag cache makes a second run parse nothing", "[index][cache]") {
