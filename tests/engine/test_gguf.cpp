@@ -1,0 +1,299 @@
+// The GGUF reader and the scalar dequantizers.
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "engine/gguf.h"
+#include "engine/quant.h"
+#include "support/gguf_writer.h"
+
+using namespace ponder;
+using ponder::test::GgufWriter;
+
+namespace {
+const std::string kTestdata = std::string(PONDER_SHARED_DIR) + "/testdata/";
+
+std::vector<float> as_floats(const gguf::TensorInfo& t) {
+  std::vector<float> v(t.elements);
+  std::memcpy(v.data(), t.data, t.bytes);
+  return v;
+}
+}  // namespace
+
+TEST_CASE("dequantizers reproduce llama.cpp's known answers", "[gguf][quant]") {
+  std::string error;
+  auto file = gguf::File::open(kTestdata + "quant_known_answers.gguf", &error);
+  REQUIRE(file);
+  CHECK(file->version() == 3);
+  for (const char* type : {"Q4_0", "Q8_0", "Q4_K", "Q5_K", "Q6_K"}) {
+    INFO(type);
+    const gguf::TensorInfo* raw = file->tensor(std::string(type) + ".raw");
+    const gguf::TensorInfo* expected = file->tensor(std::string(type) + ".expected");
+    const gguf::TensorInfo* source = file->tensor(std::string(type) + ".source");
+    REQUIRE(raw);
+    REQUIRE(expected);
+    REQUIRE(source);
+    REQUIRE(expected->type == GgmlType::f32);
+    REQUIRE(raw->elements == expected->elements);
+    std::vector<float> got(raw->elements);
+    REQUIRE(dequantize(raw->type, raw->data, got.data(), got.size(), &error));
+    std::vector<float> want = as_floats(*expected);
+    std::size_t exact = 0;
+    float worst = 0;
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      if (got[i] == want[i]) ++exact;
+      worst = std::max(worst, std::fabs(got[i] - want[i]) / std::max(1e-30f, std::fabs(want[i])));
+    }
+    INFO("exact " << exact << " of " << got.size() << ", worst relative difference " << worst);
+    CHECK(exact == got.size());  // bit for bit: same operations in the same order as ggml
+    CHECK(worst == 0.0f);
+    // And the quantization is close to the original values (a sanity check of the layout).
+    std::vector<float> orig = as_floats(*source);
+    double err = 0, norm = 0;
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      err += (got[i] - orig[i]) * (got[i] - orig[i]);
+      norm += orig[i] * orig[i];
+    }
+    CHECK(std::sqrt(err / norm) < 0.12);
+  }
+}
+
+TEST_CASE("f16 and bf16 convert bit-exactly", "[quant]") {
+  CHECK(f16_to_f32(0x3C00) == 1.0f);
+  CHECK(f16_to_f32(0xC000) == -2.0f);
+  CHECK(f16_to_f32(0x7BFF) == 65504.0f);
+  CHECK(f16_to_f32(0x0001) == std::ldexp(1.0f, -24));  // smallest subnormal
+  CHECK(f16_to_f32(0x03FF) == std::ldexp(1023.0f, -24));
+  CHECK(std::isinf(f16_to_f32(0x7C00)));
+  CHECK(std::isnan(f16_to_f32(0x7E00)));
+  CHECK(std::signbit(f16_to_f32(0x8000)));
+  CHECK(bf16_to_f32(0x3F80) == 1.0f);
+  CHECK(bf16_to_f32(0xC0A0) == -5.0f);
+  // Every f16 value round-trips through float (checked against the hardware-free definition).
+  for (std::uint32_t h = 0; h < 0x10000; ++h) {
+    float f = f16_to_f32(static_cast<std::uint16_t>(h));
+    if (std::isnan(f)) continue;
+    std::uint32_t e = (h >> 10) & 0x1F, m = h & 0x3FF;
+    double want = e == 0 ? std::ldexp(double(m), -24) : e == 31 ? INFINITY : std::ldexp(1.0 + m / 1024.0, int(e) - 15);
+    if (h & 0x8000) want = -want;
+    REQUIRE(double(f) == want);
+  }
+}
+
+TEST_CASE("dequantize refuses partial blocks and unsupported types", "[quant]") {
+  std::vector<unsigned char> block(34, 0);
+  std::vector<float> out(64);
+  std::string error;
+  CHECK_FALSE(dequantize(GgmlType::q8_0, block.data(), out.data(), 31, &error));
+  CHECK(error.find("whole number") != std::string::npos);
+  CHECK_FALSE(dequantize(GgmlType::q2_k, block.data(), out.data(), 256, &error));
+  CHECK(error.find("q2_K") != std::string::npos);
+}
+
+TEST_CASE("the vocabulary written by llama.cpp reads whole", "[gguf]") {
+  std::string error;
+  auto file = gguf::File::open(kTestdata + "r1_qwen_vocab.gguf", &error);
+  REQUIRE(file);
+  CHECK(file->tensors().empty());
+  std::string_view pre;
+  REQUIRE(file->get_string("tokenizer.ggml.pre", &pre));
+  CHECK(pre == "deepseek-r1-qwen");
+  const gguf::Value* tokens = file->find("tokenizer.ggml.tokens");
+  REQUIRE(tokens);
+  CHECK(tokens->element == gguf::ValueType::string);
+  CHECK(tokens->strings.size() == 151936);
+  const gguf::Value* merges = file->find("tokenizer.ggml.merges");
+  REQUIRE(merges);
+  CHECK(merges->strings.size() == 151387);
+  const gguf::Value* types = file->find("tokenizer.ggml.token_type");
+  REQUIRE(types);
+  CHECK(types->count == 151936);
+  std::uint64_t bos;
+  CHECK(file->get_uint("tokenizer.ggml.bos_token_id", &bos));
+}
+
+namespace {
+
+GgufWriter sample_writer() {
+  GgufWriter w;
+  w.kv_string("general.architecture", "qwen2");
+  w.kv_u32("general.alignment", 32);
+  w.kv_u8("t.u8", 200);
+  w.kv_i8("t.i8", -5);
+  w.kv_u16("t.u16", 60000);
+  w.kv_i16("t.i16", -30000);
+  w.kv_i32("t.i32", -7);
+  w.kv_u64("t.u64", 1ull << 40);
+  w.kv_i64("t.i64", -(1ll << 40));
+  w.kv_f32("t.f32", 0.5f);
+  w.kv_f64("t.f64", 1e-6);
+  w.kv_bool("t.bool", true);
+  w.kv_strings("t.strings", {"a", "", "ünïcode"});
+  w.kv_numbers<float>("t.floats", 6, {1.5f, -2.0f});
+  // An array of two arrays of i32: [[1, 2], [3]].
+  std::string nested;
+  GgufWriter::put(nested, std::uint32_t{5});
+  GgufWriter::put(nested, std::uint64_t{2});
+  GgufWriter::put(nested, std::uint64_t{2});
+  GgufWriter::put(nested, std::int32_t{1});
+  GgufWriter::put(nested, std::int32_t{2});
+  GgufWriter::put(nested, std::uint32_t{5});
+  GgufWriter::put(nested, std::uint64_t{1});
+  GgufWriter::put(nested, std::int32_t{3});
+  std::string outer;
+  GgufWriter::put(outer, std::uint32_t{9});
+  GgufWriter::put(outer, std::uint64_t{2});
+  // each element of an array of arrays is itself (element type, count, data)
+  std::string first, second;
+  GgufWriter::put(first, std::uint32_t{5});
+  GgufWriter::put(first, std::uint64_t{2});
+  GgufWriter::put(first, std::int32_t{1});
+  GgufWriter::put(first, std::int32_t{2});
+  GgufWriter::put(second, std::uint32_t{5});
+  GgufWriter::put(second, std::uint64_t{1});
+  GgufWriter::put(second, std::int32_t{3});
+  w.kv_raw("t.nested", 9, outer + first + second);
+  std::vector<float> f32 = {1, 2, 3, 4, 5, 6, 7, 8};
+  w.tensor("a.weight", {4, 2}, 0, f32.data(), f32.size() * 4);
+  std::vector<std::uint16_t> f16(64, 0x3C00);
+  w.tensor("b.weight", {64}, 1, f16.data(), f16.size() * 2);
+  std::vector<unsigned char> q8(34 * 2, 1);
+  w.tensor("c.weight", {32, 2}, 8, q8.data(), q8.size());
+  return w;
+}
+
+}  // namespace
+
+TEST_CASE("every metadata type, nested arrays and tensors read back", "[gguf]") {
+  std::string bytes = sample_writer().bytes();
+  std::string error;
+  auto f = gguf::File::parse(bytes, "sample.gguf", &error);
+  INFO(error);
+  REQUIRE(f);
+  std::string_view s;
+  REQUIRE(f->get_string("general.architecture", &s));
+  CHECK(s == "qwen2");
+  std::uint64_t u;
+  double d;
+  CHECK((f->get_uint("t.u8", &u) && u == 200));
+  CHECK((f->get_uint("t.u16", &u) && u == 60000));
+  CHECK((f->get_uint("t.u64", &u) && u == (1ull << 40)));
+  CHECK_FALSE(f->get_uint("t.i8", &u));  // negative
+  CHECK(f->find("t.i16")->i == -30000);
+  CHECK(f->find("t.i64")->i == -(1ll << 40));
+  CHECK((f->get_float("t.f32", &d) && d == 0.5));
+  CHECK((f->get_float("t.f64", &d) && d == 1e-6));
+  CHECK((f->get_float("t.i32", &d) && d == -7));
+  CHECK(f->find("t.bool")->b);
+  CHECK(f->find("t.strings")->strings == std::vector<std::string_view>{"a", "", "ünïcode"});
+  CHECK(f->find("t.floats")->number_at(1) == -2.0);
+  const gguf::Value* nested = f->find("t.nested");
+  REQUIRE(nested);
+  REQUIRE(nested->items.size() == 2);
+  CHECK(nested->items[0].count == 2);
+  CHECK(nested->items[0].integer_at(1) == 2);
+  CHECK(nested->items[1].integer_at(0) == 3);
+  CHECK(f->find("missing") == nullptr);
+
+  REQUIRE(f->tensors().size() == 3);
+  const gguf::TensorInfo* a = f->tensor("a.weight");
+  REQUIRE(a);
+  CHECK(a->n_dims == 2);
+  CHECK(a->dims[0] == 4);
+  CHECK(a->dims[1] == 2);
+  CHECK(a->elements == 8);
+  CHECK(a->bytes == 32);
+  CHECK(as_floats(*a)[7] == 8.0f);
+  const gguf::TensorInfo* c = f->tensor("c.weight");
+  REQUIRE(c);
+  CHECK(c->type == GgmlType::q8_0);
+  CHECK(c->bytes == 68);
+  CHECK((c->data - a->data) % 32 == 0);  // aligned data section
+}
+
+TEST_CASE("malformed files: every truncation and many corruptions fail cleanly", "[gguf][bad-input]") {
+  const std::string good = sample_writer().bytes();
+  std::string error;
+  // Every prefix of the file: a clear error, no crash (the full file parses).
+  for (std::size_t n = 0; n < good.size(); ++n) {
+    std::string cut = good.substr(0, n);
+    error.clear();
+    auto f = gguf::File::parse(cut, "cut.gguf", &error);
+    INFO("length " << n);
+    CHECK_FALSE(f);
+    CHECK(error.rfind("cut.gguf: ", 0) == 0);
+  }
+  // Flipped bytes anywhere in the header and tensor infos: either a valid file or an error.
+  std::mt19937 rng(3);
+  for (std::size_t pos = 0; pos < good.size() - 100; ++pos) {
+    for (unsigned char value : {0x00, 0xFF, 0x7F, 0x80}) {
+      std::string bad = good;
+      bad[pos] = static_cast<char>(value);
+      error.clear();
+      auto f = gguf::File::parse(bad, "flip.gguf", &error);
+      if (!f) CHECK_FALSE(error.empty());
+    }
+  }
+}
+
+TEST_CASE("malformed files: precise errors", "[gguf][bad-input]") {
+  std::string error;
+  CHECK_FALSE(gguf::File::parse("GGML\x03\0\0\0", "x", &error));
+  CHECK(error == "x: not a GGUF file (the first four bytes are not \"GGUF\")");
+
+  GgufWriter v1(1);
+  CHECK_FALSE(gguf::File::parse(v1.bytes(), "x", &error));
+  CHECK(error.find("version 1 is not supported") != std::string::npos);
+
+  // 2^60 tensors: refused before any allocation.
+  std::string huge = "GGUF";
+  GgufWriter::put(huge, std::uint32_t{3});
+  GgufWriter::put(huge, std::uint64_t{1} << 60);
+  GgufWriter::put(huge, std::uint64_t{0});
+  CHECK_FALSE(gguf::File::parse(huge, "x", &error));
+  CHECK(error.find("claims 1152921504606846976 tensors") != std::string::npos);
+
+  // An array claiming more elements than the file holds.
+  GgufWriter arr;
+  std::string value;
+  GgufWriter::put(value, std::uint32_t{6});
+  GgufWriter::put(value, std::uint64_t{1} << 40);
+  arr.kv_raw("big", 9, value);
+  CHECK_FALSE(gguf::File::parse(arr.bytes(), "x", &error));
+  CHECK(error.find("key 'big': array at byte") != std::string::npos);
+
+  // Unknown tensor type; data outside the file; misaligned offset; bad alignment.
+  std::vector<float> data(4, 1.0f);
+  GgufWriter unknown;
+  unknown.tensor("w", {4}, 99, data.data(), 16);
+  CHECK_FALSE(gguf::File::parse(unknown.bytes(), "x", &error));
+  CHECK(error == "x: tensor 'w': unknown tensor type 99");
+
+  GgufWriter outside;
+  outside.tensor("w", {4}, 0, data.data(), 16);
+  std::string bytes = outside.bytes();
+  bytes.resize(bytes.size() - 4);
+  CHECK_FALSE(gguf::File::parse(bytes, "x", &error));
+  CHECK(error.find("tensor 'w': data [") != std::string::npos);
+  CHECK(error.find("lies outside the file") != std::string::npos);
+
+  GgufWriter partial;
+  partial.tensor("q", {31}, 8, data.data(), 16);
+  CHECK_FALSE(gguf::File::parse(partial.bytes(), "x", &error));
+  CHECK(error.find("not a whole number of q8_0 blocks") != std::string::npos);
+
+  GgufWriter align;
+  align.kv_u32("general.alignment", 24);
+  CHECK_FALSE(gguf::File::parse(align.bytes(), "x", &error));
+  CHECK(error.find("power of two") != std::string::npos);
+
+  GgufWriter twice;
+  twice.tensor("w", {4}, 0, data.data(), 16);
+  twice.tensor("w", {4}, 0, data.data(), 16);
+  CHECK_FALSE(gguf::File::parse(twice.bytes(), "x", &error));
+  CHECK(error == "x: tensor 'w': appears twice");
+
+  CHECK_FALSE(gguf::File::open("/no/such/model.gguf", &error));
+  CHECK(error.find("/no/such/model.gguf: ") == 0);
+}
