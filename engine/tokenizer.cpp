@@ -1,0 +1,342 @@
+#include "engine/tokenizer.h"
+
+#include <utf8proc.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "engine/gguf.h"
+
+namespace ponder {
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Unicode classes of the split rules. Letters and numbers come from utf8proc's categories;
+// whitespace is Unicode's White_Space property (what \s means in the tokenizers' regex engine).
+
+enum class CharClass : std::uint8_t { letter, number, space, other, end };
+
+CharClass classify(std::int32_t cp) {
+  switch (cp) {
+    case 0x09: case 0x0A: case 0x0B: case 0x0C: case 0x0D: case 0x20: case 0x85: case 0xA0:
+    case 0x1680: case 0x2028: case 0x2029: case 0x202F: case 0x205F: case 0x3000:
+      return CharClass::space;
+    default:
+      if (cp >= 0x2000 && cp <= 0x200A) return CharClass::space;
+  }
+  if (cp < 0x80) {
+    if ((cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z')) return CharClass::letter;
+    if (cp >= '0' && cp <= '9') return CharClass::number;
+    return CharClass::other;
+  }
+  switch (utf8proc_category(cp)) {
+    case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LL: case UTF8PROC_CATEGORY_LT:
+    case UTF8PROC_CATEGORY_LM: case UTF8PROC_CATEGORY_LO:
+      return CharClass::letter;
+    case UTF8PROC_CATEGORY_ND: case UTF8PROC_CATEGORY_NL: case UTF8PROC_CATEGORY_NO:
+      return CharClass::number;
+    default:
+      return CharClass::other;
+  }
+}
+
+// The text decoded once into code points with their byte offsets and classes.
+struct Chars {
+  std::vector<std::int32_t> cp;
+  std::vector<std::uint32_t> at;  // byte offset of each code point; at[n] = text size
+  std::vector<CharClass> cls;
+};
+
+Chars decode_chars(std::string_view text) {
+  Chars c;
+  c.cp.reserve(text.size());
+  c.at.reserve(text.size() + 1);
+  c.cls.reserve(text.size());
+  const auto* s = reinterpret_cast<const utf8proc_uint8_t*>(text.data());
+  std::size_t i = 0;
+  while (i < text.size()) {
+    utf8proc_int32_t cp;
+    utf8proc_ssize_t n = utf8proc_iterate(s + i, static_cast<utf8proc_ssize_t>(text.size() - i), &cp);
+    if (n <= 0) {  // invalid byte: one "other" character
+      cp = 0xFFFD;
+      n = 1;
+    }
+    c.cp.push_back(cp);
+    c.at.push_back(static_cast<std::uint32_t>(i));
+    c.cls.push_back(classify(cp));
+    i += static_cast<std::size_t>(n);
+  }
+  c.at.push_back(static_cast<std::uint32_t>(text.size()));
+  return c;
+}
+
+bool is_newline(std::int32_t cp) { return cp == '\r' || cp == '\n'; }
+
+// Length in characters of the match of the split rule at character `i` (always ≥ 1).
+std::size_t match_at(const Chars& c, std::size_t i, PreTokenizer pre) {
+  const std::size_t n = c.cp.size();
+  auto cls = [&](std::size_t k) { return k < n ? c.cls[k] : CharClass::end; };
+  auto lower = [&](std::size_t k) -> std::int32_t {
+    if (k >= n) return 0;
+    std::int32_t x = c.cp[k];
+    return (x >= 'A' && x <= 'Z') ? x - 'A' + 'a' : x;
+  };
+  // 1. (?i:'s|'t|'re|'ve|'m|'ll|'d)
+  if (c.cp[i] == '\'') {
+    std::int32_t a = lower(i + 1), b = lower(i + 2);
+    if (a == 's' || a == 't' || a == 'm' || a == 'd') return 2;
+    if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l')) return 3;
+  }
+  // 2. [^\r\n\p{L}\p{N}]?\p{L}+
+  {
+    std::size_t k = i;
+    if (cls(k) != CharClass::letter && cls(k) != CharClass::number && !is_newline(c.cp[k]) &&
+        cls(k + 1) == CharClass::letter)  // (k < n here: i is a character)
+      ++k;
+    if (cls(k) == CharClass::letter) {
+      while (cls(k) == CharClass::letter) ++k;
+      return k - i;
+    }
+  }
+  // 3. \p{N} (qwen2) or \p{N}{1,3} (llama3)
+  if (cls(i) == CharClass::number) {
+    if (pre == PreTokenizer::qwen2) return 1;
+    std::size_t k = i;
+    while (k < n && k - i < 3 && cls(k) == CharClass::number) ++k;
+    return k - i;
+  }
+  // 4.  ?[^\s\p{L}\p{N}]+[\r\n]*
+  {
+    std::size_t k = i;
+    if (c.cp[k] == ' ' && cls(k + 1) == CharClass::other) ++k;
+    if (cls(k) == CharClass::other) {
+      while (cls(k) == CharClass::other) ++k;
+      while (k < n && is_newline(c.cp[k])) ++k;
+      return k - i;
+    }
+  }
+  // The rest start with whitespace: W = the whole run of it from i.
+  std::size_t w = i;
+  while (w < n && c.cls[w] == CharClass::space) ++w;
+  // 5. \s*[\r\n]+ : through the last newline of the run.
+  for (std::size_t k = w; k > i; --k)
+    if (is_newline(c.cp[k - 1])) return k - i;
+  // 6. \s+(?!\S) : the run, less its last character when a non-space follows.
+  if (w == n) return w - i;
+  if (w - i >= 2) return w - 1 - i;
+  // 7. \s+
+  return std::max<std::size_t>(w - i, 1);
+}
+
+// GPT-2's reversible map from bytes to printable code points.
+struct ByteMap {
+  std::int32_t to_cp[256];
+  std::unordered_map<std::int32_t, std::uint8_t> to_byte;
+  ByteMap() {
+    int extra = 0;
+    for (int b = 0; b < 256; ++b) {
+      bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
+      to_cp[b] = printable ? b : 256 + extra++;
+      to_byte[to_cp[b]] = static_cast<std::uint8_t>(b);
+    }
+  }
+};
+const ByteMap& byte_map() {
+  static const ByteMap m;
+  return m;
+}
+
+void append_utf8(std::string& out, std::int32_t cp) {
+  utf8proc_uint8_t buf[4];
+  utf8proc_ssize_t n = utf8proc_encode_char(cp, buf);
+  out.append(reinterpret_cast<const char*>(buf), static_cast<std::size_t>(n));
+}
+
+std::string nfc(std::string_view text) {
+  bool ascii = std::all_of(text.begin(), text.end(), [](char ch) { return static_cast<unsigned char>(ch) < 0x80; });
+  if (ascii) return std::string(text);
+  utf8proc_uint8_t* out = nullptr;
+  utf8proc_ssize_t n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()),
+                                    static_cast<utf8proc_ssize_t>(text.size()), &out,
+                                    static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE));
+  if (n < 0) {  // invalid UTF-8: leave the bytes as they are
+    std::free(out);
+    return std::string(text);
+  }
+  std::string s(reinterpret_cast<const char*>(out), static_cast<std::size_t>(n));
+  std::free(out);
+  return s;
+}
+
+}  // namespace
+
+std::vector<std::string_view> Tokenizer::split(std::string_view text, PreTokenizer pre) {
+  std::vector<std::string_view> out;
+  Chars c = decode_chars(text);
+  for (std::size_t i = 0; i < c.cp.size();) {
+    std::size_t len = match_at(c, i, pre);
+    out.push_back(text.substr(c.at[i], c.at[i + len] - c.at[i]));
+    i += len;
+  }
+  return out;
+}
+
+std::unique_ptr<Tokenizer> Tokenizer::from_gguf(const gguf::File& file, std::string* error) {
+  auto fail = [&](const std::string& what) -> std::unique_ptr<Tokenizer> {
+    if (error) *error = what;
+    return nullptr;
+  };
+  std::string_view model, pre;
+  if (!file.get_string("tokenizer.ggml.model", &model)) return fail("no tokenizer.ggml.model");
+  if (model != "gpt2") return fail("tokenizer.ggml.model is '" + std::string(model) + "': only byte-level BPE (gpt2) is supported");
+  if (!file.get_string("tokenizer.ggml.pre", &pre)) return fail("no tokenizer.ggml.pre (the split rule)");
+  std::unique_ptr<Tokenizer> t(new Tokenizer());
+  if (pre == "qwen2" || pre == "deepseek-r1-qwen") t->pre_ = PreTokenizer::qwen2;
+  else if (pre == "llama-bpe" || pre == "llama3") t->pre_ = PreTokenizer::llama3;
+  else return fail("unknown pre-tokenizer '" + std::string(pre) + "'");
+
+  const gguf::Value* tokens = file.find("tokenizer.ggml.tokens");
+  const gguf::Value* merges = file.find("tokenizer.ggml.merges");
+  const gguf::Value* types = file.find("tokenizer.ggml.token_type");
+  if (!tokens || tokens->type != gguf::ValueType::array || tokens->element != gguf::ValueType::string)
+    return fail("tokenizer.ggml.tokens missing or not an array of strings");
+  if (!merges || merges->element != gguf::ValueType::string)
+    return fail("tokenizer.ggml.merges missing or not an array of strings");
+  if (types && (types->count != tokens->count || !types->raw))
+    return fail("tokenizer.ggml.token_type does not match tokenizer.ggml.tokens");
+
+  t->tokens_.assign(tokens->strings.begin(), tokens->strings.end());
+  t->is_special_.assign(t->tokens_.size(), false);
+  t->ids_.reserve(t->tokens_.size());
+  for (std::size_t i = 0; i < t->tokens_.size(); ++i) {
+    t->ids_.emplace(t->tokens_[i], static_cast<std::int32_t>(i));
+    // 3 = control, 4 = user defined: matched whole in the text.
+    std::int64_t type = types ? types->integer_at(i) : 1;
+    if (type == 3 || type == 4) {
+      t->is_special_[i] = true;
+      t->specials_.push_back(t->tokens_[i]);
+      t->special_ids_.push_back(static_cast<std::int32_t>(i));
+    }
+  }
+  // Longest specials first, so that one that is a prefix of another never wins.
+  std::vector<std::size_t> order(t->specials_.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return t->specials_[a].size() > t->specials_[b].size(); });
+  std::vector<std::string> specials;
+  std::vector<std::int32_t> special_ids;
+  for (std::size_t i : order) {
+    if (t->specials_[i].empty()) continue;
+    specials.push_back(t->specials_[i]);
+    special_ids.push_back(t->special_ids_[i]);
+  }
+  t->specials_ = std::move(specials);
+  t->special_ids_ = std::move(special_ids);
+
+  const ByteMap& bm = byte_map();
+  for (int b = 0; b < 256; ++b) {
+    std::string s;
+    append_utf8(s, bm.to_cp[b]);
+    std::int32_t id = t->find(s);
+    if (id < 0) return fail("the vocabulary has no token for byte " + std::to_string(b));
+    t->byte_token_[b] = id;
+  }
+  t->merge_rank_.reserve(merges->strings.size());
+  for (std::size_t r = 0; r < merges->strings.size(); ++r) {
+    std::string_view m = merges->strings[r];
+    std::size_t sp = m.find(' ', 1);
+    if (sp == std::string_view::npos) return fail("merge " + std::to_string(r) + " is not 'left right'");
+    std::int32_t left = t->find(m.substr(0, sp)), right = t->find(m.substr(sp + 1));
+    if (left < 0 || right < 0) return fail("merge " + std::to_string(r) + " names a token that is not in the vocabulary");
+    std::uint64_t key = (std::uint64_t(std::uint32_t(left)) << 32) | std::uint32_t(right);
+    t->merge_rank_.emplace(key, static_cast<std::uint32_t>(r));
+  }
+  return t;
+}
+
+std::int32_t Tokenizer::find(std::string_view token) const {
+  auto it = ids_.find(token);
+  return it == ids_.end() ? -1 : it->second;
+}
+
+void Tokenizer::encode_piece(std::string_view piece, std::vector<std::int32_t>* out) const {
+  // Symbols start as the tokens of single bytes; the lowest-ranked adjacent pair merges first.
+  std::vector<std::int32_t> sym;
+  sym.reserve(piece.size());
+  for (unsigned char b : piece) sym.push_back(byte_token_[b]);
+  std::string joined;
+  while (sym.size() > 1) {
+    std::uint32_t best_rank = UINT32_MAX;
+    std::size_t best = 0;
+    for (std::size_t i = 0; i + 1 < sym.size(); ++i) {
+      auto it = merge_rank_.find((std::uint64_t(std::uint32_t(sym[i])) << 32) | std::uint32_t(sym[i + 1]));
+      if (it != merge_rank_.end() && it->second < best_rank) {
+        best_rank = it->second;
+        best = i;
+      }
+    }
+    if (best_rank == UINT32_MAX) break;
+    joined = tokens_[sym[best]] + tokens_[sym[best + 1]];
+    std::int32_t merged = find(joined);
+    if (merged < 0) break;  // a merge whose result is not a token: stop (never in real files)
+    sym[best] = merged;
+    sym.erase(sym.begin() + static_cast<std::ptrdiff_t>(best) + 1);
+  }
+  out->insert(out->end(), sym.begin(), sym.end());
+}
+
+std::vector<std::int32_t> Tokenizer::encode(std::string_view text, bool special) const {
+  std::vector<std::int32_t> out;
+  auto encode_plain = [&](std::string_view plain) {
+    if (plain.empty()) return;
+    std::string normal = nfc(plain);
+    for (std::string_view piece : split(normal, pre_)) encode_piece(piece, &out);
+  };
+  std::size_t start = 0;
+  if (special && !specials_.empty()) {
+    for (std::size_t i = 0; i < text.size();) {
+      std::size_t hit = specials_.size();
+      for (std::size_t s = 0; s < specials_.size(); ++s)
+        if (text.compare(i, specials_[s].size(), specials_[s]) == 0) {
+          hit = s;
+          break;
+        }
+      if (hit == specials_.size()) {
+        ++i;
+        continue;
+      }
+      encode_plain(text.substr(start, i - start));
+      out.push_back(special_ids_[hit]);
+      i += specials_[hit].size();
+      start = i;
+    }
+  }
+  encode_plain(text.substr(start));
+  return out;
+}
+
+std::string Tokenizer::token_bytes(std::int32_t id) const {
+  std::string out;
+  if (id < 0 || static_cast<std::size_t>(id) >= tokens_.size()) return out;
+  const std::string& t = tokens_[id];
+  if (is_special_[id]) return t;
+  const ByteMap& bm = byte_map();
+  const auto* s = reinterpret_cast<const utf8proc_uint8_t*>(t.data());
+  for (std::size_t i = 0; i < t.size();) {
+    utf8proc_int32_t cp;
+    utf8proc_ssize_t n = utf8proc_iterate(s + i, static_cast<utf8proc_ssize_t>(t.size() - i), &cp);
+    if (n <= 0) break;
+    auto it = bm.to_byte.find(cp);
+    if (it != bm.to_byte.end()) out.push_back(static_cast<char>(it->second));
+    else out.append(t, i, static_cast<std::size_t>(n));
+    i += static_cast<std::size_t>(n);
+  }
+  return out;
+}
+
+std::string Tokenizer::decode(const std::vector<std::int32_t>& ids) const {
+  std::string out;
+  for (std::int32_t id : ids) out += token_bytes(id);
+  return out;
+}
+
+}  // namespace ponder

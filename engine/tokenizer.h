@@ -1,0 +1,62 @@
+#pragma once
+// Byte-level BPE tokenizer for the R1 distills (Qwen2 vocabulary; Llama 3 vocabulary), built from
+// a GGUF file's tokenizer.ggml.* keys.
+//
+// Encoding: added/special tokens are matched whole first; the text between them is normalised
+// to NFC (utf8proc), split by the pre-tokenizer rule the file names (tokenizer.ggml.pre), mapped
+// through GPT-2's byte-to-unicode table and merged by rank. Thread-safe after construction.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace ponder {
+namespace gguf {
+class File;
+}
+
+/// The split rules of the supported vocabularies (the regexes of MODEL_FACTS.md).
+enum class PreTokenizer {
+  qwen2,   // ... |\p{N}| ...       (tokenizer.ggml.pre "qwen2", "deepseek-r1-qwen")
+  llama3,  // ... |\p{N}{1,3}| ...  (tokenizer.ggml.pre "llama-bpe", "llama3")
+};
+
+class Tokenizer {
+ public:
+  /// Builds the tokenizer from GGUF metadata (tokenizer.ggml.model must be "gpt2"). Null with
+  /// `error` set when keys are missing, inconsistent, or the pre-tokenizer is unknown.
+  static std::unique_ptr<Tokenizer> from_gguf(const gguf::File& file, std::string* error);
+
+  /// Token ids for `text`. Special tokens in the text are recognised when `special` is true.
+  std::vector<std::int32_t> encode(std::string_view text, bool special = true) const;
+  /// The bytes of the ids' tokens concatenated (special tokens as their text). Ids out of range
+  /// are skipped.
+  std::string decode(const std::vector<std::int32_t>& ids) const;
+  /// The text of one token (bytes, possibly an incomplete UTF-8 sequence).
+  std::string token_bytes(std::int32_t id) const;
+
+  std::size_t vocab_size() const { return tokens_.size(); }
+  PreTokenizer pre_tokenizer() const { return pre_; }
+  /// The id of a token given in its stored form, or -1.
+  std::int32_t find(std::string_view token) const;
+
+  /// Splits `text` (already NFC) into pre-tokens by the rule `pre` (exposed for tests).
+  static std::vector<std::string_view> split(std::string_view text, PreTokenizer pre);
+
+ private:
+  Tokenizer() = default;
+  void encode_piece(std::string_view piece, std::vector<std::int32_t>* out) const;
+
+  PreTokenizer pre_ = PreTokenizer::qwen2;
+  std::vector<std::string> tokens_;                          // stored (byte-unicode) form
+  std::unordered_map<std::string_view, std::int32_t> ids_;   // views tokens_
+  std::unordered_map<std::uint64_t, std::uint32_t> merge_rank_;  // (left id << 32 | right id)
+  std::vector<std::string> specials_;                        // matched whole, longest first
+  std::vector<std::int32_t> special_ids_;
+  std::vector<bool> is_special_;
+  std::int32_t byte_token_[256] = {};                        // id of each single byte's token
+};
+
+}  // namespace ponder

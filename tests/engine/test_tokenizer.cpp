@@ -1,0 +1,96 @@
+// The BPE tokenizer against ground truth from the original Hugging Face tokenizer.
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <sstream>
+
+#include "engine/gguf.h"
+#include "engine/tokenizer.h"
+
+using namespace ponder;
+
+namespace {
+const std::string kTestdata = std::string(PONDER_SHARED_DIR) + "/testdata/";
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+struct Vector {
+  std::string text;
+  std::vector<std::int32_t> ids;
+};
+
+// llama.cpp's format: texts joined by "\n__ggml_vocab_test__\n"; one line of ids per text.
+std::vector<Vector> load_vectors(const std::string& name) {
+  std::string inp = slurp(kTestdata + "tokenizer_vectors/" + name + ".inp");
+  std::string out = slurp(kTestdata + "tokenizer_vectors/" + name + ".out");
+  const std::string sep = "\n__ggml_vocab_test__\n";
+  std::vector<Vector> v;
+  for (std::size_t at = 0; at < inp.size();) {
+    std::size_t end = inp.find(sep, at);
+    if (end == std::string::npos) break;
+    v.push_back({inp.substr(at, end - at), {}});
+    at = end + sep.size();
+  }
+  std::istringstream lines(out);
+  std::string line;
+  for (auto& vec : v) {
+    if (!std::getline(lines, line)) break;
+    std::istringstream ids(line);
+    for (std::int32_t id; ids >> id;) vec.ids.push_back(id);
+  }
+  return v;
+}
+
+std::unique_ptr<Tokenizer> qwen() {
+  std::string error;
+  static auto file = gguf::File::open(kTestdata + "r1_qwen_vocab.gguf", &error);
+  REQUIRE(file);
+  auto t = Tokenizer::from_gguf(*file, &error);
+  INFO(error);
+  REQUIRE(t);
+  return t;
+}
+}  // namespace
+
+TEST_CASE("R1-Qwen tokenizer from GGUF matches the Hugging Face ids", "[tokenizer]") {
+  auto t = qwen();
+  CHECK(t->vocab_size() == 151936);
+  CHECK(t->pre_tokenizer() == PreTokenizer::qwen2);
+  auto vectors = load_vectors("deepseek-r1-qwen");
+  REQUIRE(vectors.size() >= 40);
+  for (const auto& v : vectors) {
+    INFO("text: [" << v.text << "]");
+    CHECK(t->encode(v.text) == v.ids);
+    CHECK(t->decode(v.ids) == v.text);
+  }
+}
+
+TEST_CASE("R1-Qwen samples and special tokens", "[tokenizer]") {
+  auto t = qwen();
+  CHECK(t->encode("Hello world") == std::vector<std::int32_t>{9707, 1879});
+  CHECK(t->find("def") == 750);
+  CHECK(t->find("\xc4\xa0the") == 279);  // "Ġthe"
+  // The chat template's tokens are matched whole.
+  auto ids = t->encode("<｜User｜>hi<｜Assistant｜><think>\n");
+  REQUIRE(ids.size() >= 4);
+  CHECK(t->token_bytes(ids[0]) == "<｜User｜>");
+  CHECK(t->decode(ids) == "<｜User｜>hi<｜Assistant｜><think>\n");
+  // Without special parsing the same text is plain text.
+  auto plain = t->encode("<think>", false);
+  CHECK(plain.size() > 1);
+}
+
+TEST_CASE("the split rules", "[tokenizer]") {
+  using V = std::vector<std::string_view>;
+  CHECK(Tokenizer::split("Hello world", PreTokenizer::qwen2) == V{"Hello", " world"});
+  CHECK(Tokenizer::split("it's 12345", PreTokenizer::qwen2) == V{"it", "'s", " ", "1", "2", "3", "4", "5"});
+  CHECK(Tokenizer::split("it's 12345", PreTokenizer::llama3) == V{"it", "'s", " ", "123", "45"});
+  CHECK(Tokenizer::split("a  b", PreTokenizer::qwen2) == V{"a", " ", " b"});
+  CHECK(Tokenizer::split("x\n\n  y", PreTokenizer::qwen2) == V{"x", "\n\n", " ", " y"});
+  CHECK(Tokenizer::split("f(x);\n", PreTokenizer::qwen2) == V{"f", "(x", ");\n"});
+  CHECK(Tokenizer::split("end   ", PreTokenizer::qwen2) == V{"end", "   "});
+}
