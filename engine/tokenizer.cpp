@@ -231,6 +231,7 @@ std::unique_ptr<Tokenizer> Tokenizer::from_gguf(const gguf::File& file, std::str
   }
   t->specials_ = std::move(specials);
   t->special_ids_ = std::move(special_ids);
+  for (const std::string& sp : t->specials_) t->special_first_byte_[static_cast<unsigned char>(sp[0])] = true;
 
   const ByteMap& bm = byte_map();
   for (int b = 0; b < 256; ++b) {
@@ -259,7 +260,17 @@ std::int32_t Tokenizer::find(std::string_view token) const {
 }
 
 void Tokenizer::encode_piece(std::string_view piece, std::vector<std::int32_t>* out) const {
-  // Symbols start as the tokens of single bytes; the lowest-ranked adjacent pair merges first.
+  // Most pieces are whole tokens ("Hello", " world", "(x"): look the mapped piece up first.
+  const ByteMap& bm = byte_map();
+  std::string mapped;
+  mapped.reserve(piece.size() * 2);
+  for (unsigned char b : piece) append_utf8(mapped, bm.to_cp[b]);
+  if (std::int32_t id = find(mapped); id >= 0) {
+    out->push_back(id);
+    return;
+  }
+  // Otherwise byte-pair merges: symbols start as the tokens of single bytes, and the
+  // lowest-ranked adjacent pair merges first.
   std::vector<std::int32_t> sym;
   sym.reserve(piece.size());
   for (unsigned char b : piece) sym.push_back(byte_token_[b]);
@@ -286,14 +297,34 @@ void Tokenizer::encode_piece(std::string_view piece, std::vector<std::int32_t>* 
 
 std::vector<std::int32_t> Tokenizer::encode(std::string_view text, bool special) const {
   std::vector<std::int32_t> out;
+  // Source code repeats its pieces: remember each piece's ids for the rest of this call.
+  std::unordered_map<std::string, std::pair<std::uint32_t, std::uint32_t>> seen;  // piece -> [from, to) in `out`
   auto encode_plain = [&](std::string_view plain) {
     if (plain.empty()) return;
     std::string normal = nfc(plain);
-    for (std::string_view piece : split(normal, pre_)) encode_piece(piece, &out);
+    for (std::string_view piece : split(normal, pre_)) {
+      if (piece.size() > 2) {
+        auto it = seen.find(std::string(piece));
+        if (it != seen.end()) {
+          for (std::uint32_t k = it->second.first; k < it->second.second; ++k) {
+            const std::int32_t id = out[k];
+            out.push_back(id);
+          }
+          continue;
+        }
+      }
+      const auto from = static_cast<std::uint32_t>(out.size());
+      encode_piece(piece, &out);
+      if (piece.size() > 2) seen.emplace(std::string(piece), std::make_pair(from, static_cast<std::uint32_t>(out.size())));
+    }
   };
   std::size_t start = 0;
   if (special && !specials_.empty()) {
     for (std::size_t i = 0; i < text.size();) {
+      if (!special_first_byte_[static_cast<unsigned char>(text[i])]) {
+        ++i;
+        continue;
+      }
       std::size_t hit = specials_.size();
       for (std::size_t s = 0; s < specials_.size(); ++s)
         if (text.compare(i, specials_[s].size(), specials_[s]) == 0) {

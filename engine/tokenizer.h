@@ -56,6 +56,7 @@ class Tokenizer {
   std::vector<std::string> specials_;                        // matched whole, longest first
   std::vector<std::int32_t> special_ids_;
   std::vector<bool> is_special_;
+  bool special_first_byte_[256] = {};                        // bytes a special token starts with
   std::int32_t byte_token_[256] = {};                        // id of each single byte's token
 };
 
