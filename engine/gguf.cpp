@@ -156,6 +156,7 @@ std::string_view value_type_name(ValueType t) {
 }
 
 double Value::number_at(std::uint64_t k) const {
+  if (!raw || k >= count) return 0;
   Value v;
   Cursor c(std::string_view(reinterpret_cast<const char*>(raw) + k * fixed_size(element), fixed_size(element)));
   read_scalar(c, element, &v);
@@ -163,6 +164,7 @@ double Value::number_at(std::uint64_t k) const {
 }
 
 std::int64_t Value::integer_at(std::uint64_t k) const {
+  if (!raw || k >= count) return 0;
   Value v;
   Cursor c(std::string_view(reinterpret_cast<const char*>(raw) + k * fixed_size(element), fixed_size(element)));
   read_scalar(c, element, &v);

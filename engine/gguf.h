@@ -39,7 +39,8 @@ struct Value {
   std::vector<std::string_view> strings;  // string elements
   std::vector<Value> items;             // array elements (nested arrays)
 
-  /// Numeric element `k` of an array of numbers (as double / int64).
+  /// Numeric element `k` of an array of numbers (as double / int64); 0 when out of range or
+  /// not an array of numbers.
   double number_at(std::uint64_t k) const;
   std::int64_t integer_at(std::uint64_t k) const;
 };

@@ -132,28 +132,18 @@ GgufWriter sample_writer() {
   w.kv_strings("t.strings", {"a", "", "ünïcode"});
   w.kv_numbers<float>("t.floats", 6, {1.5f, -2.0f});
   // An array of two arrays of i32: [[1, 2], [3]].
-  std::string nested;
-  GgufWriter::put(nested, std::uint32_t{5});
-  GgufWriter::put(nested, std::uint64_t{2});
-  GgufWriter::put(nested, std::uint64_t{2});
-  GgufWriter::put(nested, std::int32_t{1});
-  GgufWriter::put(nested, std::int32_t{2});
-  GgufWriter::put(nested, std::uint32_t{5});
-  GgufWriter::put(nested, std::uint64_t{1});
-  GgufWriter::put(nested, std::int32_t{3});
   std::string outer;
   GgufWriter::put(outer, std::uint32_t{9});
   GgufWriter::put(outer, std::uint64_t{2});
   // each element of an array of arrays is itself (element type, count, data)
-  std::string first, second;
-  GgufWriter::put(first, std::uint32_t{5});
-  GgufWriter::put(first, std::uint64_t{2});
-  GgufWriter::put(first, std::int32_t{1});
-  GgufWriter::put(first, std::int32_t{2});
-  GgufWriter::put(second, std::uint32_t{5});
-  GgufWriter::put(second, std::uint64_t{1});
-  GgufWriter::put(second, std::int32_t{3});
-  w.kv_raw("t.nested", 9, outer + first + second);
+  auto i32_array = [](std::vector<std::int32_t> v) {
+    std::string a;
+    GgufWriter::put(a, std::uint32_t{5});
+    GgufWriter::put(a, std::uint64_t{v.size()});
+    for (auto x : v) GgufWriter::put(a, x);
+    return a;
+  };
+  w.kv_raw("t.nested", 9, outer + i32_array({1, 2}) + i32_array({3}));
   std::vector<float> f32 = {1, 2, 3, 4, 5, 6, 7, 8};
   w.tensor("a.weight", {4, 2}, 0, f32.data(), f32.size() * 4);
   std::vector<std::uint16_t> f16(64, 0x3C00);
