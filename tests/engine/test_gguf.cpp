@@ -24,6 +24,7 @@ std::vector<float> as_floats(const gguf::TensorInfo& t) {
 TEST_CASE("dequantizers reproduce llama.cpp's known answers", "[gguf][quant]") {
   std::string error;
   auto file = gguf::File::open(kTestdata + "quant_known_answers.gguf", &error);
+  INFO(error);  // the test data comes from ../shared/testdata (PONDER_SHARED_DIR)
   REQUIRE(file);
   CHECK(file->version() == 3);
   for (const char* type : {"Q4_0", "Q8_0", "Q4_K", "Q5_K", "Q6_K"}) {
@@ -94,6 +95,7 @@ TEST_CASE("dequantize refuses partial blocks and unsupported types", "[quant]") 
 TEST_CASE("the vocabulary written by llama.cpp reads whole", "[gguf]") {
   std::string error;
   auto file = gguf::File::open(kTestdata + "r1_qwen_vocab.gguf", &error);
+  INFO(error);  // the test data comes from ../shared/testdata (PONDER_SHARED_DIR)
   REQUIRE(file);
   CHECK(file->tensors().empty());
   std::string_view pre;

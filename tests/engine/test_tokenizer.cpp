@@ -48,6 +48,7 @@ std::vector<Vector> load_vectors(const std::string& name) {
 std::unique_ptr<Tokenizer> qwen() {
   std::string error;
   static auto file = gguf::File::open(kTestdata + "r1_qwen_vocab.gguf", &error);
+  INFO(error);  // the test data comes from ../shared/testdata (PONDER_SHARED_DIR)
   REQUIRE(file);
   auto t = Tokenizer::from_gguf(*file, &error);
   INFO(error);
