@@ -5,6 +5,10 @@
 #include <algorithm>
 #include <cstring>
 
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
 #include "engine/gguf.h"
 
 namespace ponder {
@@ -207,49 +211,171 @@ std::unique_ptr<Tokenizer> Tokenizer::from_gguf(const gguf::File& file, std::str
 
   t->tokens_.assign(tokens->strings.begin(), tokens->strings.end());
   t->is_special_.assign(t->tokens_.size(), false);
-  t->ids_.reserve(t->tokens_.size());
   for (std::size_t i = 0; i < t->tokens_.size(); ++i) {
-    t->ids_.emplace(t->tokens_[i], static_cast<std::int32_t>(i));
     // 3 = control, 4 = user defined: matched whole in the text.
     std::int64_t type = types ? types->integer_at(i) : 1;
-    if (type == 3 || type == 4) {
-      t->is_special_[i] = true;
-      t->specials_.push_back(t->tokens_[i]);
-      t->special_ids_.push_back(static_cast<std::int32_t>(i));
+    if (type == 3 || type == 4) t->is_special_[i] = true;
+  }
+  // llama.cpp's rule: Llama 3's vocabulary takes a piece that is a whole token as is.
+  t->ignore_merges_ = t->pre_ == PreTokenizer::llama3;
+  std::vector<std::pair<std::string, std::string>> pairs;
+  pairs.reserve(merges->strings.size());
+  for (std::size_t r = 0; r < merges->strings.size(); ++r) {
+    std::string_view m = merges->strings[r];
+    std::size_t sp = m.find(' ', 1);
+    if (sp == std::string_view::npos) return fail("merge " + std::to_string(r) + " is not 'left right'");
+    pairs.emplace_back(std::string(m.substr(0, sp)), std::string(m.substr(sp + 1)));
+  }
+  if (!t->finish_setup(pairs, error)) return nullptr;
+  return t;
+}
+
+bool Tokenizer::finish_setup(const std::vector<std::pair<std::string, std::string>>& merges,
+                             std::string* error) {
+  auto fail = [&](const std::string& what) {
+    if (error) *error = what;
+    return false;
+  };
+  ids_.clear();
+  ids_.reserve(tokens_.size());
+  specials_.clear();
+  special_ids_.clear();
+  for (std::size_t i = 0; i < tokens_.size(); ++i) {
+    if (tokens_[i].empty()) continue;  // holes in the id space
+    ids_.emplace(tokens_[i], static_cast<std::int32_t>(i));
+    if (is_special_[i]) {
+      specials_.push_back(tokens_[i]);
+      special_ids_.push_back(static_cast<std::int32_t>(i));
     }
   }
   // Longest specials first, so that one that is a prefix of another never wins.
-  std::vector<std::size_t> order(t->specials_.size());
+  std::vector<std::size_t> order(specials_.size());
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return t->specials_[a].size() > t->specials_[b].size(); });
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return specials_[a].size() > specials_[b].size(); });
   std::vector<std::string> specials;
   std::vector<std::int32_t> special_ids;
   for (std::size_t i : order) {
-    if (t->specials_[i].empty()) continue;
-    specials.push_back(t->specials_[i]);
-    special_ids.push_back(t->special_ids_[i]);
+    specials.push_back(specials_[i]);
+    special_ids.push_back(special_ids_[i]);
   }
-  t->specials_ = std::move(specials);
-  t->special_ids_ = std::move(special_ids);
-  for (const std::string& sp : t->specials_) t->special_first_byte_[static_cast<unsigned char>(sp[0])] = true;
+  specials_ = std::move(specials);
+  special_ids_ = std::move(special_ids);
+  for (const std::string& sp : specials_) special_first_byte_[static_cast<unsigned char>(sp[0])] = true;
 
   const ByteMap& bm = byte_map();
   for (int b = 0; b < 256; ++b) {
     std::string s;
     append_utf8(s, bm.to_cp[b]);
-    std::int32_t id = t->find(s);
+    std::int32_t id = find(s);
     if (id < 0) return fail("the vocabulary has no token for byte " + std::to_string(b));
-    t->byte_token_[b] = id;
+    byte_token_[b] = id;
   }
-  t->merge_rank_.reserve(merges->strings.size());
-  for (std::size_t r = 0; r < merges->strings.size(); ++r) {
-    std::string_view m = merges->strings[r];
-    std::size_t sp = m.find(' ', 1);
-    if (sp == std::string_view::npos) return fail("merge " + std::to_string(r) + " is not 'left right'");
-    std::int32_t left = t->find(m.substr(0, sp)), right = t->find(m.substr(sp + 1));
+  merge_rank_.clear();
+  merge_rank_.reserve(merges.size());
+  for (std::size_t r = 0; r < merges.size(); ++r) {
+    std::int32_t left = find(merges[r].first), right = find(merges[r].second);
     if (left < 0 || right < 0) return fail("merge " + std::to_string(r) + " names a token that is not in the vocabulary");
     std::uint64_t key = (std::uint64_t(std::uint32_t(left)) << 32) | std::uint32_t(right);
-    t->merge_rank_.emplace(key, static_cast<std::uint32_t>(r));
+    merge_rank_.emplace(key, static_cast<std::uint32_t>(r));
+  }
+  return true;
+}
+
+namespace {
+// The split regexes of the supported rules, as tokenizer.json writes them.
+constexpr std::string_view kQwen2Split =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+constexpr std::string_view kLlama3Split =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+// The regex of the Split pre-tokenizer, wherever it sits in a Sequence.
+const nlohmann::json* find_split_regex(const nlohmann::json& pre) {
+  if (!pre.is_object()) return nullptr;
+  if (pre.value("type", "") == "Split" && pre.contains("pattern") && pre.at("pattern").is_object() &&
+      pre.at("pattern").contains("Regex"))
+    return &pre.at("pattern").at("Regex");
+  if (pre.contains("pretokenizers") && pre.at("pretokenizers").is_array())
+    for (const auto& p : pre.at("pretokenizers"))
+      if (const auto* r = find_split_regex(p)) return r;
+  return nullptr;
+}
+}  // namespace
+
+std::unique_ptr<Tokenizer> Tokenizer::from_json_file(const std::string& path, std::string* error) {
+  try {
+    return from_json_checked(path, error);
+  } catch (const nlohmann::json::exception& e) {  // a value of the wrong type somewhere
+    if (error) *error = path + ": malformed tokenizer.json: " + e.what();
+    return nullptr;
+  }
+}
+
+std::unique_ptr<Tokenizer> Tokenizer::from_json_checked(const std::string& path, std::string* error) {
+  auto fail = [&](const std::string& what) -> std::unique_ptr<Tokenizer> {
+    if (error) *error = path + ": " + what;
+    return nullptr;
+  };
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return fail("cannot open");
+  nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return fail("not valid JSON");
+  static const nlohmann::json kNull;
+  auto member = [&](const char* key) -> const nlohmann::json& { return j.contains(key) ? j.at(key) : kNull; };
+  const nlohmann::json& model = member("model");
+  if (!model.is_object() || model.value("type", "") != "BPE") return fail("model.type is not BPE");
+  if (!model.contains("vocab") || !model.at("vocab").is_object()) return fail("model.vocab missing");
+  if (!model.contains("merges") || !model.at("merges").is_array()) return fail("model.merges missing");
+  std::unique_ptr<Tokenizer> t(new Tokenizer());
+  const nlohmann::json* regex = find_split_regex(member("pre_tokenizer"));
+  if (!regex || !regex->is_string()) return fail("no Split pre-tokenizer");
+  const std::string rule = regex->get<std::string>();
+  if (rule == kQwen2Split) t->pre_ = PreTokenizer::qwen2;
+  else if (rule == kLlama3Split) t->pre_ = PreTokenizer::llama3;
+  else return fail("unsupported split rule " + rule);
+  const nlohmann::json& norm = member("normalizer");
+  t->nfc_ = norm.is_object() && norm.value("type", "") == "NFC";
+  if (!norm.is_null() && !t->nfc_) return fail("unsupported normalizer");
+  t->ignore_merges_ = model.value("ignore_merges", false);
+
+  std::size_t size = 0;
+  for (const auto& [token, id] : model.at("vocab").items()) {
+    if (!id.is_number_unsigned()) return fail("vocab id of '" + token + "' is not a number");
+    size = std::max<std::size_t>(size, id.get<std::size_t>() + 1);
+  }
+  const nlohmann::json& added = member("added_tokens");
+  if (!added.is_null() && !added.is_array()) return fail("added_tokens is not an array");
+  for (const auto& a : added) {  // (a null `added` iterates as empty)
+    if (!a.is_object() || !a.contains("id") || !a.at("id").is_number_unsigned() ||
+        !a.contains("content") || !a.at("content").is_string())
+      return fail("malformed added_tokens entry");
+    size = std::max<std::size_t>(size, a.at("id").get<std::size_t>() + 1);
+  }
+  if (size > (1u << 24)) return fail("vocabulary of " + std::to_string(size) + " ids is implausible");
+  t->tokens_.assign(size, std::string());
+  t->is_special_.assign(size, false);
+  for (const auto& [token, id] : model.at("vocab").items()) t->tokens_[id.get<std::size_t>()] = token;
+  for (const auto& a : added) {  // every added token is matched whole, special or not
+    std::size_t id = a.at("id").get<std::size_t>();
+    t->tokens_[id] = a.at("content").get<std::string>();
+    t->is_special_[id] = true;
+  }
+  std::vector<std::pair<std::string, std::string>> pairs;
+  pairs.reserve(model.at("merges").size());
+  for (const auto& m : model.at("merges")) {
+    if (m.is_string()) {
+      const std::string s = m.get<std::string>();
+      std::size_t sp = s.find(' ', 1);
+      if (sp == std::string::npos) return fail("merge '" + s + "' is not 'left right'");
+      pairs.emplace_back(s.substr(0, sp), s.substr(sp + 1));
+    } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
+      pairs.emplace_back(m[0].get<std::string>(), m[1].get<std::string>());
+    } else {
+      return fail("malformed merge");
+    }
+  }
+  if (!t->finish_setup(pairs, error)) {
+    if (error) *error = path + ": " + *error;
+    return nullptr;
   }
   return t;
 }
@@ -260,14 +386,15 @@ std::int32_t Tokenizer::find(std::string_view token) const {
 }
 
 void Tokenizer::encode_piece(std::string_view piece, std::vector<std::int32_t>* out) const {
-  // Most pieces are whole tokens ("Hello", " world", "(x"): look the mapped piece up first.
-  const ByteMap& bm = byte_map();
-  std::string mapped;
-  mapped.reserve(piece.size() * 2);
-  for (unsigned char b : piece) append_utf8(mapped, bm.to_cp[b]);
-  if (std::int32_t id = find(mapped); id >= 0) {
-    out->push_back(id);
-    return;
+  if (ignore_merges_) {  // a piece that is a whole token is taken as is
+    const ByteMap& bm = byte_map();
+    std::string mapped;
+    mapped.reserve(piece.size() * 2);
+    for (unsigned char b : piece) append_utf8(mapped, bm.to_cp[b]);
+    if (std::int32_t id = find(mapped); id >= 0) {
+      out->push_back(id);
+      return;
+    }
   }
   // Otherwise byte-pair merges: symbols start as the tokens of single bytes, and the
   // lowest-ranked adjacent pair merges first.
@@ -301,7 +428,7 @@ std::vector<std::int32_t> Tokenizer::encode(std::string_view text, bool special)
   std::unordered_map<std::string, std::pair<std::uint32_t, std::uint32_t>> seen;  // piece -> [from, to) in `out`
   auto encode_plain = [&](std::string_view plain) {
     if (plain.empty()) return;
-    std::string normal = nfc(plain);
+    std::string normal = nfc_ ? nfc(plain) : std::string(plain);
     for (std::string_view piece : split(normal, pre_)) {
       if (piece.size() > 2) {
         auto it = seen.find(std::string(piece));

@@ -29,6 +29,10 @@ class Tokenizer {
   /// `error` set when keys are missing, inconsistent, or the pre-tokenizer is unknown.
   static std::unique_ptr<Tokenizer> from_gguf(const gguf::File& file, std::string* error);
 
+  /// Builds the tokenizer from a Hugging Face `tokenizer.json` (model BPE, byte-level, the
+  /// split regex of one of the supported rules). Null with `error` set otherwise.
+  static std::unique_ptr<Tokenizer> from_json_file(const std::string& path, std::string* error);
+
   /// Token ids for `text`. Special tokens in the text are recognised when `special` is true.
   std::vector<std::int32_t> encode(std::string_view text, bool special = true) const;
   /// The bytes of the ids' tokens concatenated (special tokens as their text). Ids out of range
@@ -47,9 +51,15 @@ class Tokenizer {
 
  private:
   Tokenizer() = default;
+  static std::unique_ptr<Tokenizer> from_json_checked(const std::string& path, std::string* error);
   void encode_piece(std::string_view piece, std::vector<std::int32_t>* out) const;
 
+  /// Shared by both constructors: byte tokens, specials order, merge table.
+  bool finish_setup(const std::vector<std::pair<std::string, std::string>>& merges, std::string* error);
+
   PreTokenizer pre_ = PreTokenizer::qwen2;
+  bool nfc_ = true;            // normalise to NFC first
+  bool ignore_merges_ = false;  // a piece that is a whole token is taken as is (Llama 3)
   std::vector<std::string> tokens_;                          // stored (byte-unicode) form
   std::unordered_map<std::string_view, std::int32_t> ids_;   // views tokens_
   std::unordered_map<std::uint64_t, std::uint32_t> merge_rank_;  // (left id << 32 | right id)

