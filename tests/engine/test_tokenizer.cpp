@@ -45,6 +45,17 @@ std::vector<Vector> load_vectors(const std::string& name) {
   return v;
 }
 
+// Every ground-truth vector: the same ids, and decoding them gives the text back.
+void check_vectors(const Tokenizer& t, const std::string& name) {
+  auto vectors = load_vectors(name);
+  REQUIRE(vectors.size() >= 40);
+  for (const auto& v : vectors) {
+    INFO("text: [" << v.text << "]");
+    CHECK(t.encode(v.text) == v.ids);
+    CHECK(t.decode(v.ids) == v.text);
+  }
+}
+
 std::unique_ptr<Tokenizer> qwen() {
   std::string error;
   static auto file = gguf::File::open(kTestdata + "r1_qwen_vocab.gguf", &error);
@@ -61,13 +72,7 @@ TEST_CASE("R1-Qwen tokenizer from GGUF matches the Hugging Face ids", "[tokenize
   auto t = qwen();
   CHECK(t->vocab_size() == 151936);
   CHECK(t->pre_tokenizer() == PreTokenizer::qwen2);
-  auto vectors = load_vectors("deepseek-r1-qwen");
-  REQUIRE(vectors.size() >= 40);
-  for (const auto& v : vectors) {
-    INFO("text: [" << v.text << "]");
-    CHECK(t->encode(v.text) == v.ids);
-    CHECK(t->decode(v.ids) == v.text);
-  }
+  check_vectors(*t, "deepseek-r1-qwen");
 }
 
 TEST_CASE("R1-Qwen samples and special tokens", "[tokenizer]") {
@@ -111,13 +116,7 @@ std::unique_ptr<Tokenizer> from_json(const std::string& package) {
 TEST_CASE("Llama 3 tokenizer from tokenizer.json matches the Hugging Face ids", "[tokenizer]") {
   auto t = from_json("tokenizer-llama3_1");
   CHECK(t->pre_tokenizer() == PreTokenizer::llama3);
-  auto vectors = load_vectors("llama3");
-  REQUIRE(vectors.size() >= 40);
-  for (const auto& v : vectors) {
-    INFO("text: [" << v.text << "]");
-    CHECK(t->encode(v.text) == v.ids);
-    CHECK(t->decode(v.ids) == v.text);
-  }
+  check_vectors(*t, "llama3");
 }
 
 TEST_CASE("tokenizer.json and the GGUF written by llama.cpp give the same ids", "[tokenizer]") {
