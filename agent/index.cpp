@@ -88,8 +88,10 @@ std::unique_ptr<Index> Index::build(std::shared_ptr<Source> source, const IndexO
   // Files whose size and stamp match the cache need not even be read.
   std::vector<Outcome> outcomes(files.size());
   std::vector<std::size_t> work;
+  std::size_t stamp_hits = 0;
   for (std::size_t i = 0; i < files.size(); ++i) {
     if (cache && cache->take(files[i], &outcomes[i].tags)) {
+      ++stamp_hits;
       outcomes[i].kind = Outcome::Kind::cached;
       outcomes[i].tags.path = files[i].path;
     } else {
@@ -158,14 +160,15 @@ std::unique_ptr<Index> Index::build(std::shared_ptr<Source> source, const IndexO
 
   // Collect, in path order.
   auto t_collect = clock::now();
-  bool cache_dirty = cache && cache->size() != files.size();
+  // The cache is rewritten when it would change: a file parsed or found by content, or an
+  // entry whose file is gone. Skipped files are not cached, so they change nothing.
+  bool cache_dirty = cache && cache->size() != stamp_hits;
   std::vector<CacheRecord> to_cache;
   for (std::size_t i = 0; i < files.size(); ++i) {
     Outcome& o = outcomes[i];
     if (o.kind == Outcome::Kind::skipped || o.kind == Outcome::Kind::pending) {
       log::info("index: skipped ", files[i].path, ": ", o.note);
       stats.skipped.push_back({files[i].path, o.note});
-      cache_dirty = true;
       continue;
     }
     if (!o.note.empty()) {
@@ -192,7 +195,8 @@ std::unique_ptr<Index> Index::build(std::shared_ptr<Source> source, const IndexO
   if (cache && cache_dirty) {
     auto t_save = clock::now();
     std::string error;
-    if (!cache->save(to_cache, &error)) log::warn("tag cache not saved: ", error);
+    stats.cache_written = cache->save(to_cache, &error);
+    if (!stats.cache_written) log::warn("tag cache not saved: ", error);
     stats.cache_save_seconds = seconds_since(t_save);
   }
   stats.total_seconds = seconds_since(t0);

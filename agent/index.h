@@ -37,6 +37,7 @@ struct IndexStats {
   double parse_seconds = 0;       // reading, hashing, parsing and tagging files (all threads)
   double collect_seconds = 0;     // building the index's tables
   double cache_save_seconds = 0;  // writing the tag cache (when anything changed)
+  bool cache_written = false;     // the cache file was rewritten in this run
   double total_seconds = 0;
   std::vector<Skipped> skipped;      // files left out, with the reason
   std::vector<Skipped> warnings;     // files indexed, with something to say (invalid UTF-8...)

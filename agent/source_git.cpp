@@ -36,13 +36,15 @@ class GitTreeSource final : public Source {
   std::string identity() const override { return identity_; }
 
   std::vector<SourceFile> list(const ListOptions& options, std::vector<Skipped>* skipped) override {
+    std::vector<SourceFile> files;
     struct Walk {
       GitTreeSource* self;
       const ListOptions* options;
       std::vector<SourceFile>* files;
       std::vector<Skipped>* skipped;
-    } walk{this, &options, &files_, skipped};
-    files_.clear();
+      git_odb* odb;  // the object database, opened once for the walk
+    } walk{this, &options, &files, skipped, nullptr};
+    if (git_repository_odb(&walk.odb, repo_) != 0) walk.odb = nullptr;
     auto callback = [](const char* root, const git_tree_entry* entry, void* payload) -> int {
       auto* w = static_cast<Walk*>(payload);
       const char* name = git_tree_entry_name(entry);
@@ -57,13 +59,9 @@ class GitTreeSource final : public Source {
       }
       if (detect_language(name) == Language::unknown) return 0;
       const git_oid* oid = git_tree_entry_id(entry);
-      git_odb* odb = nullptr;
       std::size_t size = 0;
       git_object_t blob_type{};
-      if (git_repository_odb(&odb, w->self->repo_) == 0) {
-        if (git_odb_read_header(&size, &blob_type, odb, oid) != 0) size = 0;
-        git_odb_free(odb);
-      }
+      if (!w->odb || git_odb_read_header(&size, &blob_type, w->odb, oid) != 0) size = 0;
       if (size > w->options->max_file_bytes) {
         std::string reason = "too large (" + std::to_string(size) + " bytes, limit " +
                              std::to_string(w->options->max_file_bytes) + ")";
@@ -78,7 +76,8 @@ class GitTreeSource final : public Source {
     };
     if (git_tree_walk(tree_, GIT_TREEWALK_PRE, callback, &walk) != 0)
       log::warn("index: walking ", identity_, " failed: ", git_error_text());
-    return files_;
+    git_odb_free(walk.odb);
+    return files;
   }
 
   bool read(std::string_view path, std::string* out, std::string* error) const override {
@@ -106,7 +105,6 @@ class GitTreeSource final : public Source {
   git_repository* repo_;
   git_tree* tree_;
   std::string identity_;
-  std::vector<SourceFile> files_;
   mutable std::mutex mutex_;
 };
 

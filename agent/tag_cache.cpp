@@ -226,16 +226,11 @@ void TagCache::load() {
   }
 }
 
-bool TagCache::has(const SourceFile& file) const {
+bool TagCache::take(const SourceFile& file, FileTags* out) {
   auto it = by_path_.find(file.path);
   if (it == by_path_.end()) return false;
-  const CachedFile& e = entries_[it->second];
-  return !e.taken && e.size == file.size && e.stamp == file.stamp;
-}
-
-bool TagCache::take(const SourceFile& file, FileTags* out) {
-  if (!has(file)) return false;
-  CachedFile& e = entries_[by_path_.find(file.path)->second];
+  CachedFile& e = entries_[it->second];
+  if (e.taken || e.size != file.size || e.stamp != file.stamp) return false;
   *out = std::move(e.tags);
   e.taken = true;
   return true;

@@ -39,8 +39,6 @@ class TagCache {
   /// Loads the cache file if it exists and is valid; a missing, truncated, corrupt or
   /// out-of-date file is ignored (logged), never an error for the caller.
   void load();
-  /// True when the cache holds `file` with the same size and stamp (the file is unchanged).
-  bool has(const SourceFile& file) const;
   /// Moves the tags of `file` out of the cache if its size and stamp match (the file is
   /// unchanged); false otherwise. Each entry can be taken once.
   bool take(const SourceFile& file, FileTags* out);

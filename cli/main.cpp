@@ -25,8 +25,6 @@ Options:
   -h, --help             Show this help.
   -V, --version          Print the version.
   --log-level LEVEL      debug | info | warn | error | off (default warn; logs go to stderr).
-
-More commands (lsp, review, generate, models, bench, serve) arrive with the engine.
 )";
 
 void print_version() {

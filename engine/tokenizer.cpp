@@ -156,6 +156,15 @@ void append_utf8(std::string& out, std::int32_t cp) {
   out.append(reinterpret_cast<const char*>(buf), static_cast<std::size_t>(n));
 }
 
+// "left right" (the left part may itself start with a space token such as "Ġ Ġ").
+bool split_merge(std::string_view m, std::pair<std::string, std::string>* out) {
+  std::size_t sp = m.find(' ', 1);
+  if (sp == std::string_view::npos) return false;
+  out->first.assign(m.substr(0, sp));
+  out->second.assign(m.substr(sp + 1));
+  return true;
+}
+
 std::string nfc(std::string_view text) {
   bool ascii = std::all_of(text.begin(), text.end(), [](char ch) { return static_cast<unsigned char>(ch) < 0x80; });
   if (ascii) return std::string(text);
@@ -218,14 +227,12 @@ std::unique_ptr<Tokenizer> Tokenizer::from_gguf(const gguf::File& file, std::str
   }
   // llama.cpp's rule: Llama 3's vocabulary takes a piece that is a whole token as is.
   t->ignore_merges_ = t->pre_ == PreTokenizer::llama3;
-  std::vector<std::pair<std::string, std::string>> pairs;
-  pairs.reserve(merges->strings.size());
-  for (std::size_t r = 0; r < merges->strings.size(); ++r) {
-    std::string_view m = merges->strings[r];
-    std::size_t sp = m.find(' ', 1);
-    if (sp == std::string_view::npos) return fail("merge " + std::to_string(r) + " is not 'left right'");
-    pairs.emplace_back(std::string(m.substr(0, sp)), std::string(m.substr(sp + 1)));
-  }
+  // ... and, as its tokenizer.json says, no normaliser; Qwen's normalises to NFC.
+  t->nfc_ = t->pre_ == PreTokenizer::qwen2;
+  std::vector<std::pair<std::string, std::string>> pairs(merges->strings.size());
+  for (std::size_t r = 0; r < merges->strings.size(); ++r)
+    if (!split_merge(merges->strings[r], &pairs[r]))
+      return fail("merge " + std::to_string(r) + " is not 'left right'");
   if (!t->finish_setup(pairs, error)) return nullptr;
   return t;
 }
@@ -363,10 +370,9 @@ std::unique_ptr<Tokenizer> Tokenizer::from_json_checked(const std::string& path,
   pairs.reserve(model.at("merges").size());
   for (const auto& m : model.at("merges")) {
     if (m.is_string()) {
-      const std::string s = m.get<std::string>();
-      std::size_t sp = s.find(' ', 1);
-      if (sp == std::string::npos) return fail("merge '" + s + "' is not 'left right'");
-      pairs.emplace_back(s.substr(0, sp), s.substr(sp + 1));
+      pairs.emplace_back();
+      if (!split_merge(m.get_ref<const std::string&>(), &pairs.back()))
+        return fail("merge '" + m.get<std::string>() + "' is not 'left right'");
     } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
       pairs.emplace_back(m[0].get<std::string>(), m[1].get<std::string>());
     } else {

@@ -127,10 +127,9 @@ EditResult bench_edit_kind(Document& doc, const std::string& kind, std::size_t n
 
 // The first source file with 4,500 to 6,000 lines in `index` (a realistic large file).
 std::string find_large_file(const std::string& root, const Index& index) {
-  std::string best;
   for (const auto& [path, f] : index.files())
     if (f.lines >= 4500 && f.lines <= 6000 && f.language != Language::unknown) return root + "/" + path;
-  return best;
+  return {};
 }
 
 }  // namespace

@@ -158,11 +158,14 @@ TEST_CASE("the tag cache makes a second run parse nothing", "[index][cache]") {
   options.cache_dir = cache.str();
 
   IndexStats cold, warm, changed, touched;
+  dir.write("blob.c", std::string("\0\1\2 binary", 10));  // skipped every run, never cached
   auto first = Index::build(open(dir), options, &cold);
   CHECK(cold.parsed == 5);
+  CHECK(cold.cache_written);
   auto second = Index::build(open(dir), options, &warm);
   CHECK(warm.parsed == 0);
   CHECK(warm.from_cache == 5);
+  CHECK_FALSE(warm.cache_written);  // nothing changed: the cache file is left alone
   for (const auto& [p, f] : first->files()) CHECK(f.tags == second->file(p)->tags);
 
   // A changed file is reparsed, and only it.
