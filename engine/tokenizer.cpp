@@ -431,13 +431,17 @@ void Tokenizer::encode_piece(std::string_view piece, std::vector<std::int32_t>* 
 std::vector<std::int32_t> Tokenizer::encode(std::string_view text, bool special) const {
   std::vector<std::int32_t> out;
   // Source code repeats its pieces: remember each piece's ids for the rest of this call.
-  std::unordered_map<std::string, std::pair<std::uint32_t, std::uint32_t>> seen;  // piece -> [from, to) in `out`
+  struct Hash {  // lets string_views look up string keys without a copy
+    using is_transparent = void;
+    std::size_t operator()(std::string_view v) const { return std::hash<std::string_view>{}(v); }
+  };
+  std::unordered_map<std::string, std::pair<std::uint32_t, std::uint32_t>, Hash, std::equal_to<>> seen;  // piece -> [from, to) in `out`
   auto encode_plain = [&](std::string_view plain) {
     if (plain.empty()) return;
     std::string normal = nfc_ ? nfc(plain) : std::string(plain);
     for (std::string_view piece : split(normal, pre_)) {
       if (piece.size() > 2) {
-        auto it = seen.find(std::string(piece));
+        auto it = seen.find(piece);
         if (it != seen.end()) {
           for (std::uint32_t k = it->second.first; k < it->second.second; ++k) {
             const std::int32_t id = out[k];
