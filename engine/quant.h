@@ -32,6 +32,21 @@ bool can_dequantize(GgmlType type);
 /// to F32. Returns false with `error` set for a type it cannot convert or a partial block.
 bool dequantize(GgmlType type, const void* src, float* dst, std::size_t n, std::string* error);
 
+/// True when quantize() writes `type`: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K.
+bool can_quantize(GgmlType type);
+
+/// Converts `n` floats (whole blocks) to `type`, block by block as llama.cpp's reference
+/// quantizers (quantize_row_*_ref) do, so that known answers reproduce. Returns false with
+/// `error` set for a type it cannot write or a partial block.
+bool quantize(GgmlType type, const float* src, void* dst, std::size_t n, std::string* error);
+
+/// Bytes of `n` elements of `type` (n a multiple of the block size).
+std::size_t row_bytes(GgmlType type, std::size_t n);
+
+/// Float to IEEE half / bfloat16, rounding to nearest even (NaN stays NaN).
+std::uint16_t f32_to_f16(float f);
+std::uint16_t f32_to_bf16(float f);
+
 /// IEEE half and bfloat16 to float, bit-exact (subnormals, infinities, NaN).
 float f16_to_f32(std::uint16_t h);
 inline float bf16_to_f32(std::uint16_t b) {

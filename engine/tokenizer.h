@@ -70,4 +70,21 @@ class Tokenizer {
   std::int32_t byte_token_[256] = {};                        // id of each single byte's token
 };
 
+/// Turns ids into text as they are generated, one token at a time, without ever emitting a
+/// broken UTF-8 sequence: the bytes of a character split across tokens are held back until the
+/// token that completes it arrives. Invalid bytes (a sequence that can never complete) come out
+/// as U+FFFD, as Hugging Face's decoder does.
+class StreamDecoder {
+ public:
+  explicit StreamDecoder(const Tokenizer& tokenizer) : tokenizer_(tokenizer) {}
+  /// The text that token `id` completes (possibly empty).
+  std::string push(std::int32_t id);
+  /// The end of the stream: what is still held back (an incomplete sequence, as U+FFFD).
+  std::string finish();
+
+ private:
+  const Tokenizer& tokenizer_;
+  std::string held_;  // bytes of an unfinished UTF-8 sequence
+};
+
 }  // namespace ponder

@@ -1,0 +1,1 @@
+#include "support/r1_vocab.h"
