@@ -1,5 +1,7 @@
 #include "engine/quant.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 
 namespace ponder {
@@ -104,6 +106,45 @@ void dequant_q6_k(const unsigned char* b, float* y) {
   }
 }
 
+// ---- Quantizers (llama.cpp's quantize_row_*_ref) ----
+
+void put_u16(unsigned char* p, std::uint16_t v) {
+  p[0] = static_cast<unsigned char>(v & 0xFF);
+  p[1] = static_cast<unsigned char>(v >> 8);
+}
+
+// Q8_0: d = max|x| / 127, qs[j] = round(x[j] / d) (half away from zero, as roundf).
+void quant_q8_0(const float* x, unsigned char* b) {
+  float amax = 0.0f;
+  for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[j]));
+  const float d = amax / 127.0f;
+  const float id = d != 0.0f ? 1.0f / d : 0.0f;
+  put_u16(b, f32_to_f16(d));
+  auto* qs = reinterpret_cast<std::int8_t*>(b + 2);
+  for (int j = 0; j < 32; ++j) qs[j] = static_cast<std::int8_t>(std::roundf(x[j] * id));
+}
+
+// Q4_0: the weight of largest magnitude (first one on ties), with its sign, maps to -8:
+// d = max / -8; q = min(15, trunc(x / d + 8.5)).
+void quant_q4_0(const float* x, unsigned char* b) {
+  float amax = 0.0f, max = 0.0f;
+  for (int j = 0; j < 32; ++j) {
+    if (amax < std::fabs(x[j])) {
+      amax = std::fabs(x[j]);
+      max = x[j];
+    }
+  }
+  const float d = max / -8.0f;
+  const float id = d != 0.0f ? 1.0f / d : 0.0f;
+  put_u16(b, f32_to_f16(d));
+  unsigned char* qs = b + 2;
+  for (int j = 0; j < 16; ++j) {
+    const int lo = std::min(15, static_cast<int>(static_cast<std::int8_t>(x[j] * id + 8.5f)));
+    const int hi = std::min(15, static_cast<int>(static_cast<std::int8_t>(x[j + 16] * id + 8.5f)));
+    qs[j] = static_cast<unsigned char>(lo | (hi << 4));
+  }
+}
+
 }  // namespace
 
 const GgmlTypeInfo* ggml_type_info(std::uint32_t id) {
@@ -174,6 +215,90 @@ bool dequantize(GgmlType type, const void* src, float* dst, std::size_t n, std::
     case GgmlType::q5_k: for (std::size_t b = 0; b < blocks; ++b) dequant_q5_k(p + 176 * b, dst + 256 * b); break;
     case GgmlType::q6_k: for (std::size_t b = 0; b < blocks; ++b) dequant_q6_k(p + 210 * b, dst + 256 * b); break;
     default: break;
+  }
+  return true;
+}
+
+bool can_quantize(GgmlType type) {
+  switch (type) {
+    case GgmlType::f32: case GgmlType::f16: case GgmlType::bf16: case GgmlType::q8_0:
+    case GgmlType::q4_0: case GgmlType::q4_k: case GgmlType::q5_k: case GgmlType::q6_k:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::size_t row_bytes(GgmlType type, std::size_t n) {
+  const GgmlTypeInfo* info = ggml_type_info(static_cast<std::uint32_t>(type));
+  if (!info) return 0;
+  return n / info->block_elements * info->block_bytes;
+}
+
+std::uint16_t f32_to_f16(float f) {
+  std::uint32_t x;
+  std::memcpy(&x, &f, 4);
+  const auto sign = static_cast<std::uint16_t>((x >> 16) & 0x8000u);
+  x &= 0x7FFFFFFFu;
+  if (x > 0x7F800000u) {  // NaN: keep the top of the payload, and make sure it stays a NaN
+    auto mant = static_cast<std::uint16_t>((x >> 13) & 0x3FFu);
+    if (mant == 0) mant = 0x200;
+    return static_cast<std::uint16_t>(sign | 0x7C00u | mant);
+  }
+  if (x >= 0x477FF000u) return static_cast<std::uint16_t>(sign | 0x7C00u);  // >= 65520: inf
+  const std::uint32_t exp = x >> 23;
+  if (exp < 113) {  // below 2^-14: a half subnormal, in units of 2^-24
+    const std::uint32_t shift = 126 - exp;
+    if (shift > 24) return sign;  // below 2^-25 (or exactly it: the tie goes to even 0)
+    const std::uint32_t mant = (x & 0x7FFFFFu) | 0x800000u;
+    std::uint32_t q = mant >> shift;
+    const std::uint32_t rest = mant & ((1u << shift) - 1), halfway = 1u << (shift - 1);
+    if (rest > halfway || (rest == halfway && (q & 1))) ++q;  // may carry into the smallest normal
+    return static_cast<std::uint16_t>(sign | q);
+  }
+  std::uint32_t h = ((exp - 112) << 10) | ((x >> 13) & 0x3FFu);
+  const std::uint32_t rest = x & 0x1FFFu;
+  if (rest > 0x1000u || (rest == 0x1000u && (h & 1))) ++h;  // a carry moves into the exponent
+  return static_cast<std::uint16_t>(sign | h);
+}
+
+std::uint16_t f32_to_bf16(float f) {
+  std::uint32_t x;
+  std::memcpy(&x, &f, 4);
+  if ((x & 0x7FFFFFFFu) > 0x7F800000u) {  // NaN: keep the top of the payload, stay a NaN
+    auto h = static_cast<std::uint16_t>(x >> 16);
+    if ((h & 0x7Fu) == 0) h |= 0x40u;
+    return h;
+  }
+  // Round to nearest even; a carry out of the largest finite value gives infinity.
+  return static_cast<std::uint16_t>((x + 0x7FFFu + ((x >> 16) & 1u)) >> 16);
+}
+
+bool quantize(GgmlType type, const float* src, void* dst, std::size_t n, std::string* error) {
+  const GgmlTypeInfo* info = ggml_type_info(static_cast<std::uint32_t>(type));
+  if (!info || !can_quantize(type)) {
+    if (error)
+      *error = "cannot quantize to type " + (info ? std::string(info->name)
+                                                  : std::to_string(static_cast<std::uint32_t>(type)));
+    return false;
+  }
+  if (n % info->block_elements != 0) {
+    if (error)
+      *error = std::to_string(n) + " weights is not a whole number of " + std::string(info->name) +
+               " blocks of " + std::to_string(info->block_elements);
+    return false;
+  }
+  auto* p = static_cast<unsigned char*>(dst);
+  const std::size_t blocks = n / info->block_elements;
+  switch (type) {
+    case GgmlType::f32: std::memcpy(p, src, n * 4); break;
+    case GgmlType::f16: for (std::size_t i = 0; i < n; ++i) put_u16(p + 2 * i, f32_to_f16(src[i])); break;
+    case GgmlType::bf16: for (std::size_t i = 0; i < n; ++i) put_u16(p + 2 * i, f32_to_bf16(src[i])); break;
+    case GgmlType::q8_0: for (std::size_t b = 0; b < blocks; ++b) quant_q8_0(src + 32 * b, p + 34 * b); break;
+    case GgmlType::q4_0: for (std::size_t b = 0; b < blocks; ++b) quant_q4_0(src + 32 * b, p + 18 * b); break;
+    default:
+      if (error) *error = "quantizing to " + std::string(info->name) + " is not written yet";
+      return false;
   }
   return true;
 }
