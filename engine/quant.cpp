@@ -145,6 +145,283 @@ void quant_q4_0(const float* x, unsigned char* b) {
   }
 }
 
+
+// ---- K-quant helpers (llama.cpp's make_qkx2_quants / make_qx_quants) ----
+// Every float operation below is written in the order ggml's reference code does it, so that
+// the same inputs give the same blocks bit for bit (no fused multiply-adds: see CMakeLists).
+
+constexpr float kGroupMaxEps = 1e-15f;  // a group whose largest |x| is below this is all zero
+
+// Round to the nearest integer, ties to even, by ggml's trick of adding 1.5 * 2^23 (valid for
+// |v| < 2^22; beyond that it clamps, where ggml asserts).
+int nearest_int(float v) {
+  if (!(std::fabs(v) <= 4194303.0f)) return std::isnan(v) ? 0 : (v > 0 ? 4194303 : -4194303);
+  const float shifted = v + 12582912.0f;
+  std::int32_t bits;
+  std::memcpy(&bits, &shifted, 4);
+  return (bits & 0x007FFFFF) - 0x00400000;
+}
+
+// Asymmetric quantization of n weights to 0..nmax: x ~ scale * L - min (the returned min is
+// positive, the offset to subtract). Starts from the full range, then tries nstep + 1 other
+// inverse scales around nmax / (max - min) (from rmin to rmin + nstep * rdelta levels away),
+// fitting scale and min by weighted least squares to each rounding, and keeps the rounding of
+// least weighted squared error. `aux` is scratch of n entries.
+float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, std::uint8_t* L,
+                       float* the_min, std::uint8_t* aux, float rmin, float rdelta, int nstep) {
+  float min = x[0], max = x[0];
+  float sum_w = weights[0];
+  float sum_x = sum_w * x[0];
+  for (int i = 1; i < n; ++i) {
+    if (x[i] < min) min = x[i];
+    if (x[i] > max) max = x[i];
+    const float w = weights[i];
+    sum_w += w;
+    sum_x += w * x[i];
+  }
+  if (min > 0) min = 0;  // the offset only ever moves values down
+  if (max == min) {
+    for (int i = 0; i < n; ++i) L[i] = 0;
+    *the_min = -min;
+    return 0.0f;
+  }
+  float iscale = nmax / (max - min);
+  float scale = 1 / iscale;
+  float best_error = 0;
+  for (int i = 0; i < n; ++i) {
+    const int l = nearest_int(iscale * (x[i] - min));
+    L[i] = static_cast<std::uint8_t>(std::max(0, std::min(nmax, l)));
+    const float diff = scale * L[i] + min - x[i];
+    best_error += weights[i] * (diff * diff);
+  }
+  for (int is = 0; is <= nstep; ++is) {
+    iscale = (rmin + rdelta * is + nmax) / (max - min);
+    float sum_l = 0, sum_l2 = 0, sum_xl = 0;
+    for (int i = 0; i < n; ++i) {
+      const int l = std::max(0, std::min(nmax, nearest_int(iscale * (x[i] - min))));
+      aux[i] = static_cast<std::uint8_t>(l);
+      const float w = weights[i];
+      sum_l += w * l;
+      sum_l2 += w * l * l;
+      sum_xl += w * l * x[i];
+    }
+    const float det = sum_w * sum_l2 - sum_l * sum_l;
+    if (det > 0) {
+      float this_scale = (sum_w * sum_xl - sum_x * sum_l) / det;
+      float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / det;
+      if (this_min > 0) {  // a positive offset is not allowed: fit the scale alone
+        this_min = 0;
+        this_scale = sum_xl / sum_l2;
+      }
+      float error = 0;
+      for (int i = 0; i < n; ++i) {
+        const float diff = this_scale * aux[i] + this_min - x[i];
+        error += weights[i] * (diff * diff);
+      }
+      if (error < best_error) {
+        for (int i = 0; i < n; ++i) L[i] = aux[i];
+        best_error = error;
+        scale = this_scale;
+        min = this_min;
+      }
+    }
+  }
+  *the_min = -min;
+  return scale;
+}
+
+// Symmetric quantization of n weights to -nmax..nmax-1 (stored in L as 0..2*nmax-1), weighting
+// each by x^2: the value of largest magnitude maps to -nmax, then 18 nearby inverse scales are
+// tried and the one whose least-squares scale explains most of sum(w x^2) wins.
+float make_qx_quants(int n, int nmax, const float* x, std::int8_t* L) {
+  float max = 0, amax = 0;
+  for (int i = 0; i < n; ++i) {
+    const float ax = std::fabs(x[i]);
+    if (ax > amax) {
+      amax = ax;
+      max = x[i];
+    }
+  }
+  if (amax < kGroupMaxEps) {
+    for (int i = 0; i < n; ++i) L[i] = 0;
+    return 0.0f;
+  }
+  auto level = [nmax](float v) { return std::max(-nmax, std::min(nmax - 1, nearest_int(v))); };
+  float iscale = -nmax / max;
+  float sumlx = 0, suml2 = 0;
+  for (int i = 0; i < n; ++i) {
+    const int l = level(iscale * x[i]);
+    L[i] = static_cast<std::int8_t>(l + nmax);
+    const float w = x[i] * x[i];
+    sumlx += w * x[i] * l;
+    suml2 += w * l * l;
+  }
+  float scale = suml2 != 0 ? sumlx / suml2 : 0.0f;
+  float best = scale * sumlx;
+  for (int is = -9; is <= 9; ++is) {
+    if (is == 0) continue;
+    iscale = -(nmax + 0.1f * is) / max;
+    sumlx = suml2 = 0;
+    for (int i = 0; i < n; ++i) {
+      const int l = level(iscale * x[i]);
+      const float w = x[i] * x[i];
+      sumlx += w * x[i] * l;
+      suml2 += w * l * l;
+    }
+    if (suml2 > 0 && sumlx * sumlx > best * suml2) {
+      for (int i = 0; i < n; ++i) L[i] = static_cast<std::int8_t>(level(iscale * x[i]) + nmax);
+      scale = sumlx / suml2;
+      best = scale * sumlx;
+    }
+  }
+  return scale;
+}
+
+// Q4_K / Q5_K share the super-block head: f16 d; f16 dmin; 12 bytes holding eight 6-bit scales
+// and eight 6-bit mins (sub-blocks 0..3 in the low 6 bits of bytes 0..3 / 4..7; sub-blocks 4..7
+// in the nibbles of bytes 8..11, their top 2 bits in the top bits of bytes 0..3 / 4..7).
+// Fills the head from the per-32 (scale, min) pairs, then requantizes the weights in L (0..nmax)
+// with the scales as stored; a sub-block whose stored scale is 0 keeps L from the search.
+void quant_k_head(const float* x, unsigned char* b, const float* scales, const float* mins,
+                  std::uint8_t* L, int nmax) {
+  float max_scale = 0, max_min = 0;
+  for (int j = 0; j < 8; ++j) {
+    if (scales[j] > max_scale) max_scale = scales[j];
+    if (mins[j] > max_min) max_min = mins[j];
+  }
+  const float inv_scale = max_scale > 0 ? 63.0f / max_scale : 0.0f;
+  const float inv_min = max_min > 0 ? 63.0f / max_min : 0.0f;
+  unsigned char* packed = b + 4;
+  for (int j = 0; j < 8; ++j) {
+    // As ggml: the level goes through uint8_t before the clamp to 63.
+    const auto ls = std::min<std::uint8_t>(63, static_cast<std::uint8_t>(nearest_int(inv_scale * scales[j])));
+    const auto lm = std::min<std::uint8_t>(63, static_cast<std::uint8_t>(nearest_int(inv_min * mins[j])));
+    if (j < 4) {
+      packed[j] = ls;
+      packed[j + 4] = lm;
+    } else {
+      packed[j + 4] = static_cast<unsigned char>((ls & 0xF) | ((lm & 0xF) << 4));
+      packed[j - 4] = static_cast<unsigned char>(packed[j - 4] | ((ls >> 4) << 6));
+      packed[j] = static_cast<unsigned char>(packed[j] | ((lm >> 4) << 6));
+    }
+  }
+  put_u16(b, f32_to_f16(max_scale / 63.0f));
+  put_u16(b + 2, f32_to_f16(max_min / 63.0f));
+  const float d_all = half(b), min_all = half(b + 2);
+  for (int j = 0; j < 8; ++j) {
+    std::uint8_t sc, m;
+    scale_min_k4(j, packed, &sc, &m);
+    const float d = d_all * sc;
+    if (d == 0.0f) continue;
+    const float dm = min_all * m;
+    for (int i = 0; i < 32; ++i) {
+      const int l = nearest_int((x[32 * j + i] + dm) / d);
+      L[32 * j + i] = static_cast<std::uint8_t>(std::max(0, std::min(nmax, l)));
+    }
+  }
+}
+
+// Q4_K / Q5_K: each 32 weights get a (scale, min) from make_qkx2_quants, weighted by
+// rms(x) + |x|; Q4_K searches 21 steps from -1 level by 0.1, Q5_K 16 steps from -0.5.
+void quant_k_sub_blocks(const float* x, int nmax, float rmin, int nstep, std::uint8_t* L,
+                        float* scales, float* mins) {
+  float weights[32];
+  std::uint8_t aux[32];
+  for (int j = 0; j < 8; ++j) {
+    const float* xs = x + 32 * j;
+    float sum_x2 = 0;
+    for (int l = 0; l < 32; ++l) sum_x2 += xs[l] * xs[l];
+    const float av_x = std::sqrt(sum_x2 / 32);
+    for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(xs[l]);
+    scales[j] = make_qkx2_quants(32, nmax, xs, weights, L + 32 * j, &mins[j], aux, rmin, 0.1f, nstep);
+  }
+}
+
+// Q4_K: head (16 bytes); u8 qs[128]: per 64 weights, 32 bytes with weights 0..31 in the low
+// nibbles and 32..63 in the high nibbles.
+void quant_q4_k(const float* x, unsigned char* b) {
+  std::uint8_t L[256];
+  float scales[8], mins[8];
+  quant_k_sub_blocks(x, 15, -1.0f, 20, L, scales, mins);
+  quant_k_head(x, b, scales, mins, L, 15);
+  unsigned char* q = b + 16;
+  for (int j = 0; j < 256; j += 64, q += 32)
+    for (int l = 0; l < 32; ++l) q[l] = static_cast<unsigned char>(L[j + l] | (L[j + l + 32] << 4));
+}
+
+// Q5_K: head (16 bytes); u8 qh[32]; u8 qs[128]. The low 4 bits are laid out as Q4_K's; the
+// fifth bit of weight 64*k + l goes to bit 2k of qh[l], of weight 64*k + 32 + l to bit 2k+1.
+void quant_q5_k(const float* x, unsigned char* b) {
+  std::uint8_t L[256];
+  float scales[8], mins[8];
+  quant_k_sub_blocks(x, 31, -0.5f, 15, L, scales, mins);
+  quant_k_head(x, b, scales, mins, L, 31);
+  unsigned char* qh = b + 16;
+  unsigned char* ql = b + 48;
+  std::memset(qh, 0, 32);
+  unsigned m1 = 1, m2 = 2;
+  for (int n = 0; n < 256; n += 64, m1 <<= 2, m2 <<= 2, ql += 32) {
+    for (int j = 0; j < 32; ++j) {
+      int l1 = L[n + j], l2 = L[n + j + 32];
+      if (l1 > 15) {
+        l1 -= 16;
+        qh[j] = static_cast<unsigned char>(qh[j] | m1);
+      }
+      if (l2 > 15) {
+        l2 -= 16;
+        qh[j] = static_cast<unsigned char>(qh[j] | m2);
+      }
+      ql[j] = static_cast<unsigned char>(l1 | (l2 << 4));
+    }
+  }
+}
+
+// Q6_K: u8 ql[128]; u8 qh[64]; i8 scales[16]; f16 d. Each 16 weights get a scale from
+// make_qx_quants (levels -32..31); the scales are quantized to int8 against the one of largest
+// magnitude (which maps to -128). Per 128 weights: ql holds the low nibbles (weights l and
+// l + 64 share ql[l], weights l + 32 and l + 96 share ql[l + 32]); qh[l] holds the top 2 bits of
+// weights l, l + 32, l + 64, l + 96 in bits 0-1, 2-3, 4-5, 6-7.
+void quant_q6_k(const float* x, unsigned char* b) {
+  std::int8_t L[256];
+  float scales[16];
+  float max_scale = 0, max_abs_scale = 0;
+  for (int j = 0; j < 16; ++j) {
+    scales[j] = make_qx_quants(16, 32, x + 16 * j, L + 16 * j);
+    const float abs_scale = std::fabs(scales[j]);
+    if (abs_scale > max_abs_scale) {
+      max_abs_scale = abs_scale;
+      max_scale = scales[j];
+    }
+  }
+  if (max_abs_scale < kGroupMaxEps) {  // all zero
+    std::memset(b, 0, 210);
+    return;
+  }
+  const float iscale = -128.0f / max_scale;
+  put_u16(b + 208, f32_to_f16(1 / iscale));
+  auto* sc = reinterpret_cast<std::int8_t*>(b + 192);
+  for (int j = 0; j < 16; ++j) sc[j] = static_cast<std::int8_t>(std::min(127, nearest_int(iscale * scales[j])));
+  const float d_all = half(b + 208);
+  for (int j = 0; j < 16; ++j) {
+    const float d = d_all * sc[j];
+    if (d == 0.0f) continue;  // keeps L from the search
+    for (int i = 0; i < 16; ++i) {
+      const int l = std::max(-32, std::min(31, nearest_int(x[16 * j + i] / d)));
+      L[16 * j + i] = static_cast<std::int8_t>(l + 32);
+    }
+  }
+  unsigned char* ql = b;
+  unsigned char* qh = b + 128;
+  for (int j = 0; j < 256; j += 128, ql += 64, qh += 32) {
+    for (int l = 0; l < 32; ++l) {
+      const int q1 = L[j + l], q2 = L[j + l + 32], q3 = L[j + l + 64], q4 = L[j + l + 96];
+      ql[l] = static_cast<unsigned char>((q1 & 0xF) | ((q3 & 0xF) << 4));
+      ql[l + 32] = static_cast<unsigned char>((q2 & 0xF) | ((q4 & 0xF) << 4));
+      qh[l] = static_cast<unsigned char>((q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6));
+    }
+  }
+}
+
 }  // namespace
 
 const GgmlTypeInfo* ggml_type_info(std::uint32_t id) {
@@ -296,9 +573,10 @@ bool quantize(GgmlType type, const float* src, void* dst, std::size_t n, std::st
     case GgmlType::bf16: for (std::size_t i = 0; i < n; ++i) put_u16(p + 2 * i, f32_to_bf16(src[i])); break;
     case GgmlType::q8_0: for (std::size_t b = 0; b < blocks; ++b) quant_q8_0(src + 32 * b, p + 34 * b); break;
     case GgmlType::q4_0: for (std::size_t b = 0; b < blocks; ++b) quant_q4_0(src + 32 * b, p + 18 * b); break;
-    default:
-      if (error) *error = "quantizing to " + std::string(info->name) + " is not written yet";
-      return false;
+    case GgmlType::q4_k: for (std::size_t b = 0; b < blocks; ++b) quant_q4_k(src + 256 * b, p + 144 * b); break;
+    case GgmlType::q5_k: for (std::size_t b = 0; b < blocks; ++b) quant_q5_k(src + 256 * b, p + 176 * b); break;
+    case GgmlType::q6_k: for (std::size_t b = 0; b < blocks; ++b) quant_q6_k(src + 256 * b, p + 210 * b); break;
+    default: break;
   }
   return true;
 }

@@ -136,7 +136,7 @@ TEST_CASE("quantizers reproduce llama.cpp's blocks", "[quant]") {
   auto file = gguf::File::open(kTestdata + "quant_known_answers.gguf", &error);
   INFO(error);  // the test data comes from ../shared/testdata (PONDER_SHARED_DIR)
   REQUIRE(file);
-  for (const char* type : {"Q4_0", "Q8_0"}) {
+  for (const char* type : {"Q4_0", "Q8_0", "Q4_K", "Q5_K", "Q6_K"}) {
     INFO(type);
     const gguf::TensorInfo* raw = file->tensor(std::string(type) + ".raw");
     const gguf::TensorInfo* source = file->tensor(std::string(type) + ".source");
