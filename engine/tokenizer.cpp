@@ -507,4 +507,61 @@ std::string Tokenizer::decode(const std::vector<std::int32_t>& ids) const {
   return out;
 }
 
+namespace {
+
+// How many bytes of `s` from `i` form the longest prefix of a valid UTF-8 sequence, and how long
+// the whole sequence must be (Unicode's "maximal subpart" rule, as Rust's from_utf8_lossy and
+// hence Hugging Face's decoders apply it). need == 0: the byte at i can never start one.
+void utf8_prefix(std::string_view s, std::size_t i, std::size_t* valid, std::size_t* need) {
+  const auto b0 = static_cast<unsigned char>(s[i]);
+  unsigned char lo = 0x80, hi = 0xBF;  // the allowed range of the second byte
+  if (b0 < 0x80) *need = 1;
+  else if (b0 >= 0xC2 && b0 <= 0xDF) *need = 2;
+  else if (b0 >= 0xE0 && b0 <= 0xEF) *need = 3, lo = b0 == 0xE0 ? 0xA0 : 0x80, hi = b0 == 0xED ? 0x9F : 0xBF;
+  else if (b0 >= 0xF0 && b0 <= 0xF4) *need = 4, lo = b0 == 0xF0 ? 0x90 : 0x80, hi = b0 == 0xF4 ? 0x8F : 0xBF;
+  else {
+    *need = 0;
+    *valid = 0;
+    return;
+  }
+  std::size_t k = 1;
+  while (k < *need && i + k < s.size()) {
+    const auto b = static_cast<unsigned char>(s[i + k]);
+    if (k == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF)) break;
+    ++k;
+  }
+  *valid = k;
+}
+
+constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
+
+}  // namespace
+
+std::string StreamDecoder::push(std::int32_t id) {
+  held_ += tokenizer_.token_bytes(id);
+  std::string out;
+  std::size_t i = 0;
+  while (i < held_.size()) {
+    std::size_t valid, need;
+    utf8_prefix(held_, i, &valid, &need);
+    if (need != 0 && valid == need) {  // a whole character
+      out.append(held_, i, need);
+      i += need;
+    } else if (need != 0 && i + valid == held_.size()) {  // a character still arriving
+      break;
+    } else {  // bytes that can never become a character
+      out += kReplacement;
+      i += std::max<std::size_t>(valid, 1);
+    }
+  }
+  held_.erase(0, i);
+  return out;
+}
+
+std::string StreamDecoder::finish() {
+  std::string out = held_.empty() ? std::string() : std::string(kReplacement);
+  held_.clear();
+  return out;
+}
+
 }  // namespace ponder
