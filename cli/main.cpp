@@ -19,6 +19,9 @@ Usage: ponder [--log-level LEVEL] <command> [options]
 Commands:
   index DIR     Index a folder with tree-sitter and print its repo map or its symbols.
                 Run `ponder index --help` for its options.
+  tokenize      Print the token ids, pieces or count of a file with a model's tokenizer
+                (--decode: ids to text). Run `ponder tokenize --help`.
+  models        List the DeepSeek-R1 distills found on this machine.
   version       Print the version and the compute backends this build has.
 
 Options:
@@ -74,6 +77,8 @@ int main(int argc, char** argv) {
   const std::string command = args[i];
   std::vector<std::string> rest(args.begin() + static_cast<std::ptrdiff_t>(i) + 1, args.end());
   if (command == "index") return ponder::cli::cmd_index(rest);
+  if (command == "tokenize") return ponder::cli::cmd_tokenize(rest);
+  if (command == "models") return ponder::cli::cmd_models(rest);
   if (command == "version") {
     print_version();
     return 0;
