@@ -103,3 +103,63 @@ TEST_CASE("ponder reports bad usage and bad folders", "[cli]") {
   CHECK(run_ponder("frobnicate").status == 2);
   CHECK(run_ponder("--log-level loud index .").status == 2);
 }
+
+TEST_CASE("ponder tokenize: ids, pieces, count, decode, from a file or stdin", "[cli][tokenize]") {
+  const std::string vocab = std::string(PONDER_SHARED_DIR) + "/testdata/r1_qwen_vocab.gguf";
+  TempDir dir;
+  const std::string file = dir.write("in.txt", "Hello world\n<think>日本</think>").string();
+  Run ids = run_ponder("tokenize --model " + vocab + " " + file);
+  CHECK(ids.status == 0);
+  CHECK(ids.out == "9707\n1879\n198\n151648\n101059\n151649\n");
+  Run pieces = run_ponder("tokenize --model " + vocab + " --pieces " + file);
+  CHECK(pieces.out == "9707\tHello\n1879\t world\n198\t\\n\n151648\t<think>\n101059\t日本\n151649\t</think>\n");
+  Run count = run_ponder("tokenize --model " + vocab + " --count --format json < " + file);
+  CHECK(nlohmann::json::parse(count.out)["count"] == 6);
+  Run plain = run_ponder("tokenize --model " + vocab + " --no-special --count " + file);
+  CHECK(std::stoi(plain.out) > 6);  // <think> spelled out in pieces
+  Run json = run_ponder("tokenize --model " + vocab + " --format json --pieces " + file);
+  auto j = nlohmann::json::parse(json.out);
+  CHECK(j["pieces"][4]["piece"] == "日本");
+  // Back from ids to text, with the ids in any of the usual shapes.
+  const std::string ids_file = dir.write("ids.txt", "[9707, 1879,198\n151648 101059 151649]").string();
+  Run text = run_ponder("tokenize --model " + vocab + " --decode " + ids_file);
+  CHECK(text.status == 0);
+  CHECK(text.out == "Hello world\n<think>日本</think>");
+  // $PONDER_MODEL names the model when --model does not.
+  Run via_env{-1, {}};
+  {
+    std::string cmd = "cd " + dir.str() + " && PONDER_MODEL=" + vocab + " " + PONDER_BINARY + " tokenize --count in.txt";
+    std::FILE* p = ::popen(cmd.c_str(), "r");
+    char buf[256];
+    std::size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) via_env.out.append(buf, n);
+    via_env.status = ::pclose(p);
+  }
+  CHECK(via_env.status == 0);
+  CHECK(via_env.out == "6\n");
+}
+
+TEST_CASE("ponder tokenize: bad models and bad ids are clear errors", "[cli][tokenize]") {
+  const std::string vocab = std::string(PONDER_SHARED_DIR) + "/testdata/r1_qwen_vocab.gguf";
+  TempDir dir;
+  Run missing = run_ponder("tokenize --model " + dir.str() + "/none.gguf /dev/null", true);
+  CHECK(missing.status == 1);
+  CHECK(missing.out.find("none.gguf: no such file or folder") != std::string::npos);
+  const std::string junk = dir.write("junk.gguf", "GGUF\x03\0\0\0garbage").string();
+  Run bad = run_ponder("tokenize --model " + junk + " /dev/null", true);
+  CHECK(bad.status == 1);
+  CHECK(bad.out.find("junk.gguf: ") != std::string::npos);
+  const std::string ids = dir.write("ids.txt", "12 abc").string();
+  Run not_ids = run_ponder("tokenize --model " + vocab + " --decode " + ids, true);
+  CHECK(not_ids.status == 1);
+  CHECK(not_ids.out.find("not a token id: 'abc'") != std::string::npos);
+  const std::string big = dir.write("big.txt", "999999999").string();
+  Run outside = run_ponder("tokenize --model " + vocab + " --decode " + big, true);
+  CHECK(outside.status == 1);
+  CHECK(outside.out.find("outside the vocabulary") != std::string::npos);
+  CHECK(run_ponder("tokenize --model " + vocab + " --format yaml /dev/null").status == 2);
+  CHECK(run_ponder("tokenize --bogus").status == 2);
+  Run help = run_ponder("tokenize --help");
+  CHECK(help.status == 0);
+  CHECK(help.out.find("--decode") != std::string::npos);
+}
