@@ -148,7 +148,9 @@ void quant_q4_0(const float* x, unsigned char* b) {
 
 // ---- K-quant helpers (llama.cpp's make_qkx2_quants / make_qx_quants) ----
 // Every float operation below is written in the order ggml's reference code does it, so that
-// the same inputs give the same blocks bit for bit (no fused multiply-adds: see CMakeLists).
+// the same inputs give the same blocks bit for bit. That also needs plain multiplies and adds:
+// GCC fuses none in ISO mode (-std=c++20, no -ffp-contract=fast); a build that let it contract
+// a*b+c into an FMA could round differently and pick other levels.
 
 constexpr float kGroupMaxEps = 1e-15f;  // a group whose largest |x| is below this is all zero
 

@@ -37,7 +37,9 @@ bool can_quantize(GgmlType type);
 
 /// Converts `n` floats (whole blocks) to `type`, block by block as llama.cpp's reference
 /// quantizers (quantize_row_*_ref) do, so that known answers reproduce. Returns false with
-/// `error` set for a type it cannot write or a partial block.
+/// `error` set for a type it cannot write or a partial block. The block types need finite
+/// inputs, and as in llama.cpp their scales are f16: tiny rows lose precision (Q6_K flushes
+/// rows below about 1e-4 to zero), huge ones overflow (Q8_0 beyond about 8e6 gives inf/NaN).
 bool quantize(GgmlType type, const float* src, void* dst, std::size_t n, std::string* error);
 
 /// Bytes of `n` elements of `type` (n a multiple of the block size).
