@@ -1,6 +1,8 @@
 // safetensors, the model description from GGUF and snapshots, finding models, the memory
 // estimate, and the streaming decoder.
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -11,7 +13,9 @@
 #include "engine/model_locator.h"
 #include "engine/safetensors.h"
 #include "engine/tokenizer.h"
+#include "support/r1_vocab.h"
 #include "support/temp_dir.h"
+#include "support/test_model.h"
 
 using namespace ponder;
 using ponder::test::TempDir;
@@ -351,4 +355,398 @@ TEST_CASE("search paths honour OLLAMA_MODELS and the Hugging Face variables", "[
   CHECK(std::find(p.ollama.begin(), p.ollama.end(), "/usr/share/ollama/.ollama/models") != p.ollama.end());
   REQUIRE(!p.hf.empty());
   CHECK(p.hf[0] == "/srv/hf");
+}
+
+// --- with generated models ------------------------------------------------------------------
+
+
+namespace {
+using ponder::test::ReducedVocab;
+using ponder::test::TestModelSpec;
+
+TestModelSpec spec_for(Arch arch) {
+  TestModelSpec s;
+  s.arch = arch;
+  if (arch == Arch::llama) {
+    s.llama3_scaling = true;
+    s.rope_theta = 500000;
+    s.rms_eps = 1e-5;
+  }
+  if (arch == Arch::qwen3) s.rope_theta = 1e6;
+  return s;
+}
+
+const GgmlType kAllTypes[] = {GgmlType::f32, GgmlType::f16, GgmlType::bf16, GgmlType::q8_0,
+                              GgmlType::q4_0, GgmlType::q4_k, GgmlType::q5_k, GgmlType::q6_k};
+
+std::vector<float> values_of(const Weight& w) {
+  std::vector<float> v(w.elements());
+  std::string error;
+  REQUIRE(dequantize(w.type, w.data, v.data(), v.size(), &error));
+  return v;
+}
+
+// The description of any generated model matches its spec.
+void check_description(const Model& m, const TestModelSpec& s) {
+  const ModelConfig& c = m.config();
+  CHECK(c.arch == s.arch);
+  CHECK(c.n_embd == s.n_embd);
+  CHECK(c.n_ff == s.n_ff);
+  CHECK(c.n_layer == s.n_layer);
+  CHECK(c.n_head == s.n_head);
+  CHECK(c.n_head_kv == s.n_head_kv);
+  CHECK(c.head_dim == s.head_dim);
+  CHECK(c.n_vocab == ReducedVocab::n_rows);
+  CHECK(c.max_context == s.max_context);
+  CHECK(c.rope.theta == Approx(s.rope_theta));
+  CHECK(c.rms_eps == Approx(s.rms_eps));
+  CHECK(c.qkv_bias == (s.arch == Arch::qwen2));
+  CHECK(c.qk_norm == (s.arch == Arch::qwen3));
+  CHECK(c.rope.scaling == (s.llama3_scaling ? RopeScaling::llama3 : RopeScaling::none));
+  CHECK(!c.tied_embeddings);
+  const SpecialTokens& t = m.tokens();
+  CHECK(t.bos == ReducedVocab::bos);
+  CHECK(t.eos == ReducedVocab::eos);
+  CHECK(t.user == ReducedVocab::user);
+  CHECK(t.assistant == ReducedVocab::assistant);
+  CHECK(t.think_open == ReducedVocab::think_open);
+  CHECK(t.think_close == ReducedVocab::think_close);
+  CHECK(t.n_tokens == ReducedVocab::n_tokens);
+  CHECK(m.generation().from_file);
+  CHECK(m.generation().temperature == Approx(0.6));
+  CHECK(m.generation().top_p == Approx(0.95));
+  CHECK(m.has_weights());
+  std::uint64_t bytes = 0;
+  for (const auto& [name, w] : m.named_weights()) bytes += w->bytes;
+  CHECK(m.weight_bytes() == bytes);
+  CHECK(m.weights().layers.size() == s.n_layer);
+}
+}  // namespace
+
+TEST_CASE("generated GGUF models of every type and architecture are described", "[model][generated]") {
+  TempDir dir;
+  for (Arch arch : {Arch::qwen2, Arch::qwen3, Arch::llama}) {
+    const TestModelSpec s = spec_for(arch);
+    for (GgmlType type : kAllTypes) {
+      const std::string name = std::string(arch_name(arch)) + "-" + std::string(ggml_type_info(static_cast<std::uint32_t>(type))->name);
+      INFO(name);
+      const std::string path = (dir.path() / (name + ".gguf")).string();
+      std::string error;
+      REQUIRE(ponder::test::write_gguf(s, type, path, &error));
+      auto m = Model::open(path, &error);
+      INFO(error);
+      REQUIRE(m);
+      CHECK(m->format() == ModelFormat::gguf);
+      check_description(*m, s);
+      CHECK(m->config().rope.pairing == (arch == Arch::llama ? RopePairing::adjacent : RopePairing::half));
+      CHECK(m->weights().layers[1].wq.type == type);
+      CHECK(m->weights().layers[1].attn_norm.type == GgmlType::f32);
+      CHECK(m->weights().rope_freqs.present() == (arch == Arch::llama));
+      auto tok = m->load_tokenizer(&error);
+      REQUIRE(tok);
+      CHECK(tok->encode("<think> the") == std::vector<std::int32_t>{ReducedVocab::think_open, 279});
+    }
+  }
+  // Q4_K_M mixes types as llama-quantize does; the name says so.
+  std::string error;
+  const std::string path = (dir.path() / "km.gguf").string();
+  REQUIRE(ponder::test::write_gguf(spec_for(Arch::qwen2), GgmlType::q4_k, path, &error, true));
+  auto m = Model::open(path, &error);
+  REQUIRE(m);
+  CHECK(m->file_type() == "Q4_K_M");
+  CHECK(m->weights().output.type == GgmlType::q6_k);
+}
+
+TEST_CASE("generated snapshots (one shard or several) are described", "[model][generated]") {
+  TempDir dir;
+  for (Arch arch : {Arch::qwen2, Arch::qwen3, Arch::llama}) {
+    for (std::uint32_t shards : {1u, 3u}) {
+      const TestModelSpec s = spec_for(arch);
+      const std::string path = (dir.path() / (std::string(arch_name(arch)) + std::to_string(shards))).string();
+      INFO(path);
+      std::string error;
+      REQUIRE(ponder::test::write_snapshot(s, path, shards, &error));
+      auto m = Model::open(path, &error);
+      INFO(error);
+      REQUIRE(m);
+      CHECK(m->format() == ModelFormat::snapshot);
+      check_description(*m, s);
+      CHECK(m->config().rope.pairing == RopePairing::half);
+      CHECK(m->file_type() == "BF16");
+      if (arch == Arch::llama) {
+        CHECK(m->config().rope.factor == 8);
+        CHECK(m->config().rope.low_freq_factor == 1);
+        CHECK(m->config().rope.high_freq_factor == 4);
+        CHECK(m->config().rope.original_context == 8192);
+      }
+      CHECK(m->weights().layers[0].wq.type == GgmlType::bf16);
+      auto tok = m->load_tokenizer(&error);
+      REQUIRE(tok);
+      CHECK(tok->find("<think>") == ReducedVocab::think_open);
+    }
+  }
+}
+
+TEST_CASE("GGUF and snapshot of the same model hold the same tensors", "[model][generated]") {
+  TempDir dir;
+  for (Arch arch : {Arch::qwen2, Arch::qwen3, Arch::llama}) {
+    const TestModelSpec s = spec_for(arch);
+    std::string error;
+    const std::string snap_path = (dir.path() / (std::string(arch_name(arch)) + "-snap")).string();
+    REQUIRE(ponder::test::write_snapshot(s, snap_path, 2, &error));
+    auto snap = Model::open(snap_path, &error);
+    REQUIRE(snap);
+    for (GgmlType type : kAllTypes) {
+      const std::string tname(ggml_type_info(static_cast<std::uint32_t>(type))->name);
+      const std::string path = (dir.path() / (std::string(arch_name(arch)) + "-" + tname + ".gguf")).string();
+      REQUIRE(ponder::test::write_gguf(s, type, path, &error));
+      auto g = Model::open(path, &error);
+      REQUIRE(g);
+      // The largest relative RMS error quantization may cause; a transposed or mis-permuted
+      // tensor is off by ~1.4.
+      double tolerance = 0;
+      switch (type) {
+        case GgmlType::f32: case GgmlType::bf16: tolerance = 0; break;
+        case GgmlType::f16: tolerance = 1e-3; break;
+        case GgmlType::q8_0: tolerance = 0.01; break;
+        case GgmlType::q6_k: tolerance = 0.03; break;
+        case GgmlType::q5_k: tolerance = 0.05; break;
+        default: tolerance = 0.12; break;
+      }
+      auto from_snapshot = snap->named_weights();
+      auto from_gguf = g->named_weights();
+      std::size_t compared = 0;
+      for (const auto& [name, gw] : from_gguf) {
+        INFO(arch_name(arch) << " " << tname << " " << name);
+        if (name == "rope_freqs.weight") continue;  // GGUF only: llama3 scaling as a tensor
+        auto it = std::find_if(from_snapshot.begin(), from_snapshot.end(), [&](auto& p) { return p.first == name; });
+        REQUIRE(it != from_snapshot.end());
+        const Weight& sw = *it->second;
+        REQUIRE(gw->n_dims == sw.n_dims);
+        for (int d = 0; d < 4; ++d) REQUIRE(gw->ne[d] == sw.ne[d]);
+        std::vector<float> want = values_of(sw);
+        // GGUF llama holds Q and K with their rows permuted for adjacent-pair RoPE.
+        if (arch == Arch::llama && (name.find("attn_q.weight") != std::string::npos ||
+                                    name.find("attn_k.weight") != std::string::npos)) {
+          const std::uint32_t heads = name.find("attn_q") != std::string::npos ? s.n_head : s.n_head_kv;
+          want = ponder::test::permute_qk_for_gguf(want, sw.ne[0], heads);
+        }
+        std::vector<float> got = values_of(*gw);
+        double err = 0, norm = 0;
+        for (std::size_t i = 0; i < want.size(); ++i) {
+          err += (got[i] - want[i]) * double(got[i] - want[i]);
+          norm += want[i] * double(want[i]);
+        }
+        const double rel = norm > 0 ? std::sqrt(err / norm) : std::sqrt(err);
+        if (gw->type == GgmlType::f32 || gw->type == GgmlType::bf16) CHECK(got == want);
+        else CHECK(rel <= tolerance);
+        ++compared;
+      }
+      CHECK(compared == from_snapshot.size());
+    }
+  }
+}
+
+namespace {
+// Overwrites the value bytes after a GGUF key (which must be unique in the file).
+void patch_after(std::string* bytes, std::string_view key, std::size_t skip, const void* value, std::size_t n) {
+  std::size_t at = bytes->find(key);
+  REQUIRE(at != std::string::npos);
+  std::memcpy(bytes->data() + at + key.size() + skip, value, n);
+}
+std::string expect_error(const TempDir& dir, const std::string& bytes) {
+  const std::string path = dir.write("bad.gguf", bytes).string();
+  std::string error;
+  auto m = Model::open(path, &error);
+  CHECK(!m);
+  CHECK(error.rfind(path + ": ", 0) == 0);
+  return error;
+}
+}  // namespace
+
+TEST_CASE("models that do not fit their architecture get precise errors", "[model][generated][bad-input]") {
+  TempDir dir;
+  std::string error;
+  const std::string good_path = (dir.path() / "good.gguf").string();
+  REQUIRE(ponder::test::write_gguf(spec_for(Arch::qwen2), GgmlType::q8_0, good_path, &error));
+  const std::string good = ponder::test::read_file(good_path);
+
+  {  // more layers than tensors
+    std::string b = good;
+    std::uint32_t v = 3;
+    patch_after(&b, "qwen2.block_count", 4, &v, 4);
+    CHECK(expect_error(dir, b).find("tensor 'blk.2.attn_norm.weight' is missing (qwen2 needs it)") != std::string::npos);
+  }
+  {  // absurd counts are refused before anything is allocated
+    std::string b = good;
+    std::uint32_t v = 0x7fffffff;
+    patch_after(&b, "qwen2.block_count", 4, &v, 4);
+    CHECK(expect_error(dir, b).find("qwen2.block_count = 2147483647 is out of range") != std::string::npos);
+  }
+  {  // a width that the tensors do not have
+    std::string b = good;
+    std::uint32_t v = 512;
+    patch_after(&b, "qwen2.embedding_length", 4, &v, 4);
+    CHECK(expect_error(dir, b).find("has shape [256, 768]; qwen2 with these hyperparameters needs [512, 768]") !=
+          std::string::npos);
+  }
+  {  // heads that do not divide
+    std::string b = good;
+    std::uint32_t v = 3;
+    patch_after(&b, "qwen2.attention.head_count_kv", 4, &v, 4);
+    CHECK(expect_error(dir, b).find("heads do not divide") != std::string::npos);
+  }
+  {  // an architecture ponder does not run
+    std::string b = good;
+    std::size_t at = b.find("qwen2", b.find("general.architecture"));
+    b.replace(at, 5, "gemma");
+    CHECK(expect_error(dir, b).find("architecture 'gemma' is not supported") != std::string::npos);
+  }
+  {  // a weight of a type ponder cannot multiply: Q8_0 (34 bytes / 32) relabelled Q5_1 (24 / 32)
+    std::string b = good;
+    std::string key = "blk.1.ffn_up.weight";
+    std::uint32_t q5_1 = 7;
+    patch_after(&b, key, 4 + 2 * 8, &q5_1, 4);
+    CHECK(expect_error(dir, b).find("blk.1.ffn_up.weight' is of type q5_1, which ponder cannot compute with") !=
+          std::string::npos);
+  }
+  {  // a missing bias (qwen2 needs it): rename the tensor
+    std::string b = good;
+    std::size_t at = b.find("blk.0.attn_k.bias");
+    b.replace(at, 17, "blk.0.attn_k.xxxx");
+    CHECK(expect_error(dir, b).find("'blk.0.attn_k.bias' is missing") != std::string::npos);
+  }
+  // Every truncation fails cleanly, with the file named.
+  for (std::size_t n = 0; n < good.size(); n += (n < 8192 ? 61 : 4099)) {
+    std::string cut = good.substr(0, n);
+    const std::string path = dir.write("cut.gguf", cut).string();
+    CHECK(!Model::open(path, &error));
+    CHECK(error.rfind(path, 0) == 0);
+  }
+
+  // Snapshots: a config that does not match, a shard that is missing, a dtype ponder cannot use.
+  const std::string snap = (dir.path() / "snap").string();
+  REQUIRE(ponder::test::write_snapshot(spec_for(Arch::qwen3), snap, 2, &error));
+  const std::string config = ponder::test::read_file(snap + "/config.json");
+  auto cfg = nlohmann::json::parse(config);
+  cfg["intermediate_size"] = 768;
+  dir.write("snap/config.json", cfg.dump());
+  CHECK(!Model::open(snap, &error));
+  CHECK(error.find("model.layers.0.mlp.gate_proj.weight' has shape [256, 512]; qwen3 with these hyperparameters needs [256, 768]") !=
+        std::string::npos);
+  cfg["intermediate_size"] = 512;
+  cfg["num_hidden_layers"] = -1;
+  dir.write("snap/config.json", cfg.dump());
+  CHECK(!Model::open(snap, &error));
+  CHECK(error.find("config.json: no num_hidden_layers") != std::string::npos);
+  cfg["num_hidden_layers"] = 2;
+  cfg["model_type"] = "mistral";
+  dir.write("snap/config.json", cfg.dump());
+  CHECK(!Model::open(snap, &error));
+  CHECK(error.find("model_type 'mistral' is not supported") != std::string::npos);
+  dir.write("snap/config.json", "{\"model_type\": \"qwen3\", ");
+  CHECK(!Model::open(snap, &error));
+  CHECK(error.find("config.json: not a valid JSON object") != std::string::npos);
+  dir.write("snap/config.json", config);
+  REQUIRE(Model::open(snap, &error));
+  fs::remove(fs::path(snap) / "model-00002-of-00002.safetensors");
+  CHECK(!Model::open(snap, &error));
+  CHECK(error.find("model-00002-of-00002.safetensors: ") != std::string::npos);
+}
+
+TEST_CASE("a model with the real R1-Qwen vocabulary: GGUF and tokenizer.json agree", "[model][generated][tokenizer]") {
+  TempDir dir;
+  std::string error;
+  const std::string json = (dir.path() / "tokenizer.json").string();
+  REQUIRE(ponder::test::write_r1_qwen_tokenizer_json(json, &error));
+  TestModelSpec s;
+  s.n_layer = 1;
+  s.tokenizer_json = json;
+  s.n_vocab = 151936;
+  const std::string path = (dir.path() / "real-vocab.gguf").string();
+  REQUIRE(ponder::test::write_gguf(s, GgmlType::q4_0, path, &error));
+  auto m = Model::open(path, &error);
+  INFO(error);
+  REQUIRE(m);
+  CHECK(m->config().n_vocab == 151936);
+  CHECK(m->tokens().bos == 151646);
+  CHECK(m->tokens().eos == 151643);
+  CHECK(m->tokens().think_open == 151648);
+  CHECK(m->tokens().think_close == 151649);
+  CHECK(m->tokens().n_tokens == 151665);
+  auto from_gguf = m->load_tokenizer(&error);
+  auto from_json = Tokenizer::from_json_file(json, &error);
+  REQUIRE(from_gguf);
+  REQUIRE(from_json);
+  for (const auto& v : ponder::test::load_tokenizer_vectors(kTestdata + "tokenizer_vectors/deepseek-r1-qwen")) {
+    INFO(v.text);
+    CHECK(from_gguf->encode(v.text) == v.ids);
+    CHECK(from_json->encode(v.text) == v.ids);
+  }
+}
+
+TEST_CASE("models in an Ollama store and the Hugging Face cache are found and chosen", "[model][generated][locator]") {
+  TempDir dir;
+  std::string error;
+  ModelSearchPaths paths;
+  paths.ollama = {(dir.path() / "ollama").string()};
+  paths.hf = {(dir.path() / "hf").string()};
+  // Two GGUF blobs (a bigger and a smaller model), tagged as Ollama's manifests do.
+  TestModelSpec big = spec_for(Arch::qwen2), small = spec_for(Arch::qwen2);
+  big.n_layer = 4;
+  fs::create_directories(dir.path() / "ollama/blobs");
+  const std::string big_digest(64, '1'), small_digest(64, '2');
+  REQUIRE(ponder::test::write_gguf(big, GgmlType::q8_0, (dir.path() / "ollama/blobs" / ("sha256-" + big_digest)).string(), &error));
+  REQUIRE(ponder::test::write_gguf(small, GgmlType::q4_k, (dir.path() / "ollama/blobs" / ("sha256-" + small_digest)).string(), &error, true));
+  auto manifest = [](const std::string& digest) {
+    return nlohmann::json{{"schemaVersion", 2},
+                          {"mediaType", "application/vnd.docker.distribution.manifest.v2+json"},
+                          {"layers",
+                           {{{"mediaType", "application/vnd.ollama.image.model"}, {"digest", "sha256:" + digest}, {"size", 1}},
+                            {{"mediaType", "application/vnd.ollama.image.params"}, {"digest", "sha256:" + std::string(64, '9')}}}}}
+        .dump();
+  };
+  dir.write("ollama/manifests/registry.ollama.ai/library/deepseek-r1/14b", manifest(big_digest));
+  dir.write("ollama/manifests/registry.ollama.ai/library/deepseek-r1/latest", manifest(small_digest));
+  dir.write("ollama/manifests/registry.ollama.ai/library/deepseek-r1/7b", manifest(small_digest));
+  dir.write("ollama/manifests/registry.ollama.ai/library/llama3/latest", manifest(small_digest));  // not R1
+  dir.write("ollama/manifests/registry.ollama.ai/library/deepseek-r1/broken", "{");
+  // A snapshot in the Hugging Face cache.
+  const std::string snap = "hf/models--deepseek-ai--DeepSeek-R1-Distill-Llama-8B/snapshots/abc123";
+  REQUIRE(ponder::test::write_snapshot(spec_for(Arch::llama), (dir.path() / snap).string(), 1, &error));
+  dir.write("hf/models--deepseek-ai--DeepSeek-R1-Distill-Llama-8B/refs/main", "abc123");
+
+  std::vector<std::string> problems;
+  auto found = find_models(paths, &problems);
+  REQUIRE(found.size() == 3);
+  CHECK(found[0].name == "deepseek-r1:14b");  // largest first
+  CHECK(found[0].type == "Q8_0");
+  CHECK(found[0].arch == "qwen2");
+  CHECK(found[0].ref.spec == "ollama:deepseek-r1:14b");
+  CHECK(found[0].parameters > found[1].parameters);
+  auto small_one = std::find_if(found.begin(), found.end(), [](auto& f) { return f.type == "Q4_K_M"; });
+  REQUIRE(small_one != found.end());
+  CHECK(small_one->name == "deepseek-r1:7b, deepseek-r1:latest");  // one blob, two tags
+  auto llama = std::find_if(found.begin(), found.end(), [](auto& f) { return f.arch == "llama"; });
+  REQUIRE(llama != found.end());
+  CHECK(llama->ref.spec == "hf:deepseek-ai/DeepSeek-R1-Distill-Llama-8B");
+  CHECK(llama->type == "BF16");
+  REQUIRE(problems.size() == 1);
+  CHECK(problems[0].find("deepseek-r1/broken: not a valid Ollama manifest") != std::string::npos);
+
+  // Nothing named: the largest that fits.
+  ModelRef ref;
+  REQUIRE(choose_model(ModelChoice{}, paths, 4096, 1ull << 40, &ref, &error));
+  CHECK(ref.spec == "ollama:deepseek-r1:14b");
+  const std::uint64_t big_need = estimate_memory(found[0].config, found[0].bytes, 4096).total();
+  REQUIRE(choose_model(ModelChoice{}, paths, 4096, big_need - 1, &ref, &error));
+  CHECK(ref.spec != "ollama:deepseek-r1:14b");
+  CHECK(!choose_model(ModelChoice{}, paths, 4096, 1000, &ref, &error));
+  CHECK(error.find("none of the 3 R1 distills found fits") != std::string::npos);
+
+  // ollama: resolves to the blob, which opens as a model.
+  REQUIRE(resolve_model("ollama:deepseek-r1:14b", paths, &ref, &error));
+  auto m = Model::open(ref.path, &error);
+  REQUIRE(m);
+  CHECK(m->config().n_layer == 4);
 }
