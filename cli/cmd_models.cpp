@@ -258,7 +258,9 @@ int cmd_models(const std::vector<std::string>& args) {
     for (const auto& f : found)
       out.push_back({{"name", f.name}, {"spec", f.ref.spec}, {"path", f.ref.path},
                      {"format", std::string(format_name(f.ref.format))}, {"arch", f.arch}, {"type", f.type},
-                     {"bytes", f.bytes}, {"parameters", f.parameters}, {"default", f.ref.spec == chosen}});
+                     {"bytes", f.bytes}, {"parameters", f.parameters},
+                     {"max_context", largest_context(f.config, f.bytes, available)},
+                     {"default", f.ref.spec == chosen}});
     std::printf("%s\n", json_text({{"models", out}}).c_str());
     return 0;
   }
@@ -271,12 +273,18 @@ int cmd_models(const std::vector<std::string>& args) {
                 where.c_str());
     return 0;
   }
-  std::printf("%-3s%-48s %-6s %7s %-8s %10s  %s\n", "", "NAME", "ARCH", "PARAMS", "TYPE", "SIZE", "PATH");
+  // MAX CONTEXT: the longest context whose KV cache fits beside the weights in memory now.
+  std::printf("%-2s%-44s %-6s %7s %-7s %10s %11s  %s\n", "", "MODEL", "ARCH", "PARAMS", "TYPE", "SIZE",
+              "MAX CONTEXT", "PATH");
   for (const auto& f : found) {
     char params[32];
-    std::snprintf(params, sizeof params, "%.2fB", static_cast<double>(f.parameters) / 1e9);
-    std::printf("%-3s%-48s %-6s %7s %-8s %10s  %s\n", f.ref.spec == chosen ? "*" : "", f.ref.spec.c_str(),
-                f.arch.c_str(), params, f.type.c_str(), format_bytes(f.bytes).c_str(), f.ref.path.c_str());
+    const double n = static_cast<double>(f.parameters);
+    if (n >= 1e9) std::snprintf(params, sizeof params, "%.2fB", n / 1e9);
+    else std::snprintf(params, sizeof params, "%.1fM", n / 1e6);
+    const std::uint32_t ctx = largest_context(f.config, f.bytes, available);
+    std::printf("%-2s%-44s %-6s %7s %-7s %10s %11s  %s\n", f.ref.spec == chosen ? "*" : "", f.ref.spec.c_str(),
+                f.arch.c_str(), params, f.type.c_str(), format_bytes(f.bytes).c_str(),
+                ctx ? std::to_string(ctx).c_str() : "too big", f.ref.path.c_str());
   }
   if (!chosen.empty())
     std::printf("\n* the default (the largest that fits in %s with a %u-token context)\n", format_bytes(available).c_str(),

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "support/temp_dir.h"
+#include "support/test_model.h"
 
 using ponder::test::TempDir;
 
@@ -17,9 +18,10 @@ struct Run {
   std::string out;
 };
 
-// Runs `ponder ARGS` capturing stdout (stderr goes to a file whose text is appended if asked).
-Run run_ponder(const std::string& args, bool with_stderr = false) {
-  std::string cmd = std::string(PONDER_BINARY) + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null");
+// Runs `ponder ARGS` capturing stdout (and stderr, if asked). `prefix` goes before the command
+// in the shell line: environment assignments, a `cd DIR &&`.
+Run run_ponder(const std::string& args, bool with_stderr = false, const std::string& prefix = "") {
+  std::string cmd = prefix + PONDER_BINARY + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null");
   Run r{-1, {}};
   std::FILE* p = ::popen(cmd.c_str(), "r");
   REQUIRE(p);
@@ -126,15 +128,7 @@ TEST_CASE("ponder tokenize: ids, pieces, count, decode, from a file or stdin", "
   CHECK(text.status == 0);
   CHECK(text.out == "Hello world\n<think>日本</think>");
   // $PONDER_MODEL names the model when --model does not.
-  Run via_env{-1, {}};
-  {
-    std::string cmd = "cd " + dir.str() + " && PONDER_MODEL=" + vocab + " " + PONDER_BINARY + " tokenize --count in.txt";
-    std::FILE* p = ::popen(cmd.c_str(), "r");
-    char buf[256];
-    std::size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) via_env.out.append(buf, n);
-    via_env.status = ::pclose(p);
-  }
+  Run via_env = run_ponder("tokenize --count in.txt", false, "cd " + dir.str() + " && PONDER_MODEL=" + vocab + " ");
   CHECK(via_env.status == 0);
   CHECK(via_env.out == "6\n");
 }
@@ -162,4 +156,49 @@ TEST_CASE("ponder tokenize: bad models and bad ids are clear errors", "[cli][tok
   Run help = run_ponder("tokenize --help");
   CHECK(help.status == 0);
   CHECK(help.out.find("--decode") != std::string::npos);
+}
+
+TEST_CASE("ponder models lists the R1 distills in Ollama's store and the Hugging Face cache", "[cli][models]") {
+  TempDir dir;
+  std::string error;
+  ponder::test::TestModelSpec spec;
+  const std::string digest(64, 'e');
+  REQUIRE(ponder::test::write_gguf(spec, ponder::GgmlType::q8_0,
+                                   dir.write("ollama/blobs/sha256-" + digest, "").string(), &error));
+  const std::string manifest =
+      R"({"schemaVersion":2,"layers":[{"mediaType":"application/vnd.ollama.image.model","digest":"sha256:)" + digest +
+      R"("}]})";
+  dir.write("ollama/manifests/registry.ollama.ai/library/deepseek-r1/1.5b", manifest);
+  spec.arch = ponder::Arch::qwen3;
+  REQUIRE(ponder::test::write_snapshot(
+      spec, (dir.path() / "hf/models--deepseek-ai--DeepSeek-R1-0528-Qwen3-8B/snapshots/r1").string(), 1, &error));
+  const std::string env = "HOME=" + dir.str() + "/home OLLAMA_MODELS=" + dir.str() + "/ollama HF_HUB_CACHE=" +
+                          dir.str() + "/hf XDG_CACHE_HOME= HF_HOME= ";
+  auto run_env = [&](const std::string& args) { return run_ponder(args, true, env); };
+  Run text = run_env("models");
+  INFO(text.out);
+  CHECK(text.status == 0);
+  CHECK(text.out.find("ollama:deepseek-r1:1.5b") != std::string::npos);
+  CHECK(text.out.find("Q8_0") != std::string::npos);
+  CHECK(text.out.find("hf:deepseek-ai/DeepSeek-R1-0528-Qwen3-8B") != std::string::npos);
+  CHECK(text.out.find("qwen3") != std::string::npos);
+  CHECK(text.out.find("* the default") != std::string::npos);
+  Run json = run_env("models --format json");
+  auto j = nlohmann::json::parse(json.out);
+  REQUIRE(j["models"].size() == 2);
+  int defaults = 0;
+  for (const auto& m : j["models"]) {
+    CHECK(m["bytes"].get<std::uint64_t>() > 0);
+    CHECK(m["max_context"].get<std::uint32_t>() > 0);
+    defaults += m["default"].get<bool>();
+  }
+  CHECK(defaults == 1);
+  // ollama: specs work wherever a model is named.
+  Run count = run_env("tokenize --model ollama:deepseek-r1:1.5b --count /dev/null");
+  CHECK(count.status == 0);
+  CHECK(count.out == "0\n");
+  // An empty machine: a message that says what to do.
+  Run empty = run_ponder("models", true, "HOME=" + dir.str() + "/nothing OLLAMA_MODELS= HF_HUB_CACHE= HF_HOME= XDG_CACHE_HOME= ");
+  CHECK(empty.out.find("No DeepSeek-R1 distills found") != std::string::npos);
+  CHECK(empty.out.find("ollama pull") != std::string::npos);
 }
