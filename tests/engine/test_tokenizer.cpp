@@ -5,6 +5,7 @@
 
 #include "engine/gguf.h"
 #include "engine/tokenizer.h"
+#include "support/r1_vocab.h"
 
 using namespace ponder;
 
@@ -18,36 +19,9 @@ std::string slurp(const std::string& path) {
   return ss.str();
 }
 
-struct Vector {
-  std::string text;
-  std::vector<std::int32_t> ids;
-};
-
-// llama.cpp's format: texts joined by "\n__ggml_vocab_test__\n"; one line of ids per text.
-std::vector<Vector> load_vectors(const std::string& name) {
-  std::string inp = slurp(kTestdata + "tokenizer_vectors/" + name + ".inp");
-  std::string out = slurp(kTestdata + "tokenizer_vectors/" + name + ".out");
-  const std::string sep = "\n__ggml_vocab_test__\n";
-  std::vector<Vector> v;
-  for (std::size_t at = 0; at < inp.size();) {
-    std::size_t end = inp.find(sep, at);
-    if (end == std::string::npos) break;
-    v.push_back({inp.substr(at, end - at), {}});
-    at = end + sep.size();
-  }
-  std::istringstream lines(out);
-  std::string line;
-  for (auto& vec : v) {
-    if (!std::getline(lines, line)) break;
-    std::istringstream ids(line);
-    for (std::int32_t id; ids >> id;) vec.ids.push_back(id);
-  }
-  return v;
-}
-
 // Every ground-truth vector: the same ids, and decoding them gives the text back.
 void check_vectors(const Tokenizer& t, const std::string& name) {
-  auto vectors = load_vectors(name);
+  auto vectors = test::load_tokenizer_vectors(kTestdata + "tokenizer_vectors/" + name);
   REQUIRE(vectors.size() >= 40);
   for (const auto& v : vectors) {
     INFO("text: [" << v.text << "]");
@@ -123,7 +97,7 @@ TEST_CASE("tokenizer.json and the GGUF written by llama.cpp give the same ids", 
   auto json = from_json("tokenizer-qwen3");  // Qwen2.5's tokens and merges (its added tokens are Qwen3's)
   auto gguf = qwen();
   CHECK(json->pre_tokenizer() == PreTokenizer::qwen2);
-  for (const auto& v : load_vectors("deepseek-r1-qwen")) CHECK(json->encode(v.text) == gguf->encode(v.text));
+  for (const auto& v : test::load_tokenizer_vectors(kTestdata + "tokenizer_vectors/deepseek-r1-qwen")) CHECK(json->encode(v.text) == gguf->encode(v.text));
   // And on this repository's own sources in several languages.
   for (const char* file : {"/engine/tokenizer.cpp", "/agent/index.h", "/tests/fixtures/tags/inventory.py",
                            "/tests/fixtures/tags/cache.rs", "/tests/fixtures/tags/counter.tsx", "/README.md"}) {
