@@ -530,6 +530,9 @@ TEST_CASE("generator: BF16 snapshot: headers, shards, index, configs, values", "
       CHECK(config["tie_word_embeddings"] == false);
       CHECK(config["torch_dtype"] == "bfloat16");
       CHECK(config["eos_token_id"] == ReducedVocab::eos);
+      // As in the real R1-Distill-Qwen configs, a qwen2 config.json names the EOS as its
+      // bos_token_id; the BOS that is added comes from tokenizer_config.json.
+      CHECK(config["bos_token_id"] == (arch == Arch::qwen2 ? ReducedVocab::eos : ReducedVocab::bos));
       if (arch == Arch::llama) {
         CHECK(config["rope_theta"] == 500000.0);
         CHECK(config["rope_scaling"] == nlohmann::json({{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0},
