@@ -468,12 +468,13 @@ float f16_to_f32(std::uint16_t h) {
   return f;
 }
 
-bool dequantize(GgmlType type, const void* src, float* dst, std::size_t n, std::string* error) {
+// A conversion of `n` weights to or from `type` is possible: a type it handles, whole blocks.
+static bool check_conversion(GgmlType type, bool handled, const char* what, std::size_t n, std::string* error) {
   const GgmlTypeInfo* info = ggml_type_info(static_cast<std::uint32_t>(type));
-  if (!info || !can_dequantize(type)) {
+  if (!info || !handled) {
     if (error)
-      *error = "cannot dequantize type " + (info ? std::string(info->name)
-                                                 : std::to_string(static_cast<std::uint32_t>(type)));
+      *error = std::string("cannot ") + what + " " +
+               (info ? std::string(info->name) : std::to_string(static_cast<std::uint32_t>(type)));
     return false;
   }
   if (n % info->block_elements != 0) {
@@ -482,6 +483,12 @@ bool dequantize(GgmlType type, const void* src, float* dst, std::size_t n, std::
                " blocks of " + std::to_string(info->block_elements);
     return false;
   }
+  return true;
+}
+
+bool dequantize(GgmlType type, const void* src, float* dst, std::size_t n, std::string* error) {
+  if (!check_conversion(type, can_dequantize(type), "dequantize type", n, error)) return false;
+  const GgmlTypeInfo* info = ggml_type_info(static_cast<std::uint32_t>(type));
   const auto* p = static_cast<const unsigned char*>(src);
   const std::size_t blocks = n / info->block_elements;
   switch (type) {
@@ -554,19 +561,8 @@ std::uint16_t f32_to_bf16(float f) {
 }
 
 bool quantize(GgmlType type, const float* src, void* dst, std::size_t n, std::string* error) {
+  if (!check_conversion(type, can_quantize(type), "quantize to type", n, error)) return false;
   const GgmlTypeInfo* info = ggml_type_info(static_cast<std::uint32_t>(type));
-  if (!info || !can_quantize(type)) {
-    if (error)
-      *error = "cannot quantize to type " + (info ? std::string(info->name)
-                                                  : std::to_string(static_cast<std::uint32_t>(type)));
-    return false;
-  }
-  if (n % info->block_elements != 0) {
-    if (error)
-      *error = std::to_string(n) + " weights is not a whole number of " + std::string(info->name) +
-               " blocks of " + std::to_string(info->block_elements);
-    return false;
-  }
   auto* p = static_cast<unsigned char*>(dst);
   const std::size_t blocks = n / info->block_elements;
   switch (type) {

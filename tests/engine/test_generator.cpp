@@ -713,56 +713,7 @@ TEST_CASE("generator: a given tokenizer.json is carried into both formats", "[ge
   CHECK(config["bos_token_id"] == ReducedVocab::bos);
 }
 
-TEST_CASE("generator: ponder's model loader reads both formats as the same model", "[generator]") {
-  TempDir tmp;
-  TestModelSpec spec;
-  spec.arch = Arch::qwen2;
-  std::string error;
-  const std::string gguf_path = (tmp.path() / "m.gguf").string(), dir = (tmp.path() / "snap").string();
-  REQUIRE(write_gguf(spec, GgmlType::f32, gguf_path, &error));
-  REQUIRE(write_snapshot(spec, dir, 2, &error));
-  auto g = Model::open(gguf_path, &error);
-  INFO(error);
-  REQUIRE(g);
-  auto s = Model::open(dir, &error);
-  REQUIRE(s);
-  for (const Model* m : {g.get(), s.get()}) {
-    INFO(format_name(m->format()));
-    const ModelConfig& c = m->config();
-    CHECK(c.arch == Arch::qwen2);
-    CHECK(c.n_vocab == 768);
-    CHECK(c.n_embd == 256);
-    CHECK(c.n_ff == 512);
-    CHECK(c.n_layer == 2);
-    CHECK(c.n_head == 2);
-    CHECK(c.n_head_kv == 1);
-    CHECK(c.head_dim == 128);
-    CHECK(c.qkv_bias);
-    CHECK_FALSE(c.qk_norm);
-    CHECK_FALSE(c.tied_embeddings);
-    CHECK(c.rope.theta == Approx(10000));
-    CHECK(c.rms_eps == Approx(1e-6));
-    CHECK(m->tokens().bos == ReducedVocab::bos);
-    CHECK(m->tokens().eos == ReducedVocab::eos);
-    CHECK(m->tokens().n_tokens == ReducedVocab::n_tokens);
-    CHECK(m->generation().temperature == Approx(0.6));
-    CHECK(m->generation().top_p == Approx(0.95));
-  }
-  auto gw = g->named_weights(), sw = s->named_weights();
-  REQUIRE(gw.size() == sw.size());
-  for (std::size_t i = 0; i < gw.size(); ++i) {
-    INFO(gw[i].first);
-    REQUIRE(gw[i].first == sw[i].first);
-    const Weight& a = *gw[i].second;
-    const Weight& b = *sw[i].second;
-    CHECK(a.n_dims == b.n_dims);
-    CHECK(std::equal(a.ne, a.ne + 4, b.ne));
-    std::vector<float> va(a.elements()), vb(b.elements());
-    REQUIRE(dequantize(a.type, a.data, va.data(), va.size(), &error));
-    REQUIRE(dequantize(b.type, b.data, vb.data(), vb.size(), &error));
-    CHECK(va == vb);
-  }
-}
+// Both formats read through ponder's Model as the same model: test_model_files.cpp.
 
 TEST_CASE("generator: the real R1-Qwen vocabulary goes into the GGUF as llama.cpp writes it", "[generator]") {
   TempDir tmp;

@@ -616,6 +616,32 @@ TEST_CASE("models that do not fit their architecture get precise errors", "[mode
     b.replace(at, 17, "blk.0.attn_k.xxxx");
     CHECK(expect_error(dir, b).find("'blk.0.attn_k.bias' is missing") != std::string::npos);
   }
+  // Flipped bytes in the header's start and in the tensor directory (just before the data):
+  // an error naming the file, or a model whose every weight lies inside the file.
+  {
+    auto parsed = gguf::File::parse(good, "good", &error);
+    REQUIRE(parsed);
+    const std::size_t data_start =
+        static_cast<std::size_t>(parsed->tensors()[0].data - reinterpret_cast<const unsigned char*>(good.data()));
+    std::vector<std::size_t> where;
+    for (std::size_t i = 0; i < 96; ++i) where.push_back(i);
+    for (std::size_t i = data_start > 2400 ? data_start - 2400 : 0; i < data_start; i += 3) where.push_back(i);
+    const std::string path = (dir.path() / "flip.gguf").string();
+    std::size_t opened = 0;
+    for (std::size_t i : where) {
+      std::string b = good;
+      b[i] = static_cast<char>(b[i] ^ 0x5a);
+      dir.write("flip.gguf", b);
+      auto m = Model::open(path, &error);
+      if (!m) {
+        CHECK(error.rfind(path + ": ", 0) == 0);
+        continue;
+      }
+      ++opened;  // a flip in a name or a value that still makes sense
+      for (const auto& [name, w] : m->named_weights()) CHECK(w->bytes <= good.size());
+    }
+    CHECK(opened < where.size());
+  }
   // Every truncation fails cleanly, with the file named.
   for (std::size_t n = 0; n < good.size(); n += (n < 8192 ? 61 : 4099)) {
     std::string cut = good.substr(0, n);
