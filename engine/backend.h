@@ -1,0 +1,54 @@
+#pragma once
+// A compute backend: runs a model's graph over its own KV cache (DESIGN.md, "Compute backends
+// behind one small interface").
+//
+// The backend owns everything a forward pass touches — the weights as it reads them (the CPU
+// backend reads the memory mapping in place), the KV cache for `context` positions, the
+// activations — so a GPU backend can keep all of it in device memory and replay a decode step as
+// one captured graph. The caller (the Engine) only appends tokens, asks for logits, and cuts the
+// cache back to a prefix it wants to reuse.
+//
+// The per-architecture differences (Qwen2's q/k/v biases, Qwen3's per-head q/k RMSNorm, RoPE
+// pairing and scaling) come from ModelConfig and live in one place per backend: the layer step.
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "engine/model.h"
+
+namespace ponder {
+
+struct BackendOptions {
+  std::uint32_t context = 4096;  // positions the KV cache holds
+  KvType kv = KvType::f16;       // F16 by default; F32 for reference tests (Q8_0: not yet)
+  unsigned threads = 0;          // 0 = every core
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string_view name() const = 0;
+  /// Positions the KV cache can hold.
+  virtual std::uint32_t context() const = 0;
+  /// Positions held now: the next token goes at this position.
+  virtual std::uint32_t cached() const = 0;
+  /// Runs `n` tokens at positions cached() .. cached() + n - 1 (their K and V join the cache) and,
+  /// when `logits` is not null, writes the logits of the last `n_logits` of them (n_logits ≤ n;
+  /// row-major, n_logits × n_vocab). False with `error` set (nothing changed) for a token out of
+  /// range or a context overflow.
+  virtual bool eval(const std::int32_t* tokens, std::size_t n, float* logits, std::size_t n_logits,
+                    std::string* error) = 0;
+  /// Keeps positions [0, n) and forgets the rest (n ≥ cached() does nothing).
+  virtual void truncate(std::uint32_t n) = 0;
+};
+
+/// The CPU backend: weights read in place from the model's mapping (the Model must outlive it),
+/// matrix products by engine/cpu/matmul, attention with an online softmax over the cache (memory
+/// O(context), never a T×T matrix). Null with `error` when the KV cache type is not supported or
+/// memory for the cache cannot be had.
+std::unique_ptr<Backend> make_cpu_backend(const Model& model, const BackendOptions& options,
+                                          std::string* error);
+
+}  // namespace ponder

@@ -1,0 +1,354 @@
+// The CPU backend: the model graph of Qwen2, Qwen3 and Llama over a KV cache in host memory.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "engine/backend.h"
+#include "engine/cpu/matmul.h"
+#include "engine/cpu/rms_norm.h"
+#include "engine/cpu/thread_pool.h"
+#include "engine/quant.h"
+
+namespace ponder {
+namespace {
+
+constexpr std::size_t kChunk = 256;     // tokens per prefill pass (bounds the activations)
+constexpr std::size_t kKeyBlock = 128;  // keys scored at once by the online softmax
+
+// A small weight (a norm, a bias) widened to float once, at load.
+std::vector<float> widen(const Weight& w) {
+  std::vector<float> v;
+  if (!w.present()) return v;
+  v.resize(w.elements());
+  dequantize(w.type, w.data, v.data(), v.size(), nullptr);
+  return v;
+}
+
+// RoPE's inverse frequencies with the model's scaling (Hugging Face's rope_utils for llama3 and
+// linear; a GGUF's rope_freqs.weight holds the llama3 divisors precomputed by the converter).
+bool inverse_frequencies(const ModelConfig& c, const Weight& rope_freqs, std::vector<double>* out,
+                         std::string* error) {
+  const std::uint32_t half = c.head_dim / 2;
+  out->resize(half);
+  for (std::uint32_t i = 0; i < half; ++i)
+    (*out)[i] = std::pow(c.rope.theta, -2.0 * i / c.head_dim);
+  if (rope_freqs.present()) {
+    std::vector<float> div = widen(rope_freqs);
+    for (std::uint32_t i = 0; i < half; ++i) (*out)[i] /= div[i];
+    return true;
+  }
+  const RopeConfig& r = c.rope;
+  switch (r.scaling) {
+    case RopeScaling::none: return true;
+    case RopeScaling::linear:
+      for (double& f : *out) f /= r.factor;
+      return true;
+    case RopeScaling::llama3: {
+      const double low_wavelen = r.original_context / r.low_freq_factor;
+      const double high_wavelen = r.original_context / r.high_freq_factor;
+      for (double& f : *out) {
+        const double wavelen = 2 * M_PI / f;
+        if (wavelen < high_wavelen) continue;  // high frequencies: unchanged
+        if (wavelen > low_wavelen) {
+          f /= r.factor;  // low frequencies: scaled
+        } else {          // in between: interpolated
+          const double smooth = (r.original_context / wavelen - r.low_freq_factor) /
+                                (r.high_freq_factor - r.low_freq_factor);
+          f = (1 - smooth) * f / r.factor + smooth * f;
+        }
+      }
+      return true;
+    }
+    case RopeScaling::yarn:
+      *error = "YaRN rope scaling is not supported yet by the CPU backend";
+      return false;
+  }
+  return true;
+}
+
+// Rotates each head of x (n_heads × head_dim) by the angles whose cos/sin are given.
+void rope(float* x, std::uint32_t n_heads, std::uint32_t d, const float* cos_, const float* sin_,
+          RopePairing pairing) {
+  const std::uint32_t half = d / 2;
+  for (std::uint32_t h = 0; h < n_heads; ++h) {
+    float* v = x + std::size_t{h} * d;
+    for (std::uint32_t i = 0; i < half; ++i) {
+      float* a = pairing == RopePairing::half ? v + i : v + 2 * i;
+      float* b = pairing == RopePairing::half ? v + i + half : v + 2 * i + 1;
+      const float x0 = *a, x1 = *b;
+      *a = x0 * cos_[i] - x1 * sin_[i];
+      *b = x1 * cos_[i] + x0 * sin_[i];
+    }
+  }
+}
+
+struct LayerSmall {  // a layer's vectors, widened to float
+  std::vector<float> attn_norm, ffn_norm, bq, bk, bv, q_norm, k_norm;
+};
+
+class CpuBackend final : public Backend {
+ public:
+  CpuBackend(const Model& model, const BackendOptions& options)
+      : model_(model), c_(model.config()), options_(options), pool_(options.threads) {}
+
+  bool init(std::string* error) {
+    if (options_.kv == KvType::q8_0) {
+      *error = "the CPU backend has no Q8_0 KV cache yet (use f16 or f32)";
+      return false;
+    }
+    if (options_.context == 0) {
+      *error = "a context of 0 positions";
+      return false;
+    }
+    for (const auto& [name, w] : model_.named_weights())
+      if (w->n_dims >= 2 && !cpu::matmul_supports(w->type)) {
+        *error = "tensor '" + name + "': the CPU backend cannot multiply " +
+                 std::string(ggml_type_info(static_cast<std::uint32_t>(w->type))->name);
+        return false;
+      }
+    if (!inverse_frequencies(c_, model_.weights().rope_freqs, &inv_freq_, error)) return false;
+    const ModelWeights& w = model_.weights();
+    output_norm_ = widen(w.output_norm);
+    layers_.resize(c_.n_layer);
+    for (std::uint32_t i = 0; i < c_.n_layer; ++i) {
+      const LayerWeights& l = w.layers[i];
+      LayerSmall& s = layers_[i];
+      s.attn_norm = widen(l.attn_norm);
+      s.ffn_norm = widen(l.ffn_norm);
+      s.bq = widen(l.bq);
+      s.bk = widen(l.bk);
+      s.bv = widen(l.bv);
+      s.q_norm = widen(l.q_norm);
+      s.k_norm = widen(l.k_norm);
+    }
+    q_dim_ = std::size_t{c_.n_head} * c_.head_dim;
+    kv_dim_ = std::size_t{c_.n_head_kv} * c_.head_dim;
+    // The cache is allocated, not touched: pages arrive as positions are written.
+    const std::size_t cells = std::size_t{c_.n_layer} * options_.context * kv_dim_;
+    try {
+      if (options_.kv == KvType::f32) {
+        k32_.reset(new float[cells]);
+        v32_.reset(new float[cells]);
+      } else {
+        k16_.reset(new std::uint16_t[cells]);
+        v16_.reset(new std::uint16_t[cells]);
+      }
+      const std::size_t wide = std::max<std::size_t>({c_.n_embd, q_dim_, c_.n_ff});
+      x_.resize(kChunk * c_.n_embd);
+      xn_.resize(kChunk * c_.n_embd);
+      q_.resize(kChunk * q_dim_);
+      k_.resize(kChunk * kv_dim_);
+      v_.resize(kChunk * kv_dim_);
+      att_.resize(kChunk * q_dim_);
+      out_.resize(kChunk * wide);
+      gate_.resize(kChunk * c_.n_ff);
+      up_.resize(kChunk * c_.n_ff);
+      cos_.resize(kChunk * c_.head_dim / 2);
+      sin_.resize(kChunk * c_.head_dim / 2);
+      scratch_.resize(std::size_t{pool_.size()} * (kKeyBlock + c_.head_dim));
+    } catch (const std::bad_alloc&) {
+      *error = "not enough memory for a KV cache of " + std::to_string(options_.context) + " positions";
+      return false;
+    }
+    return true;
+  }
+
+  std::string_view name() const override { return "cpu"; }
+  std::uint32_t context() const override { return options_.context; }
+  std::uint32_t cached() const override { return cached_; }
+  void truncate(std::uint32_t n) override { cached_ = std::min(cached_, n); }
+
+  bool eval(const std::int32_t* tokens, std::size_t n, float* logits, std::size_t n_logits,
+            std::string* error) override {
+    if (n == 0) {
+      *error = "no tokens to evaluate";
+      return false;
+    }
+    if (n_logits > n) {
+      *error = "asked for the logits of " + std::to_string(n_logits) + " of " + std::to_string(n) + " tokens";
+      return false;
+    }
+    if (std::size_t{cached_} + n > options_.context) {
+      *error = "context overflow: " + std::to_string(cached_) + " cached + " + std::to_string(n) +
+               " new tokens > the context of " + std::to_string(options_.context);
+      return false;
+    }
+    for (std::size_t i = 0; i < n; ++i)
+      if (tokens[i] < 0 || static_cast<std::uint32_t>(tokens[i]) >= c_.n_vocab) {
+        *error = "token " + std::to_string(tokens[i]) + " at " + std::to_string(i) +
+                 " is outside the vocabulary (" + std::to_string(c_.n_vocab) + " rows)";
+        return false;
+      }
+    for (std::size_t begin = 0; begin < n; begin += kChunk) {
+      const std::size_t T = std::min(kChunk, n - begin);
+      run_chunk(tokens + begin, T);
+      // Logits for the rows of this chunk that are among the last n_logits of the batch.
+      const std::size_t first_wanted = n - n_logits;
+      if (logits && begin + T > first_wanted) {
+        const std::size_t from = std::max(begin, first_wanted) - begin;
+        const std::size_t rows = T - from;
+        cpu::rms_norm(x_.data() + from * c_.n_embd, output_norm_.data(), xn_.data(), rows, c_.n_embd,
+                      static_cast<float>(c_.rms_eps));
+        float* dst = logits + (begin + from - first_wanted) * c_.n_vocab;
+        cpu::matmul(model_.weights().output, xn_.data(), rows, dst, &pool_);
+      }
+    }
+    return true;
+  }
+
+ private:
+  // One pass over T ≤ kChunk tokens at positions cached_ ...; leaves the last hidden states in x_.
+  void run_chunk(const std::int32_t* tokens, std::size_t T) {
+    const ModelWeights& w = model_.weights();
+    const std::size_t E = c_.n_embd, D = c_.head_dim;
+    const float eps = static_cast<float>(c_.rms_eps);
+    // Embeddings: one row each, widened from the stored type.
+    const std::size_t row = row_bytes(w.tok_embd.type, E);
+    for (std::size_t t = 0; t < T; ++t)
+      dequantize(w.tok_embd.type, w.tok_embd.data + row * static_cast<std::size_t>(tokens[t]), x_.data() + t * E, E,
+                 nullptr);
+    // The rotation angles of each position.
+    const std::size_t half = D / 2;
+    for (std::size_t t = 0; t < T; ++t)
+      for (std::size_t i = 0; i < half; ++i) {
+        const double angle = static_cast<double>(cached_ + t) * inv_freq_[i];
+        cos_[t * half + i] = static_cast<float>(std::cos(angle));
+        sin_[t * half + i] = static_cast<float>(std::sin(angle));
+      }
+
+    for (std::uint32_t il = 0; il < c_.n_layer; ++il) {
+      const LayerWeights& l = w.layers[il];
+      const LayerSmall& s = layers_[il];
+      // Attention block.
+      cpu::rms_norm(x_.data(), s.attn_norm.data(), xn_.data(), T, E, eps);
+      cpu::matmul(l.wq, xn_.data(), T, q_.data(), &pool_);
+      cpu::matmul(l.wk, xn_.data(), T, k_.data(), &pool_);
+      cpu::matmul(l.wv, xn_.data(), T, v_.data(), &pool_);
+      for (std::size_t t = 0; t < T; ++t) {
+        float* q = q_.data() + t * q_dim_;
+        float* k = k_.data() + t * kv_dim_;
+        float* v = v_.data() + t * kv_dim_;
+        if (c_.qkv_bias) {  // qwen2
+          for (std::size_t i = 0; i < q_dim_; ++i) q[i] += s.bq[i];
+          for (std::size_t i = 0; i < kv_dim_; ++i) k[i] += s.bk[i], v[i] += s.bv[i];
+        }
+        if (c_.qk_norm) {  // qwen3: RMSNorm over each head before RoPE
+          cpu::rms_norm(q, s.q_norm.data(), q, c_.n_head, D, eps);
+          cpu::rms_norm(k, s.k_norm.data(), k, c_.n_head_kv, D, eps);
+        }
+        rope(q, c_.n_head, c_.head_dim, cos_.data() + t * half, sin_.data() + t * half, c_.rope.pairing);
+        rope(k, c_.n_head_kv, c_.head_dim, cos_.data() + t * half, sin_.data() + t * half, c_.rope.pairing);
+        store_kv(il, cached_ + static_cast<std::uint32_t>(t), k, v);
+      }
+      attention(il, T);
+      cpu::matmul(l.wo, att_.data(), T, out_.data(), &pool_);
+      for (std::size_t i = 0; i < T * E; ++i) x_[i] += out_[i];
+      // MLP block: down(silu(gate(x)) * up(x)).
+      cpu::rms_norm(x_.data(), s.ffn_norm.data(), xn_.data(), T, E, eps);
+      cpu::matmul(l.gate, xn_.data(), T, gate_.data(), &pool_);
+      cpu::matmul(l.up, xn_.data(), T, up_.data(), &pool_);
+      for (std::size_t i = 0; i < T * c_.n_ff; ++i) {
+        const float g = gate_[i];
+        gate_[i] = g / (1.0f + std::exp(-g)) * up_[i];
+      }
+      cpu::matmul(l.down, gate_.data(), T, out_.data(), &pool_);
+      for (std::size_t i = 0; i < T * E; ++i) x_[i] += out_[i];
+    }
+    cached_ += static_cast<std::uint32_t>(T);
+  }
+
+  std::size_t cell(std::uint32_t layer, std::uint32_t pos) const {
+    return (std::size_t{layer} * options_.context + pos) * kv_dim_;
+  }
+
+  void store_kv(std::uint32_t layer, std::uint32_t pos, const float* k, const float* v) {
+    const std::size_t at = cell(layer, pos);
+    if (k32_) {
+      std::memcpy(k32_.get() + at, k, kv_dim_ * sizeof(float));
+      std::memcpy(v32_.get() + at, v, kv_dim_ * sizeof(float));
+    } else {
+      for (std::size_t i = 0; i < kv_dim_; ++i) {
+        k16_[at + i] = f32_to_f16(k[i]);
+        v16_[at + i] = f32_to_f16(v[i]);
+      }
+    }
+  }
+
+  float cache_at(bool key, std::size_t index) const {
+    if (k32_) return key ? k32_[index] : v32_[index];
+    return f16_to_f32(key ? k16_[index] : v16_[index]);
+  }
+
+  // Causal grouped-query attention of the chunk's T queries over the cache, one task per
+  // (token, head); an online softmax over blocks of keys, so memory stays O(head_dim).
+  void attention(std::uint32_t layer, std::size_t T) {
+    const std::size_t D = c_.head_dim;
+    const std::uint32_t group = c_.n_head / c_.n_head_kv;
+    const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+    const std::uint32_t first_pos = cached_;
+    pool_.parallel_for(T * c_.n_head, [&](std::size_t task, unsigned thread) {
+      const std::size_t t = task / c_.n_head;
+      const std::uint32_t h = static_cast<std::uint32_t>(task % c_.n_head);
+      const std::uint32_t g = h / group;
+      const float* q = q_.data() + t * q_dim_ + std::size_t{h} * D;
+      float* scores = scratch_.data() + std::size_t{thread} * (kKeyBlock + D);
+      float* acc = scores + kKeyBlock;
+      std::fill(acc, acc + D, 0.0f);
+      float m = -std::numeric_limits<float>::infinity(), sum = 0;
+      const std::uint32_t n_keys = first_pos + static_cast<std::uint32_t>(t) + 1;
+      for (std::uint32_t j0 = 0; j0 < n_keys; j0 += kKeyBlock) {
+        const std::uint32_t nb = std::min<std::uint32_t>(kKeyBlock, n_keys - j0);
+        float block_max = -std::numeric_limits<float>::infinity();
+        for (std::uint32_t j = 0; j < nb; ++j) {
+          const std::size_t at = cell(layer, j0 + j) + std::size_t{g} * D;
+          float dot = 0;
+          for (std::size_t i = 0; i < D; ++i) dot += q[i] * cache_at(true, at + i);
+          scores[j] = dot * scale;
+          block_max = std::max(block_max, scores[j]);
+        }
+        const float new_max = std::max(m, block_max);
+        const float correction = std::exp(m - new_max);  // 0 on the first block
+        sum *= correction;
+        for (std::size_t i = 0; i < D; ++i) acc[i] *= correction;
+        for (std::uint32_t j = 0; j < nb; ++j) {
+          const float p = std::exp(scores[j] - new_max);
+          sum += p;
+          const std::size_t at = cell(layer, j0 + j) + std::size_t{g} * D;
+          for (std::size_t i = 0; i < D; ++i) acc[i] += p * cache_at(false, at + i);
+        }
+        m = new_max;
+      }
+      float* out = att_.data() + t * q_dim_ + std::size_t{h} * D;
+      for (std::size_t i = 0; i < D; ++i) out[i] = acc[i] / sum;
+    });
+  }
+
+  const Model& model_;
+  const ModelConfig& c_;
+  BackendOptions options_;
+  cpu::ThreadPool pool_;
+  std::vector<double> inv_freq_;
+  std::vector<float> output_norm_;
+  std::vector<LayerSmall> layers_;
+  std::size_t q_dim_ = 0, kv_dim_ = 0;
+  std::unique_ptr<float[]> k32_, v32_;
+  std::unique_ptr<std::uint16_t[]> k16_, v16_;
+  std::vector<float> x_, xn_, q_, k_, v_, att_, out_, gate_, up_, cos_, sin_, scratch_;
+  std::uint32_t cached_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend(const Model& model, const BackendOptions& options, std::string* error) {
+  if (!model.has_weights()) {
+    *error = model.path() + ": has no weights to run";
+    return nullptr;
+  }
+  auto b = std::make_unique<CpuBackend>(model, options);
+  if (!b->init(error)) return nullptr;
+  return b;
+}
+
+}  // namespace ponder

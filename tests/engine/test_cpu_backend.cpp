@@ -1,0 +1,158 @@
+// The CPU backend's forward pass: consistency between its own paths and between file formats.
+// (Agreement with the independent PyTorch forward: test_reference_forward.cpp.)
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <vector>
+
+#include "engine/backend.h"
+#include "engine/model.h"
+#include "support/temp_dir.h"
+#include "support/test_model.h"
+
+using namespace ponder;
+using ponder::test::TempDir;
+using ponder::test::TestModelSpec;
+
+namespace {
+
+TestModelSpec spec_for(Arch arch) {
+  TestModelSpec s;
+  s.arch = arch;
+  if (arch == Arch::llama) {
+    s.llama3_scaling = true;
+    s.rope_theta = 500000;
+    s.rms_eps = 1e-5;
+  }
+  return s;
+}
+
+std::vector<std::int32_t> prompt(std::size_t n, std::uint32_t vocab) {
+  std::vector<std::int32_t> ids(n);
+  std::uint64_t x = 12345;
+  for (auto& id : ids) {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    id = static_cast<std::int32_t>((x >> 33) % vocab);
+  }
+  return ids;
+}
+
+double rel_l2(const std::vector<float>& a, const std::vector<float>& b) {
+  double err = 0, norm = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    err += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
+    norm += double(b[i]) * b[i];
+  }
+  return std::sqrt(err / norm);
+}
+
+// Logits of every position of `ids`, all at once.
+std::vector<float> all_logits(Backend& b, const std::vector<std::int32_t>& ids, std::uint32_t n_vocab) {
+  std::vector<float> out(ids.size() * n_vocab);
+  std::string error;
+  REQUIRE(b.eval(ids.data(), ids.size(), out.data(), ids.size(), &error));
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("cpu backend: prefill at once equals token by token, and truncation replays", "[backend][cpu]") {
+  TempDir dir;
+  for (Arch arch : {Arch::qwen2, Arch::qwen3, Arch::llama}) {
+    INFO(arch_name(arch));
+    std::string error;
+    const std::string path = (dir.path() / "m.gguf").string();
+    REQUIRE(ponder::test::write_gguf(spec_for(arch), GgmlType::f32, path, &error));
+    auto model = Model::open(path, &error);
+    REQUIRE(model);
+    const std::uint32_t V = model->config().n_vocab;
+    BackendOptions opt;
+    opt.kv = KvType::f32;
+    opt.context = 512;
+    auto b = make_cpu_backend(*model, opt, &error);
+    INFO(error);
+    REQUIRE(b);
+    // 300 tokens: more than one prefill chunk.
+    const auto ids = prompt(300, model->tokens().n_tokens);
+    const auto at_once = all_logits(*b, ids, V);
+    CHECK(b->cached() == 300);
+    b->truncate(0);
+    std::vector<float> stepwise(ids.size() * V);
+    for (std::size_t i = 0; i < ids.size(); ++i)
+      REQUIRE(b->eval(&ids[i], 1, stepwise.data() + i * V, 1, &error));
+    CHECK(rel_l2(stepwise, at_once) < 1e-5);
+    // Keep 100 positions, replay the rest: the same logits.
+    b->truncate(100);
+    std::vector<float> tail((ids.size() - 100) * V);
+    REQUIRE(b->eval(ids.data() + 100, ids.size() - 100, tail.data(), ids.size() - 100, &error));
+    std::vector<float> want(at_once.begin() + 100 * V, at_once.end());
+    CHECK(rel_l2(tail, want) < 1e-5);
+    // The F16 cache stays close to the F32 one.
+    opt.kv = KvType::f16;
+    auto b16 = make_cpu_backend(*model, opt, &error);
+    REQUIRE(b16);
+    CHECK(rel_l2(all_logits(*b16, ids, V), at_once) < 2e-3);
+  }
+}
+
+TEST_CASE("cpu backend: a GGUF and a snapshot of the same model give the same logits", "[backend][cpu]") {
+  // For llama this crosses the converter's Q/K permutation (adjacent-pair RoPE in the GGUF,
+  // rotate-half in the snapshot) and llama3 scaling (rope_freqs.weight vs config.json).
+  TempDir dir;
+  for (Arch arch : {Arch::qwen2, Arch::qwen3, Arch::llama}) {
+    INFO(arch_name(arch));
+    std::string error;
+    const auto s = spec_for(arch);
+    const std::string g = (dir.path() / (std::string(arch_name(arch)) + ".gguf")).string();
+    const std::string snap = (dir.path() / std::string(arch_name(arch))).string();
+    REQUIRE(ponder::test::write_gguf(s, GgmlType::f32, g, &error));
+    REQUIRE(ponder::test::write_snapshot(s, snap, 1, &error));
+    auto mg = Model::open(g, &error);
+    auto ms = Model::open(snap, &error);
+    REQUIRE(mg);
+    REQUIRE(ms);
+    BackendOptions opt;
+    opt.kv = KvType::f32;
+    opt.context = 4096;
+    auto bg = make_cpu_backend(*mg, opt, &error);
+    auto bs = make_cpu_backend(*ms, opt, &error);
+    REQUIRE(bg);
+    REQUIRE(bs);
+    // (Any position past 0 tells scaled from unscaled frequencies.)
+    const auto ids = prompt(600, mg->tokens().n_tokens);
+    std::vector<float> lg(8 * mg->config().n_vocab), ls(lg.size());
+    REQUIRE(bg->eval(ids.data(), ids.size(), lg.data(), 8, &error));
+    REQUIRE(bs->eval(ids.data(), ids.size(), ls.data(), 8, &error));
+    CHECK(rel_l2(lg, ls) < 1e-5);
+  }
+}
+
+TEST_CASE("cpu backend: bad requests are clear errors and change nothing", "[backend][cpu][bad-input]") {
+  TempDir dir;
+  std::string error;
+  const std::string path = (dir.path() / "m.gguf").string();
+  REQUIRE(ponder::test::write_gguf(spec_for(Arch::qwen2), GgmlType::q8_0, path, &error));
+  auto model = Model::open(path, &error);
+  REQUIRE(model);
+  BackendOptions opt;
+  opt.context = 16;
+  auto b = make_cpu_backend(*model, opt, &error);
+  REQUIRE(b);
+  std::vector<float> logits(model->config().n_vocab);
+  const std::int32_t ok[] = {1, 2, 3};
+  CHECK(!b->eval(ok, 0, logits.data(), 0, &error));
+  CHECK(error == "no tokens to evaluate");
+  const std::int32_t bad[] = {1, 99999};
+  CHECK(!b->eval(bad, 2, logits.data(), 1, &error));
+  CHECK(error.find("token 99999 at 1 is outside the vocabulary") != std::string::npos);
+  CHECK(!b->eval(ok, 3, logits.data(), 4, &error));
+  std::vector<std::int32_t> long_prompt(17, 5);
+  CHECK(!b->eval(long_prompt.data(), long_prompt.size(), logits.data(), 1, &error));
+  CHECK(error.find("context overflow") != std::string::npos);
+  CHECK(b->cached() == 0);
+  REQUIRE(b->eval(ok, 3, logits.data(), 1, &error));
+  CHECK(b->cached() == 3);
+  for (float v : logits) REQUIRE(std::isfinite(v));
+  opt.kv = KvType::q8_0;
+  CHECK(!make_cpu_backend(*model, opt, &error));
+  CHECK(error.find("Q8_0 KV cache") != std::string::npos);
+}
