@@ -1,0 +1,50 @@
+#pragma once
+// Matrix products on the CPU with the weight read in place, in its stored type.
+//
+//   Y[t, n] = sum_k W[n, k] * X[t, k]      t < T, n < N, k < K
+//
+// W: a model weight (`Weight`: ne[0] = K elements per row, rows() = N rows, row-major, in the
+// mapping) of type F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K or Q6_K. X: T x K floats (row stride
+// K); Y: T x N floats (row stride N). T = 1 is decode (a matrix-vector product, memory-bound);
+// T > 1 is prefill, where each weight row is used for several activation rows at once.
+//
+// Numerics per path:
+// - F32 / F16 / BF16 weights: the weights are widened to float and multiplied with X in float,
+//   fused multiply-adds in 8 lanes, then the lanes summed. Error: float rounding only.
+// - Q8_0 / Q4_0 (AVX2): each row of X is quantized once per call to 8-bit blocks of 32
+//   (d = max|x| / 127, q = round-to-nearest-even(x / d)), and the block dot products are
+//   integer (exact) before one float scale per block.
+// - Q4_K / Q5_K / Q6_K (AVX2): X rows are quantized to 8-bit blocks of 256 the same way
+//   (llama.cpp's q8_K idea: one float scale, plus sums of each 16 values for the offsets);
+//   integer dot products per super-block, one float scale (two for Q4_K/Q5_K: d and dmin).
+// - portable: every type is dequantized row by row with the reference dequantizer and
+//   multiplied in float (no activation quantization).
+// Every output element is computed by the same sequence of operations whichever thread computes
+// it and however the work is split, so results do not depend on the thread count.
+#include <cstddef>
+
+#include "engine/model.h"
+#include "engine/cpu/thread_pool.h"
+
+namespace ponder::cpu {
+
+/// Instruction-set paths, in increasing order.
+enum class Isa { portable, avx2, avx512 };
+
+/// The best path this CPU supports: avx512 needs AVX-512 F/BW/VL/VNNI, avx2 needs AVX2, FMA
+/// and F16C. Note: no kernel is written for AVX-512 yet; the avx512 path runs the AVX2 kernels.
+Isa detect_isa();
+const char* isa_name(Isa isa);
+/// Forces the path matmul uses (for tests and benchmarks), clamped to what the CPU supports.
+void force_isa(Isa isa);
+/// The path matmul uses now (detect_isa() unless forced).
+Isa active_isa();
+
+/// True when `type` can be multiplied by matmul.
+bool matmul_supports(GgmlType type);
+
+/// Y = X · Wᵀ as above. `pool` null runs on the calling thread only. Preconditions (checked,
+/// abort with a message): a supported type, K a whole number of blocks.
+void matmul(const Weight& w, const float* x, std::size_t T, float* y, ThreadPool* pool);
+
+}  // namespace ponder::cpu

@@ -1,0 +1,344 @@
+// AVX2 + FMA + F16C kernels for matmul (compiled with -mavx2 -mfma -mf16c; called only when the
+// CPU has them). See matmul.h for the numerics and matmul_internal.h for the rules of this file.
+//
+// Shapes: a "tile" is R weight rows x C activation rows. Each output element has its own
+// accumulator, updated by the same instructions in the same order in every tile shape, so the
+// result of Y[t, n] does not depend on which tile (or which thread) computed it.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "engine/cpu/matmul_internal.h"
+
+namespace ponder::cpu::detail {
+namespace {
+
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+inline int hsum_i32(__m128i v) {
+  v = _mm_add_epi32(v, _mm_shuffle_epi32(v, _MM_SHUFFLE(1, 0, 3, 2)));
+  v = _mm_add_epi32(v, _mm_shuffle_epi32(v, _MM_SHUFFLE(2, 3, 0, 1)));
+  return _mm_cvtsi128_si32(v);
+}
+
+inline float half(const unsigned char* p) {
+  unsigned short h;
+  std::memcpy(&h, p, 2);
+  return _cvtsh_ss(h);
+}
+
+inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+inline __m128i load128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
+
+// ---- F32 / F16 / BF16: widen 8 weights at a time, float FMAs ----
+
+template <GgmlType Ty>
+inline __m256 load8(const unsigned char* row, std::size_t k) {
+  if constexpr (Ty == GgmlType::f32) {
+    return _mm256_loadu_ps(reinterpret_cast<const float*>(row) + k);
+  } else if constexpr (Ty == GgmlType::f16) {
+    return _mm256_cvtph_ps(load128(row + 2 * k));
+  } else {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(load128(row + 2 * k)), 16));
+  }
+}
+
+template <GgmlType Ty>
+inline float load1(const unsigned char* row, std::size_t k) {
+  if constexpr (Ty == GgmlType::f32) {
+    float f;
+    std::memcpy(&f, row + 4 * k, 4);
+    return f;
+  } else if constexpr (Ty == GgmlType::f16) {
+    return half(row + 2 * k);
+  } else {
+    unsigned short h;
+    std::memcpy(&h, row + 2 * k, 2);
+    const unsigned bits = static_cast<unsigned>(h) << 16;
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return f;
+  }
+}
+
+template <GgmlType Ty, int R, int C>
+void float_tile(const MatmulArgs& a, std::size_t n, std::size_t t) {
+  const unsigned char* w[R];
+  const float* x[C];
+  for (int r = 0; r < R; ++r) w[r] = a.w + (n + r) * a.w_row_bytes;
+  for (int c = 0; c < C; ++c) x[c] = a.x + (t + c) * a.K;
+  __m256 acc[R][C];
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < C; ++c) acc[r][c] = _mm256_setzero_ps();
+  const std::size_t K = a.K;
+  std::size_t k = 0;
+  for (; k + 8 <= K; k += 8) {
+    __m256 wv[R];
+    for (int r = 0; r < R; ++r) wv[r] = load8<Ty>(w[r], k);
+    for (int c = 0; c < C; ++c) {
+      const __m256 xv = _mm256_loadu_ps(x[c] + k);
+      for (int r = 0; r < R; ++r) acc[r][c] = _mm256_fmadd_ps(wv[r], xv, acc[r][c]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < C; ++c) {
+      float s = hsum(acc[r][c]);
+      for (std::size_t kk = k; kk < K; ++kk) s += load1<Ty>(w[r], kk) * x[c][kk];
+      a.y[(t + c) * a.N + n + r] = s;
+    }
+}
+
+template <GgmlType Ty, int R>
+void float_rows(const MatmulArgs& a, std::size_t n, std::size_t t0, std::size_t t1) {
+  std::size_t t = t0;
+  for (; t + 4 <= t1; t += 4) float_tile<Ty, R, 4>(a, n, t);
+  switch (t1 - t) {
+    case 3: float_tile<Ty, R, 3>(a, n, t); break;
+    case 2: float_tile<Ty, R, 2>(a, n, t); break;
+    case 1: float_tile<Ty, R, 1>(a, n, t); break;
+    default: break;
+  }
+}
+
+template <GgmlType Ty>
+void float_block(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
+  std::size_t n = n0;
+  if (t1 - t0 == 1) {  // decode: four rows in flight
+    for (; n + 4 <= n1; n += 4) float_tile<Ty, 4, 1>(a, n, t0);
+    for (; n < n1; ++n) float_tile<Ty, 1, 1>(a, n, t0);
+    return;
+  }
+  for (; n + 2 <= n1; n += 2) float_rows<Ty, 2>(a, n, t0, t1);
+  if (n < n1) float_rows<Ty, 1>(a, n, t0, t1);
+}
+
+// ---- Block types: one weight row x C quantized activation rows, integer dot products ----
+
+template <class B>
+inline const B* xrow(const MatmulArgs& a, std::size_t t) {
+  return reinterpret_cast<const B*>(static_cast<const unsigned char*>(a.xq) + t * a.xq_row_bytes);
+}
+
+struct Q8_0 {
+  template <int C>
+  static void run(const MatmulArgs& a, std::size_t n, std::size_t t) {
+    const unsigned char* w = a.w + n * a.w_row_bytes;
+    const BlockQ8x32* x[C];
+    for (int c = 0; c < C; ++c) x[c] = xrow<BlockQ8x32>(a, t + c);
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc[C];
+    for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
+    const std::size_t nb = a.K / 32;
+    for (std::size_t b = 0; b < nb; ++b, w += 34) {
+      const float dw = half(w);
+      const __m256i qw = load256(w + 2);
+      const __m256i aw = _mm256_sign_epi8(qw, qw);  // |w| as unsigned bytes (-128 -> 128)
+      for (int c = 0; c < C; ++c) {
+        // |w| * (x with w's sign): pairs at most 2 * 128 * 127 < 32767, no saturation.
+        const __m256i p16 = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(load256(x[c][b].qs), qw));
+        const __m256i p32 = _mm256_madd_epi16(p16, ones);
+        acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * x[c][b].d), _mm256_cvtepi32_ps(p32), acc[c]);
+      }
+    }
+    for (int c = 0; c < C; ++c) a.y[(t + c) * a.N + n] = hsum(acc[c]);
+  }
+};
+
+struct Q4_0 {
+  template <int C>
+  static void run(const MatmulArgs& a, std::size_t n, std::size_t t) {
+    const unsigned char* w = a.w + n * a.w_row_bytes;
+    const BlockQ8x32* x[C];
+    for (int c = 0; c < C; ++c) x[c] = xrow<BlockQ8x32>(a, t + c);
+    const __m256i ones = _mm256_set1_epi16(1), m4 = _mm256_set1_epi8(0x0F);
+    __m256 acc[C];
+    for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
+    const std::size_t nb = a.K / 32;
+    for (std::size_t b = 0; b < nb; ++b, w += 18) {
+      const float dw = half(w);
+      const __m128i q = load128(w + 2);
+      // Nibbles 0..15 unsigned: low nibbles are weights 0..15, high nibbles 16..31.
+      const __m256i qw = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), m4);
+      for (int c = 0; c < C; ++c) {
+        const __m256i p16 = _mm256_maddubs_epi16(qw, load256(x[c][b].qs));
+        // sum (q - 8) x = sum q x - 8 sum x: the offset goes into lane 0.
+        const __m256i p32 = _mm256_sub_epi32(_mm256_madd_epi16(p16, ones),
+                                             _mm256_zextsi128_si256(_mm_cvtsi32_si128(8 * x[c][b].sum)));
+        acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * x[c][b].d), _mm256_cvtepi32_ps(p32), acc[c]);
+      }
+    }
+    for (int c = 0; c < C; ++c) a.y[(t + c) * a.N + n] = hsum(acc[c]);
+  }
+};
+
+// Q4_K / Q5_K scales: eight 6-bit scales and eight 6-bit mins from 12 bytes, as bytes
+// (llama.cpp's rearrangement: sc[0..7] then m[0..7]).
+inline void unpack_scales_k4(const unsigned char* p, unsigned char out[16]) {
+  constexpr std::uint32_t kmask1 = 0x3f3f3f3f, kmask2 = 0x0f0f0f0f, kmask3 = 0x03030303;
+  std::uint32_t u[4];
+  std::memcpy(u, p, 12);
+  u[3] = ((u[2] >> 4) & kmask2) | (((u[1] >> 6) & kmask3) << 4);
+  const std::uint32_t m_lo = u[1] & kmask1;
+  u[1] = (u[2] & kmask2) | (((u[0] >> 6) & kmask3) << 4);
+  u[2] = m_lo;
+  u[0] &= kmask1;
+  std::memcpy(out, u, 16);
+}
+
+// sum over the eight 32-blocks of m[j] * (sum of the activations in block j).
+inline int k4_min_sum(const unsigned char* mins, const BlockQ8x256& xb) {
+  const __m128i m16 = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(mins)));
+  const __m128i pairs = _mm_hadd_epi16(load128(xb.bsums), load128(xb.bsums + 8));  // |.| <= 4064
+  return hsum_i32(_mm_madd_epi16(pairs, m16));
+}
+
+// Q4_K and Q5_K: per 64 weights, 32 bytes of low nibbles (weights j..j+31) and high nibbles
+// (j+32..j+63), each 32 with its own 6-bit scale; Q5_K adds a fifth bit from qh.
+template <bool Five>
+struct QK45 {
+  template <int C>
+  static void run(const MatmulArgs& a, std::size_t n, std::size_t t) {
+    const unsigned char* w = a.w + n * a.w_row_bytes;
+    const BlockQ8x256* x[C];
+    for (int c = 0; c < C; ++c) x[c] = xrow<BlockQ8x256>(a, t + c);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), bit0 = _mm256_set1_epi8(1), bit1 = _mm256_set1_epi8(2);
+    __m256 acc[C];
+    float mins[C];
+    for (int c = 0; c < C; ++c) {
+      acc[c] = _mm256_setzero_ps();
+      mins[c] = 0.0f;
+    }
+    const std::size_t nb = a.K / 256;
+    constexpr std::size_t block_bytes = Five ? 176 : 144;
+    for (std::size_t b = 0; b < nb; ++b, w += block_bytes) {
+      const float d = half(w), dmin = half(w + 2);
+      alignas(16) unsigned char sm[16];
+      unpack_scales_k4(w + 4, sm);
+      const unsigned char* qs = w + (Five ? 48 : 16);
+      __m256i hb = Five ? load256(w + 16) : _mm256_setzero_si256();
+      __m256i isum[C];
+      for (int c = 0; c < C; ++c) isum[c] = _mm256_setzero_si256();
+      for (int j = 0; j < 4; ++j) {
+        const __m256i q = load256(qs + 32 * j);
+        __m256i qlo = _mm256_and_si256(q, m4);
+        __m256i qhi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+        if constexpr (Five) {
+          // After j shifts by 2, bits 0 and 1 of each byte are its bits 2j and 2j+1.
+          qlo = _mm256_or_si256(qlo, _mm256_slli_epi16(_mm256_and_si256(hb, bit0), 4));
+          qhi = _mm256_or_si256(qhi, _mm256_slli_epi16(_mm256_and_si256(hb, bit1), 3));
+          hb = _mm256_srli_epi16(hb, 2);
+        }
+        const __m256i slo = _mm256_set1_epi16(sm[2 * j]), shi = _mm256_set1_epi16(sm[2 * j + 1]);
+        for (int c = 0; c < C; ++c) {
+          const std::int8_t* xq = x[c][b].qs + 64 * j;
+          // q <= 31, |x| <= 127: pairs <= 7874; times scale <= 63, summed: far from overflow.
+          const __m256i plo = _mm256_madd_epi16(_mm256_maddubs_epi16(qlo, load256(xq)), slo);
+          const __m256i phi = _mm256_madd_epi16(_mm256_maddubs_epi16(qhi, load256(xq + 32)), shi);
+          isum[c] = _mm256_add_epi32(isum[c], _mm256_add_epi32(plo, phi));
+        }
+      }
+      for (int c = 0; c < C; ++c) {
+        const BlockQ8x256& xb = x[c][b];
+        acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(d * xb.d), _mm256_cvtepi32_ps(isum[c]), acc[c]);
+        mins[c] += (dmin * xb.d) * static_cast<float>(k4_min_sum(sm + 8, xb));
+      }
+    }
+    for (int c = 0; c < C; ++c) a.y[(t + c) * a.N + n] = hsum(acc[c]) - mins[c];
+  }
+};
+
+inline __m256i scale_pair(std::int8_t lo, std::int8_t hi) {
+  return _mm256_set_m128i(_mm_set1_epi16(hi), _mm_set1_epi16(lo));
+}
+
+// Q6_K: per 128 weights, 64 bytes of low nibbles and 32 of 2-bit highs; a signed 8-bit scale
+// per 16 weights; value d * sc * (q - 32), q in 0..63.
+struct Q6K {
+  template <int C>
+  static void run(const MatmulArgs& a, std::size_t n, std::size_t t) {
+    const unsigned char* w = a.w + n * a.w_row_bytes;
+    const BlockQ8x256* x[C];
+    for (int c = 0; c < C; ++c) x[c] = xrow<BlockQ8x256>(a, t + c);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+    __m256 acc[C];
+    for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
+    const std::size_t nb = a.K / 256;
+    for (std::size_t b = 0; b < nb; ++b, w += 210) {
+      const auto* sc = reinterpret_cast<const std::int8_t*>(w + 192);
+      const float d = half(w + 208);
+      const __m256i sc16 = _mm256_cvtepi8_epi16(load128(sc));
+      __m256i isum[C];
+      for (int c = 0; c < C; ++c) isum[c] = _mm256_setzero_si256();
+      for (int h = 0; h < 2; ++h) {
+        const __m256i ql0 = load256(w + 64 * h), ql1 = load256(w + 64 * h + 32);
+        const __m256i qh = load256(w + 128 + 32 * h);
+        const __m256i q0 = _mm256_or_si256(_mm256_and_si256(ql0, m4),
+                                           _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4));
+        const __m256i q1 = _mm256_or_si256(_mm256_and_si256(ql1, m4),
+                                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4));
+        const __m256i q2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4));
+        const __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
+        const std::int8_t* s = sc + 8 * h;
+        const __m256i s0 = scale_pair(s[0], s[1]), s1 = scale_pair(s[2], s[3]);
+        const __m256i s2 = scale_pair(s[4], s[5]), s3 = scale_pair(s[6], s[7]);
+        for (int c = 0; c < C; ++c) {
+          const std::int8_t* xq = x[c][b].qs + 128 * h;
+          // q <= 63, |x| <= 127: pairs <= 16002; times |scale| <= 128 and summed over the
+          // block: below 2^29.
+          const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(q0, load256(xq)), s0);
+          const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(q1, load256(xq + 32)), s1);
+          const __m256i p2 = _mm256_madd_epi16(_mm256_maddubs_epi16(q2, load256(xq + 64)), s2);
+          const __m256i p3 = _mm256_madd_epi16(_mm256_maddubs_epi16(q3, load256(xq + 96)), s3);
+          isum[c] = _mm256_add_epi32(isum[c], _mm256_add_epi32(_mm256_add_epi32(p0, p1), _mm256_add_epi32(p2, p3)));
+        }
+      }
+      for (int c = 0; c < C; ++c) {
+        const BlockQ8x256& xb = x[c][b];
+        // The -32 offset: 32 * sum over the 16-blocks of sc[g] * (sum of their activations).
+        const __m256i off = _mm256_madd_epi16(sc16, load256(xb.bsums));
+        isum[c] = _mm256_sub_epi32(isum[c], _mm256_slli_epi32(off, 5));
+        acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(d * xb.d), _mm256_cvtepi32_ps(isum[c]), acc[c]);
+      }
+    }
+    for (int c = 0; c < C; ++c) a.y[(t + c) * a.N + n] = hsum(acc[c]);
+  }
+};
+
+template <class Tile>
+void int8_block(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
+  for (std::size_t n = n0; n < n1; ++n) {
+    std::size_t t = t0;
+    for (; t + 4 <= t1; t += 4) Tile::template run<4>(a, n, t);
+    switch (t1 - t) {
+      case 3: Tile::template run<3>(a, n, t); break;
+      case 2: Tile::template run<2>(a, n, t); break;
+      case 1: Tile::template run<1>(a, n, t); break;
+      default: break;
+    }
+  }
+}
+
+}  // namespace
+
+void block_avx2(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
+  switch (a.type) {
+    case GgmlType::f32: float_block<GgmlType::f32>(a, n0, n1, t0, t1); break;
+    case GgmlType::f16: float_block<GgmlType::f16>(a, n0, n1, t0, t1); break;
+    case GgmlType::bf16: float_block<GgmlType::bf16>(a, n0, n1, t0, t1); break;
+    case GgmlType::q8_0: int8_block<Q8_0>(a, n0, n1, t0, t1); break;
+    case GgmlType::q4_0: int8_block<Q4_0>(a, n0, n1, t0, t1); break;
+    case GgmlType::q4_k: int8_block<QK45<false>>(a, n0, n1, t0, t1); break;
+    case GgmlType::q5_k: int8_block<QK45<true>>(a, n0, n1, t0, t1); break;
+    case GgmlType::q6_k: int8_block<Q6K>(a, n0, n1, t0, t1); break;
+    default: break;
+  }
+}
+
+}  // namespace ponder::cpu::detail

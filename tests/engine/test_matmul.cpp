@@ -1,0 +1,320 @@
+// CPU matmul kernels against the scalar reference, and the thread pool.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/cpu/matmul.h"
+#include "engine/cpu/thread_pool.h"
+#include "engine/quant.h"
+
+using ponder::GgmlType;
+using ponder::Weight;
+namespace cpu = ponder::cpu;
+
+namespace {
+
+// A weight matrix held in memory as it would be in a mapping.
+struct TestWeight {
+  std::vector<unsigned char> bytes;
+  std::vector<float> dequantized;  // the reference dequantizer's output, N x K
+  Weight w;
+};
+
+std::uint32_t block_of(GgmlType type) {
+  return ponder::ggml_type_info(static_cast<std::uint32_t>(type))->block_elements;
+}
+
+// Quantized from random floats (rows of varied scale) by the reference quantizers.
+TestWeight make_weight(GgmlType type, std::size_t N, std::size_t K, std::mt19937& rng) {
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> src(N * K);
+  for (std::size_t n = 0; n < N; ++n) {
+    const float scale = 0.02f * std::exp2(static_cast<float>(n % 5) - 2.0f);
+    for (std::size_t k = 0; k < K; ++k) src[n * K + k] = scale * normal(rng);
+  }
+  TestWeight t;
+  t.bytes.resize(ponder::row_bytes(type, K) * N);
+  std::string error;
+  REQUIRE(ponder::quantize(type, src.data(), t.bytes.data(), N * K, &error));
+  return t;
+}
+
+// Random bytes in every block field, with sane f16 scales: covers the whole range of the quant
+// values and of the sub-block scales (Q8_0 -128, Q6_K scale -128, 6-bit scales of 63...).
+TestWeight make_raw_weight(GgmlType type, std::size_t N, std::size_t K, std::mt19937& rng) {
+  TestWeight t;
+  t.bytes.resize(ponder::row_bytes(type, K) * N);
+  for (auto& b : t.bytes) b = static_cast<unsigned char>(rng());
+  const auto* info = ponder::ggml_type_info(static_cast<std::uint32_t>(type));
+  std::vector<std::size_t> f16_fields;
+  switch (type) {
+    case GgmlType::q8_0: case GgmlType::q4_0: f16_fields = {0}; break;
+    case GgmlType::q4_k: case GgmlType::q5_k: f16_fields = {0, 2}; break;
+    case GgmlType::q6_k: f16_fields = {208}; break;
+    default: FAIL("not a block type");
+  }
+  std::uniform_real_distribution<float> scale(2e-4f, 2e-3f);
+  for (std::size_t off = 0; off < t.bytes.size(); off += info->block_bytes)
+    for (std::size_t f : f16_fields) {
+      const std::uint16_t h = ponder::f32_to_f16(scale(rng));
+      t.bytes[off + f] = static_cast<unsigned char>(h & 0xFF);
+      t.bytes[off + f + 1] = static_cast<unsigned char>(h >> 8);
+    }
+  return t;
+}
+
+void finish(TestWeight& t, GgmlType type, std::size_t N, std::size_t K) {
+  t.dequantized.resize(N * K);
+  std::string error;
+  REQUIRE(ponder::dequantize(type, t.bytes.data(), t.dequantized.data(), N * K, &error));
+  t.w.type = type;
+  t.w.n_dims = 2;
+  t.w.ne[0] = K;
+  t.w.ne[1] = N;
+  t.w.data = t.bytes.data();
+  t.w.bytes = t.bytes.size();
+  t.w.source = "test";
+}
+
+std::vector<float> make_x(std::size_t T, std::size_t K, std::mt19937& rng) {
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> x(T * K);
+  for (std::size_t t = 0; t < T; ++t) {
+    const float scale = std::exp2(static_cast<float>(t % 7) - 3.0f);
+    for (std::size_t k = 0; k < K; ++k) x[t * K + k] = scale * normal(rng);
+    x[t * K + (t * 13) % K] *= 8.0f;  // an outlier per row, as activations have
+  }
+  return x;
+}
+
+bool int8_path(GgmlType type, cpu::Isa isa) {
+  return isa != cpu::Isa::portable && type != GgmlType::f32 && type != GgmlType::f16 &&
+         type != GgmlType::bf16;
+}
+
+// The activation quantization the int8 paths apply (matmul.h), written out independently:
+// per block of 32 (Q8_0, Q4_0) or 256 (K-quants) d = max|x| / 127, q = nearest-even(x / d).
+// Returns x̂ = q * d and, per element, the bound d/2 on |x̂ - x|.
+void emulate_activations(GgmlType type, const std::vector<float>& x, std::vector<double>* xhat,
+                         std::vector<double>* bound) {
+  xhat->assign(x.begin(), x.end());
+  bound->assign(x.size(), 0.0);
+  if (block_of(type) == 1) return;  // float weights: X is used as it is
+  const std::size_t block = (type == GgmlType::q8_0 || type == GgmlType::q4_0) ? 32 : 256;
+  for (std::size_t b = 0; b < x.size(); b += block) {
+    float amax = 0.0f;
+    for (std::size_t j = b; j < b + block; ++j) amax = std::max(amax, std::fabs(x[j]));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    for (std::size_t j = b; j < b + block; ++j) {
+      const float q = std::clamp(std::nearbyint(x[j] * id), -127.0f, 127.0f);
+      (*xhat)[j] = double(q) * double(d);
+      (*bound)[j] = 0.5 * double(d) * 1.001;  // |x*id - x/d| adds a hair to the half step
+    }
+  }
+}
+
+struct Worst {
+  double ratio = 0;  // largest error / tolerance seen
+  std::string where;
+  void see(double err, double tol, const std::string& at) {
+    const double r = tol > 0 ? err / tol : (err > 0 ? 1e30 : 0);
+    if (r > ratio) {
+      ratio = r;
+      where = at + " err " + std::to_string(err) + " tol " + std::to_string(tol);
+    }
+  }
+};
+
+std::vector<cpu::Isa> isas() {
+  std::vector<cpu::Isa> out;
+  for (cpu::Isa isa : {cpu::Isa::portable, cpu::Isa::avx2, cpu::Isa::avx512})
+    if (isa <= cpu::detect_isa()) out.push_back(isa);
+  return out;
+}
+
+// Runs every ISA path, thread count and T on one weight, checks against the references, and
+// that 1, 2 and 3 threads give bit-identical results.
+void check_weight(TestWeight& tw, GgmlType type, std::size_t N, std::size_t K, std::mt19937& rng,
+                  cpu::ThreadPool* pools[3], Worst* tight, Worst* loose) {
+  for (std::size_t T : {1, 2, 5, 9, 33}) {
+    const std::vector<float> x = make_x(T, K, rng);
+    std::vector<double> xhat, xbound;
+    emulate_activations(type, x, &xhat, &xbound);
+    for (cpu::Isa isa : isas()) {
+      cpu::force_isa(isa);
+      REQUIRE(cpu::active_isa() == isa);
+      const bool int8 = int8_path(type, isa);
+      std::vector<float> y[3];
+      for (int p = 0; p < 3; ++p) {
+        y[p].assign(T * N, std::nanf(""));
+        cpu::matmul(tw.w, x.data(), T, y[p].data(), pools[p]);
+      }
+      const std::string at = std::string(ponder::ggml_type_info(static_cast<std::uint32_t>(type))->name) +
+                             " " + cpu::isa_name(isa) + " N=" + std::to_string(N) + " K=" +
+                             std::to_string(K) + " T=" + std::to_string(T);
+      INFO(at);
+      CHECK(std::memcmp(y[0].data(), y[1].data(), y[0].size() * 4) == 0);
+      CHECK(std::memcmp(y[0].data(), y[2].data(), y[0].size() * 4) == 0);
+      // Float rounding of a K-long dot product computed in float: at most K/8 + 8 rounded
+      // operations on the path of any one product (8-lane chains of K/8 steps, the lane sum, the
+      // tail, and for the block types one rounding each for the block scale product, the int32
+      // to float conversion and the reference dequantizer's own float steps), each a relative
+      // error of at most 2^-24 of the running magnitude, which is at most sum |w x|. Doubled
+      // for margin.
+      const double u = std::ldexp(1.0, -24);
+      const double fk = 2.0 * (double(K) / 8.0 + 8.0) * u;
+      for (std::size_t t = 0; t < T; ++t)
+        for (std::size_t n = 0; n < N; ++n) {
+          const float* wd = &tw.dequantized[n * K];
+          double exact = 0, exact_abs = 0, emu = 0, emu_abs = 0, qerr = 0;
+          for (std::size_t k = 0; k < K; ++k) {
+            const double wv = wd[k], xv = x[t * K + k], hv = xhat[t * K + k];
+            exact += wv * xv;
+            exact_abs += std::fabs(wv * xv);
+            emu += wv * hv;
+            emu_abs += std::fabs(wv * hv);
+            qerr += std::fabs(wv) * xbound[t * K + k];
+          }
+          const double got = y[0][t * N + n];
+          const std::string pos = at + " t=" + std::to_string(t) + " n=" + std::to_string(n);
+          if (!int8) {
+            tight->see(std::fabs(got - exact), fk * exact_abs + 1e-30, pos);
+          } else {
+            // Tight: against the same activation quantization done in double.
+            tight->see(std::fabs(got - emu), fk * emu_abs + 1e-30, pos);
+            // Loose: against the exact product, the activation quantization error is at most
+            // sum_k |w_k| d_k / 2 (d_k the step of x_k's block), plus the float rounding.
+            loose->see(std::fabs(got - exact), qerr + fk * (exact_abs + emu_abs) + 1e-30, pos);
+          }
+        }
+    }
+  }
+  cpu::force_isa(cpu::detect_isa());
+}
+
+std::vector<std::size_t> k_sizes(GgmlType type) {
+  const std::size_t b = block_of(type);
+  if (b == 1) return {5, 33, 256 * 3 + 7};
+  if (b == 32) return {32, 32 * 7, 256 * 3};
+  return {256, 256 * 3};
+}
+
+void check_type(GgmlType type, bool raw) {
+  std::mt19937 rng(1234 + static_cast<unsigned>(type) * 7 + raw);
+  cpu::ThreadPool p1(1), p2(2), p3(3);
+  cpu::ThreadPool* pools[3] = {&p1, &p2, &p3};
+  Worst tight, loose;
+  for (std::size_t N : {1, 3, 17, 257})
+    for (std::size_t K : k_sizes(type)) {
+      TestWeight tw = raw ? make_raw_weight(type, N, K, rng) : make_weight(type, N, K, rng);
+      finish(tw, type, N, K);
+      check_weight(tw, type, N, K, rng, pools, &tight, &loose);
+    }
+  INFO("worst (tight): " << tight.where);
+  CHECK(tight.ratio <= 1.0);
+  INFO("worst (loose): " << loose.where);
+  CHECK(loose.ratio <= 1.0);
+}
+
+}  // namespace
+
+TEST_CASE("matmul: the ISA this machine has", "[matmul]") {
+  const cpu::Isa isa = cpu::detect_isa();
+  WARN("matmul paths here: up to " << cpu::isa_name(isa));
+  cpu::force_isa(cpu::Isa::avx512);
+  CHECK(cpu::active_isa() == isa);  // clamped to what the CPU supports
+  cpu::force_isa(cpu::Isa::portable);
+  CHECK(cpu::active_isa() == cpu::Isa::portable);
+  cpu::force_isa(isa);
+}
+
+TEST_CASE("matmul: every weight type against the scalar reference", "[matmul]") {
+  for (GgmlType type : {GgmlType::f32, GgmlType::f16, GgmlType::bf16, GgmlType::q8_0,
+                        GgmlType::q4_0, GgmlType::q4_k, GgmlType::q5_k, GgmlType::q6_k}) {
+    DYNAMIC_SECTION(ponder::ggml_type_info(static_cast<std::uint32_t>(type))->name) {
+      check_type(type, false);
+    }
+  }
+}
+
+TEST_CASE("matmul: random block bytes (every quant value and sub-block scale)", "[matmul]") {
+  for (GgmlType type : {GgmlType::q8_0, GgmlType::q4_0, GgmlType::q4_k, GgmlType::q5_k,
+                        GgmlType::q6_k}) {
+    DYNAMIC_SECTION(ponder::ggml_type_info(static_cast<std::uint32_t>(type))->name) {
+      check_type(type, true);
+    }
+  }
+}
+
+TEST_CASE("matmul: no pool equals a pool; zero rows of X do nothing", "[matmul]") {
+  std::mt19937 rng(99);
+  const std::size_t N = 37, K = 512, T = 6;
+  TestWeight tw = make_weight(GgmlType::q4_k, N, K, rng);
+  finish(tw, GgmlType::q4_k, N, K);
+  const std::vector<float> x = make_x(T, K, rng);
+  cpu::ThreadPool pool(2);
+  std::vector<float> a(T * N), b(T * N);
+  cpu::matmul(tw.w, x.data(), T, a.data(), nullptr);
+  cpu::matmul(tw.w, x.data(), T, b.data(), &pool);
+  CHECK(std::memcmp(a.data(), b.data(), a.size() * 4) == 0);
+  std::vector<float> untouched(N, 7.0f);
+  cpu::matmul(tw.w, x.data(), 0, untouched.data(), &pool);
+  CHECK(std::all_of(untouched.begin(), untouched.end(), [](float v) { return v == 7.0f; }));
+}
+
+TEST_CASE("ThreadPool: every task runs exactly once, on a valid thread", "[matmul][thread_pool]") {
+  for (unsigned threads : {1u, 2u, 3u, 5u}) {
+    cpu::ThreadPool pool(threads);
+    REQUIRE(pool.size() == threads);
+    for (std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{7}, std::size_t{1000}}) {
+      std::vector<std::atomic<int>> runs(n);
+      std::atomic<bool> bad_thread{false};
+      for (int rep = 0; rep < 20; ++rep) {
+        pool.parallel_for(n, [&](std::size_t task, unsigned thread) {
+          runs[task].fetch_add(1);
+          if (thread >= threads) bad_thread = true;
+        });
+      }
+      bool all_twenty = true;
+      for (auto& r : runs) all_twenty = all_twenty && r.load() == 20;
+      INFO("threads " << threads << " tasks " << n);
+      CHECK(all_twenty);
+      CHECK(!bad_thread);
+    }
+  }
+  CHECK(cpu::ThreadPool(0).size() == std::max(1u, std::thread::hardware_concurrency()));
+}
+
+TEST_CASE("ThreadPool: nested calls run inline; concurrent callers take turns", "[matmul][thread_pool]") {
+  cpu::ThreadPool pool(3);
+  std::vector<std::atomic<int>> runs(16 * 16);
+  std::atomic<bool> moved{false};  // (Catch2's CHECK is not for worker threads)
+  pool.parallel_for(16, [&](std::size_t outer, unsigned thread) {
+    pool.parallel_for(16, [&](std::size_t inner, unsigned inner_thread) {
+      if (inner_thread != thread) moved = true;  // the nested call stays on the calling thread
+      runs[outer * 16 + inner].fetch_add(1);
+    });
+  });
+  bool once = true;
+  for (auto& r : runs) once = once && r.load() == 1;
+  CHECK(once);
+  CHECK(!moved);
+
+  std::atomic<long> total{0};
+  auto caller = [&] {
+    for (int i = 0; i < 200; ++i)
+      pool.parallel_for(10, [&](std::size_t task, unsigned) { total += static_cast<long>(task); });
+  };
+  std::thread a(caller), b(caller);
+  a.join();
+  b.join();
+  CHECK(total.load() == 2 * 200 * 45);
+}
