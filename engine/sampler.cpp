@@ -1,0 +1,450 @@
+#include "engine/sampler.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <stdexcept>
+
+#include "engine/model.h"
+
+// The passes over the vocabulary use GCC/Clang vector extensions (4 floats: SSE2 on x86-64, NEON
+// on arm64; casts between them reinterpret the bits), with the same operations in the same order
+// on every target and no fused multiply-adds (C++20 in ISO mode does not contract), so results
+// do not depend on the machine.
+
+namespace ponder {
+namespace {
+
+using f4 = float __attribute__((vector_size(16)));
+using i4 = std::int32_t __attribute__((vector_size(16)));
+using u4 = std::uint32_t __attribute__((vector_size(16)));
+using Pair = Sampler::Pair;
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+// Weights below e^kLogFloor relative to the largest are dropped (see sampler.h).
+constexpr float kLogFloor = -30.0f;
+// Histogram key: the top 13 bits of a positive float (exponent, 4 mantissa bits), from 2^-44.
+constexpr int kKeyBase = (127 - 44) * 16;
+static_assert(kLogFloor > -44 * 0.6931472f, "the smallest weight must have a bucket");
+
+inline f4 splat(float x) { return f4{x, x, x, x}; }
+inline i4 splat_i(std::int32_t x) { return i4{x, x, x, x}; }
+inline i4 lane_ids(std::size_t group) {
+  const auto base = static_cast<std::int32_t>(4 * group);
+  return i4{base, base + 1, base + 2, base + 3};
+}
+
+// Four floats p[i..i+4), with `fill` for the lanes at or past n.
+inline f4 load4(const float* p, std::size_t i, std::size_t n, float fill) {
+  f4 v;
+  if (i + 4 <= n) {
+    std::memcpy(&v, p + i, sizeof v);
+    return v;
+  }
+  v = splat(fill);
+  for (std::size_t k = 0; i + k < n; ++k) v[k] = p[i + k];
+  return v;
+}
+inline f4 load4(const float* p) {
+  f4 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store4(float* p, f4 v) { std::memcpy(p, &v, sizeof v); }
+inline bool any(i4 m) { return (m[0] | m[1] | m[2] | m[3]) != 0; }
+inline i4 is_finite(f4 v) { return (v - v) == splat(0.0f); }  // inf - inf and NaN give NaN
+
+// e^x for x in [-87, 0]: Cephes' expf (range reduction by ln 2 in two parts, degree-5
+// polynomial), relative error ~1e-7; e^0 is exactly 1.
+inline f4 exp_neg(f4 x) {
+  const f4 magic = splat(12582912.0f);  // 1.5 * 2^23: adding it rounds to an integer
+  const f4 t = x * splat(1.44269504088896341f) + magic;
+  const f4 kf = t - magic;
+  const i4 ki = (i4)t - (i4)magic;
+  f4 r = x - kf * splat(0.693359375f);
+  r = r - kf * splat(-2.12194440e-4f);
+  f4 y = splat(1.9875691500e-4f);
+  y = y * r + splat(1.3981999507e-3f);
+  y = y * r + splat(8.3334519073e-3f);
+  y = y * r + splat(4.1665795894e-2f);
+  y = y * r + splat(1.6666665459e-1f);
+  y = y * r + splat(5.0000001201e-1f);
+  y = y * (r * r) + r + splat(1.0f);
+  const u4 pow2 = ((u4)ki + 127u) << 23;
+  return y * (f4)pow2;
+}
+
+inline int bucket_of(float w) {
+  std::uint32_t bits;
+  std::memcpy(&bits, &w, sizeof bits);
+  return static_cast<int>(bits >> 19) - kKeyBase;  // < 0 for w == 0
+}
+
+// Order of the truncations: larger value first, then lower id.
+inline bool before(const Pair& a, const Pair& b) {
+  return a.v > b.v || (a.v == b.v && a.id < b.id);
+}
+
+// The element of p[0..count) at which the running weight, in `before` order, first reaches
+// `need` (weight: the value, or 1 for each element when !weighted). Expected O(count): a
+// quickselect that keeps the side holding the answer. Falls back to the last element when
+// rounding leaves `need` unreached. count must be > 0.
+Pair select_cut(Pair* p, std::size_t count, double need, bool weighted) {
+  auto weight = [weighted](const Pair& x) { return weighted ? double(x.v) : 1.0; };
+  std::size_t lo = 0, hi = count;
+  if (!(need > 0.0)) return *std::min_element(p, p + count, before);
+  while (true) {
+    if (hi - lo <= 32) {
+      std::sort(p + lo, p + hi, before);
+      for (std::size_t i = lo; i < hi; ++i) {
+        need -= weight(p[i]);
+        if (need <= 0.0) return p[i];
+      }
+      return p[hi - 1];
+    }
+    // Median of three as the pivot.
+    Pair a = p[lo], b = p[lo + (hi - lo) / 2], c = p[hi - 1];
+    if (before(b, a)) std::swap(a, b);
+    if (before(c, b)) std::swap(b, c);
+    if (before(b, a)) std::swap(a, b);
+    const Pair pivot = b;
+    Pair* mid = std::partition(p + lo, p + hi, [&](const Pair& x) { return before(x, pivot); });
+    const auto m = static_cast<std::size_t>(mid - p);
+    double above = 0.0;
+    for (std::size_t i = lo; i < m; ++i) above += weight(p[i]);
+    if (above >= need) {
+      hi = m;  // the pivot is in [m, hi), so this shrinks
+      continue;
+    }
+    need -= above;
+    if (weight(pivot) >= need) return pivot;
+    need -= weight(pivot);
+    // Everything before the pivot and the pivot are in; go on after it.
+    Pair* at = std::find_if(p + m, p + hi, [&](const Pair& x) { return x.id == pivot.id; });
+    std::swap(*at, p[m]);
+    lo = m + 1;
+    if (lo == hi) return pivot;  // rounding: nothing after the pivot
+  }
+}
+
+// The largest finite value of src[0..n), -inf when there is none.
+float max_finite(const float* src, std::size_t n) {
+  f4 m0 = splat(-kInf), m1 = m0;
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    f4 a = load4(src + i), b = load4(src + i + 4);
+    a = is_finite(a) ? a : splat(-kInf);
+    b = is_finite(b) ? b : splat(-kInf);
+    m0 = a > m0 ? a : m0;
+    m1 = b > m1 ? b : m1;
+  }
+  for (; i < n; i += 4) {
+    f4 a = load4(src, i, n, -kInf);
+    a = is_finite(a) ? a : splat(-kInf);
+    m0 = a > m0 ? a : m0;
+  }
+  m0 = m1 > m0 ? m1 : m0;
+  return std::max(std::max(m0[0], m0[1]), std::max(m0[2], m0[3]));
+}
+
+// The lowest i with src[i] == m (m is one of the values).
+std::int32_t first_equal(const float* src, std::size_t n, float m) {
+  const f4 vm = splat(m);
+  for (std::size_t i = 0; i < n; i += 4) {
+    if (!any(load4(src, i, n, -kInf) == vm)) continue;
+    for (std::size_t k = i; k < n; ++k)
+      if (src[k] == m) return static_cast<std::int32_t>(k);
+  }
+  return 0;
+}
+
+std::uint64_t splitmix64(std::uint64_t& state) {
+  std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+inline std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+}  // namespace
+
+SamplingParams SamplingParams::from_defaults(const GenerationDefaults& d) {
+  SamplingParams p;
+  p.temperature = static_cast<float>(d.temperature);
+  p.top_p = static_cast<float>(d.top_p);
+  p.top_k = d.top_k;
+  return p;
+}
+
+std::string SamplingParams::validate() const {
+  if (!std::isfinite(temperature) || temperature < 0.0f)
+    return "temperature must be a finite number >= 0 (0 = greedy)";
+  if (!(top_p > 0.0f && top_p <= 1.0f)) return "top_p must be in (0, 1] (1 = off)";
+  if (!(min_p >= 0.0f && min_p <= 1.0f)) return "min_p must be in [0, 1] (0 = off)";
+  if (!std::isfinite(repetition_penalty) || repetition_penalty <= 0.0f)
+    return "repetition_penalty must be a finite number > 0 (1 = off)";
+  if (!std::isfinite(presence_penalty)) return "presence_penalty must be finite (0 = off)";
+  return {};
+}
+
+Sampler::Sampler(const SamplingParams& p, std::uint32_t n_tokens) : p_(p), n_tokens_(n_tokens) {
+  if (std::string e = p.validate(); !e.empty()) throw std::invalid_argument("sampling: " + e);
+  inv_temperature_ = p.temperature > 0.0f ? 1.0f / p.temperature : 0.0f;
+  greedy_ = p.temperature <= 0.0f || !std::isfinite(inv_temperature_);
+
+  seed_ = p.seed;
+  if (seed_ == 0) {
+    std::random_device rd;
+    std::uint64_t s = (std::uint64_t(rd()) << 32) ^ rd() ^
+                      std::uint64_t(std::chrono::steady_clock::now().time_since_epoch().count());
+    seed_ = splitmix64(s);
+    if (seed_ == 0) seed_ = 1;
+  }
+  std::uint64_t s = seed_;
+  for (auto& r : rng_) r = splitmix64(s);
+
+  const std::size_t groups = (std::size_t(n_tokens) + 3) / 4;
+  if (p.repetition_penalty != 1.0f || p.presence_penalty != 0.0f) {
+    penalised_.resize(n_tokens);
+    stamp_.assign(n_tokens, 0u);
+  }
+  if (!greedy_) {
+    w_.assign(groups * 4, 0.0f);
+    live_.resize(groups);
+    pairs_.resize(n_tokens);
+    group_sums_.resize((groups + 15) / 16);
+  }
+}
+
+double Sampler::next_double() {  // xoshiro256**, top 53 bits
+  const std::uint64_t result = rotl(rng_[1] * 5, 7) * 9;
+  const std::uint64_t t = rng_[1] << 17;
+  rng_[2] ^= rng_[0];
+  rng_[3] ^= rng_[1];
+  rng_[1] ^= rng_[2];
+  rng_[0] ^= rng_[3];
+  rng_[2] ^= t;
+  rng_[3] = rotl(rng_[3], 45);
+  return double(result >> 11) * 0x1.0p-53;
+}
+
+void Sampler::histogram(std::size_t n_live) {
+  // Two tables (even and odd lanes) halve the chains of updates to one bucket.
+  std::array<double, kBuckets> mass2{};
+  std::array<std::uint32_t, kBuckets> count2{};
+  mass_.fill(0.0);
+  count_.fill(0);
+  for (std::size_t j = 0; j < n_live; ++j) {
+    const float* w = &w_[4 * std::size_t(live_[j])];
+    for (int k = 0; k < 4; k += 2) {
+      const int a = std::min(bucket_of(w[k]), kBuckets - 1);
+      const int b = std::min(bucket_of(w[k + 1]), kBuckets - 1);
+      if (a >= 0) {
+        mass_[a] += w[k];
+        ++count_[a];
+      }
+      if (b >= 0) {
+        mass2[b] += w[k + 1];
+        ++count2[b];
+      }
+    }
+  }
+  for (int b = 0; b < kBuckets; ++b) {
+    mass_[b] += mass2[b];
+    count_[b] += count2[b];
+  }
+}
+
+std::int32_t Sampler::sample(const float* logits, std::size_t n_rows,
+                             const std::int32_t* history, std::size_t n_history) {
+  const std::size_t n = std::min<std::size_t>(n_rows, n_tokens_);
+  if (n == 0 || logits == nullptr) return 0;
+
+  // Penalties, on a copy.
+  const float* src = logits;
+  if (!penalised_.empty() && history != nullptr && n_history > 0) {
+    std::memcpy(penalised_.data(), logits, n * sizeof(float));
+    if (++epoch_ == 0) {
+      std::fill(stamp_.begin(), stamp_.end(), 0u);
+      epoch_ = 1;
+    }
+    const std::size_t window = p_.penalty_window;
+    const std::size_t start = window == 0 || n_history <= window ? 0 : n_history - window;
+    for (std::size_t h = start; h < n_history; ++h) {
+      const std::int32_t id = history[h];
+      if (id < 0 || std::size_t(id) >= n || stamp_[id] == epoch_) continue;
+      stamp_[id] = epoch_;
+      float& l = penalised_[id];
+      if (!std::isfinite(l)) continue;
+      if (p_.repetition_penalty != 1.0f)
+        l = l > 0.0f ? l / p_.repetition_penalty : l * p_.repetition_penalty;
+      l -= p_.presence_penalty;
+    }
+    src = penalised_.data();
+  }
+
+  const float m = max_finite(src, n);
+  if (m == -kInf) return 0;  // no finite logit: the first real token
+  if (greedy_) return first_equal(src, n, m);
+
+  // Temperature and softmax weights w = e^((l - m) / T), kept only for the 4-lane groups where
+  // one is >= e^kLogFloor (the live groups).
+  const std::size_t groups = (n + 3) / 4;
+  std::size_t n_live = 0;
+  {
+    const f4 vm = splat(m), vinv = splat(inv_temperature_), vfloor = splat(kLogFloor);
+    for (std::size_t g = 0; g < groups; ++g) {
+      const f4 v = load4(src, 4 * g, n, std::numeric_limits<float>::quiet_NaN());
+      f4 x = (v - vm) * vinv;
+      const i4 alive = is_finite(v) & (x >= vfloor);
+      if (!any(alive)) continue;
+      x = alive ? x : splat(0.0f);
+      const f4 w = exp_neg(x);
+      store4(&w_[4 * g], alive ? w : splat(0.0f));
+      live_[n_live++] = static_cast<std::uint32_t>(g);
+    }
+  }
+  histogram(n_live);
+
+  // Top-k (by logit; the weights are monotone in it, so the histogram finds the boundary bucket).
+  if (p_.top_k > 0) {
+    std::size_t total = 0;
+    for (auto c : count_) total += c;
+    if (p_.top_k < total) {
+      std::size_t above = 0;
+      int bk = kBuckets - 1;
+      for (; bk > 0; --bk) {
+        if (above + count_[bk] >= p_.top_k) break;
+        above += count_[bk];
+      }
+      std::size_t c = 0;
+      for (std::size_t j = 0; j < n_live; ++j) {
+        const std::size_t base = 4 * std::size_t(live_[j]);
+        for (std::size_t k = 0; k < 4; ++k) {
+          const float w = w_[base + k];
+          if (w > 0.0f && std::min(bucket_of(w), kBuckets - 1) == bk)
+            pairs_[c++] = Pair{src[base + k], static_cast<std::int32_t>(base + k)};
+        }
+      }
+      const Pair cut = select_cut(pairs_.data(), c, double(p_.top_k - above), false);
+      const f4 vcut = splat(cut.v);
+      const i4 vid = splat_i(cut.id);
+      std::size_t kept = 0;
+      for (std::size_t j = 0; j < n_live; ++j) {
+        const std::size_t g = live_[j];
+        const f4 v = load4(src, 4 * g, n, -kInf);
+        const i4 keep = (v > vcut) | ((v == vcut) & (lane_ids(g) <= vid));
+        const f4 w = keep ? load4(&w_[4 * g]) : splat(0.0f);
+        store4(&w_[4 * g], w);
+        if (any(w > splat(0.0f))) live_[kept++] = static_cast<std::uint32_t>(g);
+      }
+      n_live = kept;
+      histogram(n_live);
+    }
+  }
+
+  // Top-p: the boundary bucket from the histogram, then the exact cut inside it.
+  float cut_w = 0.0f;      // keep (w > cut_w) or (w == cut_w and id <= cut_id)
+  std::int32_t cut_id = -1;
+  if (p_.top_p < 1.0f) {
+    double z = 0.0;
+    for (double x : mass_) z += x;
+    const double target = double(p_.top_p) * z;
+    double above = 0.0;
+    int bp = kBuckets - 1;
+    for (; bp >= 0; --bp) {
+      if (count_[bp] > 0 && above + mass_[bp] >= target) break;
+      above += mass_[bp];
+    }
+    if (bp >= 0) {
+      std::size_t c = 0;
+      for (std::size_t j = 0; j < n_live; ++j) {
+        const std::size_t base = 4 * std::size_t(live_[j]);
+        for (std::size_t k = 0; k < 4; ++k) {
+          const float w = w_[base + k];
+          if (w > 0.0f && std::min(bucket_of(w), kBuckets - 1) == bp)
+            pairs_[c++] = Pair{w, static_cast<std::int32_t>(base + k)};
+        }
+      }
+      const Pair cut = select_cut(pairs_.data(), c, target - above, true);
+      cut_w = cut.v;
+      cut_id = cut.id;
+    }
+  }
+  // Min-p: keep w >= min_p (the largest weight is 1); the stricter of the two cuts wins.
+  if (p_.min_p > 0.0f && p_.min_p > cut_w) {
+    cut_w = p_.min_p;
+    cut_id = std::numeric_limits<std::int32_t>::max();
+  }
+
+  // Renormalise and draw: the kept mass per live group and per 16 of them, then a walk.
+  const f4 vcw = splat(cut_w);
+  const i4 vcid = splat_i(cut_id);
+  auto kept_weights = [&](std::size_t g) {
+    const f4 w = load4(&w_[4 * g]);
+    const i4 keep = (w > vcw) | ((w == vcw) & (lane_ids(g) <= vcid));
+    return keep ? w : splat(0.0f);
+  };
+  auto sum4 = [](f4 w) { return double(w[0]) + double(w[1]) + double(w[2]) + double(w[3]); };
+  const std::size_t n_groups = (n_live + 15) / 16;
+  double total = 0.0;
+  for (std::size_t gi = 0; gi < n_groups; ++gi) {
+    double s = 0.0;
+    const std::size_t end = std::min(n_live, gi * 16 + 16);
+    for (std::size_t j = gi * 16; j < end; ++j) s += sum4(kept_weights(live_[j]));
+    group_sums_[gi] = s;
+    total += s;
+  }
+  const double r = next_double() * total;
+
+  double acc = 0.0;
+  std::size_t gsel = n_groups;
+  for (std::size_t gi = 0; gi < n_groups; ++gi) {
+    if (!(group_sums_[gi] > 0.0)) continue;
+    gsel = gi;
+    if (acc + group_sums_[gi] > r) break;
+    acc += group_sums_[gi];
+  }
+  if (gsel == n_groups) return first_equal(src, n, m);  // cannot happen: the top token is kept
+  if (!(acc + group_sums_[gsel] > r)) acc -= group_sums_[gsel];  // rounding: fall back to its end
+  // Within the group: first the 4-lane group, then the lane; each falls back to its last kept
+  // token when rounding keeps the running sum from passing r.
+  std::int32_t last = -1;
+  const std::size_t end = std::min(n_live, gsel * 16 + 16);
+  for (std::size_t j = gsel * 16; j < end; ++j) {
+    const std::size_t g = live_[j];
+    const f4 w = kept_weights(g);
+    const double s = sum4(w);
+    if (!(s > 0.0)) continue;
+    const bool here = acc + s > r;
+    for (int k = 0; k < 4; ++k) {
+      if (!(w[k] > 0.0f)) continue;
+      last = static_cast<std::int32_t>(4 * g + std::size_t(k));
+      if (!here) continue;
+      acc += w[k];
+      if (acc > r) return last;
+    }
+    if (here) return last;
+    acc += s;
+  }
+  return last >= 0 ? last : first_equal(src, n, m);
+}
+
+double Sampler::log_prob(const float* logits, std::size_t n_rows, std::uint32_t n_tokens,
+                         std::int32_t id) {
+  const double neg_inf = -std::numeric_limits<double>::infinity();
+  const std::size_t n = std::min<std::size_t>(n_rows, n_tokens);
+  if (logits == nullptr || id < 0 || std::size_t(id) >= n || !std::isfinite(logits[id]))
+    return neg_inf;
+  const double m = max_finite(logits, n);
+  double s = 0.0;
+  for (std::size_t i = 0; i < n; ++i)
+    if (std::isfinite(logits[i])) s += std::exp(double(logits[i]) - m);
+  return (double(logits[id]) - m) - std::log(s);
+}
+
+}  // namespace ponder
