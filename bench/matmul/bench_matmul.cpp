@@ -1,0 +1,247 @@
+// bench_matmul: speed of the CPU matmul kernels (engine/cpu/matmul.h) against the machine's limits.
+//
+//   bench_matmul [--threads 1,2] [--passes N] [--prefill-passes N] [--T 512] [--isa portable|avx2|avx512]
+//                [--types f32,f16,...] [--no-prefill]
+//
+// 1. Read bandwidth: every thread of a ThreadPool streams its share of a 1 GiB buffer (AVX2
+//    loads where the CPU has them); the best of N passes, per thread count. This is the physical
+//    limit decode runs against.
+// 2. Decode (GEMV, T = 1) on the R1-Distill-Qwen-1.5B ffn shapes: N x K = 8960 x 1536 (gate/up)
+//    and 1536 x 8960 (down), per weight type. The matrix is copied until the copies exceed
+//    256 MiB and the GEMVs cycle through them, so the weights come from DRAM as in a real decode
+//    step, not from the L3 cache. GB/s = weight bytes / time per GEMV (best and median of N
+//    passes over all copies) and the ratio to the measured bandwidth at the same thread count.
+// 3. Prefill: T = 512 activation rows on one copy; GFLOP/s = 2 N K T / time (best and median).
+#include <immintrin.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "engine/cpu/matmul.h"
+#include "engine/cpu/thread_pool.h"
+#include "engine/quant.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::size_t pos = 0;
+  while (pos <= s.size()) {
+    const std::size_t comma = std::min(s.find(',', pos), s.size());
+    if (comma > pos) out.push_back(s.substr(pos, comma - pos));
+    pos = comma + 1;
+  }
+  return out;
+}
+
+__attribute__((target("avx2"))) std::uint64_t read_avx2(const unsigned char* p, std::size_t n) {
+  __m256i a = _mm256_setzero_si256(), b = a, c = a, d = a;
+  for (std::size_t i = 0; i + 128 <= n; i += 128) {
+    a = _mm256_xor_si256(a, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i)));
+    b = _mm256_xor_si256(b, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 32)));
+    c = _mm256_xor_si256(c, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 64)));
+    d = _mm256_xor_si256(d, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 96)));
+  }
+  const __m256i s = _mm256_xor_si256(_mm256_xor_si256(a, b), _mm256_xor_si256(c, d));
+  return static_cast<std::uint64_t>(_mm256_extract_epi64(s, 0) ^ _mm256_extract_epi64(s, 3));
+}
+
+std::uint64_t read_plain(const unsigned char* p, std::size_t n) {
+  std::uint64_t a = 0, b = 0, c = 0, d = 0, v[4];
+  for (std::size_t i = 0; i + 32 <= n; i += 32) {
+    std::memcpy(v, p + i, 32);
+    a ^= v[0];
+    b ^= v[1];
+    c ^= v[2];
+    d ^= v[3];
+  }
+  return a ^ b ^ c ^ d;
+}
+
+// Best-of-passes read bandwidth with `pool`'s threads, in GB/s (1e9 bytes).
+double read_bandwidth(ponder::cpu::ThreadPool& pool, int passes) {
+  const std::size_t bytes = std::size_t{1} << 30;
+  auto* buf = static_cast<unsigned char*>(std::aligned_alloc(4096, bytes));
+  std::memset(buf, 1, bytes);
+  const bool avx2 = __builtin_cpu_supports("avx2");
+  const std::size_t chunk = 1 << 20, chunks = bytes / chunk;
+  std::vector<std::uint64_t> sink(pool.size() * 8);
+  double best = 0;
+  for (int p = 0; p < passes; ++p) {
+    const auto t0 = Clock::now();
+    pool.parallel_for(chunks, [&](std::size_t i, unsigned thread) {
+      const unsigned char* q = buf + i * chunk;
+      sink[thread * 8] ^= avx2 ? read_avx2(q, chunk) : read_plain(q, chunk);
+    });
+    best = std::max(best, double(bytes) / seconds_since(t0) / 1e9);
+  }
+  std::uint64_t s = 0;
+  for (auto v : sink) s ^= v;
+  if (s == 42) std::printf(" ");
+  std::free(buf);
+  return best;
+}
+
+struct Stats {
+  double best = 0, median = 0;
+};
+Stats stats(std::vector<double> v) {  // v: rates, higher is better
+  std::sort(v.begin(), v.end());
+  return {v.back(), v[v.size() / 2]};
+}
+
+struct Matrix {
+  std::vector<unsigned char> bytes;  // `copies` copies, each `one` bytes
+  std::size_t one = 0, copies = 0;
+  ponder::Weight weight(std::size_t i, ponder::GgmlType type, std::size_t N, std::size_t K) const {
+    ponder::Weight w;
+    w.type = type;
+    w.n_dims = 2;
+    w.ne[0] = K;
+    w.ne[1] = N;
+    w.data = bytes.data() + i * one;
+    w.bytes = one;
+    w.source = "bench";
+    return w;
+  }
+};
+
+Matrix make_matrix(ponder::GgmlType type, std::size_t N, std::size_t K, std::size_t min_total) {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> normal(0.0f, 0.02f);
+  std::vector<float> src(N * K);
+  for (auto& v : src) v = normal(rng);
+  Matrix m;
+  m.one = ponder::row_bytes(type, K) * N;
+  m.copies = std::max<std::size_t>(2, (min_total + m.one - 1) / m.one);
+  m.bytes.resize(m.one * m.copies);
+  std::string error;
+  if (!ponder::quantize(type, src.data(), m.bytes.data(), N * K, &error)) {
+    std::fprintf(stderr, "quantize: %s\n", error.c_str());
+    std::exit(1);
+  }
+  for (std::size_t i = 1; i < m.copies; ++i) std::memcpy(m.bytes.data() + i * m.one, m.bytes.data(), m.one);
+  return m;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<unsigned> threads = {1, 2};
+  int passes = 7, prefill_passes = 3;
+  std::size_t T = 512;
+  bool prefill = true;
+  std::vector<std::string> type_names = {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_K", "q5_K", "q6_K"};
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "%s needs a value\n", a.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--threads") {
+      threads.clear();
+      for (const auto& s : split(next())) threads.push_back(static_cast<unsigned>(std::atoi(s.c_str())));
+    } else if (a == "--passes") {
+      passes = std::max(1, std::atoi(next().c_str()));
+    } else if (a == "--prefill-passes") {
+      prefill_passes = std::max(1, std::atoi(next().c_str()));
+    } else if (a == "--T") {
+      T = static_cast<std::size_t>(std::max(2, std::atoi(next().c_str())));
+    } else if (a == "--types") {
+      type_names = split(next());
+    } else if (a == "--no-prefill") {
+      prefill = false;
+    } else if (a == "--isa") {
+      const std::string v = next();
+      ponder::cpu::force_isa(v == "portable" ? ponder::cpu::Isa::portable
+                             : v == "avx2"   ? ponder::cpu::Isa::avx2
+                                             : ponder::cpu::Isa::avx512);
+    } else {
+      std::fprintf(stderr,
+                   "usage: bench_matmul [--threads 1,2] [--passes N] [--prefill-passes N] [--T 512] "
+                   "[--isa portable|avx2|avx512] [--types f32,f16,...] [--no-prefill]\n");
+      return 2;
+    }
+  }
+  std::printf("isa: %s (detected %s)\n", ponder::cpu::isa_name(ponder::cpu::active_isa()),
+              ponder::cpu::isa_name(ponder::cpu::detect_isa()));
+
+  std::vector<double> bandwidth;
+  for (unsigned th : threads) {
+    ponder::cpu::ThreadPool pool(th);
+    bandwidth.push_back(read_bandwidth(pool, passes));
+    std::printf("read bandwidth, %u thread%s: %.1f GB/s (best of %d)\n", th, th == 1 ? "" : "s",
+                bandwidth.back(), passes);
+  }
+
+  struct Shape {
+    std::size_t N, K;
+  };
+  const Shape shapes[] = {{8960, 1536}, {1536, 8960}};
+  std::printf("\n%-6s %-11s %3s %9s %9s %6s", "type", "N x K", "thr", "GEMV GB/s", "(median)", "ratio");
+  if (prefill) std::printf(" %12s %9s", "pp GFLOP/s", "(median)");
+  std::printf("\n");
+  for (const auto& name : type_names) {
+    const ponder::GgmlTypeInfo* info = nullptr;
+    for (std::uint32_t id = 0; id < 40 && !info; ++id) {
+      const auto* i = ponder::ggml_type_info(id);
+      if (i && i->name == name) info = i;
+    }
+    if (!info || !ponder::cpu::matmul_supports(info->type)) {
+      std::fprintf(stderr, "unknown or unsupported type %s\n", name.c_str());
+      return 2;
+    }
+    for (const Shape& s : shapes) {
+      const Matrix m = make_matrix(info->type, s.N, s.K, std::size_t{256} << 20);
+      std::mt19937 rng(3);
+      std::normal_distribution<float> normal(0.0f, 1.0f);
+      std::vector<float> x(T * s.K), y(T * s.N);
+      for (auto& v : x) v = normal(rng);
+      for (std::size_t ti = 0; ti < threads.size(); ++ti) {
+        ponder::cpu::ThreadPool pool(threads[ti]);
+        // Warm-up: touch every copy once.
+        for (std::size_t c = 0; c < m.copies; ++c)
+          ponder::cpu::matmul(m.weight(c, info->type, s.N, s.K), x.data(), 1, y.data(), &pool);
+        std::vector<double> gbs;
+        for (int p = 0; p < passes; ++p) {
+          const auto t0 = Clock::now();
+          for (std::size_t c = 0; c < m.copies; ++c)
+            ponder::cpu::matmul(m.weight(c, info->type, s.N, s.K), x.data(), 1, y.data(), &pool);
+          gbs.push_back(double(m.one * m.copies) / seconds_since(t0) / 1e9);
+        }
+        const Stats g = stats(gbs);
+        std::printf("%-6s %5zux%-5zu %3u %9.2f %9.2f %6.2f", name.c_str(), s.N, s.K, threads[ti], g.best,
+                    g.median, g.best / bandwidth[ti]);
+        if (prefill) {
+          std::vector<double> gf;
+          const double flops = 2.0 * double(s.N) * double(s.K) * double(T);
+          for (int p = 0; p < prefill_passes; ++p) {
+            const auto t0 = Clock::now();
+            ponder::cpu::matmul(m.weight(0, info->type, s.N, s.K), x.data(), T, y.data(), &pool);
+            gf.push_back(flops / seconds_since(t0) / 1e9);
+          }
+          const Stats f = stats(gf);
+          std::printf(" %12.1f %9.1f", f.best, f.median);
+        }
+        std::printf("\n");
+        std::fflush(stdout);
+      }
+    }
+  }
+  return 0;
+}
