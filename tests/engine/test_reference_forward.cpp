@@ -318,6 +318,9 @@ TEST_CASE("reference forward: causal and incremental", "[reference][forward]") {
     seq.insert(seq.end(), f.seven.greedy.begin(), f.seven.greedy.end() - 1);
     jobs.push_back({f.snapshot, seq, {}});
   }
+  ReferenceOptions last_only;
+  last_only.last_only = true;
+  for (Arch arch : kArchs) jobs.push_back({fixture(arch).snapshot, prompt(64), last_only});
   std::vector<ReferenceResult> wholes;
   std::string error;
   const bool ok = run_reference_batch(jobs, &wholes, &error);
@@ -342,6 +345,11 @@ TEST_CASE("reference forward: causal and incremental", "[reference][forward]") {
       INFO("greedy token " << i);
       CHECK(f.seven.greedy[static_cast<std::size_t>(i)] == std::max_element(row, row + V) - row);
     }
+    // --last-only computes the last row alone, the same one
+    const ReferenceResult& last = wholes[std::size(kArchs) + a];
+    REQUIRE(last.n_rows == 1);
+    REQUIRE(last.logits.size() == V);
+    CHECK(relative_max(last.logits.data(), f.full.row(63), V) < 1e-12);
     // and the naive forward agrees on the generated continuation too
     Naive naive{spec_for(arch), {}};
     const std::vector<double> want = naive.forward(jobs[a].ids);

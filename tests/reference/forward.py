@@ -11,7 +11,7 @@ RoPE scaling). It shares no code with ponder's engine.
 
   IDS            a file of token ids (whitespace or comma separated), or a comma list "1,2,3"
   --logits       writes the logits of every prompt position, T x vocab float64 little-endian
-                 (with --last-only: only the last row)
+                 (with --last-only: only the last row, the only one computed)
   --greedy N     then continues greedily for N tokens (argmax over every row of the output,
                  ties to the lowest id), feeding each token back through a KV cache
   --greedy-out   the N generated ids, one per line
@@ -214,9 +214,10 @@ class Model:
         y = x @ w.T
         return y + b if b is not None else y
 
-    def forward(self, ids, cache, block):
-        """Logits (T x vocab) of `ids` placed after the cache's positions; extends the cache
-        (per layer: keys after RoPE and values, [n_head_kv, positions, head_dim])."""
+    def forward(self, ids, cache, block, last_only=False):
+        """Logits (T x vocab, or 1 x vocab with last_only) of `ids` placed after the cache's
+        positions; extends the cache (per layer: keys after RoPE and values,
+        [n_head_kv, positions, head_dim])."""
         cfg = self.cfg
         T, D = len(ids), cfg.head_dim
         past = cache["n"]
@@ -264,6 +265,8 @@ class Model:
             up = self.linear(h, L["up"], L["up_b"])
             x = x + self.linear(torch.nn.functional.silu(gate) * up, L["down"], L["down_b"])
         cache["n"] = past + T
+        if last_only:
+            x = x[-1:]
         x = rms_norm(x, self.norm, cfg.eps)
         return x @ self.lm_head.T
 
@@ -316,12 +319,11 @@ def run_job(a, models):
 
     cache = {"n": 0, "k": {}, "v": {}}
     with torch.no_grad():
-        logits = model.forward(ids, cache, max(1, a.block))
+        logits = model.forward(ids, cache, max(1, a.block), a.last_only)
         t2 = time.time()
         log(f"prefill of {len(ids)} tokens in {t2 - t1:.2f} s")
         if a.logits:
-            rows = logits[-1:] if a.last_only else logits
-            rows.numpy().astype("<f8").tofile(a.logits)
+            logits.numpy().astype("<f8").tofile(a.logits)
         generated, chosen_rows = [], []
         row = logits[-1]
         for _ in range(a.greedy):
@@ -329,7 +331,7 @@ def run_job(a, models):
             generated.append(tok)
             chosen_rows.append(row)
             if len(generated) < a.greedy:
-                row = model.forward([tok], cache, 1)[-1]
+                row = model.forward([tok], cache, 1, True)[-1]
         if a.greedy:
             log(f"greedy decode of {a.greedy} tokens in {time.time() - t2:.2f} s")
         if a.greedy_out:
