@@ -22,6 +22,8 @@ Commands:
   tokenize      Print the token ids, pieces or count of a file with a model's tokenizer
                 (--decode: ids to text). Run `ponder tokenize --help`.
   models        List the DeepSeek-R1 distills found on this machine.
+  generate      Run the model on a prompt (--prompt TEXT or --chat TEXT) and stream its
+                output (CPU backend). Run `ponder generate --help`.
   version       Print the version and the compute backends this build has.
 
 Options:
@@ -79,6 +81,7 @@ int main(int argc, char** argv) {
   if (command == "index") return ponder::cli::cmd_index(rest);
   if (command == "tokenize") return ponder::cli::cmd_tokenize(rest);
   if (command == "models") return ponder::cli::cmd_models(rest);
+  if (command == "generate") return ponder::cli::cmd_generate(rest);
   if (command == "version") {
     print_version();
     return 0;

@@ -1,6 +1,7 @@
 // The ponder executable, run as a user would.
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -201,4 +202,37 @@ TEST_CASE("ponder models lists the R1 distills in Ollama's store and the Hugging
   Run empty = run_ponder("models", true, "HOME=" + dir.str() + "/nothing OLLAMA_MODELS= HF_HUB_CACHE= HF_HOME= XDG_CACHE_HOME= ");
   CHECK(empty.out.find("No DeepSeek-R1 distills found") != std::string::npos);
   CHECK(empty.out.find("ollama pull") != std::string::npos);
+}
+
+TEST_CASE("ponder generate runs a model end to end", "[cli][generate]") {
+  TempDir dir;
+  std::string error;
+  const std::string path = (dir.path() / "m.gguf").string();
+  REQUIRE(ponder::test::write_gguf(ponder::test::TestModelSpec{}, ponder::GgmlType::q8_0, path, &error));
+  // Greedy ids: exactly -n of them, the same twice.
+  Run a = run_ponder("generate --model " + path + " --prompt 'def main():' -n 12 --temp 0 --ids");
+  CHECK(a.status == 0);
+  CHECK(std::count(a.out.begin(), a.out.end(), '\n') == 12);
+  Run b = run_ponder("generate --model " + path + " --prompt 'def main():' -n 12 --temp 0 --ids");
+  CHECK(a.out == b.out);
+  // Sampling with a seed is reproducible; the chat template and the statistics line work.
+  Run c = run_ponder("generate --model " + path + " --chat 'Explain this.' -n 8 --seed 7 --stats --show-thinking", true);
+  Run d = run_ponder("generate --model " + path + " --chat 'Explain this.' -n 8 --seed 7 --stats --show-thinking", true);
+  CHECK(c.status == 0);
+  const std::string stats = "[" + path + " · Q8_0 · cpu] prompt ";
+  REQUIRE(c.out.find(stats) != std::string::npos);
+  CHECK(c.out.substr(0, c.out.find(stats)) == d.out.substr(0, d.out.find(stats)));  // timings differ
+  CHECK(c.out.find("generated 8 tokens") != std::string::npos);
+  CHECK(c.out.find("seed 7") != std::string::npos);
+  // Bad usage and bad models.
+  CHECK(run_ponder("generate --model " + path).status == 2);
+  CHECK(run_ponder("generate --model " + path + " --prompt x --top-p 7").status == 2);
+  CHECK(run_ponder("generate --model " + path + " --prompt x -n 0").status == 2);
+  Run missing = run_ponder("generate --model " + dir.str() + "/none.gguf --prompt x", true);
+  CHECK(missing.status == 1);
+  CHECK(missing.out.find("no such file") != std::string::npos);
+  const std::string vocab = std::string(PONDER_SHARED_DIR) + "/testdata/r1_qwen_vocab.gguf";
+  Run no_weights = run_ponder("generate --model " + vocab + " --prompt x", true);
+  CHECK(no_weights.status == 1);
+  CHECK(no_weights.out.find("has no tensors") != std::string::npos);
 }

@@ -1,0 +1,262 @@
+// `ponder generate`: a prompt in, streamed tokens out — the whole engine path end to end (model
+// files, tokenizer, chat template, the CPU backend, the sampler, the streaming decoder and the
+// reasoning splitter), for debugging and scripts.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "engine/backend.h"
+#include "engine/chat.h"
+#include "engine/model.h"
+#include "engine/model_locator.h"
+#include "engine/sampler.h"
+#include "engine/tokenizer.h"
+
+namespace ponder::cli {
+namespace {
+
+constexpr const char* kHelp = R"(Usage: ponder generate [--model M] (--prompt TEXT | --chat TEXT) [options]
+
+Runs the model on a prompt and streams what it generates to stdout. --prompt takes raw text
+(a BOS token is put first); --chat wraps the text in the R1 chat template as one user turn,
+and the model's reasoning (up to </think>) goes to stderr unless --show-thinking.
+
+Options:
+  --model M          A GGUF file, a snapshot folder, ollama:NAME[:TAG] or hf:ORG/NAME
+                     (default: ./.ponder.json, $PONDER_MODEL, then the largest R1 distill found).
+  -n N               Tokens to generate at most (default 256).
+  --temp T           Temperature; 0 = greedy (default: the model's, 0.6 for R1).
+  --top-p P          Nucleus sampling (default: the model's, 0.95 for R1); 1 = off.
+  --top-k K          Keep the K most likely tokens; 0 = off (default).
+  --min-p P          Keep tokens at least P times as likely as the best; 0 = off (default).
+  --seed S           Seed of the draw (default: random, printed with --stats).
+  -t, --threads N    CPU threads (default: every core).
+  --ctx N            KV cache positions (default: prompt + N, at most the model's context).
+  --kv f16|f32       KV cache type (default f16).
+  --ids              Print the generated token ids, one per line, instead of text.
+  --show-thinking    With --chat: print the reasoning to stdout too, before the answer.
+  --stats            Print timings to stderr at the end.
+  -h, --help         Show this help.
+)";
+
+bool number(const std::string& s, double* out) {
+  char* end = nullptr;
+  *out = std::strtod(s.c_str(), &end);
+  return !s.empty() && *end == '\0';
+}
+
+void write(std::FILE* f, const std::string& s) {
+  if (s.empty()) return;
+  std::fwrite(s.data(), 1, s.size(), f);
+  std::fflush(f);
+}
+
+}  // namespace
+
+int cmd_generate(const std::vector<std::string>& args) {
+  std::string spec, prompt, kv = "f16";
+  bool chat = false, ids_out = false, show_thinking = false, stats = false, have_prompt = false;
+  double n_predict = 256, threads = 0, ctx = 0;
+  SamplingParams sp;
+  bool temp_set = false, top_p_set = false;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&]() -> const std::string* {
+      if (i + 1 >= args.size()) {
+        std::fprintf(stderr, "ponder generate: %s needs a value\n", a.c_str());
+        return nullptr;
+      }
+      return &args[++i];
+    };
+    double d = 0;
+    auto num = [&](double* out) {
+      const std::string* v = value();
+      if (!v) return false;
+      if (!number(*v, out)) {
+        std::fprintf(stderr, "ponder generate: %s takes a number, not '%s'\n", a.c_str(), v->c_str());
+        return false;
+      }
+      return true;
+    };
+    if (a == "-h" || a == "--help") {
+      std::fputs(kHelp, stdout);
+      return 0;
+    } else if (a == "--model" || a == "--prompt" || a == "--chat" || a == "--kv") {
+      const std::string* v = value();
+      if (!v) return 2;
+      if (a == "--model") spec = *v;
+      else if (a == "--kv") kv = *v;
+      else {
+        prompt = *v;
+        chat = a == "--chat";
+        have_prompt = true;
+      }
+    } else if (a == "-n") {
+      if (!num(&n_predict)) return 2;
+    } else if (a == "-t" || a == "--threads") {
+      if (!num(&threads)) return 2;
+    } else if (a == "--ctx") {
+      if (!num(&ctx)) return 2;
+    } else if (a == "--temp") {
+      if (!num(&d)) return 2;
+      sp.temperature = static_cast<float>(d);
+      temp_set = true;
+    } else if (a == "--top-p") {
+      if (!num(&d)) return 2;
+      sp.top_p = static_cast<float>(d);
+      top_p_set = true;
+    } else if (a == "--top-k") {
+      if (!num(&d)) return 2;
+      sp.top_k = static_cast<std::uint32_t>(d);
+    } else if (a == "--min-p") {
+      if (!num(&d)) return 2;
+      sp.min_p = static_cast<float>(d);
+    } else if (a == "--seed") {
+      if (!num(&d)) return 2;
+      sp.seed = static_cast<std::uint64_t>(d);
+    } else if (a == "--ids") {
+      ids_out = true;
+    } else if (a == "--show-thinking") {
+      show_thinking = true;
+    } else if (a == "--stats") {
+      stats = true;
+    } else {
+      std::fprintf(stderr, "ponder generate: unknown argument '%s' (see --help)\n", a.c_str());
+      return 2;
+    }
+  }
+  if (!have_prompt) {
+    std::fprintf(stderr, "ponder generate: give --prompt TEXT or --chat TEXT\n");
+    return 2;
+  }
+  if (n_predict < 1 || threads < 0 || ctx < 0 || (kv != "f16" && kv != "f32")) {
+    std::fprintf(stderr, "ponder generate: -n must be at least 1, --threads and --ctx not negative, --kv f16 or f32\n");
+    return 2;
+  }
+
+  std::string error;
+  ModelChoice choice;
+  choice.command_line = spec;
+  if (!read_config_model(".", &choice.config_file, &error)) {
+    std::fprintf(stderr, "ponder generate: %s\n", error.c_str());
+    return 1;
+  }
+  if (const char* e = std::getenv("PONDER_MODEL")) choice.environment = e;
+  ModelRef ref;
+  const std::uint64_t available = available_memory();
+  if (!choose_model(choice, ModelSearchPaths::from_environment(), 4096, available, &ref, &error)) {
+    std::fprintf(stderr, "ponder generate: %s\n", error.c_str());
+    return 1;
+  }
+  auto model = Model::open(ref.path, &error);
+  auto tok = model ? model->load_tokenizer(&error) : nullptr;
+  if (!model || !tok) {
+    std::fprintf(stderr, "ponder generate: %s\n", error.c_str());
+    return 1;
+  }
+  // The model's own defaults unless the command line says otherwise.
+  const SamplingParams defaults = SamplingParams::from_defaults(model->generation());
+  if (!temp_set) sp.temperature = defaults.temperature;
+  if (!top_p_set) sp.top_p = defaults.top_p;
+  if (std::string why = sp.validate(); !why.empty()) {
+    std::fprintf(stderr, "ponder generate: %s\n", why.c_str());
+    return 2;
+  }
+
+  std::vector<std::int32_t> tokens;
+  if (chat) {
+    tokens = tok->encode(render_r1_chat({{ChatMessage::Role::user, prompt}}));
+  } else {
+    if (model->tokens().bos >= 0) tokens.push_back(model->tokens().bos);
+    for (auto id : tok->encode(prompt)) tokens.push_back(id);
+  }
+  const auto n_new = static_cast<std::uint32_t>(n_predict);
+  std::uint32_t context = ctx > 0 ? static_cast<std::uint32_t>(ctx)
+                                  : std::min<std::uint32_t>(model->config().max_context,
+                                                            static_cast<std::uint32_t>(tokens.size()) + n_new);
+  BackendOptions opt;
+  opt.context = context;
+  opt.kv = kv == "f32" ? KvType::f32 : KvType::f16;
+  opt.threads = static_cast<unsigned>(threads);
+  const MemoryEstimate need = estimate_memory(model->config(), model->weight_bytes(), context, opt.kv);
+  if (!check_memory(model->config(), need, available, &error)) {
+    std::fprintf(stderr, "ponder generate: %s: %s\n", ref.spec.c_str(), error.c_str());
+    return 1;
+  }
+  auto backend = make_cpu_backend(*model, opt, &error);
+  if (!backend) {
+    std::fprintf(stderr, "ponder generate: %s\n", error.c_str());
+    return 1;
+  }
+
+  const std::uint32_t V = model->config().n_vocab;
+  std::vector<float> logits(V);
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
+  if (!backend->eval(tokens.data(), tokens.size(), logits.data(), 1, &error)) {
+    std::fprintf(stderr, "ponder generate: %s\n", error.c_str());
+    return 1;
+  }
+  const auto t1 = Clock::now();
+  Sampler sampler(sp, model->tokens().n_tokens);
+  StreamDecoder decoder(*tok);
+  ReasoningSplitter splitter;
+  const auto& eog = model->tokens().end_of_generation;
+  std::vector<std::int32_t> history = tokens;
+  std::uint32_t generated = 0;
+  const char* stop = "length";
+  auto emit = [&](const std::string& text) {
+    if (!chat) return write(stdout, text);
+    ReasoningSplitter::Delta d = splitter.feed(text);
+    write(show_thinking ? stdout : stderr, d.reasoning);
+    write(stdout, d.answer);
+  };
+  while (generated < n_new) {
+    const std::int32_t id = sampler.sample(logits.data(), V, history.data(), history.size());
+    history.push_back(id);
+    ++generated;
+    if (std::find(eog.begin(), eog.end(), id) != eog.end()) {
+      stop = "end of generation";
+      break;
+    }
+    if (ids_out) std::printf("%d\n", id), std::fflush(stdout);
+    else emit(decoder.push(id));
+    if (generated == n_new) break;
+    if (backend->cached() >= backend->context()) {
+      stop = "context full";
+      break;
+    }
+    if (!backend->eval(&id, 1, logits.data(), 1, &error)) {
+      std::fprintf(stderr, "\nponder generate: %s\n", error.c_str());
+      return 1;
+    }
+  }
+  if (!ids_out) {
+    emit(decoder.finish());
+    if (chat) {
+      ReasoningSplitter::Delta d = splitter.finish();
+      write(show_thinking ? stdout : stderr, d.reasoning);
+      write(stdout, d.answer);
+      if (!splitter.closed())  // cut by -n, or the model answered without reasoning
+        std::fprintf(stderr, "\n[ponder: the output ended without </think>; all of it went to the reasoning]");
+    }
+    write(stdout, "\n");
+  }
+  const auto t2 = Clock::now();
+  if (stats) {
+    const double prefill = std::chrono::duration<double>(t1 - t0).count();
+    const double decode = std::chrono::duration<double>(t2 - t1).count();
+    std::fprintf(stderr,
+                 "[%s · %s · %s] prompt %zu tokens, %.1f tok/s; generated %u tokens, %.2f tok/s; stop: %s; seed %llu\n",
+                 ref.spec.c_str(), model->file_type().c_str(), std::string(backend->name()).c_str(), tokens.size(),
+                 static_cast<double>(tokens.size()) / prefill, generated, generated > 1 ? (generated - 1) / decode : 0.0,
+                 stop, static_cast<unsigned long long>(sampler.seed()));
+  }
+  return 0;
+}
+
+}  // namespace ponder::cli
