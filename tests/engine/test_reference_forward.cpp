@@ -10,6 +10,7 @@
 #include <iterator>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,7 @@ std::vector<std::int32_t> prompt(std::size_t n) {
 struct Naive {
   TestModelSpec s;
   std::map<std::string, std::vector<double>> w;  // internal name -> HF layout [out][in]
+  double yarn_factor = 0, yarn_original = 0;     // YaRN when yarn_factor > 0 (qwen)
 
   const std::vector<double>& at(const std::string& name) {
     auto it = w.find(name);
@@ -85,9 +87,17 @@ struct Naive {
     for (std::size_t i = 0; i < n; ++i) x[off + i] = x[off + i] * r * at(g)[i];
   }
   // The rotation angle per position of pair i: llama3 scaling as written in Meta's
-  // apply_scaling (wavelength bands), otherwise θ^(-2i/d).
+  // apply_scaling (wavelength bands); YaRN as transformers ramps it, over the pair indices
+  // between those turning 32 times and once over the original context; otherwise θ^(-2i/d).
   double inv_freq(std::size_t i) const {
     const double d = s.head_dim, f = std::pow(s.rope_theta, -2.0 * static_cast<double>(i) / d);
+    if (yarn_factor > 0) {
+      // pair index whose frequency turns `r` times over the original context
+      auto index = [&](double r) { return d * std::log(yarn_original / (2 * M_PI * r)) / (2 * std::log(s.rope_theta)); };
+      const double lo = std::max(0.0, std::floor(index(32))), hi = std::min(d - 1, std::ceil(index(1)));
+      const double ramp = std::clamp((static_cast<double>(i) - lo) / (hi - lo), 0.0, 1.0);  // 0: kept, 1: interpolated
+      return ramp * f / yarn_factor + (1 - ramp) * f;
+    }
     if (!s.llama3_scaling) return f;
     const double factor = 8, low = 1, high = 4, old = 8192, wavelen = 2 * M_PI / f;
     if (wavelen < old / high) return f;
@@ -96,11 +106,13 @@ struct Naive {
     return (1 - smooth) * f / factor + smooth * f;
   }
   // rotate-half RoPE of every head in x (n_heads x head_dim) at position p
+  // (YaRN also scales q and k by 0.1 ln(factor) + 1)
   void rope(std::vector<double>& x, std::size_t n_heads, std::size_t p) const {
     const std::size_t d = s.head_dim, h2 = d / 2;
+    const double m = yarn_factor > 0 ? 0.1 * std::log(yarn_factor) + 1 : 1.0;
     for (std::size_t h = 0; h < n_heads; ++h)
       for (std::size_t i = 0; i < h2; ++i) {
-        const double a = static_cast<double>(p) * inv_freq(i), c = std::cos(a), sn = std::sin(a);
+        const double a = static_cast<double>(p) * inv_freq(i), c = m * std::cos(a), sn = m * std::sin(a);
         double& x1 = x[h * d + i];
         double& x2 = x[h * d + i + h2];
         const double x1v = x1, x2v = x2;
@@ -471,6 +483,42 @@ TEST_CASE("reference forward: every GGUF weight type runs on its dequantized wei
       CHECK(err > w);
       CHECK(err < 6 * w);
     }
+}
+
+TEST_CASE("reference forward: YaRN (Qwen's long-context option), and through the bridge", "[reference][forward]") {
+  // Qwen2.5's recommended setting beyond 32K (factor 4, original 32768) on a qwen2 with the
+  // 14B's theta 1e6: with head_dim 128, pairs 0-23 keep their frequency, 40-63 are divided by 4.
+  TestModelSpec spec = spec_for(Arch::qwen2);
+  spec.rope_theta = 1e6;
+  TempDir tmp;
+  const std::string snap = (tmp.path() / "yarn").string(), bridged = (tmp.path() / "bridged").string();
+  std::string error;
+  REQUIRE(write_snapshot(spec, snap, 1, &error));
+  {
+    nlohmann::json config = nlohmann::json::parse(read_file(std::filesystem::path(snap) / "config.json"));
+    config["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 4.0}, {"original_max_position_embeddings", 32768}};
+    tmp.write("yarn/config.json", config.dump(2));
+  }
+  std::unique_ptr<Model> m = Model::open(snap, &error);
+  INFO(error);
+  REQUIRE(m);
+  REQUIRE(m->config().rope.scaling == RopeScaling::yarn);
+  REQUIRE(write_f32_snapshot(*m, bridged, &error));
+  std::vector<ReferenceResult> results;
+  const bool ok = run_reference_batch({{snap, prompt(64), {}}, {bridged, prompt(64), {}}}, &results, &error);
+  INFO(error);
+  REQUIRE(ok);
+  Naive naive{spec, {}};
+  naive.yarn_factor = 4;
+  naive.yarn_original = 32768;
+  const std::vector<double> want = naive.forward(prompt(64));
+  REQUIRE(results[0].logits.size() == want.size());
+  CHECK(relative_max(results[0].logits.data(), want.data(), want.size()) < 1e-12);
+  CHECK(relative_max(results[1].logits.data(), results[0].logits.data(), want.size()) == 0);
+  // and YaRN changed them: the same model without it
+  Naive plain{spec, {}};
+  const std::vector<double> without = plain.forward(prompt(64));
+  CHECK(relative_l2(without.data(), want.data(), want.size()) > 1e-3);
 }
 
 // Long context, where RoPE's slow frequencies (and llama3's scaling of them) turn by whole

@@ -6,8 +6,8 @@
 The reference forward pass for ponder's tests: a Hugging Face snapshot folder (config.json and
 *.safetensors, with or without model.safetensors.index.json; F32, F16, BF16 or F64 tensors) run
 in float64 with PyTorch, following the published modeling code of transformers
-(Qwen2ForCausalLM, Qwen3ForCausalLM, LlamaForCausalLM, and modeling_rope_utils.py for the llama3
-RoPE scaling). It shares no code with ponder's engine.
+(Qwen2ForCausalLM, Qwen3ForCausalLM, LlamaForCausalLM, and modeling_rope_utils.py for the linear,
+llama3 and YaRN RoPE scaling). It shares no code with ponder's engine.
 
   IDS            a file of token ids (whitespace or comma separated), or a comma list "1,2,3"
   --logits       writes the logits of every prompt position, T x vocab float64 little-endian
@@ -117,6 +117,7 @@ class Config:
         self.rope_scaling = c.get("rope_scaling")
         self.tie = bool(c.get("tie_word_embeddings", False))
         self.vocab = c["vocab_size"]
+        self.max_pos = c.get("max_position_embeddings")
         self.ffn = c["intermediate_size"]
         # Qwen2: q/k/v always carry a bias, o_proj none. Llama and Qwen3: attention_bias covers
         # q, k, v and o; Llama's mlp_bias the three MLP projections.
@@ -132,17 +133,20 @@ class Config:
 
 
 def inverse_frequencies(cfg):
-    """RoPE inverse frequencies (modeling_rope_utils: default and llama3), in float64."""
+    """RoPE inverse frequencies and the factor cos and sin are multiplied by
+    (modeling_rope_utils: default, linear, llama3, yarn), in float64."""
     d = cfg.head_dim
     inv = 1.0 / (cfg.theta ** (torch.arange(0, d, 2, dtype=torch.float64) / d))
     rs = cfg.rope_scaling
     if not rs:
-        return inv
+        return inv, 1.0
     kind = rs.get("rope_type", rs.get("type"))
     if kind == "default":
-        return inv
+        return inv, 1.0
     if kind == "linear":
-        return inv / float(rs["factor"])
+        return inv / float(rs["factor"]), 1.0
+    if kind == "yarn":
+        return yarn(cfg, inv, rs)
     if kind != "llama3":
         raise ValueError(f"rope_scaling {kind!r} is not supported here")
     factor = float(rs["factor"])
@@ -155,7 +159,43 @@ def inverse_frequencies(cfg):
     smooth = (old / wavelen - low) / (high - low)
     smoothed = (1 - smooth) * inv_llama / factor + smooth * inv_llama
     medium = ~(wavelen < high_wavelen) & ~(wavelen > low_wavelen)
-    return torch.where(medium, smoothed, inv_llama)
+    return torch.where(medium, smoothed, inv_llama), 1.0
+
+
+def yarn(cfg, inv, rs):
+    """YaRN (_compute_yarn_parameters): frequencies that turn fewer than beta_slow times over the
+    original context are interpolated (divided by factor), those that turn more than beta_fast
+    times kept, a linear ramp over the dimensions between; cos and sin scaled by the attention
+    factor 0.1 ln(factor) + 1."""
+    d = cfg.head_dim
+    factor = float(rs["factor"])
+    original = rs.get("original_max_position_embeddings") or cfg.max_pos
+    attention_factor = rs.get("attention_factor")
+    if attention_factor is None:
+
+        def get_mscale(scale, m=1.0):
+            return 1.0 if scale <= 1 else 0.1 * m * math.log(scale) + 1.0
+
+        mscale, mscale_all_dim = rs.get("mscale"), rs.get("mscale_all_dim")
+        if mscale and mscale_all_dim:
+            attention_factor = get_mscale(factor, mscale) / get_mscale(factor, mscale_all_dim)
+        else:
+            attention_factor = get_mscale(factor)
+    beta_fast = rs.get("beta_fast") or 32
+    beta_slow = rs.get("beta_slow") or 1
+
+    def correction_dim(rotations):
+        return (d * math.log(original / (rotations * 2 * math.pi))) / (2 * math.log(cfg.theta))
+
+    low, high = correction_dim(beta_fast), correction_dim(beta_slow)
+    if rs.get("truncate", True):
+        low, high = math.floor(low), math.ceil(high)
+    low, high = max(low, 0), min(high, d - 1)
+    if low == high:
+        high += 0.001
+    ramp = torch.clamp((torch.arange(d // 2, dtype=torch.float64) - low) / (high - low), 0, 1)
+    extrapolation = 1 - ramp
+    return inv / factor * (1 - extrapolation) + inv * extrapolation, float(attention_factor)
 
 
 def rms_norm(x, w, eps):
@@ -207,7 +247,7 @@ class Model:
             for k in ("gate", "up", "down"):
                 L[k + "_b"] = need(p + f"mlp.{k}_proj.bias", [L[k].shape[0]]) if cfg.mlp_bias else None
             self.layers.append(L)
-        self.inv_freq = inverse_frequencies(cfg)
+        self.inv_freq, self.rope_scale = inverse_frequencies(cfg)
 
     @staticmethod
     def linear(x, w, b):
@@ -224,7 +264,7 @@ class Model:
         pos = torch.arange(past, past + T, dtype=torch.float64)
         angles = torch.outer(pos, self.inv_freq)  # [T, D/2]
         emb = torch.cat((angles, angles), dim=-1)
-        cos, sin = emb.cos(), emb.sin()  # [T, D]
+        cos, sin = emb.cos() * self.rope_scale, emb.sin() * self.rope_scale  # [T, D]
         x = self.embed[torch.tensor(ids, dtype=torch.long)]
         group = cfg.n_head // cfg.n_head_kv
         scale = D ** -0.5

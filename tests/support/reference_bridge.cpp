@@ -190,7 +190,11 @@ bool write_f32_snapshot(const Model& m, const std::string& dir, std::string* err
       break;
     }
     case RopeScaling::yarn:
-      return fail(error, m.path() + ": YaRN rope scaling is not supported by the reference bridge");
+      // beta_fast 32, beta_slow 1 and the attention factor 0.1 ln(factor) + 1: the defaults
+      // (ModelConfig has no others).
+      cfg["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", c.rope.factor}};
+      if (c.rope.original_context) cfg["rope_scaling"]["original_max_position_embeddings"] = c.rope.original_context;
+      break;
   }
 
   // The tensors: HF names and shapes, F32 in the order of named_weights().
