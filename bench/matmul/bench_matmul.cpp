@@ -10,7 +10,8 @@
 //    and 1536 x 8960 (down), per weight type. The matrix is copied until the copies exceed
 //    256 MiB and the GEMVs cycle through them, so the weights come from DRAM as in a real decode
 //    step, not from the L3 cache. GB/s = weight bytes / time per GEMV (best and median of N
-//    passes over all copies) and the ratio to the measured bandwidth at the same thread count.
+//    passes over all copies) and the ratio to the measured bandwidth at the same thread count;
+//    GB/cpu-s: bytes per CPU-second of the process (median), which a busy machine disturbs less.
 // 3. Prefill: T = 512 activation rows on one copy; GFLOP/s = 2 N K T / time (best and median).
 #include <immintrin.h>
 
@@ -20,6 +21,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <random>
 #include <string>
 #include <vector>
@@ -33,6 +35,13 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+// CPU seconds used by the whole process (all threads): on a busy machine, bytes per CPU-second
+// shows what the kernel does when it runs, whatever the scheduler took away.
+double process_cpu_seconds() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
 }
 
 std::vector<std::string> split(const std::string& s) {
@@ -193,7 +202,8 @@ int main(int argc, char** argv) {
     std::size_t N, K;
   };
   const Shape shapes[] = {{8960, 1536}, {1536, 8960}};
-  std::printf("\n%-6s %-11s %3s %9s %9s %6s", "type", "N x K", "thr", "GEMV GB/s", "(median)", "ratio");
+  std::printf("\n%-6s %-11s %3s %9s %9s %6s %8s", "type", "N x K", "thr", "GEMV GB/s", "(median)", "ratio",
+              "GB/cpu-s");
   if (prefill) std::printf(" %12s %9s", "pp GFLOP/s", "(median)");
   std::printf("\n");
   for (const auto& name : type_names) {
@@ -217,16 +227,18 @@ int main(int argc, char** argv) {
         // Warm-up: touch every copy once.
         for (std::size_t c = 0; c < m.copies; ++c)
           ponder::cpu::matmul(m.weight(c, info->type, s.N, s.K), x.data(), 1, y.data(), &pool);
-        std::vector<double> gbs;
+        std::vector<double> gbs, cpu_gbs;
         for (int p = 0; p < passes; ++p) {
           const auto t0 = Clock::now();
+          const double c0 = process_cpu_seconds();
           for (std::size_t c = 0; c < m.copies; ++c)
             ponder::cpu::matmul(m.weight(c, info->type, s.N, s.K), x.data(), 1, y.data(), &pool);
           gbs.push_back(double(m.one * m.copies) / seconds_since(t0) / 1e9);
+          cpu_gbs.push_back(double(m.one * m.copies) / (process_cpu_seconds() - c0) / 1e9);
         }
-        const Stats g = stats(gbs);
-        std::printf("%-6s %5zux%-5zu %3u %9.2f %9.2f %6.2f", name.c_str(), s.N, s.K, threads[ti], g.best,
-                    g.median, g.best / bandwidth[ti]);
+        const Stats g = stats(gbs), gc = stats(cpu_gbs);
+        std::printf("%-6s %5zux%-5zu %3u %9.2f %9.2f %6.2f %8.2f", name.c_str(), s.N, s.K, threads[ti], g.best,
+                    g.median, g.best / bandwidth[ti], gc.median);
         if (prefill) {
           std::vector<double> gf;
           const double flops = 2.0 * double(s.N) * double(s.K) * double(T);

@@ -178,6 +178,88 @@ struct Q4_0 {
   }
 };
 
+// Shuffle control for _mm256_shuffle_epi8 that copies 16-bit word i (of each 128-bit lane) to
+// every word of a lane; pair_broadcast(i): word 2i in the low lane, word 2i+1 in the high lane.
+inline __m256i word_broadcast(int i) { return _mm256_set1_epi16(static_cast<short>(((2 * i + 1) << 8) | (2 * i))); }
+inline __m256i pair_broadcast(int i) {
+  return _mm256_set_m128i(_mm_set1_epi16(static_cast<short>(((4 * i + 3) << 8) | (4 * i + 2))),
+                          _mm_set1_epi16(static_cast<short>(((4 * i + 1) << 8) | (4 * i))));
+}
+
+// Q6_K: per 128 weights, 64 bytes of low nibbles and 32 of 2-bit highs; a signed 8-bit scale
+// per 16 weights; value d * sc * (q - 32), q in 0..63.
+struct Q6K {
+  template <int C>
+  static void run(const MatmulArgs& a, std::size_t n, std::size_t t) {
+    const unsigned char* w = a.w + n * a.w_row_bytes;
+    const BlockQ8x256* x[C];
+    for (int c = 0; c < C; ++c) x[c] = xrow<BlockQ8x256>(a, t + c);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+    __m256 acc[C];
+    for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
+    const std::size_t nb = a.K / 256;
+    for (std::size_t b = 0; b < nb; ++b, w += 210) {
+      const auto* sc = reinterpret_cast<const std::int8_t*>(w + 192);
+      const float d = half(w + 208);
+      const __m256i sc16 = _mm256_cvtepi8_epi16(load128(sc));
+      __m256i isum[C];
+      for (int c = 0; c < C; ++c) isum[c] = _mm256_setzero_si256();
+      for (int h = 0; h < 2; ++h) {
+        const __m256i ql0 = load256(w + 64 * h), ql1 = load256(w + 64 * h + 32);
+        const __m256i qh = load256(w + 128 + 32 * h);
+        const __m256i q0 = _mm256_or_si256(_mm256_and_si256(ql0, m4),
+                                           _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4));
+        const __m256i q1 = _mm256_or_si256(_mm256_and_si256(ql1, m4),
+                                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4));
+        const __m256i q2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4));
+        const __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
+        // Scales sc[8h .. 8h+7] as words in both lanes; s_i: sc[8h+2i] in the low lane (weights
+        // 0..15 of the 32), sc[8h+2i+1] in the high lane (16..31).
+        const __m256i sch = _mm256_broadcastsi128_si256(
+            _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc + 8 * h))));
+        const __m256i s0 = _mm256_shuffle_epi8(sch, pair_broadcast(0));
+        const __m256i s1 = _mm256_shuffle_epi8(sch, pair_broadcast(1));
+        const __m256i s2 = _mm256_shuffle_epi8(sch, pair_broadcast(2));
+        const __m256i s3 = _mm256_shuffle_epi8(sch, pair_broadcast(3));
+        for (int c = 0; c < C; ++c) {
+          const std::int8_t* xq = x[c][b].qs + 128 * h;
+          // q <= 63, |x| <= 127: pairs <= 16002; times |scale| <= 128 and summed over the
+          // block: below 2^29.
+          const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(q0, load256(xq)), s0);
+          const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(q1, load256(xq + 32)), s1);
+          const __m256i p2 = _mm256_madd_epi16(_mm256_maddubs_epi16(q2, load256(xq + 64)), s2);
+          const __m256i p3 = _mm256_madd_epi16(_mm256_maddubs_epi16(q3, load256(xq + 96)), s3);
+          isum[c] = _mm256_add_epi32(isum[c], _mm256_add_epi32(_mm256_add_epi32(p0, p1), _mm256_add_epi32(p2, p3)));
+        }
+      }
+      for (int c = 0; c < C; ++c) {
+        const BlockQ8x256& xb = x[c][b];
+        // The -32 offset: 32 * sum over the 16-blocks of sc[g] * (sum of their activations).
+        const __m256i off = _mm256_madd_epi16(sc16, load256(xb.bsums));
+        isum[c] = _mm256_sub_epi32(isum[c], _mm256_slli_epi32(off, 5));
+        acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(d * xb.d), _mm256_cvtepi32_ps(isum[c]), acc[c]);
+      }
+    }
+    for (int c = 0; c < C; ++c) a.y[(t + c) * a.N + n] = hsum(acc[c]);
+  }
+};
+
+template <class Tile>
+void int8_block(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
+  for (std::size_t n = n0; n < n1; ++n) {
+    std::size_t t = t0;
+    for (; t + 4 <= t1; t += 4) Tile::template run<4>(a, n, t);
+    switch (t1 - t) {
+      case 3: Tile::template run<3>(a, n, t); break;
+      case 2: Tile::template run<2>(a, n, t); break;
+      case 1: Tile::template run<1>(a, n, t); break;
+      default: break;
+    }
+  }
+}
+
 // Q4_K / Q5_K scales: eight 6-bit scales and eight 6-bit mins from 12 bytes, as bytes
 // (llama.cpp's rearrangement: sc[0..7] then m[0..7]).
 inline void unpack_scales_k4(const unsigned char* p, unsigned char out[16]) {
@@ -221,6 +303,8 @@ struct QK45 {
       const float d = half(w), dmin = half(w + 2);
       alignas(16) unsigned char sm[16];
       unpack_scales_k4(w + 4, sm);
+      // The eight scales as 16-bit words, in both 128-bit lanes (for in-lane shuffles).
+      const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sm))));
       const unsigned char* qs = w + (Five ? 48 : 16);
       __m256i hb = Five ? load256(w + 16) : _mm256_setzero_si256();
       __m256i isum[C];
@@ -235,7 +319,8 @@ struct QK45 {
           qhi = _mm256_or_si256(qhi, _mm256_slli_epi16(_mm256_and_si256(hb, bit1), 3));
           hb = _mm256_srli_epi16(hb, 2);
         }
-        const __m256i slo = _mm256_set1_epi16(sm[2 * j]), shi = _mm256_set1_epi16(sm[2 * j + 1]);
+        const __m256i slo = _mm256_shuffle_epi8(sc16, word_broadcast(2 * j));
+        const __m256i shi = _mm256_shuffle_epi8(sc16, word_broadcast(2 * j + 1));
         for (int c = 0; c < C; ++c) {
           const std::int8_t* xq = x[c][b].qs + 64 * j;
           // q <= 31, |x| <= 127: pairs <= 7874; times scale <= 63, summed: far from overflow.
@@ -254,78 +339,6 @@ struct QK45 {
   }
 };
 
-inline __m256i scale_pair(std::int8_t lo, std::int8_t hi) {
-  return _mm256_set_m128i(_mm_set1_epi16(hi), _mm_set1_epi16(lo));
-}
-
-// Q6_K: per 128 weights, 64 bytes of low nibbles and 32 of 2-bit highs; a signed 8-bit scale
-// per 16 weights; value d * sc * (q - 32), q in 0..63.
-struct Q6K {
-  template <int C>
-  static void run(const MatmulArgs& a, std::size_t n, std::size_t t) {
-    const unsigned char* w = a.w + n * a.w_row_bytes;
-    const BlockQ8x256* x[C];
-    for (int c = 0; c < C; ++c) x[c] = xrow<BlockQ8x256>(a, t + c);
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
-    __m256 acc[C];
-    for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
-    const std::size_t nb = a.K / 256;
-    for (std::size_t b = 0; b < nb; ++b, w += 210) {
-      const auto* sc = reinterpret_cast<const std::int8_t*>(w + 192);
-      const float d = half(w + 208);
-      const __m256i sc16 = _mm256_cvtepi8_epi16(load128(sc));
-      __m256i isum[C];
-      for (int c = 0; c < C; ++c) isum[c] = _mm256_setzero_si256();
-      for (int h = 0; h < 2; ++h) {
-        const __m256i ql0 = load256(w + 64 * h), ql1 = load256(w + 64 * h + 32);
-        const __m256i qh = load256(w + 128 + 32 * h);
-        const __m256i q0 = _mm256_or_si256(_mm256_and_si256(ql0, m4),
-                                           _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4));
-        const __m256i q1 = _mm256_or_si256(_mm256_and_si256(ql1, m4),
-                                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4));
-        const __m256i q2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
-                                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4));
-        const __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
-                                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
-        const std::int8_t* s = sc + 8 * h;
-        const __m256i s0 = scale_pair(s[0], s[1]), s1 = scale_pair(s[2], s[3]);
-        const __m256i s2 = scale_pair(s[4], s[5]), s3 = scale_pair(s[6], s[7]);
-        for (int c = 0; c < C; ++c) {
-          const std::int8_t* xq = x[c][b].qs + 128 * h;
-          // q <= 63, |x| <= 127: pairs <= 16002; times |scale| <= 128 and summed over the
-          // block: below 2^29.
-          const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(q0, load256(xq)), s0);
-          const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(q1, load256(xq + 32)), s1);
-          const __m256i p2 = _mm256_madd_epi16(_mm256_maddubs_epi16(q2, load256(xq + 64)), s2);
-          const __m256i p3 = _mm256_madd_epi16(_mm256_maddubs_epi16(q3, load256(xq + 96)), s3);
-          isum[c] = _mm256_add_epi32(isum[c], _mm256_add_epi32(_mm256_add_epi32(p0, p1), _mm256_add_epi32(p2, p3)));
-        }
-      }
-      for (int c = 0; c < C; ++c) {
-        const BlockQ8x256& xb = x[c][b];
-        // The -32 offset: 32 * sum over the 16-blocks of sc[g] * (sum of their activations).
-        const __m256i off = _mm256_madd_epi16(sc16, load256(xb.bsums));
-        isum[c] = _mm256_sub_epi32(isum[c], _mm256_slli_epi32(off, 5));
-        acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(d * xb.d), _mm256_cvtepi32_ps(isum[c]), acc[c]);
-      }
-    }
-    for (int c = 0; c < C; ++c) a.y[(t + c) * a.N + n] = hsum(acc[c]);
-  }
-};
-
-template <class Tile>
-void int8_block(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
-  for (std::size_t n = n0; n < n1; ++n) {
-    std::size_t t = t0;
-    for (; t + 4 <= t1; t += 4) Tile::template run<4>(a, n, t);
-    switch (t1 - t) {
-      case 3: Tile::template run<3>(a, n, t); break;
-      case 2: Tile::template run<2>(a, n, t); break;
-      case 1: Tile::template run<1>(a, n, t); break;
-      default: break;
-    }
-  }
-}
 
 }  // namespace
 
