@@ -485,7 +485,7 @@ TEST_CASE("reference forward: every GGUF weight type runs on its dequantized wei
     }
 }
 
-TEST_CASE("reference forward: YaRN (Qwen's long-context option), and through the bridge", "[reference][forward]") {
+TEST_CASE("reference forward: YaRN (factor 4 over 32768) and its bridge", "[reference][forward]") {
   // Qwen2.5's recommended setting beyond 32K (factor 4, original 32768) on a qwen2 with the
   // 14B's theta 1e6: with head_dim 128, pairs 0-23 keep their frequency, 40-63 are divided by 4.
   TestModelSpec spec = spec_for(Arch::qwen2);
@@ -525,7 +525,7 @@ TEST_CASE("reference forward: YaRN (Qwen's long-context option), and through the
 // radians and the attention spans thousands of keys. Hidden (forward.py takes 15-20 s, the naive
 // forward here 2-4 minutes on two shared cores): run it with `test_engine "[long]"`. Measured:
 // max difference / max |logit| 3.5e-15.
-TEST_CASE("reference forward: 8,192 tokens equal the independent C++ forward (llama3 scaling)", "[reference][long][.]") {
+TEST_CASE("reference forward: 8192 tokens equal the independent C++ forward (llama3 scaling)", "[reference][long][.]") {
   const Arch arch = Arch::llama;
   TempDir tmp;
   const std::string snap = (tmp.path() / "snapshot").string();
