@@ -7,6 +7,9 @@
 #include <limits>
 #include <random>
 #include <stdexcept>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "engine/model.h"
 
@@ -54,25 +57,37 @@ inline f4 load4(const float* p) {
   return v;
 }
 inline void store4(float* p, f4 v) { std::memcpy(p, &v, sizeof v); }
+#if defined(__SSE2__)
+inline bool any(i4 m) { return _mm_movemask_ps(__m128(m)) != 0; }
+#else
 inline bool any(i4 m) { return (m[0] | m[1] | m[2] | m[3]) != 0; }
+#endif
 inline i4 is_finite(f4 v) { return (v - v) == splat(0.0f); }  // inf - inf and NaN give NaN
 
 // e^x for x in [-87, 0]: Cephes' expf (range reduction by ln 2 in two parts, degree-5
-// polynomial), relative error ~1e-7; e^0 is exactly 1.
+// polynomial), relative error ~1e-7; e^0 is exactly 1. Constants as vectors so that they are
+// memory operands rather than splatted in the loop.
+#define PONDER_F4(x) f4{x, x, x, x}
+constexpr f4 kMagic = PONDER_F4(12582912.0f);  // 1.5 * 2^23: adding it rounds to an integer
+constexpr f4 kLog2e = PONDER_F4(1.44269504088896341f);
+constexpr f4 kLn2Hi = PONDER_F4(0.693359375f), kLn2Lo = PONDER_F4(-2.12194440e-4f);
+constexpr f4 kP0 = PONDER_F4(1.9875691500e-4f), kP1 = PONDER_F4(1.3981999507e-3f),
+             kP2 = PONDER_F4(8.3334519073e-3f), kP3 = PONDER_F4(4.1665795894e-2f),
+             kP4 = PONDER_F4(1.6666665459e-1f), kP5 = PONDER_F4(5.0000001201e-1f),
+             kOne = PONDER_F4(1.0f);
+#undef PONDER_F4
 inline f4 exp_neg(f4 x) {
-  const f4 magic = splat(12582912.0f);  // 1.5 * 2^23: adding it rounds to an integer
-  const f4 t = x * splat(1.44269504088896341f) + magic;
-  const f4 kf = t - magic;
-  const i4 ki = (i4)t - (i4)magic;
-  f4 r = x - kf * splat(0.693359375f);
-  r = r - kf * splat(-2.12194440e-4f);
-  f4 y = splat(1.9875691500e-4f);
-  y = y * r + splat(1.3981999507e-3f);
-  y = y * r + splat(8.3334519073e-3f);
-  y = y * r + splat(4.1665795894e-2f);
-  y = y * r + splat(1.6666665459e-1f);
-  y = y * r + splat(5.0000001201e-1f);
-  y = y * (r * r) + r + splat(1.0f);
+  const f4 t = x * kLog2e + kMagic;
+  const f4 kf = t - kMagic;
+  const i4 ki = (i4)t - (i4)kMagic;
+  f4 r = x - kf * kLn2Hi;
+  r = r - kf * kLn2Lo;
+  f4 y = kP0 * r + kP1;
+  y = y * r + kP2;
+  y = y * r + kP3;
+  y = y * r + kP4;
+  y = y * r + kP5;
+  y = y * (r * r) + r + kOne;
   const u4 pow2 = ((u4)ki + 127u) << 23;
   return y * (f4)pow2;
 }
@@ -233,30 +248,42 @@ double Sampler::next_double() {  // xoshiro256**, top 53 bits
 }
 
 void Sampler::histogram(std::size_t n_live) {
-  // Two tables (even and odd lanes) halve the chains of updates to one bucket.
-  std::array<double, kBuckets> mass2{};
-  std::array<std::uint32_t, kBuckets> count2{};
+  // One table per lane: consecutive tokens often fall in one bucket, and a single table would
+  // chain their updates through memory.
+  std::array<double, kBuckets> mass[3] = {};
+  std::array<std::uint32_t, kBuckets> count[3] = {};
   mass_.fill(0.0);
   count_.fill(0);
+  const i4 base = splat_i(kKeyBase), top = splat_i(kBuckets - 1);
   for (std::size_t j = 0; j < n_live; ++j) {
-    const float* w = &w_[4 * std::size_t(live_[j])];
-    for (int k = 0; k < 4; k += 2) {
-      const int a = std::min(bucket_of(w[k]), kBuckets - 1);
-      const int b = std::min(bucket_of(w[k + 1]), kBuckets - 1);
-      if (a >= 0) {
-        mass_[a] += w[k];
-        ++count_[a];
-      }
-      if (b >= 0) {
-        mass2[b] += w[k + 1];
-        ++count2[b];
-      }
-    }
+    const f4 w = load4(&w_[4 * std::size_t(live_[j])]);
+    i4 key = (i4)((u4)w >> 19) - base;
+    key = key > top ? top : key;  // negative: w == 0
+    if (key[0] >= 0) mass_[key[0]] += w[0], ++count_[key[0]];
+    if (key[1] >= 0) mass[0][key[1]] += w[1], ++count[0][key[1]];
+    if (key[2] >= 0) mass[1][key[2]] += w[2], ++count[1][key[2]];
+    if (key[3] >= 0) mass[2][key[3]] += w[3], ++count[2][key[3]];
   }
   for (int b = 0; b < kBuckets; ++b) {
-    mass_[b] += mass2[b];
-    count_[b] += count2[b];
+    mass_[b] += (mass[0][b] + mass[1][b]) + mass[2][b];
+    count_[b] += count[0][b] + count[1][b] + count[2][b];
   }
+}
+
+std::size_t Sampler::collect(std::size_t n_live, int bucket, const float* values) {
+  const i4 base = splat_i(kKeyBase), top = splat_i(kBuckets - 1), want = splat_i(bucket);
+  std::size_t c = 0;
+  for (std::size_t j = 0; j < n_live; ++j) {
+    const std::size_t g = live_[j];
+    const f4 w = load4(&w_[4 * g]);
+    i4 key = (i4)((u4)w >> 19) - base;
+    key = key > top ? top : key;
+    const i4 hit = (key == want) & (w > splat(0.0f));
+    if (!any(hit)) continue;
+    for (std::size_t k = 0; k < 4; ++k)
+      if (hit[k]) pairs_[c++] = Pair{values ? values[4 * g + k] : w[k], static_cast<std::int32_t>(4 * g + k)};
+  }
+  return c;
 }
 
 std::int32_t Sampler::sample(const float* logits, std::size_t n_rows,
@@ -297,21 +324,42 @@ std::int32_t Sampler::sample(const float* logits, std::size_t n_rows,
   std::size_t n_live = 0;
   {
     const f4 vm = splat(m), vinv = splat(inv_temperature_), vfloor = splat(kLogFloor);
-    for (std::size_t g = 0; g < groups; ++g) {
+    const f4 zero = splat(0.0f);
+    std::size_t g = 0;
+    // Two groups at a time: two independent polynomial chains.
+    for (const std::size_t full = n / 4; g + 2 <= full; g += 2) {
+      const f4 v0 = load4(src + 4 * g), v1 = load4(src + 4 * g + 4);
+      f4 x0 = (v0 - vm) * vinv, x1 = (v1 - vm) * vinv;
+      const i4 a0 = is_finite(v0) & (x0 >= vfloor), a1 = is_finite(v1) & (x1 >= vfloor);
+      if (!any(a0 | a1)) continue;
+      x0 = a0 ? x0 : zero;
+      x1 = a1 ? x1 : zero;
+      const f4 w0 = exp_neg(x0), w1 = exp_neg(x1);
+      if (any(a0)) {
+        store4(&w_[4 * g], a0 ? w0 : zero);
+        live_[n_live++] = static_cast<std::uint32_t>(g);
+      }
+      if (any(a1)) {
+        store4(&w_[4 * g + 4], a1 ? w1 : zero);
+        live_[n_live++] = static_cast<std::uint32_t>(g + 1);
+      }
+    }
+    for (; g < groups; ++g) {
       const f4 v = load4(src, 4 * g, n, std::numeric_limits<float>::quiet_NaN());
       f4 x = (v - vm) * vinv;
       const i4 alive = is_finite(v) & (x >= vfloor);
       if (!any(alive)) continue;
-      x = alive ? x : splat(0.0f);
+      x = alive ? x : zero;
       const f4 w = exp_neg(x);
-      store4(&w_[4 * g], alive ? w : splat(0.0f));
+      store4(&w_[4 * g], alive ? w : zero);
       live_[n_live++] = static_cast<std::uint32_t>(g);
     }
   }
-  histogram(n_live);
-
   // Top-k (by logit; the weights are monotone in it, so the histogram finds the boundary bucket).
+  bool have_histogram = false;
   if (p_.top_k > 0) {
+    histogram(n_live);
+    have_histogram = true;
     std::size_t total = 0;
     for (auto c : count_) total += c;
     if (p_.top_k < total) {
@@ -321,15 +369,7 @@ std::int32_t Sampler::sample(const float* logits, std::size_t n_rows,
         if (above + count_[bk] >= p_.top_k) break;
         above += count_[bk];
       }
-      std::size_t c = 0;
-      for (std::size_t j = 0; j < n_live; ++j) {
-        const std::size_t base = 4 * std::size_t(live_[j]);
-        for (std::size_t k = 0; k < 4; ++k) {
-          const float w = w_[base + k];
-          if (w > 0.0f && std::min(bucket_of(w), kBuckets - 1) == bk)
-            pairs_[c++] = Pair{src[base + k], static_cast<std::int32_t>(base + k)};
-        }
-      }
+      const std::size_t c = collect(n_live, bk, src);
       const Pair cut = select_cut(pairs_.data(), c, double(p_.top_k - above), false);
       const f4 vcut = splat(cut.v);
       const i4 vid = splat_i(cut.id);
@@ -351,6 +391,7 @@ std::int32_t Sampler::sample(const float* logits, std::size_t n_rows,
   float cut_w = 0.0f;      // keep (w > cut_w) or (w == cut_w and id <= cut_id)
   std::int32_t cut_id = -1;
   if (p_.top_p < 1.0f) {
+    if (!have_histogram) histogram(n_live);
     double z = 0.0;
     for (double x : mass_) z += x;
     const double target = double(p_.top_p) * z;
@@ -361,15 +402,7 @@ std::int32_t Sampler::sample(const float* logits, std::size_t n_rows,
       above += mass_[bp];
     }
     if (bp >= 0) {
-      std::size_t c = 0;
-      for (std::size_t j = 0; j < n_live; ++j) {
-        const std::size_t base = 4 * std::size_t(live_[j]);
-        for (std::size_t k = 0; k < 4; ++k) {
-          const float w = w_[base + k];
-          if (w > 0.0f && std::min(bucket_of(w), kBuckets - 1) == bp)
-            pairs_[c++] = Pair{w, static_cast<std::int32_t>(base + k)};
-        }
-      }
+      const std::size_t c = collect(n_live, bp, nullptr);
       const Pair cut = select_cut(pairs_.data(), c, target - above, true);
       cut_w = cut.v;
       cut_id = cut.id;

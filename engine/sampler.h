@@ -88,6 +88,9 @@ class Sampler {
 
   double next_double();
   void histogram(std::size_t n_live);
+  // Into pairs_: (values[i], or the weight when values is null; i) for the live tokens whose
+  // weight is in the bucket. Returns how many.
+  std::size_t collect(std::size_t n_live, int bucket, const float* values);
 
   SamplingParams p_;
   std::uint32_t n_tokens_;

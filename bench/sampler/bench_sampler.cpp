@@ -1,12 +1,14 @@
 // bench_sampler: time of Sampler::sample() on one row of 151936 logits (a Qwen distill's output
 // rows, 151665 of them real), one core.
 //
-//   bench_sampler [--iters N] [--seed S]
+//   bench_sampler [--iters N] [--seed S] [--logits sharp|peaked|flat|equal]
 //
-// Logit rows (seeded, fixed): "peaked", like a model's (a N(0, 2) bulk under six tokens at
-// 10.5-14, so the kept set is small); "flat" (N(0, 1): about 150K tokens carry weight, the worst
-// realistic case); "equal" (every logit 0: the top-p cut falls among 151665 equal weights, the
-// pathological case). Settings: greedy (temperature 0); the R1 defaults (0.6 / top-p 0.95); the
+// Logit rows (seeded, fixed, synthetic): "sharp" (a N(0, 2.5) bulk under six tokens at 17-24: a
+// model fairly sure of its next token, where the bulk falls below the e^-30 floor at T 0.6);
+// "peaked" (a N(0, 2) bulk under six tokens at 10.5-14: most of the bulk stays above the floor);
+// "flat" (N(0, 1): every token carries weight, the worst realistic case); "equal" (every logit
+// 0: the top-p cut falls among 151665 equal weights, the pathological case). Settings: greedy
+// (temperature 0); the R1 defaults (0.6 / top-p 0.95); the
 // defaults with top-k 40; the defaults with min-p 0.05 and a repetition penalty 1.1 over a
 // 64-token history. Prints the mean and the best microseconds per sample() call.
 #include <algorithm>
@@ -22,7 +24,7 @@
 
 namespace {
 int usage() {
-  std::fprintf(stderr, "usage: bench_sampler [--iters N] [--seed S]\n");
+  std::fprintf(stderr, "usage: bench_sampler [--iters N] [--seed S] [--logits sharp|peaked|flat|equal]\n");
   return 2;
 }
 }  // namespace
@@ -30,10 +32,12 @@ int usage() {
 int main(int argc, char** argv) {
   int iters = 2000;
   std::uint64_t seed = 1;
+  std::string only;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--iters" && i + 1 < argc) iters = std::max(1, std::atoi(argv[++i]));
     else if (a == "--seed" && i + 1 < argc) seed = std::strtoull(argv[++i], nullptr, 10);
+    else if (a == "--logits" && i + 1 < argc) only = argv[++i];
     else return usage();
   }
   constexpr std::size_t kRows = 151936;
@@ -47,11 +51,16 @@ int main(int argc, char** argv) {
   {
     std::mt19937 gen(7);
     std::normal_distribution<float> bulk(0.0f, 2.0f), unit(0.0f, 1.0f);
-    std::vector<float> peaked(kRows), flat(kRows), equal(kRows, 0.0f);
+    std::normal_distribution<float> bulk25(0.0f, 2.5f);
+    std::vector<float> sharp(kRows), peaked(kRows), flat(kRows), equal(kRows, 0.0f);
+    for (auto& x : sharp) x = bulk25(gen);
+    const float high[] = {24.0f, 23.0f, 22.0f, 20.0f, 18.0f, 17.0f};
+    for (std::size_t i = 0; i < 6; ++i) sharp[500 + 25000 * i] = high[i];
     for (auto& x : peaked) x = bulk(gen);
     const float top[] = {14.0f, 13.5f, 13.2f, 12.0f, 11.0f, 10.5f};
     for (std::size_t i = 0; i < 6; ++i) peaked[1000 + 20000 * i] = top[i];
     for (auto& x : flat) x = unit(gen);
+    rows.push_back({"sharp", sharp});
     rows.push_back({"peaked", peaked});
     rows.push_back({"flat", flat});
     rows.push_back({"equal", equal});
@@ -84,6 +93,7 @@ int main(int argc, char** argv) {
   std::printf("%-40s %-8s %10s %10s\n", "settings", "logits", "mean us", "best us");
   for (const auto& s : settings) {
     for (const auto& r : rows) {
+      if (!only.empty() && only != r.name) continue;
       ponder::Sampler sampler(s.p, kTokens);
       const std::int32_t* h = s.history ? history.data() : nullptr;
       const std::size_t nh = s.history ? history.size() : 0;

@@ -220,7 +220,7 @@ TEST_CASE("frequencies on a full Qwen-sized vocabulary", "[sampler]") {
   for (std::size_t i = 0; i < 6; ++i) logits[1000 + 20000 * i] = top[i];
   const SamplingParams cases[] = {params(0.6f, 0.95f), params(1.0f, 0.9f, 40),
                                   params(1.0f, 1.0f, 0, 0.05f)};
-  const int n = 5000;
+  const int n = 3000;
   for (const auto& p : cases) {
     INFO("T " << p.temperature << " top_p " << p.top_p << " top_k " << p.top_k << " min_p " << p.min_p);
     Sampler s(p, 151665);
@@ -272,21 +272,21 @@ TEST_CASE("top-p and top-k on equal logits over a whole vocabulary", "[sampler]"
   {
     Sampler s(params(1.0f, 0.5f), 151665);
     std::int32_t hi = 0;
-    for (int i = 0; i < 3000; ++i) hi = std::max(hi, s.sample(logits.data(), logits.size(), nullptr, 0));
+    for (int i = 0; i < 1500; ++i) hi = std::max(hi, s.sample(logits.data(), logits.size(), nullptr, 0));
     CHECK(hi <= 75832);
-    CHECK(hi >= 75000);  // P(no draw in the top 833) = (1 - 833/75833)^3000 < 1e-14
+    CHECK(hi >= 75000);  // P(no draw in the top 833) = (1 - 833/75833)^1500 < 1e-7
   }
   {
     Sampler s(params(1.0f, 1.0f, 1000), 151665);
     std::int32_t hi = 0;
-    for (int i = 0; i < 3000; ++i) hi = std::max(hi, s.sample(logits.data(), logits.size(), nullptr, 0));
+    for (int i = 0; i < 1500; ++i) hi = std::max(hi, s.sample(logits.data(), logits.size(), nullptr, 0));
     CHECK(hi <= 999);
-    CHECK(hi >= 990);  // (1 - 10/1000)^3000 < 1e-13
+    CHECK(hi >= 990);  // (1 - 10/1000)^1500 < 1e-6
   }
   {  // top-k then top-p: 1000 kept, then the first 500 of them.
     Sampler s(params(1.0f, 0.4999f, 1000), 151665);
     std::int32_t hi = 0;
-    for (int i = 0; i < 3000; ++i) hi = std::max(hi, s.sample(logits.data(), logits.size(), nullptr, 0));
+    for (int i = 0; i < 1500; ++i) hi = std::max(hi, s.sample(logits.data(), logits.size(), nullptr, 0));
     CHECK(hi <= 499);
     CHECK(hi >= 490);
   }
