@@ -72,6 +72,10 @@ class Sampler {
   static double log_prob(const float* logits, std::size_t n_rows, std::uint32_t n_tokens,
                          std::int32_t id);
 
+  /// For tests and benchmarks: use the AVX2 weights pass where the CPU has it (the default) or
+  /// the portable one; both give the same bits. Returns the previous setting. Not thread-safe.
+  static bool use_avx2(bool on);
+
   /// The seed in use (the one given, or the random one picked for seed 0).
   std::uint64_t seed() const { return seed_; }
   const SamplingParams& params() const { return p_; }

@@ -192,6 +192,23 @@ TEST_CASE("a seed gives one sequence; another seed another; seed 0 picks one", "
   CHECK(got == golden);
 }
 
+TEST_CASE("the AVX2 and portable weight passes draw the same tokens", "[sampler]") {
+  for (unsigned seed : {8u, 9u}) {
+    auto logits = gaussian_logits(151936, seed == 8 ? 1.0f : 2.0f, seed);
+    logits[77] = kNaN;
+    logits[151660] = kInf;
+    auto run = [&](bool avx2) {
+      const bool was = Sampler::use_avx2(avx2);
+      Sampler s(params(0.6f, 0.95f, 0, 0.0f, seed), 151663);  // not a multiple of 8
+      std::vector<std::int32_t> out;
+      for (int i = 0; i < 200; ++i) out.push_back(s.sample(logits.data(), logits.size(), nullptr, 0));
+      Sampler::use_avx2(was);
+      return out;
+    };
+    CHECK(run(true) == run(false));
+  }
+}
+
 TEST_CASE("frequencies match the truncated softmax", "[sampler]") {
   // 24 real tokens and 8 padding rows with large logits.
   auto logits = gaussian_logits(32, 1.2f, 4);
