@@ -333,6 +333,10 @@ TEST_CASE("reference forward: causal and incremental", "[reference][forward]") {
   ReferenceOptions last_only;
   last_only.last_only = true;
   for (Arch arch : kArchs) jobs.push_back({fixture(arch).snapshot, prompt(64), last_only});
+  ReferenceOptions real_vocab;  // greedy among the real tokens only, as an engine samples
+  real_vocab.greedy = 2 * kGreedy;
+  real_vocab.greedy_vocab = ReducedVocab::n_tokens;
+  for (Arch arch : kArchs) jobs.push_back({fixture(arch).snapshot, prompt(7), real_vocab});
   std::vector<ReferenceResult> wholes;
   std::string error;
   const bool ok = run_reference_batch(jobs, &wholes, &error);
@@ -362,6 +366,15 @@ TEST_CASE("reference forward: causal and incremental", "[reference][forward]") {
     REQUIRE(last.n_rows == 1);
     REQUIRE(last.logits.size() == V);
     CHECK(relative_max(last.logits.data(), f.full.row(63), V) < 1e-12);
+    // greedy_vocab: argmax of each row's first n_tokens (over every row, these random models
+    // often pick padding rows: qwen3 continues 1,2,...,7 with 148 705 657 666 ...)
+    const ReferenceResult& real = wholes[2 * std::size(kArchs) + a];
+    REQUIRE(real.greedy.size() == static_cast<std::size_t>(2 * kGreedy));
+    for (std::size_t i = 0; i < real.greedy.size(); ++i) {
+      const double* row = real.greedy_logits.data() + i * V;
+      INFO("real-vocabulary greedy token " << i);
+      CHECK(real.greedy[i] == std::max_element(row, row + ReducedVocab::n_tokens) - row);
+    }
     // and the naive forward agrees on the generated continuation too
     Naive naive{spec_for(arch), {}};
     const std::vector<double> want = naive.forward(jobs[a].ids);

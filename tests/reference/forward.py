@@ -14,6 +14,8 @@ llama3 and YaRN RoPE scaling). It shares no code with ponder's engine.
                  (with --last-only: only the last row, the only one computed)
   --greedy N     then continues greedily for N tokens (argmax over every row of the output,
                  ties to the lowest id), feeding each token back through a KV cache
+  --greedy-vocab V  greedy picks among ids below V only (the real vocabulary: the rows past it
+                 are padding, which an engine never samples); default every row
   --greedy-out   the N generated ids, one per line
   --greedy-logits  N x vocab float64: row i is the distribution greedy token i was taken from
                  (row 0 is the prompt's last row)
@@ -320,8 +322,8 @@ def read_ids(arg):
     return [int(t) for t in text.replace(",", " ").split()]
 
 
-def argmax_lowest(row):
-    return int(np.argmax(row.numpy()))  # numpy: the first of equal maxima
+def argmax_lowest(row, n):
+    return int(np.argmax(row.numpy()[:n] if n > 0 else row.numpy()))  # numpy: the first of equal maxima
 
 
 def parser():
@@ -331,6 +333,7 @@ def parser():
     ap.add_argument("--logits")
     ap.add_argument("--last-only", action="store_true")
     ap.add_argument("--greedy", type=int, default=0)
+    ap.add_argument("--greedy-vocab", type=int, default=0)
     ap.add_argument("--greedy-out")
     ap.add_argument("--greedy-logits")
     ap.add_argument("--block", type=int, default=512)
@@ -367,7 +370,7 @@ def run_job(a, models):
         generated, chosen_rows = [], []
         row = logits[-1]
         for _ in range(a.greedy):
-            tok = argmax_lowest(row)
+            tok = argmax_lowest(row, a.greedy_vocab)
             generated.append(tok)
             chosen_rows.append(row)
             if len(generated) < a.greedy:

@@ -295,7 +295,8 @@ bool run_reference_batch(const std::vector<ReferenceJob>& jobs, std::vector<Refe
     if (job.options.last_only) line += " --last-only";
     if (job.options.block > 0) line += " --block " + std::to_string(job.options.block);
     if (job.options.greedy > 0)
-      line += " --greedy " + std::to_string(job.options.greedy) + " --greedy-out " + shell_quote(file(i, ".greedy").string()) +
+      line += " --greedy " + std::to_string(job.options.greedy) + " --greedy-vocab " + std::to_string(job.options.greedy_vocab) +
+              " --greedy-out " + shell_quote(file(i, ".greedy").string()) +
               " --greedy-logits " + shell_quote(file(i, ".greedy.f64").string());
     lines += line + "\n";
   }

@@ -55,6 +55,9 @@ struct ReferenceResult {
 
 struct ReferenceOptions {
   int greedy = 0;          // tokens to continue greedily after the prompt
+  int greedy_vocab = 0;    // greedy picks among ids below this only (0: every row). An engine
+                           // never samples padding rows: pass the real vocabulary's size
+                           // (Model::tokens().n_tokens) to compare greedy sequences with one.
   bool last_only = false;  // compute only the prompt's last row of logits (with a real
                            // vocabulary, T x 151936 float64 is 10 GB at 8,192 tokens)
   int block = 0;           // queries per attention block in forward.py (0: its default)
