@@ -303,9 +303,9 @@ double Sampler::next_double() {  // xoshiro256**, top 53 bits
   return double(result >> 11) * 0x1.0p-53;
 }
 
-void Sampler::histogram(std::size_t n_live) {
+void Sampler::histogram(std::size_t n_live, bool counts) {
   // One table per lane: consecutive tokens often fall in one bucket, and a single table would
-  // chain their updates through memory.
+  // chain their updates through memory. Counts (for top-k) only when asked: top-p needs masses.
   std::array<double, kBuckets> mass[3] = {};
   std::array<std::uint32_t, kBuckets> count[3] = {};
   mass_.fill(0.0);
@@ -315,10 +315,15 @@ void Sampler::histogram(std::size_t n_live) {
     const f4 w = load4(&w_[4 * std::size_t(live_[j])]);
     i4 key = (i4)((u4)w >> 19) - base;
     key = key > top ? top : key;  // negative: w == 0
-    if (key[0] >= 0) mass_[key[0]] += w[0], ++count_[key[0]];
-    if (key[1] >= 0) mass[0][key[1]] += w[1], ++count[0][key[1]];
-    if (key[2] >= 0) mass[1][key[2]] += w[2], ++count[1][key[2]];
-    if (key[3] >= 0) mass[2][key[3]] += w[3], ++count[2][key[3]];
+    if (key[0] >= 0) mass_[key[0]] += w[0];
+    if (key[1] >= 0) mass[0][key[1]] += w[1];
+    if (key[2] >= 0) mass[1][key[2]] += w[2];
+    if (key[3] >= 0) mass[2][key[3]] += w[3];
+    if (!counts) continue;
+    if (key[0] >= 0) ++count_[key[0]];
+    if (key[1] >= 0) ++count[0][key[1]];
+    if (key[2] >= 0) ++count[1][key[2]];
+    if (key[3] >= 0) ++count[2][key[3]];
   }
   for (int b = 0; b < kBuckets; ++b) {
     mass_[b] += (mass[0][b] + mass[1][b]) + mass[2][b];
@@ -420,7 +425,7 @@ std::int32_t Sampler::sample(const float* logits, std::size_t n_rows,
   // Top-k (by logit; the weights are monotone in it, so the histogram finds the boundary bucket).
   bool have_histogram = false;
   if (p_.top_k > 0) {
-    histogram(n_live);
+    histogram(n_live, true);
     have_histogram = true;
     std::size_t total = 0;
     for (auto c : count_) total += c;
@@ -445,7 +450,7 @@ std::int32_t Sampler::sample(const float* logits, std::size_t n_rows,
         if (any(w > splat(0.0f))) live_[kept++] = static_cast<std::uint32_t>(g);
       }
       n_live = kept;
-      histogram(n_live);
+      histogram(n_live, false);
     }
   }
 
@@ -453,14 +458,14 @@ std::int32_t Sampler::sample(const float* logits, std::size_t n_rows,
   float cut_w = 0.0f;      // keep (w > cut_w) or (w == cut_w and id <= cut_id)
   std::int32_t cut_id = -1;
   if (p_.top_p < 1.0f) {
-    if (!have_histogram) histogram(n_live);
+    if (!have_histogram) histogram(n_live, false);
     double z = 0.0;
     for (double x : mass_) z += x;
     const double target = double(p_.top_p) * z;
     double above = 0.0;
     int bp = kBuckets - 1;
     for (; bp >= 0; --bp) {
-      if (count_[bp] > 0 && above + mass_[bp] >= target) break;
+      if (mass_[bp] > 0.0 && above + mass_[bp] >= target) break;
       above += mass_[bp];
     }
     if (bp >= 0) {

@@ -91,7 +91,7 @@ class Sampler {
   static constexpr int kBuckets = 44 * 16 + 1;
 
   double next_double();
-  void histogram(std::size_t n_live);
+  void histogram(std::size_t n_live, bool counts);
   // Into pairs_: (values[i], or the weight when values is null; i) for the live tokens whose
   // weight is in the bucket. Returns how many.
   std::size_t collect(std::size_t n_live, int bucket, const float* values);
