@@ -2,7 +2,10 @@
 // temperature, softmax, top-p, min-p), by exact cases and by the frequencies of many draws.
 #include <catch2/catch.hpp>
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstdlib>
+#include <new>
 #include <cstdint>
 #include <limits>
 #include <numeric>
@@ -16,6 +19,22 @@
 
 using ponder::Sampler;
 using ponder::SamplingParams;
+
+// Counts the allocations of the whole test program (for "no allocation per call").
+namespace {
+std::atomic<std::size_t> g_allocations{0};
+}
+void* operator new(std::size_t n) {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+// GCC takes the free() of a pointer from a replaced operator new for a mismatch.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+#pragma GCC diagnostic pop
 
 namespace {
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
@@ -410,6 +429,25 @@ TEST_CASE("NaN and infinite logits are never chosen", "[sampler]") {
   std::vector<float> wide = {-3e38f, 3e38f, 0.0f, -1e30f};
   Sampler w(params(1.0f, 0.95f, 0, 0.0f, 3), 4);
   for (int i = 0; i < 50; ++i) CHECK(w.sample(wide.data(), wide.size(), nullptr, 0) == 1);
+}
+
+TEST_CASE("sample() does not allocate", "[sampler]") {
+  auto logits = gaussian_logits(151936, 1.0f, 10);
+  const std::vector<std::int32_t> history = {1, 2, 3, 151000, 5};
+  std::vector<SamplingParams> settings = {params(0.0f), params(0.6f, 0.95f), params(1.0f, 0.9f, 40, 0.05f)};
+  SamplingParams pen = params(0.7f, 0.95f);
+  pen.repetition_penalty = 1.2f;
+  pen.presence_penalty = 0.3f;
+  settings.push_back(pen);
+  for (const auto& p : settings) {
+    Sampler s(p, 151665);
+    const std::size_t before = g_allocations.load();
+    std::int64_t sum = 0;
+    for (int i = 0; i < 20; ++i) sum += s.sample(logits.data(), logits.size(), history.data(), history.size());
+    const std::size_t after = g_allocations.load();
+    CHECK(after == before);
+    CHECK(sum >= 0);
+  }
 }
 
 TEST_CASE("defaults come from the model; bad settings are refused", "[sampler]") {
