@@ -11,7 +11,8 @@
 //    256 MiB and the GEMVs cycle through them, so the weights come from DRAM as in a real decode
 //    step, not from the L3 cache. GB/s = weight bytes / time per GEMV (best and median of N
 //    passes over all copies) and the ratio to the measured bandwidth at the same thread count;
-//    GB/cpu-s: bytes per CPU-second of the process (median), which a busy machine disturbs less.
+//    GB/cpu-s: bytes per CPU-second of the process (median), which a busy machine disturbs less;
+//    L2 GB/cs: the same on rows that stay in L2, one thread — the kernel's compute ceiling.
 // 3. Prefill: T = 512 activation rows on one copy; GFLOP/s = 2 N K T / time (best and median).
 #include <immintrin.h>
 
@@ -202,8 +203,8 @@ int main(int argc, char** argv) {
     std::size_t N, K;
   };
   const Shape shapes[] = {{8960, 1536}, {1536, 8960}};
-  std::printf("\n%-6s %-11s %3s %9s %9s %6s %8s", "type", "N x K", "thr", "GEMV GB/s", "(median)", "ratio",
-              "GB/cpu-s");
+  std::printf("\n%-6s %-11s %3s %9s %9s %6s %8s %8s", "type", "N x K", "thr", "GEMV GB/s", "(median)", "ratio",
+              "GB/cpu-s", "L2 GB/cs");
   if (prefill) std::printf(" %12s %9s", "pp GFLOP/s", "(median)");
   std::printf("\n");
   for (const auto& name : type_names) {
@@ -222,6 +223,7 @@ int main(int argc, char** argv) {
       std::normal_distribution<float> normal(0.0f, 1.0f);
       std::vector<float> x(T * s.K), y(T * s.N);
       for (auto& v : x) v = normal(rng);
+      double hot_rate = 0;
       for (std::size_t ti = 0; ti < threads.size(); ++ti) {
         ponder::cpu::ThreadPool pool(threads[ti]);
         // Warm-up: touch every copy once.
@@ -236,9 +238,28 @@ int main(int argc, char** argv) {
           gbs.push_back(double(m.one * m.copies) / seconds_since(t0) / 1e9);
           cpu_gbs.push_back(double(m.one * m.copies) / (process_cpu_seconds() - c0) / 1e9);
         }
+        // The kernel's own ceiling: GEMV on the first rows of one copy (at most 512 KiB, so they
+        // stay in L2), one thread, bytes per CPU-second (median of the passes). Below the read
+        // bandwidth means the GEMV is compute-bound.
+        if (ti == 0) {
+          const std::size_t rows = std::max<std::size_t>(8, std::min(s.N, (std::size_t{512} << 10) / (m.one / s.N)));
+          ponder::Weight hot = m.weight(0, info->type, s.N, s.K);
+          hot.ne[1] = rows;
+          std::vector<double> rates;
+          for (int p = 0; p < passes; ++p) {
+            const double c0 = process_cpu_seconds();
+            int reps = 0;
+            do {
+              ponder::cpu::matmul(hot, x.data(), 1, y.data(), nullptr);
+              ++reps;
+            } while (process_cpu_seconds() - c0 < 0.05);
+            rates.push_back(double(m.one / s.N * rows) * reps / (process_cpu_seconds() - c0) / 1e9);
+          }
+          hot_rate = stats(rates).median;
+        }
         const Stats g = stats(gbs), gc = stats(cpu_gbs);
-        std::printf("%-6s %5zux%-5zu %3u %9.2f %9.2f %6.2f %8.2f", name.c_str(), s.N, s.K, threads[ti], g.best,
-                    g.median, g.best / bandwidth[ti], gc.median);
+        std::printf("%-6s %5zux%-5zu %3u %9.2f %9.2f %6.2f %8.2f %8.2f", name.c_str(), s.N, s.K, threads[ti],
+                    g.best, g.median, g.best / bandwidth[ti], gc.median, hot_rate);
         if (prefill) {
           std::vector<double> gf;
           const double flops = 2.0 * double(s.N) * double(s.K) * double(T);

@@ -20,12 +20,6 @@ inline float hsum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-inline int hsum_i32(__m128i v) {
-  v = _mm_add_epi32(v, _mm_shuffle_epi32(v, _MM_SHUFFLE(1, 0, 3, 2)));
-  v = _mm_add_epi32(v, _mm_shuffle_epi32(v, _MM_SHUFFLE(2, 3, 0, 1)));
-  return _mm_cvtsi128_si32(v);
-}
-
 inline float half(const unsigned char* p) {
   unsigned short h;
   std::memcpy(&h, p, 2);
@@ -260,25 +254,28 @@ void int8_block(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t
   }
 }
 
-// Q4_K / Q5_K scales: eight 6-bit scales and eight 6-bit mins from 12 bytes, as bytes
-// (llama.cpp's rearrangement: sc[0..7] then m[0..7]).
-inline void unpack_scales_k4(const unsigned char* p, unsigned char out[16]) {
-  constexpr std::uint32_t kmask1 = 0x3f3f3f3f, kmask2 = 0x0f0f0f0f, kmask3 = 0x03030303;
-  std::uint32_t u[4];
-  std::memcpy(u, p, 12);
-  u[3] = ((u[2] >> 4) & kmask2) | (((u[1] >> 6) & kmask3) << 4);
-  const std::uint32_t m_lo = u[1] & kmask1;
-  u[1] = (u[2] & kmask2) | (((u[0] >> 6) & kmask3) << 4);
-  u[2] = m_lo;
-  u[0] &= kmask1;
-  std::memcpy(out, u, 16);
+// Q4_K / Q5_K scales: eight 6-bit scales and eight 6-bit mins from 12 bytes, returned as bytes
+// 0..7 (scales) and 8..15 (mins): llama.cpp's rearrangement of the three words u0 u1 u2, lane by
+// lane in one register (no trip through memory):
+//   out0 = u0 & 0x3f..   out1 = (u2 & 0x0f..) | ((u0 >> 6) & 0x03..) << 4
+//   out2 = u1 & 0x3f..   out3 = ((u2 >> 4) & 0x0f..) | ((u1 >> 6) & 0x03..) << 4
+// `p` points at the 12 bytes; 16 are read (the next 4 are in the same block).
+inline __m128i unpack_scales_k4(const unsigned char* p) {
+  const __m128i v = load128(p);
+  const __m128i A = _mm_shuffle_epi32(v, _MM_SHUFFLE(2, 1, 2, 0));  // u0 u2 u1 u2
+  const __m128i B = _mm_shuffle_epi32(v, _MM_SHUFFLE(1, 1, 0, 0));  // u0 u0 u1 u1
+  const __m128i low = _mm_and_si128(_mm_srlv_epi32(A, _mm_setr_epi32(0, 0, 0, 4)),
+                                    _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
+  const __m128i high = _mm_and_si128(
+      _mm_slli_epi32(_mm_and_si128(_mm_srli_epi32(B, 6), _mm_set1_epi32(0x03030303)), 4),
+      _mm_setr_epi32(0, -1, 0, -1));
+  return _mm_or_si128(low, high);
 }
 
-// sum over the eight 32-blocks of m[j] * (sum of the activations in block j).
-inline int k4_min_sum(const unsigned char* mins, const BlockQ8x256& xb) {
-  const __m128i m16 = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(mins)));
-  const __m128i pairs = _mm_hadd_epi16(load128(xb.bsums), load128(xb.bsums + 8));  // |.| <= 4064
-  return hsum_i32(_mm_madd_epi16(pairs, m16));
+inline float hsum128(__m128 s) {
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
 }
 
 // Q4_K and Q5_K: per 64 weights, 32 bytes of low nibbles (weights j..j+31) and high nibbles
@@ -292,19 +289,19 @@ struct QK45 {
     for (int c = 0; c < C; ++c) x[c] = xrow<BlockQ8x256>(a, t + c);
     const __m256i m4 = _mm256_set1_epi8(0x0F), bit0 = _mm256_set1_epi8(1), bit1 = _mm256_set1_epi8(2);
     __m256 acc[C];
-    float mins[C];
+    __m128 mins[C];  // dmin * m[j] * (sum of the activations of 32-block j), four lanes
     for (int c = 0; c < C; ++c) {
       acc[c] = _mm256_setzero_ps();
-      mins[c] = 0.0f;
+      mins[c] = _mm_setzero_ps();
     }
     const std::size_t nb = a.K / 256;
     constexpr std::size_t block_bytes = Five ? 176 : 144;
     for (std::size_t b = 0; b < nb; ++b, w += block_bytes) {
       const float d = half(w), dmin = half(w + 2);
-      alignas(16) unsigned char sm[16];
-      unpack_scales_k4(w + 4, sm);
+      const __m128i sm = unpack_scales_k4(w + 4);
       // The eight scales as 16-bit words, in both 128-bit lanes (for in-lane shuffles).
-      const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sm))));
+      const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
+      const __m128i m16 = _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8));
       const unsigned char* qs = w + (Five ? 48 : 16);
       __m256i hb = Five ? load256(w + 16) : _mm256_setzero_si256();
       __m256i isum[C];
@@ -332,10 +329,12 @@ struct QK45 {
       for (int c = 0; c < C; ++c) {
         const BlockQ8x256& xb = x[c][b];
         acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(d * xb.d), _mm256_cvtepi32_ps(isum[c]), acc[c]);
-        mins[c] += (dmin * xb.d) * static_cast<float>(k4_min_sum(sm + 8, xb));
+        // Sums of the activations per 32-block (pairs of 16-sums, |.| <= 4064) times the mins.
+        const __m128i pairs = _mm_hadd_epi16(load128(xb.bsums), load128(xb.bsums + 8));
+        mins[c] = _mm_fmadd_ps(_mm_set1_ps(dmin * xb.d), _mm_cvtepi32_ps(_mm_madd_epi16(pairs, m16)), mins[c]);
       }
     }
-    for (int c = 0; c < C; ++c) a.y[(t + c) * a.N + n] = hsum(acc[c]) - mins[c];
+    for (int c = 0; c < C; ++c) a.y[(t + c) * a.N + n] = hsum(acc[c]) - hsum128(mins[c]);
   }
 };
 
