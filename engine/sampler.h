@@ -18,12 +18,15 @@
 // whose weight is below e^-30 (9.4e-14 times the most likely token's) is never drawn: together such
 // tokens hold less than 152K x 9.4e-14 = 1.4e-8 of the mass, under the float rounding of the
 // weights themselves (2^-24 = 6e-8). Skipping them is what makes a peaked distribution cheap.
+// (So top-k with k larger than the number of tokens above that floor keeps just those.)
 //
 // Determinism: the generator is xoshiro256** seeded through splitmix64, and the arithmetic is
 // plain IEEE float/double without fused multiply-adds, so a seed gives the same tokens on every
-// platform. Every call that does not take the greedy path consumes exactly one draw.
+// platform (the AVX2 weights pass, picked at run time, gives the same bits as the 4-lane one).
+// Every call that does not take the greedy path consumes exactly one draw.
 //
-// Cost: no allocation per call (buffers are sized at construction); see bench/RESULTS.md.
+// Cost: no allocation per call (buffers are sized at construction); on 151936 rows with the R1
+// defaults ~0.1 ms for a sharp distribution, ~0.6 ms for a flat one (bench/RESULTS.md).
 #include <array>
 #include <cstddef>
 #include <cstdint>
