@@ -13,67 +13,6 @@ namespace ponder::cpu {
 namespace detail {
 namespace {
 
-// Round to nearest, ties to even, for |v| < 2^22 (here |v| <= 127.5): adding 1.5 * 2^23 leaves
-// the integer in the low mantissa bits. Same result as std::nearbyint in the default rounding
-// mode, without a library call.
-inline int round_even(float v) {
-  const float shifted = v + 12582912.0f;
-  std::int32_t bits;
-  std::memcpy(&bits, &shifted, 4);
-  return (bits & 0x007FFFFF) - 0x00400000;
-}
-
-inline float abs_max(const float* x, std::size_t n) {
-  float amax = 0.0f;
-  for (std::size_t j = 0; j < n; ++j) {
-    const float a = x[j] < 0 ? -x[j] : x[j];
-    amax = a > amax ? a : amax;
-  }
-  return amax;
-}
-
-inline std::int8_t quant_one(float v) {
-  int q = round_even(v);
-  q = q > 127 ? 127 : (q < -127 ? -127 : q);
-  return static_cast<std::int8_t>(q);
-}
-
-}  // namespace
-
-void quantize_row_q8x32(const float* x, std::size_t K, BlockQ8x32* out) {
-  for (std::size_t b = 0; b < K / 32; ++b, x += 32) {
-    const float amax = abs_max(x, 32);
-    const float d = amax / 127.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    std::int32_t sum = 0;
-    for (int j = 0; j < 32; ++j) {
-      out[b].qs[j] = quant_one(x[j] * id);
-      sum += out[b].qs[j];
-    }
-    out[b].d = d;
-    out[b].sum = sum;
-  }
-}
-
-void quantize_row_q8x256(const float* x, std::size_t K, BlockQ8x256* out) {
-  for (std::size_t b = 0; b < K / 256; ++b, x += 256) {
-    const float amax = abs_max(x, 256);
-    const float d = amax / 127.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    for (int g = 0; g < 16; ++g) {
-      int sum = 0;
-      for (int j = 16 * g; j < 16 * g + 16; ++j) {
-        out[b].qs[j] = quant_one(x[j] * id);
-        sum += out[b].qs[j];
-      }
-      out[b].bsums[g] = static_cast<std::int16_t>(sum);
-    }
-    out[b].d = d;
-  }
-}
-
-namespace {
-
 // The portable path: each weight row widened to float by the reference dequantizer, then float
 // dot products with 8 partial sums combined in a fixed order.
 float dot_portable(const float* w, const float* x, std::size_t K) {
@@ -194,6 +133,7 @@ void matmul(const Weight& w, const float* x, std::size_t T, float* y, ThreadPool
 
   // Quantized activations: once per call, in a buffer that grows and is kept (per calling thread).
   std::size_t x_row_bytes = K * sizeof(float);  // what one activation row takes in the kernel
+#if defined(__x86_64__)
   if (isa != Isa::portable && (is_q8x32_type(w.type) || is_q8x256_type(w.type))) {
     thread_local std::vector<unsigned char> xq;
     const bool small = is_q8x32_type(w.type);
@@ -213,6 +153,7 @@ void matmul(const Weight& w, const float* x, std::size_t T, float* y, ThreadPool
     a.xq = base;
     x_row_bytes = a.xq_row_bytes;
   }
+#endif
 
   // Work split. Every output is computed the same way wherever it lands, so these sizes only
   // decide speed. Decode: runs of rows of about 32 KiB of weights, at least 4 runs per thread.

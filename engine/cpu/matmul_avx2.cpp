@@ -240,6 +240,77 @@ struct Q6K {
   }
 };
 
+// ---- Activation quantization (matmul.h): d = max|x| / 127, q = nearest-even(x / d) ----
+// The same operations as written out in the tests: |x| max, one float division, one float
+// reciprocal, a multiply and a round per element.
+
+inline float hmax(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  return _mm_cvtss_f32(m);
+}
+
+inline int hsum_epi32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+  return _mm_cvtsi128_si32(s);
+}
+
+inline float abs_max(const float* x, std::size_t n) {  // n a multiple of 32
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  __m256 m = _mm256_setzero_ps();
+  for (std::size_t j = 0; j < n; j += 8) m = _mm256_max_ps(m, _mm256_and_ps(_mm256_loadu_ps(x + j), abs_mask));
+  return hmax(m);
+}
+
+// 32 values times `id`, rounded and clamped to [-127, 127]: the bytes to qs, the four int32
+// vectors (values 0-7, 8-15, 16-23, 24-31) to `i`.
+inline void quant32(const float* x, __m256 id, std::int8_t* qs, __m256i i[4]) {
+  const __m256 lo = _mm256_set1_ps(-127.0f), hi = _mm256_set1_ps(127.0f);
+  for (int k = 0; k < 4; ++k) {
+    __m256 v = _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + 8 * k), id),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    v = _mm256_min_ps(_mm256_max_ps(v, lo), hi);
+    i[k] = _mm256_cvtps_epi32(v);
+  }
+  // packs work per 128-bit lane; the permutation puts the 4-byte groups back in order.
+  const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i[0], i[1]), _mm256_packs_epi32(i[2], i[3]));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(qs),
+                      _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+}
+
+}  // namespace
+
+void quantize_row_q8x32(const float* x, std::size_t K, BlockQ8x32* out) {
+  for (std::size_t b = 0; b < K / 32; ++b, x += 32) {
+    const float d = abs_max(x, 32) / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    __m256i i[4];
+    quant32(x, _mm256_set1_ps(id), out[b].qs, i);
+    out[b].d = d;
+    out[b].sum = hsum_epi32(_mm256_add_epi32(_mm256_add_epi32(i[0], i[1]), _mm256_add_epi32(i[2], i[3])));
+  }
+}
+
+void quantize_row_q8x256(const float* x, std::size_t K, BlockQ8x256* out) {
+  for (std::size_t b = 0; b < K / 256; ++b, x += 256) {
+    const float d = abs_max(x, 256) / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const __m256 vid = _mm256_set1_ps(id);
+    for (int g = 0; g < 8; ++g) {
+      __m256i i[4];
+      quant32(x + 32 * g, vid, out[b].qs + 32 * g, i);
+      out[b].bsums[2 * g] = static_cast<std::int16_t>(hsum_epi32(_mm256_add_epi32(i[0], i[1])));
+      out[b].bsums[2 * g + 1] = static_cast<std::int16_t>(hsum_epi32(_mm256_add_epi32(i[2], i[3])));
+    }
+    out[b].d = d;
+  }
+}
+
+namespace {
+
 template <class Tile>
 void int8_block(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
   for (std::size_t n = n0; n < n1; ++n) {

@@ -42,10 +42,10 @@ struct MatmulArgs {
 using BlockKernel = void (*)(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0,
                              std::size_t t1);
 
+/// matmul_avx2.cpp (compiled with -mavx2 -mfma -mf16c): the activation quantizers of the int8
+/// paths (d = max|x| / 127, q = nearest-even(x / d), as matmul.h says) and the kernels.
 void quantize_row_q8x32(const float* x, std::size_t K, BlockQ8x32* out);
 void quantize_row_q8x256(const float* x, std::size_t K, BlockQ8x256* out);
-
-/// matmul_avx2.cpp (compiled with -mavx2 -mfma -mf16c).
 void block_avx2(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1);
 
 }  // namespace ponder::cpu::detail
