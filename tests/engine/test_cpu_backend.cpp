@@ -18,17 +18,6 @@ using ponder::test::TestModelSpec;
 
 namespace {
 
-TestModelSpec spec_for(Arch arch) {
-  TestModelSpec s;
-  s.arch = arch;
-  if (arch == Arch::llama) {
-    s.llama3_scaling = true;
-    s.rope_theta = 500000;
-    s.rms_eps = 1e-5;
-  }
-  return s;
-}
-
 std::vector<std::int32_t> prompt(std::size_t n, std::uint32_t vocab) {
   std::vector<std::int32_t> ids(n);
   std::uint64_t x = 12345;
@@ -64,7 +53,7 @@ TEST_CASE("cpu backend: prefill at once equals token by token, and truncation re
     INFO(arch_name(arch));
     std::string error;
     const std::string path = (dir.path() / "m.gguf").string();
-    REQUIRE(ponder::test::write_gguf(spec_for(arch), GgmlType::f32, path, &error));
+    REQUIRE(ponder::test::write_gguf(TestModelSpec::like_r1(arch), GgmlType::f32, path, &error));
     auto model = Model::open(path, &error);
     REQUIRE(model);
     const std::uint32_t V = model->config().n_vocab;
@@ -104,7 +93,7 @@ TEST_CASE("cpu backend: a GGUF and a snapshot of the same model give the same lo
   for (Arch arch : {Arch::qwen2, Arch::qwen3, Arch::llama}) {
     INFO(arch_name(arch));
     std::string error;
-    const auto s = spec_for(arch);
+    const auto s = TestModelSpec::like_r1(arch);
     const std::string g = (dir.path() / (std::string(arch_name(arch)) + ".gguf")).string();
     const std::string snap = (dir.path() / std::string(arch_name(arch))).string();
     REQUIRE(ponder::test::write_gguf(s, GgmlType::f32, g, &error));
@@ -133,7 +122,7 @@ TEST_CASE("cpu backend: bad requests are clear errors and change nothing", "[bac
   TempDir dir;
   std::string error;
   const std::string path = (dir.path() / "m.gguf").string();
-  REQUIRE(ponder::test::write_gguf(spec_for(Arch::qwen2), GgmlType::q8_0, path, &error));
+  REQUIRE(ponder::test::write_gguf(TestModelSpec::like_r1(Arch::qwen2), GgmlType::q8_0, path, &error));
   auto model = Model::open(path, &error);
   REQUIRE(model);
   BackendOptions opt;
@@ -198,7 +187,7 @@ TEST_CASE("cpu backend: logits match the PyTorch float64 reference", "[backend][
     const std::string path = (dir.path() / (name + ".gguf")).string();
     if (!std::filesystem::exists(path)) {
       // No padding rows: the reference's greedy argmax runs over every row.
-      TestModelSpec s = spec_for(c.arch);
+      TestModelSpec s = TestModelSpec::like_r1(c.arch);
       s.n_vocab = ponder::test::ReducedVocab::n_tokens;
       REQUIRE(ponder::test::write_gguf(s, c.type, path, &error));
       auto m = Model::open(path, &error);

@@ -364,18 +364,6 @@ namespace {
 using ponder::test::ReducedVocab;
 using ponder::test::TestModelSpec;
 
-TestModelSpec spec_for(Arch arch) {
-  TestModelSpec s;
-  s.arch = arch;
-  if (arch == Arch::llama) {
-    s.llama3_scaling = true;
-    s.rope_theta = 500000;
-    s.rms_eps = 1e-5;
-  }
-  if (arch == Arch::qwen3) s.rope_theta = 1e6;
-  return s;
-}
-
 const GgmlType kAllTypes[] = {GgmlType::f32, GgmlType::f16, GgmlType::bf16, GgmlType::q8_0,
                               GgmlType::q4_0, GgmlType::q4_k, GgmlType::q5_k, GgmlType::q6_k};
 
@@ -426,7 +414,7 @@ void check_description(const Model& m, const TestModelSpec& s) {
 TEST_CASE("generated GGUF models of every type and architecture are described", "[model][generated]") {
   TempDir dir;
   for (Arch arch : {Arch::qwen2, Arch::qwen3, Arch::llama}) {
-    const TestModelSpec s = spec_for(arch);
+    const TestModelSpec s = TestModelSpec::like_r1(arch);
     for (GgmlType type : kAllTypes) {
       const std::string name = std::string(arch_name(arch)) + "-" + std::string(ggml_type_info(static_cast<std::uint32_t>(type))->name);
       INFO(name);
@@ -450,7 +438,7 @@ TEST_CASE("generated GGUF models of every type and architecture are described", 
   // Q4_K_M mixes types as llama-quantize does; the name says so.
   std::string error;
   const std::string path = (dir.path() / "km.gguf").string();
-  REQUIRE(ponder::test::write_gguf(spec_for(Arch::qwen2), GgmlType::q4_k, path, &error, true));
+  REQUIRE(ponder::test::write_gguf(TestModelSpec::like_r1(Arch::qwen2), GgmlType::q4_k, path, &error, true));
   auto m = Model::open(path, &error);
   REQUIRE(m);
   CHECK(m->file_type() == "Q4_K_M");
@@ -461,7 +449,7 @@ TEST_CASE("generated snapshots (one shard or several) are described", "[model][g
   TempDir dir;
   for (Arch arch : {Arch::qwen2, Arch::qwen3, Arch::llama}) {
     for (std::uint32_t shards : {1u, 3u}) {
-      const TestModelSpec s = spec_for(arch);
+      const TestModelSpec s = TestModelSpec::like_r1(arch);
       const std::string path = (dir.path() / (std::string(arch_name(arch)) + std::to_string(shards))).string();
       INFO(path);
       std::string error;
@@ -490,7 +478,7 @@ TEST_CASE("generated snapshots (one shard or several) are described", "[model][g
 TEST_CASE("GGUF and snapshot of the same model hold the same tensors", "[model][generated]") {
   TempDir dir;
   for (Arch arch : {Arch::qwen2, Arch::qwen3, Arch::llama}) {
-    const TestModelSpec s = spec_for(arch);
+    const TestModelSpec s = TestModelSpec::like_r1(arch);
     std::string error;
     const std::string snap_path = (dir.path() / (std::string(arch_name(arch)) + "-snap")).string();
     REQUIRE(ponder::test::write_snapshot(s, snap_path, 2, &error));
@@ -568,7 +556,7 @@ TEST_CASE("models that do not fit their architecture get precise errors", "[mode
   TempDir dir;
   std::string error;
   const std::string good_path = (dir.path() / "good.gguf").string();
-  REQUIRE(ponder::test::write_gguf(spec_for(Arch::qwen2), GgmlType::q8_0, good_path, &error));
+  REQUIRE(ponder::test::write_gguf(TestModelSpec::like_r1(Arch::qwen2), GgmlType::q8_0, good_path, &error));
   const std::string good = ponder::test::read_file(good_path);
 
   {  // more layers than tensors
@@ -652,7 +640,7 @@ TEST_CASE("models that do not fit their architecture get precise errors", "[mode
 
   // Snapshots: a config that does not match, a shard that is missing, a dtype ponder cannot use.
   const std::string snap = (dir.path() / "snap").string();
-  REQUIRE(ponder::test::write_snapshot(spec_for(Arch::qwen3), snap, 2, &error));
+  REQUIRE(ponder::test::write_snapshot(TestModelSpec::like_r1(Arch::qwen3), snap, 2, &error));
   const std::string config = ponder::test::read_file(snap + "/config.json");
   auto cfg = nlohmann::json::parse(config);
   cfg["intermediate_size"] = 768;
@@ -718,7 +706,7 @@ TEST_CASE("models in an Ollama store and the Hugging Face cache are found and ch
   paths.ollama = {(dir.path() / "ollama").string()};
   paths.hf = {(dir.path() / "hf").string()};
   // Two GGUF blobs (a bigger and a smaller model), tagged as Ollama's manifests do.
-  TestModelSpec big = spec_for(Arch::qwen2), small = spec_for(Arch::qwen2);
+  TestModelSpec big = TestModelSpec::like_r1(Arch::qwen2), small = TestModelSpec::like_r1(Arch::qwen2);
   big.n_layer = 4;
   fs::create_directories(dir.path() / "ollama/blobs");
   const std::string big_digest(64, '1'), small_digest(64, '2');
@@ -739,7 +727,7 @@ TEST_CASE("models in an Ollama store and the Hugging Face cache are found and ch
   dir.write("ollama/manifests/registry.ollama.ai/library/deepseek-r1/broken", "{");
   // A snapshot in the Hugging Face cache.
   const std::string snap = "hf/models--deepseek-ai--DeepSeek-R1-Distill-Llama-8B/snapshots/abc123";
-  REQUIRE(ponder::test::write_snapshot(spec_for(Arch::llama), (dir.path() / snap).string(), 1, &error));
+  REQUIRE(ponder::test::write_snapshot(TestModelSpec::like_r1(Arch::llama), (dir.path() / snap).string(), 1, &error));
   dir.write("hf/models--deepseek-ai--DeepSeek-R1-Distill-Llama-8B/refs/main", "abc123");
 
   std::vector<std::string> problems;

@@ -621,6 +621,18 @@ bool fail_with(std::string* error, const std::string& what) {
 // ---------------------------------------------------------------------------------------------
 // Public
 
+TestModelSpec TestModelSpec::like_r1(ponder::Arch arch) {
+  TestModelSpec s;
+  s.arch = arch;
+  if (arch == ponder::Arch::llama) {
+    s.llama3_scaling = true;
+    s.rope_theta = 500000;
+    s.rms_eps = 1e-5;
+  }
+  if (arch == ponder::Arch::qwen3) s.rope_theta = 1e6;
+  return s;
+}
+
 TestModelSpec TestModelSpec::r1_qwen_1_5b() {
   TestModelSpec s;
   s.arch = Arch::qwen2;

@@ -38,6 +38,9 @@ struct TestModelSpec {
 
   /// The real R1-Distill-Qwen-1.5B shape (1536/8960/28/12/2/128, 151936 rows), for benchmarks.
   static TestModelSpec r1_qwen_1_5b();
+  /// The tiny shape with the hyperparameters of that architecture's R1 distills: llama with rope
+  /// theta 5e5, eps 1e-5 and llama3 scaling; qwen3 with theta 1e6; qwen2 as the defaults.
+  static TestModelSpec like_r1(ponder::Arch arch);
 };
 
 /// The reduced vocabulary: ids 0..639 are the first 640 tokens of Qwen2.5's vocabulary (the 256
