@@ -93,6 +93,10 @@ void float_tile(const MatmulArgs& a, std::size_t n, std::size_t t) {
 // the speed of rows of 8960), with four accumulators over interleaved runs of 8 for the FMA
 // latency. (Its rounding differs from the prefill tiles' one chain per output; T = 1 always
 // comes here, whatever the thread count.)
+// Decode streams the weights: prefetch this far ahead of the loads (past the end of a row is
+// the next row, or harmlessly nothing).
+constexpr std::size_t kPrefetchAhead = 2048;
+
 template <GgmlType Ty>
 void float_gemv_row(const MatmulArgs& a, std::size_t n) {
   const unsigned char* w = a.w + n * a.w_row_bytes;
@@ -100,7 +104,11 @@ void float_gemv_row(const MatmulArgs& a, std::size_t n) {
   const std::size_t K = a.K;
   __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
   std::size_t k = 0;
+  constexpr std::size_t kBytes = Ty == GgmlType::f32 ? 4 : 2;
   for (; k + 32 <= K; k += 32) {
+    _mm_prefetch(reinterpret_cast<const char*>(w + kBytes * k) + kPrefetchAhead, _MM_HINT_T0);
+    if constexpr (Ty == GgmlType::f32)
+      _mm_prefetch(reinterpret_cast<const char*>(w + kBytes * k) + kPrefetchAhead + 64, _MM_HINT_T0);
     acc0 = _mm256_fmadd_ps(load8<Ty>(w, k), _mm256_loadu_ps(x + k), acc0);
     acc1 = _mm256_fmadd_ps(load8<Ty>(w, k + 8), _mm256_loadu_ps(x + k + 8), acc1);
     acc2 = _mm256_fmadd_ps(load8<Ty>(w, k + 16), _mm256_loadu_ps(x + k + 16), acc2);
@@ -155,6 +163,7 @@ struct Q8_0 {
     for (int c = 0; c < C; ++c) acc[0][c] = acc[1][c] = _mm256_setzero_ps();
     const std::size_t nb = a.K / 32;
     for (std::size_t b = 0; b < nb; ++b, w += 34) {
+      if (C == 1) _mm_prefetch(reinterpret_cast<const char*>(w) + kPrefetchAhead, _MM_HINT_T0);
       const float dw = half(w);
       const __m256i qw = load256(w + 2);
       const __m256i aw = _mm256_sign_epi8(qw, qw);  // |w| as unsigned bytes (-128 -> 128)
@@ -392,6 +401,11 @@ struct QK45 {
     const std::size_t nb = a.K / 256;
     constexpr std::size_t block_bytes = Five ? 176 : 144;
     for (std::size_t b = 0; b < nb; ++b, w += block_bytes) {
+      if (C == 1) {
+        _mm_prefetch(reinterpret_cast<const char*>(w) + kPrefetchAhead, _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(w) + kPrefetchAhead + 64, _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(w) + kPrefetchAhead + 128, _MM_HINT_T0);
+      }
       const float d = half(w), dmin = half(w + 2);
       const __m128i sm = unpack_scales_k4(w + 4);
       // The eight scales as 16-bit words, in both 128-bit lanes (for in-lane shuffles).
