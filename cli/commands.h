@@ -10,6 +10,7 @@ int cmd_index(const std::vector<std::string>& args);
 int cmd_tokenize(const std::vector<std::string>& args);
 int cmd_models(const std::vector<std::string>& args);
 int cmd_generate(const std::vector<std::string>& args);
+int cmd_bench(const std::vector<std::string>& args);
 
 /// The cache folder: $XDG_CACHE_HOME/ponder, else $HOME/.cache/ponder, else "" (no cache).
 std::string default_cache_dir();

@@ -24,6 +24,7 @@ Commands:
   models        List the DeepSeek-R1 distills found on this machine.
   generate      Run the model on a prompt (--prompt TEXT or --chat TEXT) and stream its
                 output (CPU backend). Run `ponder generate --help`.
+  bench         Prefill and decode tokens/s of a model, against the memory-bandwidth limit.
   version       Print the version and the compute backends this build has.
 
 Options:
@@ -82,6 +83,7 @@ int main(int argc, char** argv) {
   if (command == "tokenize") return ponder::cli::cmd_tokenize(rest);
   if (command == "models") return ponder::cli::cmd_models(rest);
   if (command == "generate") return ponder::cli::cmd_generate(rest);
+  if (command == "bench") return ponder::cli::cmd_bench(rest);
   if (command == "version") {
     print_version();
     return 0;

@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/cpu/bandwidth.h"
 #include "engine/cpu/matmul.h"
 #include "engine/cpu/thread_pool.h"
 #include "engine/quant.h"
@@ -54,54 +55,6 @@ std::vector<std::string> split(const std::string& s) {
     pos = comma + 1;
   }
   return out;
-}
-
-__attribute__((target("avx2"))) std::uint64_t read_avx2(const unsigned char* p, std::size_t n) {
-  __m256i a = _mm256_setzero_si256(), b = a, c = a, d = a;
-  for (std::size_t i = 0; i + 128 <= n; i += 128) {
-    a = _mm256_xor_si256(a, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i)));
-    b = _mm256_xor_si256(b, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 32)));
-    c = _mm256_xor_si256(c, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 64)));
-    d = _mm256_xor_si256(d, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 96)));
-  }
-  const __m256i s = _mm256_xor_si256(_mm256_xor_si256(a, b), _mm256_xor_si256(c, d));
-  return static_cast<std::uint64_t>(_mm256_extract_epi64(s, 0) ^ _mm256_extract_epi64(s, 3));
-}
-
-std::uint64_t read_plain(const unsigned char* p, std::size_t n) {
-  std::uint64_t a = 0, b = 0, c = 0, d = 0, v[4];
-  for (std::size_t i = 0; i + 32 <= n; i += 32) {
-    std::memcpy(v, p + i, 32);
-    a ^= v[0];
-    b ^= v[1];
-    c ^= v[2];
-    d ^= v[3];
-  }
-  return a ^ b ^ c ^ d;
-}
-
-// Best-of-passes read bandwidth with `pool`'s threads, in GB/s (1e9 bytes).
-double read_bandwidth(ponder::cpu::ThreadPool& pool, int passes) {
-  const std::size_t bytes = std::size_t{1} << 30;
-  auto* buf = static_cast<unsigned char*>(std::aligned_alloc(4096, bytes));
-  std::memset(buf, 1, bytes);
-  const bool avx2 = __builtin_cpu_supports("avx2");
-  const std::size_t chunk = 1 << 20, chunks = bytes / chunk;
-  std::vector<std::uint64_t> sink(pool.size() * 8);
-  double best = 0;
-  for (int p = 0; p < passes; ++p) {
-    const auto t0 = Clock::now();
-    pool.parallel_for(chunks, [&](std::size_t i, unsigned thread) {
-      const unsigned char* q = buf + i * chunk;
-      sink[thread * 8] ^= avx2 ? read_avx2(q, chunk) : read_plain(q, chunk);
-    });
-    best = std::max(best, double(bytes) / seconds_since(t0) / 1e9);
-  }
-  std::uint64_t s = 0;
-  for (auto v : sink) s ^= v;
-  if (s == 42) std::printf(" ");
-  std::free(buf);
-  return best;
 }
 
 struct Stats {
@@ -194,7 +147,7 @@ int main(int argc, char** argv) {
   std::vector<double> bandwidth;
   for (unsigned th : threads) {
     ponder::cpu::ThreadPool pool(th);
-    bandwidth.push_back(read_bandwidth(pool, passes));
+    bandwidth.push_back(ponder::cpu::read_bandwidth(pool, passes));
     std::printf("read bandwidth, %u thread%s: %.1f GB/s (best of %d)\n", th, th == 1 ? "" : "s",
                 bandwidth.back(), passes);
   }

@@ -236,3 +236,25 @@ TEST_CASE("ponder generate runs a model end to end", "[cli][generate]") {
   CHECK(no_weights.status == 1);
   CHECK(no_weights.out.find("has no tensors") != std::string::npos);
 }
+
+TEST_CASE("ponder bench reports prefill and decode speed against the bandwidth limit", "[cli][bench]") {
+  TempDir dir;
+  std::string error;
+  const std::string path = (dir.path() / "m.gguf").string();
+  REQUIRE(ponder::test::write_gguf(ponder::test::TestModelSpec{}, ponder::GgmlType::q4_k, path, &error));
+  Run json = run_ponder("bench --model " + path + " -p 32 -n 4 -t 1 --format json");
+  REQUIRE(json.status == 0);
+  auto j = nlohmann::json::parse(json.out);
+  CHECK(j["prompt_tokens"] == 32);
+  CHECK(j["generated_tokens"] == 4);
+  CHECK(j["threads"] == 1);
+  for (const char* key : {"prefill_tokens_per_s", "decode_tokens_per_s", "bandwidth_gb_per_s", "decode_limit_tokens_per_s"})
+    CHECK(j[key].get<double>() > 0);
+  CHECK(j["peak_rss_bytes"].get<std::uint64_t>() > j["weight_bytes"].get<std::uint64_t>());
+  Run text = run_ponder("bench --model " + path + " -p 16 -n 2 -t 1");
+  CHECK(text.status == 0);
+  CHECK(text.out.find("| pp16 |") != std::string::npos);
+  CHECK(text.out.find("| tg2 |") != std::string::npos);
+  CHECK(run_ponder("bench --model " + path + " -p 0").status == 2);
+  CHECK(run_ponder("bench --model " + path + " -p 64 -n 64 --ctx 100").status == 2);
+}

@@ -1,0 +1,14 @@
+#pragma once
+// The machine's memory read bandwidth, measured on the spot: the physical limit decode speed is
+// compared with (decode at batch 1 reads every weight once per token).
+#include <cstddef>
+
+#include "engine/cpu/thread_pool.h"
+
+namespace ponder::cpu {
+
+/// Best-of-`passes` read bandwidth in GB/s (1e9 bytes) of `pool`'s threads streaming a buffer of
+/// `bytes` (default 1 GiB, far beyond the caches), each thread its share in 1 MiB chunks.
+double read_bandwidth(ThreadPool& pool, int passes, std::size_t bytes = std::size_t{1} << 30);
+
+}  // namespace ponder::cpu
