@@ -505,15 +505,8 @@ bool dequantize(GgmlType type, const void* src, float* dst, std::size_t n, std::
   return true;
 }
 
-bool can_quantize(GgmlType type) {
-  switch (type) {
-    case GgmlType::f32: case GgmlType::f16: case GgmlType::bf16: case GgmlType::q8_0:
-    case GgmlType::q4_0: case GgmlType::q4_k: case GgmlType::q5_k: case GgmlType::q6_k:
-      return true;
-    default:
-      return false;
-  }
-}
+// The same types both ways.
+bool can_quantize(GgmlType type) { return can_dequantize(type); }
 
 std::size_t row_bytes(GgmlType type, std::size_t n) {
   const GgmlTypeInfo* info = ggml_type_info(static_cast<std::uint32_t>(type));

@@ -95,15 +95,8 @@ Isa active_isa() {
   return forced < 0 ? detect_isa() : static_cast<Isa>(forced);
 }
 
-bool matmul_supports(GgmlType type) {
-  switch (type) {
-    case GgmlType::f32: case GgmlType::f16: case GgmlType::bf16: case GgmlType::q8_0:
-    case GgmlType::q4_0: case GgmlType::q4_k: case GgmlType::q5_k: case GgmlType::q6_k:
-      return true;
-    default:
-      return false;
-  }
-}
+// Every type the reference dequantizer reads has a kernel (the portable path is built on it).
+bool matmul_supports(GgmlType type) { return can_dequantize(type); }
 
 void matmul(const Weight& w, const float* x, std::size_t T, float* y, ThreadPool* pool) {
   using namespace detail;
