@@ -10,6 +10,7 @@
 //
 // The per-architecture differences (Qwen2's q/k/v biases, Qwen3's per-head q/k RMSNorm, RoPE
 // pairing and scaling) come from ModelConfig and live in one place per backend: the layer step.
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -24,6 +25,17 @@ struct BackendOptions {
   std::uint32_t context = 4096;  // positions the KV cache holds
   KvType kv = KvType::f16;       // F16 by default; F32 for reference tests (Q8_0: not yet)
   unsigned threads = 0;          // 0 = every core
+};
+
+/// A copy of the first positions of a backend's KV cache, to be put back later (the Engine's
+/// prefix cache). Opaque: only the backend that made it can restore it.
+class KvSnapshot {
+ public:
+  virtual ~KvSnapshot() = default;
+  /// Positions held.
+  virtual std::uint32_t positions() const = 0;
+  /// Memory it takes.
+  virtual std::size_t bytes() const = 0;
 };
 
 class Backend {
@@ -42,6 +54,15 @@ class Backend {
                     std::string* error) = 0;
   /// Keeps positions [0, n) and forgets the rest (n ≥ cached() does nothing).
   virtual void truncate(std::uint32_t n) = 0;
+  /// A copy of positions [0, n) of the cache (n ≤ cached()); null with `error` when memory for
+  /// it cannot be had.
+  virtual std::unique_ptr<KvSnapshot> save(std::uint32_t n, std::string* error) const = 0;
+  /// Replaces the cache by the first n positions of `snapshot` (n ≤ its positions(), ≤ context()).
+  virtual void restore(const KvSnapshot& snapshot, std::uint32_t n) = 0;
+  /// A flag that eval() polls between layers: once it reads true, eval stops, keeps the prefill
+  /// chunks already finished (cached() says how far it got), and returns false with the error
+  /// "cancelled". Null (the default) for none. The flag must outlive its use.
+  virtual void set_abort_flag(const std::atomic<bool>* flag) = 0;
 };
 
 /// The CPU backend: weights read in place from the model's mapping (the Model must outlive it),

@@ -84,6 +84,14 @@ void rope(float* x, std::uint32_t n_heads, std::uint32_t d, const float* cos_, c
   }
 }
 
+struct Snapshot final : KvSnapshot {
+  std::uint32_t n = 0;
+  std::size_t size = 0;
+  std::unique_ptr<unsigned char[]> data;  // per layer: K rows [0, n), then V rows [0, n)
+  std::uint32_t positions() const override { return n; }
+  std::size_t bytes() const override { return size; }
+};
+
 struct LayerSmall {  // a layer's vectors, widened to float
   std::vector<float> attn_norm, ffn_norm, bq, bk, bv, q_norm, k_norm;
 };
@@ -126,15 +134,11 @@ class CpuBackend final : public Backend {
     q_dim_ = std::size_t{c_.n_head} * c_.head_dim;
     kv_dim_ = std::size_t{c_.n_head_kv} * c_.head_dim;
     // The cache is allocated, not touched: pages arrive as positions are written.
-    const std::size_t cells = std::size_t{c_.n_layer} * options_.context * kv_dim_;
+    kv_row_ = options_.kv == KvType::f32 ? kv_dim_ * sizeof(float) : kv_dim_ * sizeof(std::uint16_t);
+    const std::size_t cache_bytes = std::size_t{c_.n_layer} * options_.context * kv_row_;
     try {
-      if (options_.kv == KvType::f32) {
-        k32_.reset(new float[cells]);
-        v32_.reset(new float[cells]);
-      } else {
-        k16_.reset(new std::uint16_t[cells]);
-        v16_.reset(new std::uint16_t[cells]);
-      }
+      k_cache_.reset(new unsigned char[cache_bytes]);
+      v_cache_.reset(new unsigned char[cache_bytes]);
       const std::size_t wide = std::max<std::size_t>({c_.n_embd, q_dim_, c_.n_ff});
       x_.resize(kChunk * c_.n_embd);
       xn_.resize(kChunk * c_.n_embd);
@@ -159,6 +163,39 @@ class CpuBackend final : public Backend {
   std::uint32_t context() const override { return options_.context; }
   std::uint32_t cached() const override { return cached_; }
   void truncate(std::uint32_t n) override { cached_ = std::min(cached_, n); }
+  void set_abort_flag(const std::atomic<bool>* flag) override { abort_ = flag; }
+
+  std::unique_ptr<KvSnapshot> save(std::uint32_t n, std::string* error) const override {
+    n = std::min(n, cached_);
+    auto snap = std::make_unique<Snapshot>();
+    snap->n = n;
+    const std::size_t span = std::size_t{n} * kv_row_;  // one layer's K (or V) rows
+    try {
+      snap->data.reset(new unsigned char[2 * c_.n_layer * span]);
+    } catch (const std::bad_alloc&) {
+      *error = "not enough memory to keep " + std::to_string(n) + " positions of KV cache";
+      return nullptr;
+    }
+    snap->size = 2 * c_.n_layer * span;
+    unsigned char* dst = snap->data.get();
+    for (std::uint32_t l = 0; l < c_.n_layer; ++l) {
+      std::memcpy(dst, k_cache_.get() + cell(l, 0), span), dst += span;
+      std::memcpy(dst, v_cache_.get() + cell(l, 0), span), dst += span;
+    }
+    return snap;
+  }
+
+  void restore(const KvSnapshot& snapshot, std::uint32_t n) override {
+    const auto& snap = static_cast<const Snapshot&>(snapshot);
+    n = std::min({n, snap.n, options_.context});
+    const std::size_t stride = std::size_t{snap.n} * kv_row_, span = std::size_t{n} * kv_row_;
+    const unsigned char* src = snap.data.get();
+    for (std::uint32_t l = 0; l < c_.n_layer; ++l) {
+      std::memcpy(k_cache_.get() + cell(l, 0), src, span), src += stride;
+      std::memcpy(v_cache_.get() + cell(l, 0), src, span), src += stride;
+    }
+    cached_ = n;
+  }
 
   bool eval(const std::int32_t* tokens, std::size_t n, float* logits, std::size_t n_logits,
             std::string* error) override {
@@ -183,7 +220,10 @@ class CpuBackend final : public Backend {
       }
     for (std::size_t begin = 0; begin < n; begin += kChunk) {
       const std::size_t T = std::min(kChunk, n - begin);
-      run_chunk(tokens + begin, T);
+      if (!run_chunk(tokens + begin, T)) {
+        *error = "cancelled";
+        return false;
+      }
       // Logits for the rows of this chunk that are among the last n_logits of the batch.
       const std::size_t first_wanted = n - n_logits;
       if (logits && begin + T > first_wanted) {
@@ -200,7 +240,8 @@ class CpuBackend final : public Backend {
 
  private:
   // One pass over T ≤ kChunk tokens at positions cached_ ...; leaves the last hidden states in x_.
-  void run_chunk(const std::int32_t* tokens, std::size_t T) {
+  // False when the abort flag stopped it (cached_ unchanged: what it wrote is past the end).
+  bool run_chunk(const std::int32_t* tokens, std::size_t T) {
     const ModelWeights& w = model_.weights();
     const std::size_t E = c_.n_embd, D = c_.head_dim;
     const float eps = static_cast<float>(c_.rms_eps);
@@ -219,6 +260,7 @@ class CpuBackend final : public Backend {
       }
 
     for (std::uint32_t il = 0; il < c_.n_layer; ++il) {
+      if (abort_ && abort_->load(std::memory_order_relaxed)) return false;
       const LayerWeights& l = w.layers[il];
       const LayerSmall& s = layers_[il];
       // Attention block.
@@ -257,28 +299,34 @@ class CpuBackend final : public Backend {
       for (std::size_t i = 0; i < T * E; ++i) x_[i] += out_[i];
     }
     cached_ += static_cast<std::uint32_t>(T);
+    return true;
   }
 
+  // Byte offset of a position's K (or V) row in the cache: [layer][position][kv_dim].
   std::size_t cell(std::uint32_t layer, std::uint32_t pos) const {
-    return (std::size_t{layer} * options_.context + pos) * kv_dim_;
+    return (std::size_t{layer} * options_.context + pos) * kv_row_;
   }
 
   void store_kv(std::uint32_t layer, std::uint32_t pos, const float* k, const float* v) {
     const std::size_t at = cell(layer, pos);
-    if (k32_) {
-      std::memcpy(k32_.get() + at, k, kv_dim_ * sizeof(float));
-      std::memcpy(v32_.get() + at, v, kv_dim_ * sizeof(float));
+    if (options_.kv == KvType::f32) {
+      std::memcpy(k_cache_.get() + at, k, kv_row_);
+      std::memcpy(v_cache_.get() + at, v, kv_row_);
     } else {
+      auto* k16 = reinterpret_cast<std::uint16_t*>(k_cache_.get() + at);
+      auto* v16 = reinterpret_cast<std::uint16_t*>(v_cache_.get() + at);
       for (std::size_t i = 0; i < kv_dim_; ++i) {
-        k16_[at + i] = f32_to_f16(k[i]);
-        v16_[at + i] = f32_to_f16(v[i]);
+        k16[i] = f32_to_f16(k[i]);
+        v16[i] = f32_to_f16(v[i]);
       }
     }
   }
 
-  float cache_at(bool key, std::size_t index) const {
-    if (k32_) return key ? k32_[index] : v32_[index];
-    return f16_to_f32(key ? k16_[index] : v16_[index]);
+  // Element i of the K (or V) row at byte offset `at`.
+  float cache_at(bool key, std::size_t at, std::size_t i) const {
+    const unsigned char* base = (key ? k_cache_ : v_cache_).get() + at;
+    if (options_.kv == KvType::f32) return reinterpret_cast<const float*>(base)[i];
+    return f16_to_f32(reinterpret_cast<const std::uint16_t*>(base)[i]);
   }
 
   // Causal grouped-query attention of the chunk's T queries over the cache, one task per
@@ -302,9 +350,9 @@ class CpuBackend final : public Backend {
         const std::uint32_t nb = std::min<std::uint32_t>(kKeyBlock, n_keys - j0);
         float block_max = -std::numeric_limits<float>::infinity();
         for (std::uint32_t j = 0; j < nb; ++j) {
-          const std::size_t at = cell(layer, j0 + j) + std::size_t{g} * D;
+          const std::size_t at = cell(layer, j0 + j);
           float dot = 0;
-          for (std::size_t i = 0; i < D; ++i) dot += q[i] * cache_at(true, at + i);
+          for (std::size_t i = 0; i < D; ++i) dot += q[i] * cache_at(true, at, std::size_t{g} * D + i);
           scores[j] = dot * scale;
           block_max = std::max(block_max, scores[j]);
         }
@@ -315,8 +363,8 @@ class CpuBackend final : public Backend {
         for (std::uint32_t j = 0; j < nb; ++j) {
           const float p = std::exp(scores[j] - new_max);
           sum += p;
-          const std::size_t at = cell(layer, j0 + j) + std::size_t{g} * D;
-          for (std::size_t i = 0; i < D; ++i) acc[i] += p * cache_at(false, at + i);
+          const std::size_t at = cell(layer, j0 + j);
+          for (std::size_t i = 0; i < D; ++i) acc[i] += p * cache_at(false, at, std::size_t{g} * D + i);
         }
         m = new_max;
       }
@@ -333,8 +381,9 @@ class CpuBackend final : public Backend {
   std::vector<float> output_norm_;
   std::vector<LayerSmall> layers_;
   std::size_t q_dim_ = 0, kv_dim_ = 0;
-  std::unique_ptr<float[]> k32_, v32_;
-  std::unique_ptr<std::uint16_t[]> k16_, v16_;
+  std::size_t kv_row_ = 0;  // bytes of one position's K (or V) in one layer
+  std::unique_ptr<unsigned char[]> k_cache_, v_cache_;
+  const std::atomic<bool>* abort_ = nullptr;
   std::vector<float> x_, xn_, q_, k_, v_, att_, out_, gate_, up_, cos_, sin_, scratch_;
   std::uint32_t cached_ = 0;
 };

@@ -1,6 +1,7 @@
 // The CPU backend's forward pass: consistency between its own paths and between file formats.
 // (Agreement with the independent PyTorch forward: test_reference_forward.cpp.)
 #include <algorithm>
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <cmath>
@@ -84,6 +85,53 @@ TEST_CASE("cpu backend: prefill at once equals token by token, and truncation re
     REQUIRE(b16);
     CHECK(rel_l2(all_logits(*b16, ids, V), at_once) < 2e-3);
   }
+}
+
+TEST_CASE("cpu backend: a saved prefix restores to the same logits; the abort flag stops eval", "[backend][cpu]") {
+  TempDir dir;
+  std::string error;
+  const std::string path = (dir.path() / "m.gguf").string();
+  REQUIRE(ponder::test::write_gguf(TestModelSpec::like_r1(Arch::qwen2), GgmlType::f16, path, &error));
+  auto model = Model::open(path, &error);
+  REQUIRE(model);
+  const std::uint32_t V = model->config().n_vocab;
+  for (KvType kv : {KvType::f16, KvType::f32}) {
+    BackendOptions opt;
+    opt.kv = kv;
+    opt.context = 400;
+    auto b = make_cpu_backend(*model, opt, &error);
+    REQUIRE(b);
+    const auto ids = prompt(300, model->tokens().n_tokens);
+    const auto want = all_logits(*b, ids, V);
+    auto snap = b->save(200, &error);
+    REQUIRE(snap);
+    CHECK(snap->positions() == 200);
+    CHECK(snap->bytes() == 200 * kv_bytes_per_token(model->config(), kv));
+    // Overwrite the cache with another sequence, then put the prefix back and finish from it.
+    b->truncate(0);
+    const auto other = prompt(350, 7);
+    all_logits(*b, other, V);
+    b->restore(*snap, 150);
+    CHECK(b->cached() == 150);
+    std::vector<float> tail(150 * V);
+    REQUIRE(b->eval(ids.data() + 150, 150, tail.data(), 150, &error));
+    CHECK(rel_l2(tail, std::vector<float>(want.begin() + 150 * V, want.end())) == 0.0);
+  }
+  // A raised abort flag stops eval before its first layer and changes nothing.
+  BackendOptions opt;
+  opt.context = 600;
+  auto b = make_cpu_backend(*model, opt, &error);
+  REQUIRE(b);
+  std::atomic<bool> abort{true};
+  b->set_abort_flag(&abort);
+  const auto ids = prompt(300, model->tokens().n_tokens);
+  std::vector<float> logits(V);
+  CHECK(!b->eval(ids.data(), ids.size(), logits.data(), 1, &error));
+  CHECK(error == "cancelled");
+  CHECK(b->cached() == 0);
+  abort = false;
+  REQUIRE(b->eval(ids.data(), ids.size(), logits.data(), 1, &error));
+  CHECK(b->cached() == 300);
 }
 
 TEST_CASE("cpu backend: a GGUF and a snapshot of the same model give the same logits", "[backend][cpu]") {
