@@ -15,6 +15,7 @@
 #include "engine/backend.h"
 #include "engine/cpu/bandwidth.h"
 #include "engine/cpu/thread_pool.h"
+#include "engine/engine.h"
 #include "engine/model.h"
 #include "engine/model_locator.h"
 
@@ -36,6 +37,9 @@ Options:
   --ctx N            KV cache positions (default: p + n).
   --kv f16|f32       KV cache type (default f16).
   --format text|json Output format (default text).
+  --shared S         Instead: time to first token of a -p token prompt through the Engine,
+                     cold, then for a second prompt that shares its first S tokens (the prefix
+                     cache serves them; only the rest is prefilled).
   -h, --help         Show this help.
 )";
 
@@ -43,11 +47,78 @@ using Clock = std::chrono::steady_clock;
 
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
+// Arbitrary prompt tokens (speed does not depend on them); `salt` makes another sequence.
+std::vector<std::int32_t> bench_tokens(std::size_t n, std::uint32_t real, std::size_t salt) {
+  std::vector<std::int32_t> ids(n);
+  for (std::size_t i = 0; i < n; ++i) ids[i] = static_cast<std::int32_t>((i * 7919 + 13 + salt * 104729) % real);
+  return ids;
+}
+
+// --shared: time to first token, cold and with a shared prefix in the Engine's cache.
+int bench_ttft(std::unique_ptr<Model> model, const ModelRef& ref, const BackendOptions& opt, long p, long shared,
+               const std::string& format) {
+  std::string error;
+  EngineOptions eopt;
+  eopt.backend = opt;
+  auto engine = Engine::create(std::move(model), eopt, &error);
+  if (!engine) {
+    std::fprintf(stderr, "ponder bench: %s\n", error.c_str());
+    return 1;
+  }
+  const std::uint32_t real = engine->model().tokens().n_tokens;
+  GenerateRequest r;
+  r.max_tokens = 1;
+  SamplingParams greedy;
+  greedy.temperature = 0;
+  r.sampling = greedy;
+  GenerateResult warmup, cold, warm;
+  // The weights are paged in by a first, short request (another sequence: nothing to reuse).
+  r.prompt = bench_tokens(8, real, 2);
+  if (!engine->generate(r, &warmup, &error)) {
+    std::fprintf(stderr, "ponder bench: %s\n", error.c_str());
+    return 1;
+  }
+  r.prompt = bench_tokens(static_cast<std::size_t>(p), real, 0);
+  engine->generate(r, &cold, &error);
+  // The second prompt: the first `shared` tokens of the first, then others.
+  const auto tail = bench_tokens(static_cast<std::size_t>(p - shared), real, 1);
+  std::copy(tail.begin(), tail.end(), r.prompt.begin() + shared);
+  engine->generate(r, &warm, &error);
+  for (const GenerateResult* g : {&cold, &warm})
+    if (g->reason == StopReason::error) {
+      std::fprintf(stderr, "ponder bench: %s\n", g->error.c_str());
+      return 1;
+    }
+  const double ratio = warm.stats.time_to_first_token_s / cold.stats.time_to_first_token_s;
+  if (format == "json") {
+    nlohmann::json j = {{"model", ref.spec},
+                        {"type", engine->model().file_type()},
+                        {"backend", std::string(engine->backend_name())},
+                        {"prompt_tokens", p},
+                        {"shared_tokens", shared},
+                        {"ttft_cold_s", cold.stats.time_to_first_token_s},
+                        {"ttft_warm_s", warm.stats.time_to_first_token_s},
+                        {"warm_reused_tokens", warm.stats.reused_tokens},
+                        {"warm_prefilled_tokens", warm.stats.prefilled_tokens},
+                        {"ratio", ratio}};
+    std::printf("%s\n", j.dump(2).c_str());
+    return 0;
+  }
+  std::printf("| model | type | backend | test | prefilled | reused | time to first token |\n");
+  std::printf("|---|---|---|---|---|---|---|\n");
+  for (const GenerateResult* g : {&cold, &warm})
+    std::printf("| %s | %s | %s | %s p%ld | %u | %u | %.3f s |\n", ref.spec.c_str(), engine->model().file_type().c_str(),
+                std::string(engine->backend_name()).c_str(), g == &cold ? "cold" : "warm", p, g->stats.prefilled_tokens,
+                g->stats.reused_tokens, g->stats.time_to_first_token_s);
+  std::printf("\nwarm / cold: %.3f\n", ratio);
+  return 0;
+}
+
 }  // namespace
 
 int cmd_bench(const std::vector<std::string>& args) {
   std::string spec, format = "text", kv = "f16";
-  long p = 512, n = 128, threads = 0, ctx = 0;
+  long p = 512, n = 128, threads = 0, ctx = 0, shared = 0;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "-h" || a == "--help") {
@@ -72,13 +143,15 @@ int cmd_bench(const std::vector<std::string>& args) {
     else if (a == "-n") n = num;
     else if (a == "-t" || a == "--threads") threads = num;
     else if (a == "--ctx") ctx = num;
+    else if (a == "--shared") shared = num;
     else {
       std::fprintf(stderr, "ponder bench: unknown argument '%s' (see --help)\n", a.c_str());
       return 2;
     }
   }
-  if ((format != "text" && format != "json") || (kv != "f16" && kv != "f32") || p < 1 || n < 1) {
-    std::fprintf(stderr, "ponder bench: -p and -n must be at least 1, --format text|json, --kv f16|f32\n");
+  if ((format != "text" && format != "json") || (kv != "f16" && kv != "f32") || p < 1 || n < 1 || shared >= p) {
+    std::fprintf(stderr,
+                 "ponder bench: -p and -n must be at least 1, --shared less than -p, --format text|json, --kv f16|f32\n");
     return 2;
   }
 
@@ -115,14 +188,14 @@ int cmd_bench(const std::vector<std::string>& args) {
     std::fprintf(stderr, "ponder bench: %s: %s\n", ref.spec.c_str(), error.c_str());
     return 1;
   }
+  if (shared > 0) return bench_ttft(std::move(model), ref, opt, p, shared, format);
   auto backend = make_cpu_backend(*model, opt, &error);
   if (!backend) {
     std::fprintf(stderr, "ponder bench: %s\n", error.c_str());
     return 1;
   }
   const std::uint32_t V = model->config().n_vocab, real = model->tokens().n_tokens;
-  std::vector<std::int32_t> prompt(static_cast<std::size_t>(p));
-  for (std::size_t i = 0; i < prompt.size(); ++i) prompt[i] = static_cast<std::int32_t>((i * 7919 + 13) % real);
+  const std::vector<std::int32_t> prompt = bench_tokens(static_cast<std::size_t>(p), real, 0);
   std::vector<float> logits(V);
   // Prefill (the weights are paged in by a first, untimed token).
   if (!backend->eval(prompt.data(), 1, logits.data(), 1, &error)) {

@@ -5,12 +5,12 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <future>
 #include <string>
 #include <vector>
 
 #include "cli/commands.h"
-#include "engine/backend.h"
-#include "engine/chat.h"
+#include "engine/engine.h"
 #include "engine/model.h"
 #include "engine/model_locator.h"
 #include "engine/sampler.h"
@@ -37,6 +37,10 @@ Options:
   -t, --threads N    CPU threads (default: every core).
   --ctx N            KV cache positions (default: prompt + N, at most the model's context).
   --kv f16|f32       KV cache type (default f16).
+  --stop TEXT        End the answer where TEXT appears (not printed); may be repeated.
+  --reasoning-budget N
+                     With --chat: at most N thinking tokens, then </think> is forced
+                     (default: no limit).
   --ids              Print the generated token ids, one per line, instead of text.
   --show-thinking    With --chat: print the reasoning to stdout too, before the answer.
   --stats            Print timings to stderr at the end.
@@ -60,7 +64,8 @@ void write(std::FILE* f, const std::string& s) {
 int cmd_generate(const std::vector<std::string>& args) {
   std::string spec, prompt, kv = "f16";
   bool chat = false, ids_out = false, show_thinking = false, stats = false, have_prompt = false;
-  double n_predict = 256, threads = 0, ctx = 0;
+  double n_predict = 256, threads = 0, ctx = 0, reasoning_budget = -1;
+  std::vector<std::string> stop_strings;
   SamplingParams sp;
   bool temp_set = false, top_p_set = false;
   for (std::size_t i = 0; i < args.size(); ++i) {
@@ -85,10 +90,11 @@ int cmd_generate(const std::vector<std::string>& args) {
     if (a == "-h" || a == "--help") {
       std::fputs(kHelp, stdout);
       return 0;
-    } else if (a == "--model" || a == "--prompt" || a == "--chat" || a == "--kv") {
+    } else if (a == "--model" || a == "--prompt" || a == "--chat" || a == "--kv" || a == "--stop") {
       const std::string* v = value();
       if (!v) return 2;
       if (a == "--model") spec = *v;
+      else if (a == "--stop") stop_strings.push_back(*v);
       else if (a == "--kv") kv = *v;
       else {
         prompt = *v;
@@ -101,6 +107,8 @@ int cmd_generate(const std::vector<std::string>& args) {
       if (!num(&threads)) return 2;
     } else if (a == "--ctx") {
       if (!num(&ctx)) return 2;
+    } else if (a == "--reasoning-budget") {
+      if (!num(&reasoning_budget)) return 2;
     } else if (a == "--temp") {
       if (!num(&d)) return 2;
       sp.temperature = static_cast<float>(d);
@@ -133,8 +141,11 @@ int cmd_generate(const std::vector<std::string>& args) {
     std::fprintf(stderr, "ponder generate: give --prompt TEXT or --chat TEXT\n");
     return 2;
   }
-  if (n_predict < 1 || threads < 0 || ctx < 0 || (kv != "f16" && kv != "f32")) {
-    std::fprintf(stderr, "ponder generate: -n must be at least 1, --threads and --ctx not negative, --kv f16 or f32\n");
+  const bool empty_stop = std::find(stop_strings.begin(), stop_strings.end(), "") != stop_strings.end();
+  if (n_predict < 1 || threads < 0 || ctx < 0 || reasoning_budget < -1 || empty_stop || (kv != "f16" && kv != "f32")) {
+    std::fprintf(stderr,
+                 "ponder generate: -n must be at least 1, --threads, --ctx and --reasoning-budget not negative, "
+                 "--stop not empty, --kv f16 or f32\n");
     return 2;
   }
 
@@ -187,74 +198,60 @@ int cmd_generate(const std::vector<std::string>& args) {
     std::fprintf(stderr, "ponder generate: %s: %s\n", ref.spec.c_str(), error.c_str());
     return 1;
   }
-  auto backend = make_cpu_backend(*model, opt, &error);
-  if (!backend) {
+  EngineOptions eopt;
+  eopt.backend = opt;
+  eopt.prefix_cache_bytes = 0;  // one request: nothing to reuse
+  const std::string model_type = model->file_type();
+  auto engine = Engine::create(std::move(model), eopt, &error, std::move(tok));
+  if (!engine) {
     std::fprintf(stderr, "ponder generate: %s\n", error.c_str());
     return 1;
   }
 
-  const std::uint32_t V = model->config().n_vocab;
-  std::vector<float> logits(V);
-  using Clock = std::chrono::steady_clock;
-  const auto t0 = Clock::now();
-  if (!backend->eval(tokens.data(), tokens.size(), logits.data(), 1, &error)) {
+  GenerateRequest request;
+  request.prompt = std::move(tokens);
+  request.sampling = sp;
+  request.max_tokens = n_new;
+  request.stop_strings = stop_strings;
+  request.reasoning_budget = static_cast<std::int64_t>(reasoning_budget);
+  std::promise<GenerateEvent> finished;
+  bool closed = false;  // the reasoning ended with </think>
+  auto sink = [&](const GenerateEvent& e) {
+    if (e.kind == GenerateEvent::Kind::done) return finished.set_value(e);
+    if (ids_out) {
+      if (e.token >= 0) std::printf("%d\n", e.token), std::fflush(stdout);
+      return;
+    }
+    if (e.channel == Channel::reasoning) {
+      closed = closed || e.token == engine->model().tokens().think_close;
+      write(show_thinking ? stdout : stderr, e.text);
+    } else {
+      write(stdout, e.text);
+    }
+  };
+  if (!engine->submit(std::move(request), sink, &error)) {
     std::fprintf(stderr, "ponder generate: %s\n", error.c_str());
     return 1;
   }
-  const auto t1 = Clock::now();
-  Sampler sampler(sp, model->tokens().n_tokens);
-  StreamDecoder decoder(*tok);
-  ReasoningSplitter splitter;
-  const auto& eog = model->tokens().end_of_generation;
-  std::vector<std::int32_t> history = tokens;
-  std::uint32_t generated = 0;
-  const char* stop = "length";
-  auto emit = [&](const std::string& text) {
-    if (!chat) return write(stdout, text);
-    ReasoningSplitter::Delta d = splitter.feed(text);
-    write(show_thinking ? stdout : stderr, d.reasoning);
-    write(stdout, d.answer);
-  };
-  while (generated < n_new) {
-    const std::int32_t id = sampler.sample(logits.data(), V, history.data(), history.size());
-    history.push_back(id);
-    ++generated;
-    if (std::find(eog.begin(), eog.end(), id) != eog.end()) {
-      stop = "end of generation";
-      break;
-    }
-    if (ids_out) std::printf("%d\n", id), std::fflush(stdout);
-    else emit(decoder.push(id));
-    if (generated == n_new) break;
-    if (backend->cached() >= backend->context()) {
-      stop = "context full";
-      break;
-    }
-    if (!backend->eval(&id, 1, logits.data(), 1, &error)) {
-      std::fprintf(stderr, "\nponder generate: %s\n", error.c_str());
-      return 1;
-    }
-  }
+  const GenerateEvent done = finished.get_future().get();
   if (!ids_out) {
-    emit(decoder.finish());
-    if (chat) {
-      ReasoningSplitter::Delta d = splitter.finish();
-      write(show_thinking ? stdout : stderr, d.reasoning);
-      write(stdout, d.answer);
-      if (!splitter.closed())  // cut by -n, or the model answered without reasoning
-        std::fprintf(stderr, "\n[ponder: the output ended without </think>; all of it went to the reasoning]");
-    }
+    if (chat && !closed)  // cut by -n, or the model answered without reasoning
+      std::fprintf(stderr, "\n[ponder: the output ended without </think>; all of it went to the reasoning]");
     write(stdout, "\n");
   }
-  const auto t2 = Clock::now();
+  if (done.reason == StopReason::error) {
+    std::fprintf(stderr, "ponder generate: %s\n", done.error.c_str());
+    return 1;
+  }
   if (stats) {
-    const double prefill = std::chrono::duration<double>(t1 - t0).count();
-    const double decode = std::chrono::duration<double>(t2 - t1).count();
+    const GenerateStats& st = done.stats;
     std::fprintf(stderr,
-                 "[%s · %s · %s] prompt %zu tokens, %.1f tok/s; generated %u tokens, %.2f tok/s; stop: %s; seed %llu\n",
-                 ref.spec.c_str(), model->file_type().c_str(), std::string(backend->name()).c_str(), tokens.size(),
-                 static_cast<double>(tokens.size()) / prefill, generated, generated > 1 ? (generated - 1) / decode : 0.0,
-                 stop, static_cast<unsigned long long>(sampler.seed()));
+                 "[%s · %s · %s] prompt %u tokens, %.1f tok/s; generated %u tokens (%u reasoning), %.2f tok/s; "
+                 "time to first token %.2f s; stop: %s; seed %llu\n",
+                 ref.spec.c_str(), model_type.c_str(), std::string(engine->backend_name()).c_str(), st.prompt_tokens,
+                 st.prefill_tokens_per_s, st.generated_tokens, st.reasoning_tokens, st.decode_tokens_per_s,
+                 st.time_to_first_token_s, std::string(stop_reason_name(done.reason)).c_str(),
+                 static_cast<unsigned long long>(st.seed));
   }
   return 0;
 }

@@ -205,10 +205,10 @@ struct Engine::Impl {
 };
 
 std::unique_ptr<Engine> Engine::create(std::unique_ptr<Model> model, const EngineOptions& options,
-                                       std::string* error) {
+                                       std::string* error, std::unique_ptr<Tokenizer> tokenizer) {
   std::unique_ptr<Engine> e(new Engine());
   e->model_ = std::move(model);
-  e->tokenizer_ = e->model_->load_tokenizer(error);
+  e->tokenizer_ = tokenizer ? std::move(tokenizer) : e->model_->load_tokenizer(error);
   if (!e->tokenizer_) return nullptr;
   e->backend_ = make_cpu_backend(*e->model_, options.backend, error);
   if (!e->backend_) return nullptr;
@@ -375,8 +375,6 @@ void Engine::run() {
       impl_->running = job;
     }
     serve(*job);
-    std::lock_guard lock(impl_->mu);
-    impl_->running.reset();
   }
 }
 
@@ -394,6 +392,10 @@ void Engine::serve(Job& job) {
   auto finish = [&](StopReason reason, std::string error = {}) {
     done.reason = reason;
     done.error = std::move(error);
+    {
+      std::lock_guard lock(im.mu);  // finished: cancel() no longer knows it
+      im.running.reset();
+    }
     im.send(job, done);
   };
   auto failed = [&](const std::string& error) {
@@ -434,6 +436,7 @@ void Engine::serve(Job& job) {
     }
   bool after_close = false, answer_started = false, budget_forced = false;
   Sampler sampler(*req.sampling, special.n_tokens ? special.n_tokens : model_->config().n_vocab);
+  st.seed = sampler.seed();
   StreamDecoder decoder(*tokenizer_);
   StopMatcher stops(req.stop_strings);
   std::deque<std::int32_t> forced(req.forced.begin(), req.forced.end());

@@ -89,6 +89,7 @@ struct GenerateStats {
   double decode_s = 0;
   double prefill_tokens_per_s = 0;     // prefilled_tokens / prefill_s
   double decode_tokens_per_s = 0;      // tokens evaluated after the prompt / decode_s
+  std::uint64_t seed = 0;              // of the sampler (the random one picked for seed 0)
 };
 
 struct GenerateEvent {
@@ -122,10 +123,11 @@ struct GenerateResult {
 
 class Engine {
  public:
-  /// Takes the model, builds its tokenizer and the CPU backend, starts the Engine's thread. Null
-  /// with `error` when the tokenizer or the backend cannot be made.
+  /// Takes the model (and its tokenizer when the caller has built it already; else builds it),
+  /// makes the CPU backend and starts the Engine's thread. Null with `error` when the tokenizer
+  /// or the backend cannot be made.
   static std::unique_ptr<Engine> create(std::unique_ptr<Model> model, const EngineOptions& options,
-                                        std::string* error);
+                                        std::string* error, std::unique_ptr<Tokenizer> tokenizer = nullptr);
   /// Cancels what is running and queued (their callbacks get `cancelled`) and stops the thread.
   ~Engine();
   Engine(const Engine&) = delete;

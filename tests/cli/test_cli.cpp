@@ -224,8 +224,14 @@ TEST_CASE("ponder generate runs a model end to end", "[cli][generate]") {
   CHECK(c.out.substr(0, c.out.find(stats)) == d.out.substr(0, d.out.find(stats)));  // timings differ
   CHECK(c.out.find("generated 8 tokens") != std::string::npos);
   CHECK(c.out.find("seed 7") != std::string::npos);
+  // A reasoning budget of 0: "\n</think>\n\n" is forced at once, so the reasoning is closed.
+  Run budget = run_ponder("generate --model " + path + " --chat 'Explain this.' -n 6 --temp 0 --reasoning-budget 0 --stats", true);
+  CHECK(budget.status == 0);
+  CHECK(budget.out.find("(1 reasoning)") != std::string::npos);
+  CHECK(budget.out.find("without </think>") == std::string::npos);
   // Bad usage and bad models.
   CHECK(run_ponder("generate --model " + path).status == 2);
+  CHECK(run_ponder("generate --model " + path + " --prompt x --reasoning-budget -3").status == 2);
   CHECK(run_ponder("generate --model " + path + " --prompt x --top-p 7").status == 2);
   CHECK(run_ponder("generate --model " + path + " --prompt x -n 0").status == 2);
   Run missing = run_ponder("generate --model " + dir.str() + "/none.gguf --prompt x", true);
@@ -255,6 +261,15 @@ TEST_CASE("ponder bench reports prefill and decode speed against the bandwidth l
   CHECK(text.status == 0);
   CHECK(text.out.find("| pp16 |") != std::string::npos);
   CHECK(text.out.find("| tg2 |") != std::string::npos);
+  // Time to first token, cold and with a shared prefix: only the new tokens are prefilled.
+  Run ttft = run_ponder("bench --model " + path + " -p 64 --shared 60 -t 1 --format json");
+  REQUIRE(ttft.status == 0);
+  auto t = nlohmann::json::parse(ttft.out);
+  CHECK(t["warm_reused_tokens"] == 60);
+  CHECK(t["warm_prefilled_tokens"] == 4);
+  CHECK(t["ttft_cold_s"].get<double>() > 0);
+  CHECK(t["ttft_warm_s"].get<double>() > 0);
+  CHECK(run_ponder("bench --model " + path + " -p 64 --shared 64").status == 2);
   CHECK(run_ponder("bench --model " + path + " -p 0").status == 2);
   CHECK(run_ponder("bench --model " + path + " -p 64 -n 64 --ctx 100").status == 2);
 }
