@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <cmath>
+#include <nlohmann/json.hpp>
 #include <vector>
 
 #include "engine/backend.h"
@@ -289,4 +290,83 @@ TEST_CASE("cpu backend: logits match the PyTorch float64 reference", "[backend][
       }
     }
   }
+}
+
+TEST_CASE("cpu backend: YaRN matches the PyTorch float64 reference", "[backend][cpu][reference]") {
+  // The engine runs an F32 GGUF and a BF16 snapshot of the same weights; the reference runs the
+  // snapshot, reading config.json's rope_scaling as transformers does: the readers of both
+  // formats are judged along with the frequencies.
+  //   Qwen's recommended setting on qwen3 (theta 1e6): factor 4 over 32768, the default betas
+  //   and attention factor (0.1 ln 4 + 1). Pairs 0-23 keep their frequency, 40-63 are divided
+  //   by 4; most of the change at these lengths is the attention factor.
+  //   Every parameter given on qwen2 (theta 1e4), the original context absent (so it is
+  //   max_position_embeddings, 512): factor 8, beta_fast 16 and beta_slow 2 ramp over pairs
+  //   11-26 (the defaults would over 6-31), and an attention factor of 1: only the frequencies
+  //   change.
+  TempDir dir;
+  TestModelSpec qwen3 = TestModelSpec::like_r1(Arch::qwen3);
+  qwen3.yarn = {4, 32768, 0, 0, 0};
+  TestModelSpec qwen2 = TestModelSpec::like_r1(Arch::qwen2);
+  qwen2.max_context = 512;
+  qwen2.yarn = {8, 0, 16, 2, 1};
+  const std::size_t lengths[] = {64, 600};
+  std::vector<ponder::test::ReferenceJob> jobs;
+  std::string error;
+  for (TestModelSpec s : {qwen3, qwen2}) {
+    s.n_vocab = ponder::test::ReducedVocab::n_tokens;
+    const std::string name = std::string(arch_name(s.arch));
+    REQUIRE(ponder::test::write_gguf(s, GgmlType::f32, (dir.path() / (name + ".gguf")).string(), &error));
+    REQUIRE(ponder::test::write_snapshot(s, (dir.path() / name).string(), 1, &error));
+    s.yarn = {};
+    REQUIRE(ponder::test::write_snapshot(s, (dir.path() / (name + "-plain")).string(), 1, &error));
+    for (std::size_t n : lengths) {
+      ponder::test::ReferenceJob job;
+      job.snapshot_dir = (dir.path() / name).string();
+      job.ids = prompt(n, s.n_vocab);
+      jobs.push_back(job);
+      job.snapshot_dir += "-plain";
+      jobs.push_back(job);
+    }
+  }
+  std::vector<ponder::test::ReferenceResult> want;
+  REQUIRE(ponder::test::run_reference_batch(jobs, &want, &error));
+  std::size_t j = 0;
+  for (const TestModelSpec& s : {qwen3, qwen2}) {
+    const std::string name = std::string(arch_name(s.arch));
+    for (const std::string& path : {(dir.path() / (name + ".gguf")).string(), (dir.path() / name).string()}) {
+      auto m = Model::open(path, &error);
+      REQUIRE(m);
+      REQUIRE(m->config().rope.scaling == RopeScaling::yarn);
+      BackendOptions opt;
+      opt.kv = KvType::f32;
+      opt.context = 1024;
+      auto b = make_cpu_backend(*m, opt, &error);
+      INFO(error);
+      REQUIRE(b);
+      for (std::size_t k = 0; k < std::size(lengths); ++k) {
+        const auto& ref = want[j + 2 * k];
+        const auto& plain = want[j + 2 * k + 1];
+        INFO(path << ", " << lengths[k] << " tokens");
+        b->truncate(0);
+        const auto got = all_logits(*b, jobs[j + 2 * k].ids, m->config().n_vocab);
+        REQUIRE(got.size() == ref.logits.size());
+        const double err = rel_l2_vs(got, ref.logits.data(), got.size());
+        const double change = ponder::test::relative_l2(plain.logits.data(), ref.logits.data(), got.size());
+        UNSCOPED_INFO("relative L2 " << err << "; YaRN changed the reference's logits by " << change);
+        CHECK(err < 1e-4);
+        CHECK(change > 5e-3);  // measured 0.014 to 0.24: the comparison would notice YaRN missing
+      }
+    }
+    j += 2 * std::size(lengths);
+  }
+  // Parameters that make no sense are refused when the backend is made.
+  const std::string snap = (dir.path() / "qwen2").string();
+  nlohmann::json config = nlohmann::json::parse(ponder::test::read_file(snap + "/config.json"));
+  config["rope_scaling"]["beta_slow"] = -1.0;
+  dir.write("qwen2/config.json", config.dump());
+  auto m = Model::open(snap, &error);
+  REQUIRE(m);
+  CHECK(!make_cpu_backend(*m, BackendOptions{}, &error));
+  CHECK(error.find("YaRN rope scaling with factor 8") != std::string::npos);
+  CHECK(error.find("beta_slow -1.0") != std::string::npos);
 }
