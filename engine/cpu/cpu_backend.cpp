@@ -32,9 +32,10 @@ std::vector<float> widen(const Weight& w) {
 // (interpolation), and a linear ramp over the pair index blends the two in between. The ramp's
 // ends are where a pair turns exactly beta times (find_correction_dim), rounded outward to whole
 // indices and clamped to [0, head_dim - 1] as find_correction_range does. The attention factor
-// (which multiplies cos and sin) defaults to 0.1 ln(factor) + 1. Like current transformers, the
-// factor is the configured one, never max_position_embeddings / original (what some 4.4x
-// releases used, which made Qwen's "factor 4 over 32768" with max 32768 a factor of 1).
+// (which multiplies cos and sin) defaults to 0.1 ln(factor) + 1. As in current transformers the
+// factor is the configured one (some releases used max_position_embeddings / original context
+// instead, which is 1 for a config such as Qwen2.5's, whose max_position_embeddings is the
+// original 32768).
 bool yarn_frequencies(const ModelConfig& c, std::vector<double>* inv, double* scale, std::string* error) {
   const RopeConfig& r = c.rope;
   const double d = c.head_dim;
