@@ -267,6 +267,10 @@ bool Model::open_gguf(const std::string& path, const Options& options, std::stri
     if (f.get_float(a + ".rope.scaling.factor", &v)) c.rope.factor = v;
     std::uint64_t orig;
     if (f.get_uint(a + ".rope.scaling.original_context_length", &orig)) c.rope.original_context = static_cast<std::uint32_t>(orig);
+    // YaRN's optional parameters, under the keys convert_hf_to_gguf.py writes them to.
+    if (f.get_float(a + ".rope.scaling.yarn_beta_fast", &v)) c.rope.beta_fast = v;
+    if (f.get_float(a + ".rope.scaling.yarn_beta_slow", &v)) c.rope.beta_slow = v;
+    if (f.get_float(a + ".rope.scaling.yarn_attn_factor", &v)) c.rope.attention_factor = v;
   }
   // llama.cpp's converter permutes Llama's Q and K rows so that adjacent pairs rotate together.
   c.rope.pairing = c.arch == Arch::llama ? RopePairing::adjacent : RopePairing::half;
@@ -383,6 +387,13 @@ bool Model::open_snapshot(const std::string& dir, const Options& options, std::s
       c.rope.low_freq_factor = rs->value("low_freq_factor", 1.0);
       c.rope.high_freq_factor = rs->value("high_freq_factor", 4.0);
       c.rope.original_context = rs->value("original_max_position_embeddings", 0u);
+      // null or absent: the defaults (transformers reads them with `or`).
+      auto number = [&](const char* key, double* out) {
+        if (auto it = rs->find(key); it != rs->end() && !it->is_null()) *out = it->get<double>();
+      };
+      number("beta_fast", &c.rope.beta_fast);
+      number("beta_slow", &c.rope.beta_slow);
+      number("attention_factor", &c.rope.attention_factor);
     }
   } catch (const nlohmann::json::exception& e) {
     return fail("config.json", std::string("a value has the wrong type: ") + e.what());

@@ -49,6 +49,11 @@ struct RopeConfig {
   double low_freq_factor = 1;          // llama3
   double high_freq_factor = 4;         // llama3
   std::uint32_t original_context = 0;  // llama3, yarn: the length the model was trained at
+                                       // (yarn: 0 = max_context, as transformers reads it)
+  // yarn: pairs turning more than beta_fast times over the original context keep their
+  // frequency, those turning fewer than beta_slow times are interpolated (divided by factor).
+  double beta_fast = 32, beta_slow = 1;
+  double attention_factor = 0;  // yarn: cos and sin are multiplied by it; 0 = 0.1 ln(factor) + 1
 };
 
 struct ModelConfig {

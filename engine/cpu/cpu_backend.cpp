@@ -26,12 +26,50 @@ std::vector<float> widen(const Weight& w) {
   return v;
 }
 
-// RoPE's inverse frequencies with the model's scaling (Hugging Face's rope_utils for llama3 and
-// linear; a GGUF's rope_freqs.weight holds the llama3 divisors precomputed by the converter).
+// YaRN as transformers' _compute_yarn_parameters applies it to the unscaled frequencies `inv`:
+// the pairs that turn more than beta_fast times over the original context keep their frequency
+// (extrapolation), those that turn fewer than beta_slow times are divided by the factor
+// (interpolation), and a linear ramp over the pair index blends the two in between. The ramp's
+// ends are where a pair turns exactly beta times (find_correction_dim), rounded outward to whole
+// indices and clamped to [0, head_dim - 1] as find_correction_range does. The attention factor
+// (which multiplies cos and sin) defaults to 0.1 ln(factor) + 1. As in current transformers the
+// factor is the configured one (some releases used max_position_embeddings / original context
+// instead, which is 1 for a config such as Qwen2.5's, whose max_position_embeddings is the
+// original 32768).
+bool yarn_frequencies(const ModelConfig& c, std::vector<double>* inv, double* scale, std::string* error) {
+  const RopeConfig& r = c.rope;
+  const double d = c.head_dim;
+  const double original = r.original_context ? r.original_context : c.max_context;
+  if (!(r.factor > 0) || !(r.beta_fast > 0) || !(r.beta_slow > 0) || !(r.attention_factor >= 0) || !(r.theta > 1)) {
+    *error = "YaRN rope scaling with factor " + std::to_string(r.factor) + ", beta_fast " + std::to_string(r.beta_fast) +
+             ", beta_slow " + std::to_string(r.beta_slow) + ", attention factor " + std::to_string(r.attention_factor) +
+             " and theta " + std::to_string(r.theta) + ": they must be positive (the attention factor may be 0: " +
+             "the default) and theta above 1";
+    return false;
+  }
+  // The (fractional) pair index whose frequency turns `rotations` times over the original context.
+  auto correction_dim = [&](double rotations) {
+    return d * std::log(original / (rotations * 2 * M_PI)) / (2 * std::log(r.theta));
+  };
+  const double low = std::max(std::floor(correction_dim(r.beta_fast)), 0.0);
+  double high = std::min(std::ceil(correction_dim(r.beta_slow)), d - 1);
+  if (low == high) high += 0.001;  // transformers' guard against a zero-width ramp
+  for (std::size_t i = 0; i < inv->size(); ++i) {
+    const double ramp = std::clamp((static_cast<double>(i) - low) / (high - low), 0.0, 1.0);  // 1: interpolated
+    (*inv)[i] = (*inv)[i] / r.factor * ramp + (*inv)[i] * (1 - ramp);
+  }
+  *scale = r.attention_factor > 0 ? r.attention_factor : r.factor <= 1 ? 1.0 : 0.1 * std::log(r.factor) + 1;
+  return true;
+}
+
+// RoPE's inverse frequencies with the model's scaling (Hugging Face's rope_utils for llama3,
+// linear and YaRN; a GGUF's rope_freqs.weight holds the llama3 divisors precomputed by the
+// converter), and the factor cos and sin are multiplied by (YaRN's attention factor, else 1).
 bool inverse_frequencies(const ModelConfig& c, const Weight& rope_freqs, std::vector<double>* out,
-                         std::string* error) {
+                         double* scale, std::string* error) {
   const std::uint32_t half = c.head_dim / 2;
   out->resize(half);
+  *scale = 1;
   for (std::uint32_t i = 0; i < half; ++i)
     (*out)[i] = std::pow(c.rope.theta, -2.0 * i / c.head_dim);
   if (rope_freqs.present()) {
@@ -62,8 +100,7 @@ bool inverse_frequencies(const ModelConfig& c, const Weight& rope_freqs, std::ve
       return true;
     }
     case RopeScaling::yarn:
-      *error = "YaRN rope scaling is not supported yet by the CPU backend";
-      return false;
+      return yarn_frequencies(c, out, scale, error);
   }
   return true;
 }
@@ -116,7 +153,7 @@ class CpuBackend final : public Backend {
                  std::string(ggml_type_info(static_cast<std::uint32_t>(w->type))->name);
         return false;
       }
-    if (!inverse_frequencies(c_, model_.weights().rope_freqs, &inv_freq_, error)) return false;
+    if (!inverse_frequencies(c_, model_.weights().rope_freqs, &inv_freq_, &rope_scale_, error)) return false;
     const ModelWeights& w = model_.weights();
     output_norm_ = widen(w.output_norm);
     layers_.resize(c_.n_layer);
@@ -250,13 +287,13 @@ class CpuBackend final : public Backend {
     for (std::size_t t = 0; t < T; ++t)
       dequantize(w.tok_embd.type, w.tok_embd.data + row * static_cast<std::size_t>(tokens[t]), x_.data() + t * E, E,
                  nullptr);
-    // The rotation angles of each position.
+    // The rotation angles of each position (cos and sin scaled by YaRN's attention factor).
     const std::size_t half = D / 2;
     for (std::size_t t = 0; t < T; ++t)
       for (std::size_t i = 0; i < half; ++i) {
         const double angle = static_cast<double>(cached_ + t) * inv_freq_[i];
-        cos_[t * half + i] = static_cast<float>(std::cos(angle));
-        sin_[t * half + i] = static_cast<float>(std::sin(angle));
+        cos_[t * half + i] = static_cast<float>(rope_scale_ * std::cos(angle));
+        sin_[t * half + i] = static_cast<float>(rope_scale_ * std::sin(angle));
       }
 
     for (std::uint32_t il = 0; il < c_.n_layer; ++il) {
@@ -378,6 +415,7 @@ class CpuBackend final : public Backend {
   BackendOptions options_;
   cpu::ThreadPool pool_;
   std::vector<double> inv_freq_;
+  double rope_scale_ = 1;  // multiplies cos and sin (YaRN's attention factor)
   std::vector<float> output_norm_;
   std::vector<LayerSmall> layers_;
   std::size_t q_dim_ = 0, kv_dim_ = 0;

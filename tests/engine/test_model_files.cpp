@@ -390,7 +390,7 @@ void check_description(const Model& m, const TestModelSpec& s) {
   CHECK(c.rms_eps == Approx(s.rms_eps));
   CHECK(c.qkv_bias == (s.arch == Arch::qwen2));
   CHECK(c.qk_norm == (s.arch == Arch::qwen3));
-  CHECK(c.rope.scaling == (s.llama3_scaling ? RopeScaling::llama3 : RopeScaling::none));
+  CHECK(c.rope.scaling == (s.llama3_scaling ? RopeScaling::llama3 : s.yarn.factor > 0 ? RopeScaling::yarn : RopeScaling::none));
   CHECK(!c.tied_embeddings);
   const SpecialTokens& t = m.tokens();
   CHECK(t.bos == ReducedVocab::bos);
@@ -473,6 +473,55 @@ TEST_CASE("generated snapshots (one shard or several) are described", "[model][g
       CHECK(tok->find("<think>") == ReducedVocab::think_open);
     }
   }
+}
+
+TEST_CASE("YaRN parameters are read from GGUF keys and from config.json's rope_scaling", "[model][generated]") {
+  TempDir dir;
+  struct Case {
+    TestModelSpec::Yarn yarn;
+    double beta_fast, beta_slow, attention_factor;  // what ModelConfig must hold
+  };
+  // Qwen2.5's recommended setting (the optional parameters absent: their defaults, the attention
+  // factor 0 for "0.1 ln(factor) + 1"), then every parameter given.
+  const Case cases[] = {{{4, 32768, 0, 0, 0}, 32, 1, 0}, {{8, 512, 16, 2, 1.25}, 16, 2, 1.25}};
+  for (const Case& k : cases) {
+    TestModelSpec s = TestModelSpec::like_r1(Arch::qwen3);
+    s.yarn = k.yarn;
+    const std::string g = (dir.path() / "m.gguf").string(), snap = (dir.path() / "snap").string();
+    std::string error;
+    REQUIRE(ponder::test::write_gguf(s, GgmlType::f32, g, &error));
+    REQUIRE(ponder::test::write_snapshot(s, snap, 1, &error));
+    for (const std::string& path : {g, snap}) {
+      INFO(path << ", factor " << k.yarn.factor);
+      auto m = Model::open(path, &error);
+      INFO(error);
+      REQUIRE(m);
+      check_description(*m, s);
+      const RopeConfig& r = m->config().rope;
+      CHECK(r.factor == k.yarn.factor);
+      CHECK(r.original_context == k.yarn.original_context);
+      CHECK(r.beta_fast == k.beta_fast);
+      CHECK(r.beta_slow == k.beta_slow);
+      CHECK(r.attention_factor == k.attention_factor);
+    }
+  }
+  // transformers' spelling ("rope_type"), with null for "the default".
+  const std::string snap = (dir.path() / "snap").string();
+  nlohmann::json config = nlohmann::json::parse(ponder::test::read_file(snap + "/config.json"));
+  config["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 2.0}, {"original_max_position_embeddings", 4096},
+                            {"beta_fast", nullptr}, {"beta_slow", 1.5}, {"attention_factor", nullptr}};
+  dir.write("snap/config.json", config.dump());
+  std::string error;
+  auto m = Model::open(snap, &error);
+  INFO(error);
+  REQUIRE(m);
+  const RopeConfig& r = m->config().rope;
+  CHECK(r.scaling == RopeScaling::yarn);
+  CHECK(r.factor == 2);
+  CHECK(r.original_context == 4096);
+  CHECK(r.beta_fast == 32);
+  CHECK(r.beta_slow == 1.5);
+  CHECK(r.attention_factor == 0);
 }
 
 TEST_CASE("GGUF and snapshot of the same model hold the same tensors", "[model][generated]") {

@@ -190,10 +190,13 @@ bool write_f32_snapshot(const Model& m, const std::string& dir, std::string* err
       break;
     }
     case RopeScaling::yarn:
-      // beta_fast 32, beta_slow 1 and the attention factor 0.1 ln(factor) + 1: the defaults
-      // (ModelConfig has no others).
-      cfg["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", c.rope.factor}};
+      // An attention factor of 0 is ModelConfig's "the default" (0.1 ln(factor) + 1): left out.
+      cfg["rope_scaling"] = {{"rope_type", "yarn"},
+                             {"factor", c.rope.factor},
+                             {"beta_fast", c.rope.beta_fast},
+                             {"beta_slow", c.rope.beta_slow}};
       if (c.rope.original_context) cfg["rope_scaling"]["original_max_position_embeddings"] = c.rope.original_context;
+      if (c.rope.attention_factor > 0) cfg["rope_scaling"]["attention_factor"] = c.rope.attention_factor;
       break;
   }
 

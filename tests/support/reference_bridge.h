@@ -31,9 +31,8 @@ std::vector<double> llama3_rope_factors(double theta, std::uint32_t head_dim, co
 /// GGUF the rows of Q and K are un-permuted back to Hugging Face order (the converter
 /// interleaved each head's two halves). A GGUF stores llama3 scaling only as rope_freqs.weight:
 /// its parameters come from `gguf_llama3` (null: Llama 3.1's), and are checked to reproduce
-/// rope_freqs.weight (to 1e-5 relative) before they are written. YaRN is written with its factor
-/// and original context (beta_fast, beta_slow and the attention factor at their defaults:
-/// ModelConfig has no others). From a GGUF, rms_norm_eps and
+/// rope_freqs.weight (to 1e-5 relative) before they are written. YaRN is written with its factor,
+/// original context, beta_fast, beta_slow and attention factor (left out when it is the default). From a GGUF, rms_norm_eps and
 /// rope_theta (float32 there) are written as the shortest decimal that is the same float32,
 /// which gives back the config.json value the converter read (1e-06, not 9.99999997e-07).
 /// No tokenizer files are written: the reference takes token ids.

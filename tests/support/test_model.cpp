@@ -661,6 +661,7 @@ bool check_spec(const TestModelSpec& s, std::string* error) {
     return fail("n_head " + std::to_string(s.n_head) + " is not a multiple of n_head_kv " + std::to_string(s.n_head_kv));
   if (s.head_dim == 0 || s.head_dim % 2) return fail("head_dim " + std::to_string(s.head_dim) + " is not even");
   if (s.llama3_scaling && s.arch != Arch::llama) return fail("llama3 rope scaling is for the llama architecture");
+  if (s.yarn.factor > 0 && s.llama3_scaling) return fail("YaRN and llama3 rope scaling together");
   if (!(s.rope_theta > 0) || !(s.rms_eps > 0)) return fail("rope_theta and rms_eps must be positive");
   if (s.max_context == 0) return fail("max_context is 0");
   return true;
@@ -780,6 +781,16 @@ bool write_gguf(const TestModelSpec& spec, GgmlType weight_type, const std::stri
   kv.u32(arch + ".attention.value_length", spec.head_dim);
   kv.u32(arch + ".vocab_size", vocab.rows);
   if (spec.arch == Arch::llama) kv.u32(arch + ".rope.dimension_count", spec.head_dim);
+  if (spec.yarn.factor > 0) {
+    kv.string(arch + ".rope.scaling.type", "yarn");
+    kv.f32(arch + ".rope.scaling.factor", static_cast<float>(spec.yarn.factor));
+    if (spec.yarn.original_context > 0)
+      kv.u32(arch + ".rope.scaling.original_context_length", spec.yarn.original_context);
+    if (spec.yarn.attention_factor > 0)
+      kv.f32(arch + ".rope.scaling.yarn_attn_factor", static_cast<float>(spec.yarn.attention_factor));
+    if (spec.yarn.beta_fast > 0) kv.f32(arch + ".rope.scaling.yarn_beta_fast", static_cast<float>(spec.yarn.beta_fast));
+    if (spec.yarn.beta_slow > 0) kv.f32(arch + ".rope.scaling.yarn_beta_slow", static_cast<float>(spec.yarn.beta_slow));
+  }
   kv.u32("general.file_type", static_cast<std::uint32_t>(ftype));
   kv.f32("general.sampling.temp", 0.6f);
   kv.f32("general.sampling.top_p", 0.95f);
@@ -949,7 +960,14 @@ bool write_snapshot(const TestModelSpec& spec, const std::string& dir, std::uint
   if (spec.llama3_scaling)
     config["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0},
                               {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 8192}};
-  else
+  else if (spec.yarn.factor > 0) {
+    config["rope_scaling"] = {{"type", "yarn"}, {"factor", spec.yarn.factor}};
+    if (spec.yarn.original_context > 0)
+      config["rope_scaling"]["original_max_position_embeddings"] = spec.yarn.original_context;
+    if (spec.yarn.attention_factor > 0) config["rope_scaling"]["attention_factor"] = spec.yarn.attention_factor;
+    if (spec.yarn.beta_fast > 0) config["rope_scaling"]["beta_fast"] = spec.yarn.beta_fast;
+    if (spec.yarn.beta_slow > 0) config["rope_scaling"]["beta_slow"] = spec.yarn.beta_slow;
+  } else
     config["rope_scaling"] = nullptr;
   config["tie_word_embeddings"] = false;
   config["torch_dtype"] = "bfloat16";

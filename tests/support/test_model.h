@@ -33,6 +33,15 @@ struct TestModelSpec {
   std::string tokenizer_json;
   double rope_theta = 10000, rms_eps = 1e-6;
   bool llama3_scaling = false;  // factor 8, low 1, high 4, original 8192 (llama only)
+  /// YaRN rope scaling when factor > 0: config.json's rope_scaling {"type": "yarn", ...} as Qwen's
+  /// model cards write it, the GGUF's rope.scaling.* keys as convert_hf_to_gguf.py does.
+  /// original_context, beta_fast, beta_slow and attention_factor are written only when nonzero
+  /// (else the readers' defaults apply: max_context, 32, 1 and 0.1 ln(factor) + 1).
+  struct Yarn {
+    double factor = 0;
+    std::uint32_t original_context = 0;
+    double beta_fast = 0, beta_slow = 0, attention_factor = 0;
+  } yarn;
   std::uint32_t max_context = 131072;
   std::uint64_t seed = 1;
 
