@@ -21,7 +21,7 @@
 namespace ponder::cli {
 namespace {
 
-constexpr const char* kHelp = R"(Usage: ponder bench [--model M] [-p N] [-n N] [-t THREADS] [--ctx N] [--kv f16|f32] [--format text|json]
+constexpr const char* kHelp = R"(Usage: ponder bench [--model M] [-p N] [-n N] [-t THREADS] [--ctx N] [--kv f16|f32|q8_0] [--format text|json]
 
 Measures the model on this machine's CPU: prefill of a prompt of -p tokens (pp) and decode of
 -n tokens one at a time after it (tg), in tokens/s, as llama-bench reports them; the memory read
@@ -34,7 +34,7 @@ Options:
   -n N               Generated tokens (default 128).
   -t, --threads N    Threads (default: every core).
   --ctx N            KV cache positions (default: p + n).
-  --kv f16|f32       KV cache type (default f16).
+  --kv f16|f32|q8_0  KV cache type (default f16).
   --format text|json Output format (default text).
   -h, --help         Show this help.
 )";
@@ -47,6 +47,7 @@ double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock:
 
 int cmd_bench(const std::vector<std::string>& args) {
   std::string spec, format = "text", kv = "f16";
+  KvType kv_type = KvType::f16;
   long p = 512, n = 128, threads = 0, ctx = 0;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -77,8 +78,8 @@ int cmd_bench(const std::vector<std::string>& args) {
       return 2;
     }
   }
-  if ((format != "text" && format != "json") || (kv != "f16" && kv != "f32") || p < 1 || n < 1) {
-    std::fprintf(stderr, "ponder bench: -p and -n must be at least 1, --format text|json, --kv f16|f32\n");
+  if ((format != "text" && format != "json") || !parse_kv_type(kv, &kv_type) || p < 1 || n < 1) {
+    std::fprintf(stderr, "ponder bench: -p and -n must be at least 1, --format text|json, --kv f16|f32|q8_0\n");
     return 2;
   }
 
@@ -104,7 +105,7 @@ int cmd_bench(const std::vector<std::string>& args) {
   }
   BackendOptions opt;
   opt.context = static_cast<std::uint32_t>(ctx > 0 ? ctx : p + n);
-  opt.kv = kv == "f32" ? KvType::f32 : KvType::f16;
+  opt.kv = kv_type;
   opt.threads = static_cast<unsigned>(threads);
   if (opt.context < p + n) {
     std::fprintf(stderr, "ponder bench: --ctx %u is smaller than -p + -n\n", opt.context);
