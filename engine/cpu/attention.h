@@ -41,8 +41,10 @@ struct AttentionArgs {
 /// True when `kv_type` can be read by attention with heads of `head_dim` elements.
 bool attention_supports(GgmlType kv_type, std::uint32_t head_dim);
 
-/// Computes `a.out`. `pool` null runs on the calling thread only. `workspace`: scratch that grows
-/// as needed and is kept by the caller between calls (not shared between concurrent calls).
+/// Computes `a.out`. Preconditions (not checked): attention_supports(a.kv_type, a.head_dim), T ≥ 1,
+/// and the cache rows of positions [0, first_pos + T) written. `pool` null runs on the calling
+/// thread only. `workspace`: scratch that grows as needed and is kept by the caller between calls
+/// (not shared between concurrent calls).
 void attention(const AttentionArgs& a, ThreadPool* pool, std::vector<float>* workspace);
 
 }  // namespace ponder::cpu
