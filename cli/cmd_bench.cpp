@@ -22,7 +22,7 @@
 namespace ponder::cli {
 namespace {
 
-constexpr const char* kHelp = R"(Usage: ponder bench [--model M] [-p N] [-n N] [-t THREADS] [--ctx N] [--kv f16|f32] [--format text|json]
+constexpr const char* kHelp = R"(Usage: ponder bench [--model M] [-p N] [-n N] [-t THREADS] [--ctx N] [--kv f16|f32|q8_0] [--format text|json] [--shared S]
 
 Measures the model on this machine's CPU: prefill of a prompt of -p tokens (pp) and decode of
 -n tokens one at a time after it (tg), in tokens/s, as llama-bench reports them; the memory read
@@ -35,7 +35,7 @@ Options:
   -n N               Generated tokens (default 128).
   -t, --threads N    Threads (default: every core).
   --ctx N            KV cache positions (default: p + n).
-  --kv f16|f32       KV cache type (default f16).
+  --kv f16|f32|q8_0  KV cache type (default f16).
   --format text|json Output format (default text).
   --shared S         Instead: time to first token of a -p token prompt through the Engine,
                      cold, then for a second prompt that shares its first S tokens (the prefix
@@ -118,6 +118,7 @@ int bench_ttft(std::unique_ptr<Model> model, const ModelRef& ref, const BackendO
 
 int cmd_bench(const std::vector<std::string>& args) {
   std::string spec, format = "text", kv = "f16";
+  KvType kv_type = KvType::f16;
   long p = 512, n = 128, threads = 0, ctx = 0, shared = 0;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -149,9 +150,10 @@ int cmd_bench(const std::vector<std::string>& args) {
       return 2;
     }
   }
-  if ((format != "text" && format != "json") || (kv != "f16" && kv != "f32") || p < 1 || n < 1 || shared >= p) {
+  if ((format != "text" && format != "json") || !parse_kv_type(kv, &kv_type) || p < 1 || n < 1 || shared >= p) {
     std::fprintf(stderr,
-                 "ponder bench: -p and -n must be at least 1, --shared less than -p, --format text|json, --kv f16|f32\n");
+                 "ponder bench: -p and -n must be at least 1, --shared less than -p, --format text|json, "
+                 "--kv f16|f32|q8_0\n");
     return 2;
   }
 
@@ -177,7 +179,7 @@ int cmd_bench(const std::vector<std::string>& args) {
   }
   BackendOptions opt;
   opt.context = static_cast<std::uint32_t>(ctx > 0 ? ctx : p + n);
-  opt.kv = kv == "f32" ? KvType::f32 : KvType::f16;
+  opt.kv = kv_type;
   opt.threads = static_cast<unsigned>(threads);
   if (opt.context < p + n) {
     std::fprintf(stderr, "ponder bench: --ctx %u is smaller than -p + -n\n", opt.context);

@@ -36,7 +36,7 @@ Options:
   --seed S           Seed of the draw (default: random, printed with --stats).
   -t, --threads N    CPU threads (default: every core).
   --ctx N            KV cache positions (default: prompt + N, at most the model's context).
-  --kv f16|f32       KV cache type (default f16).
+  --kv f16|f32|q8_0  KV cache type (default f16).
   --stop TEXT        End the answer where TEXT appears (not printed); may be repeated.
   --reasoning-budget N
                      With --chat: at most N thinking tokens, then </think> is forced
@@ -63,6 +63,7 @@ void write(std::FILE* f, const std::string& s) {
 
 int cmd_generate(const std::vector<std::string>& args) {
   std::string spec, prompt, kv = "f16";
+  KvType kv_type = KvType::f16;
   bool chat = false, ids_out = false, show_thinking = false, stats = false, have_prompt = false;
   double n_predict = 256, threads = 0, ctx = 0, reasoning_budget = -1;
   std::vector<std::string> stop_strings;
@@ -142,10 +143,10 @@ int cmd_generate(const std::vector<std::string>& args) {
     return 2;
   }
   const bool empty_stop = std::find(stop_strings.begin(), stop_strings.end(), "") != stop_strings.end();
-  if (n_predict < 1 || threads < 0 || ctx < 0 || reasoning_budget < -1 || empty_stop || (kv != "f16" && kv != "f32")) {
+  if (n_predict < 1 || threads < 0 || ctx < 0 || reasoning_budget < -1 || empty_stop || !parse_kv_type(kv, &kv_type)) {
     std::fprintf(stderr,
                  "ponder generate: -n must be at least 1, --threads, --ctx and --reasoning-budget not negative, "
-                 "--stop not empty, --kv f16 or f32\n");
+                 "--stop not empty, --kv f16, f32 or q8_0\n");
     return 2;
   }
 
@@ -191,7 +192,7 @@ int cmd_generate(const std::vector<std::string>& args) {
                                                             static_cast<std::uint32_t>(tokens.size()) + n_new);
   BackendOptions opt;
   opt.context = context;
-  opt.kv = kv == "f32" ? KvType::f32 : KvType::f16;
+  opt.kv = kv_type;
   opt.threads = static_cast<unsigned>(threads);
   const MemoryEstimate need = estimate_memory(model->config(), model->weight_bytes(), context, opt.kv);
   if (!check_memory(model->config(), need, available, &error)) {

@@ -23,7 +23,7 @@ namespace ponder {
 
 struct BackendOptions {
   std::uint32_t context = 4096;  // positions the KV cache holds
-  KvType kv = KvType::f16;       // F16 by default; F32 for reference tests (Q8_0: not yet)
+  KvType kv = KvType::f16;       // F16 by default; F32 for reference tests; Q8_0 halves it again
   unsigned threads = 0;          // 0 = every core
 };
 

@@ -608,6 +608,14 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& model_path, std::st
 
 // --- memory -------------------------------------------------------------------------------
 
+bool parse_kv_type(std::string_view name, KvType* kv) {
+  if (name == "f16") *kv = KvType::f16;
+  else if (name == "f32") *kv = KvType::f32;
+  else if (name == "q8_0") *kv = KvType::q8_0;
+  else return false;
+  return true;
+}
+
 std::uint64_t kv_bytes_per_token(const ModelConfig& c, KvType kv) {
   const std::uint64_t elements = 2ull * c.n_layer * c.n_head_kv * c.head_dim;  // K and V
   switch (kv) {

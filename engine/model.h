@@ -177,6 +177,8 @@ struct MemoryEstimate {
 };
 MemoryEstimate estimate_memory(const ModelConfig& config, std::uint64_t weight_bytes,
                                std::uint32_t context, KvType kv = KvType::f16);
+/// The KV cache type named "f16", "f32" or "q8_0" (as on the command line); false for another name.
+bool parse_kv_type(std::string_view name, KvType* kv);
 /// Bytes of KV cache per position.
 std::uint64_t kv_bytes_per_token(const ModelConfig& config, KvType kv);
 /// The largest context (a multiple of 256, at most the model's max_context) whose estimate fits

@@ -2,10 +2,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <limits>
 #include <vector>
 
 #include "engine/backend.h"
+#include "engine/cpu/attention.h"
 #include "engine/cpu/matmul.h"
 #include "engine/cpu/rms_norm.h"
 #include "engine/cpu/thread_pool.h"
@@ -14,8 +14,7 @@
 namespace ponder {
 namespace {
 
-constexpr std::size_t kChunk = 256;     // tokens per prefill pass (bounds the activations)
-constexpr std::size_t kKeyBlock = 128;  // keys scored at once by the online softmax
+constexpr std::size_t kChunk = 256;  // tokens per prefill pass (bounds the activations)
 
 // A small weight (a norm, a bias) widened to float once, at load.
 std::vector<float> widen(const Weight& w) {
@@ -139,8 +138,9 @@ class CpuBackend final : public Backend {
       : model_(model), c_(model.config()), options_(options), pool_(options.threads) {}
 
   bool init(std::string* error) {
-    if (options_.kv == KvType::q8_0) {
-      *error = "the CPU backend has no Q8_0 KV cache yet (use f16 or f32)";
+    if (!cpu::attention_supports(kv_type(), c_.head_dim)) {
+      *error = "the CPU backend cannot keep a " + std::string(ggml_type_info(static_cast<std::uint32_t>(kv_type()))->name) +
+               " KV cache for heads of " + std::to_string(c_.head_dim) + " (Q8_0 needs a multiple of 32)";
       return false;
     }
     if (options_.context == 0) {
@@ -171,7 +171,7 @@ class CpuBackend final : public Backend {
     q_dim_ = std::size_t{c_.n_head} * c_.head_dim;
     kv_dim_ = std::size_t{c_.n_head_kv} * c_.head_dim;
     // The cache is allocated, not touched: pages arrive as positions are written.
-    kv_row_ = options_.kv == KvType::f32 ? kv_dim_ * sizeof(float) : kv_dim_ * sizeof(std::uint16_t);
+    kv_row_ = row_bytes(kv_type(), kv_dim_);
     const std::size_t cache_bytes = std::size_t{c_.n_layer} * options_.context * kv_row_;
     try {
       k_cache_.reset(new unsigned char[cache_bytes]);
@@ -188,7 +188,6 @@ class CpuBackend final : public Backend {
       up_.resize(kChunk * c_.n_ff);
       cos_.resize(kChunk * c_.head_dim / 2);
       sin_.resize(kChunk * c_.head_dim / 2);
-      scratch_.resize(std::size_t{pool_.size()} * (kKeyBlock + c_.head_dim));
     } catch (const std::bad_alloc&) {
       *error = "not enough memory for a KV cache of " + std::to_string(options_.context) + " positions";
       return false;
@@ -344,70 +343,38 @@ class CpuBackend final : public Backend {
     return (std::size_t{layer} * options_.context + pos) * kv_row_;
   }
 
+  // The cache's element type.
+  GgmlType kv_type() const {
+    switch (options_.kv) {
+      case KvType::f32: return GgmlType::f32;
+      case KvType::f16: return GgmlType::f16;
+      case KvType::q8_0: return GgmlType::q8_0;
+    }
+    return GgmlType::f16;
+  }
+
   void store_kv(std::uint32_t layer, std::uint32_t pos, const float* k, const float* v) {
     const std::size_t at = cell(layer, pos);
-    if (options_.kv == KvType::f32) {
-      std::memcpy(k_cache_.get() + at, k, kv_row_);
-      std::memcpy(v_cache_.get() + at, v, kv_row_);
-    } else {
-      auto* k16 = reinterpret_cast<std::uint16_t*>(k_cache_.get() + at);
-      auto* v16 = reinterpret_cast<std::uint16_t*>(v_cache_.get() + at);
-      for (std::size_t i = 0; i < kv_dim_; ++i) {
-        k16[i] = f32_to_f16(k[i]);
-        v16[i] = f32_to_f16(v[i]);
-      }
-    }
+    quantize(kv_type(), k, k_cache_.get() + at, kv_dim_, nullptr);
+    quantize(kv_type(), v, v_cache_.get() + at, kv_dim_, nullptr);
   }
 
-  // Element i of the K (or V) row at byte offset `at`.
-  float cache_at(bool key, std::size_t at, std::size_t i) const {
-    const unsigned char* base = (key ? k_cache_ : v_cache_).get() + at;
-    if (options_.kv == KvType::f32) return reinterpret_cast<const float*>(base)[i];
-    return f16_to_f32(reinterpret_cast<const std::uint16_t*>(base)[i]);
-  }
-
-  // Causal grouped-query attention of the chunk's T queries over the cache, one task per
-  // (token, head); an online softmax over blocks of keys, so memory stays O(head_dim).
+  // Causal grouped-query attention of the chunk's T queries (q_, at positions cached_ ...) over
+  // the cache, into att_.
   void attention(std::uint32_t layer, std::size_t T) {
-    const std::size_t D = c_.head_dim;
-    const std::uint32_t group = c_.n_head / c_.n_head_kv;
-    const float scale = 1.0f / std::sqrt(static_cast<float>(D));
-    const std::uint32_t first_pos = cached_;
-    pool_.parallel_for(T * c_.n_head, [&](std::size_t task, unsigned thread) {
-      const std::size_t t = task / c_.n_head;
-      const std::uint32_t h = static_cast<std::uint32_t>(task % c_.n_head);
-      const std::uint32_t g = h / group;
-      const float* q = q_.data() + t * q_dim_ + std::size_t{h} * D;
-      float* scores = scratch_.data() + std::size_t{thread} * (kKeyBlock + D);
-      float* acc = scores + kKeyBlock;
-      std::fill(acc, acc + D, 0.0f);
-      float m = -std::numeric_limits<float>::infinity(), sum = 0;
-      const std::uint32_t n_keys = first_pos + static_cast<std::uint32_t>(t) + 1;
-      for (std::uint32_t j0 = 0; j0 < n_keys; j0 += kKeyBlock) {
-        const std::uint32_t nb = std::min<std::uint32_t>(kKeyBlock, n_keys - j0);
-        float block_max = -std::numeric_limits<float>::infinity();
-        for (std::uint32_t j = 0; j < nb; ++j) {
-          const std::size_t at = cell(layer, j0 + j);
-          float dot = 0;
-          for (std::size_t i = 0; i < D; ++i) dot += q[i] * cache_at(true, at, std::size_t{g} * D + i);
-          scores[j] = dot * scale;
-          block_max = std::max(block_max, scores[j]);
-        }
-        const float new_max = std::max(m, block_max);
-        const float correction = std::exp(m - new_max);  // 0 on the first block
-        sum *= correction;
-        for (std::size_t i = 0; i < D; ++i) acc[i] *= correction;
-        for (std::uint32_t j = 0; j < nb; ++j) {
-          const float p = std::exp(scores[j] - new_max);
-          sum += p;
-          const std::size_t at = cell(layer, j0 + j);
-          for (std::size_t i = 0; i < D; ++i) acc[i] += p * cache_at(false, at, std::size_t{g} * D + i);
-        }
-        m = new_max;
-      }
-      float* out = att_.data() + t * q_dim_ + std::size_t{h} * D;
-      for (std::size_t i = 0; i < D; ++i) out[i] = acc[i] / sum;
-    });
+    cpu::AttentionArgs a;
+    a.q = q_.data();
+    a.out = att_.data();
+    a.k = k_cache_.get() + cell(layer, 0);
+    a.v = v_cache_.get() + cell(layer, 0);
+    a.row_bytes = kv_row_;
+    a.kv_type = kv_type();
+    a.n_head = c_.n_head;
+    a.n_head_kv = c_.n_head_kv;
+    a.head_dim = c_.head_dim;
+    a.first_pos = cached_;
+    a.T = T;
+    cpu::attention(a, &pool_, &attention_workspace_);
   }
 
   const Model& model_;
@@ -422,7 +389,8 @@ class CpuBackend final : public Backend {
   std::size_t kv_row_ = 0;  // bytes of one position's K (or V) in one layer
   std::unique_ptr<unsigned char[]> k_cache_, v_cache_;
   const std::atomic<bool>* abort_ = nullptr;
-  std::vector<float> x_, xn_, q_, k_, v_, att_, out_, gate_, up_, cos_, sin_, scratch_;
+  std::vector<float> x_, xn_, q_, k_, v_, att_, out_, gate_, up_, cos_, sin_;
+  std::vector<float> attention_workspace_;  // cpu::attention's scratch, kept between calls
   std::uint32_t cached_ = 0;
 };
 

@@ -215,6 +215,11 @@ TEST_CASE("ponder generate runs a model end to end", "[cli][generate]") {
   CHECK(std::count(a.out.begin(), a.out.end(), '\n') == 12);
   Run b = run_ponder("generate --model " + path + " --prompt 'def main():' -n 12 --temp 0 --ids");
   CHECK(a.out == b.out);
+  // A Q8_0 KV cache runs too; an unknown cache type is bad usage.
+  Run q8 = run_ponder("generate --model " + path + " --prompt 'def main():' -n 12 --temp 0 --ids --kv q8_0");
+  CHECK(q8.status == 0);
+  CHECK(std::count(q8.out.begin(), q8.out.end(), '\n') == 12);
+  CHECK(run_ponder("generate --model " + path + " --prompt x --kv q4_0").status == 2);
   // Sampling with a seed is reproducible; the chat template and the statistics line work.
   Run c = run_ponder("generate --model " + path + " --chat 'Explain this.' -n 8 --seed 7 --stats --show-thinking", true);
   Run d = run_ponder("generate --model " + path + " --chat 'Explain this.' -n 8 --seed 7 --stats --show-thinking", true);
@@ -270,6 +275,8 @@ TEST_CASE("ponder bench reports prefill and decode speed against the bandwidth l
   CHECK(t["ttft_cold_s"].get<double>() > 0);
   CHECK(t["ttft_warm_s"].get<double>() > 0);
   CHECK(run_ponder("bench --model " + path + " -p 64 --shared 64").status == 2);
+  CHECK(run_ponder("bench --model " + path + " -p 16 -n 2 -t 1 --kv q8_0").status == 0);
+  CHECK(run_ponder("bench --model " + path + " -p 16 -n 2 --kv q4_0").status == 2);
   CHECK(run_ponder("bench --model " + path + " -p 0").status == 2);
   CHECK(run_ponder("bench --model " + path + " -p 64 -n 64 --ctx 100").status == 2);
 }

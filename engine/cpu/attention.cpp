@@ -1,0 +1,121 @@
+#include "engine/cpu/attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "engine/cpu/attention_internal.h"
+#include "engine/cpu/matmul.h"
+
+namespace ponder::cpu {
+namespace detail {
+
+std::size_t attention_tile_workspace(std::uint32_t head_dim) {
+  // K and V blocks widened to float, the scores, the accumulators, and m and l of each row.
+  return 2 * std::size_t{kAttentionKeyBlock} * head_dim + std::size_t{kAttentionMaxRows} * kAttentionKeyBlock +
+         std::size_t{kAttentionMaxRows} * head_dim + 2 * kAttentionMaxRows;
+}
+
+namespace {
+
+// The portable path for query t, head h: each key's head slice widened by the reference
+// dequantizer; an online softmax over blocks of keys. `ws`: kAttentionKeyBlock + 2 head_dim floats.
+void attention_row_portable(const AttentionArgs& a, std::size_t t, std::uint32_t h, float* ws) {
+  const std::size_t D = a.head_dim;
+  const std::uint32_t g = h / (a.n_head / a.n_head_kv);
+  const std::size_t head_offset = row_bytes(a.kv_type, std::size_t{g} * D);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+  const float* q = a.q + (t * a.n_head + h) * D;
+  float* scores = ws;
+  float* acc = scores + kAttentionKeyBlock;
+  float* row = acc + D;  // one key's (or value's) head slice
+  std::fill(acc, acc + D, 0.0f);
+  float m = -std::numeric_limits<float>::infinity(), sum = 0;
+  const std::uint32_t n_keys = a.first_pos + static_cast<std::uint32_t>(t) + 1;
+  for (std::uint32_t j0 = 0; j0 < n_keys; j0 += kAttentionKeyBlock) {
+    const std::uint32_t nb = std::min(kAttentionKeyBlock, n_keys - j0);
+    float block_max = -std::numeric_limits<float>::infinity();
+    for (std::uint32_t j = 0; j < nb; ++j) {
+      dequantize(a.kv_type, a.k + (j0 + j) * a.row_bytes + head_offset, row, D, nullptr);
+      float dot = 0;
+      for (std::size_t i = 0; i < D; ++i) dot += q[i] * row[i];
+      scores[j] = dot * scale;
+      block_max = std::max(block_max, scores[j]);
+    }
+    const float new_max = std::max(m, block_max);
+    const float correction = std::exp(m - new_max);  // 0 on the first block
+    sum *= correction;
+    for (std::size_t i = 0; i < D; ++i) acc[i] *= correction;
+    for (std::uint32_t j = 0; j < nb; ++j) {
+      const float p = std::exp(scores[j] - new_max);
+      sum += p;
+      dequantize(a.kv_type, a.v + (j0 + j) * a.row_bytes + head_offset, row, D, nullptr);
+      for (std::size_t i = 0; i < D; ++i) acc[i] += p * row[i];
+    }
+    m = new_max;
+  }
+  float* out = a.out + (t * a.n_head + h) * D;
+  for (std::size_t i = 0; i < D; ++i) out[i] = acc[i] / sum;
+}
+
+}  // namespace
+}  // namespace detail
+
+bool attention_supports(GgmlType kv_type, std::uint32_t head_dim) {
+  switch (kv_type) {
+    case GgmlType::f32: case GgmlType::f16: return head_dim > 0;
+    case GgmlType::q8_0: return head_dim > 0 && head_dim % 32 == 0;
+    default: return false;
+  }
+}
+
+void attention(const AttentionArgs& a, ThreadPool* pool, std::vector<float>* workspace) {
+  using namespace detail;
+  const unsigned threads = pool ? pool->size() : 1;
+  auto run = [&](std::size_t n_tasks, std::size_t per_thread, auto&& task) {
+    if (workspace->size() < threads * per_thread) workspace->resize(threads * per_thread);
+    float* base = workspace->data();
+    auto fn = [&](std::size_t i, unsigned thread) { task(i, base + thread * per_thread); };
+    if (pool)
+      pool->parallel_for(n_tasks, fn);
+    else
+      for (std::size_t i = 0; i < n_tasks; ++i) fn(i, 0);
+  };
+
+#if defined(__x86_64__)
+  if (active_isa() != Isa::portable && a.head_dim % 8 == 0) {
+    // Tiles: the query heads of a group (split in `parts` only when there would be fewer tasks
+    // than threads, as in decode with few KV heads) × as many queries as fit kAttentionMaxRows.
+    const std::uint32_t group = a.n_head / a.n_head_kv;
+    std::uint32_t parts = (group + kAttentionMaxRows - 1) / kAttentionMaxRows, heads = 0;
+    std::size_t per_tile = 0, tiles = 0;
+    for (;; ++parts) {
+      heads = (group + parts - 1) / parts;
+      per_tile = std::max<std::size_t>(1, kAttentionMaxRows / heads);
+      tiles = (a.T + per_tile - 1) / per_tile;
+      if (heads == 1 || std::size_t{a.n_head_kv} * parts * tiles >= threads) break;
+    }
+    parts = (group + heads - 1) / heads;
+    const std::size_t per_tile_row = std::size_t{a.n_head_kv} * parts;
+    // Causal work grows with the query index: the last tiles go first, so that the threads'
+    // shares even out as they claim tasks.
+    run(tiles * per_tile_row, attention_tile_workspace(a.head_dim), [&](std::size_t i, float* ws) {
+      AttentionTile tile;
+      const std::size_t tile_index = tiles - 1 - i / per_tile_row;
+      tile.kv_head = static_cast<std::uint32_t>(i % per_tile_row / parts);
+      tile.head0 = static_cast<std::uint32_t>(i % parts) * heads;
+      tile.n_heads = std::min(heads, group - tile.head0);
+      tile.t0 = tile_index * per_tile;
+      tile.t1 = std::min(a.T, tile.t0 + per_tile);
+      tile.head_offset = row_bytes(a.kv_type, std::size_t{tile.kv_head} * a.head_dim);
+      attention_tile_avx2(a, tile, ws);
+    });
+    return;
+  }
+#endif
+  run(a.T * a.n_head, kAttentionKeyBlock + 2 * std::size_t{a.head_dim}, [&](std::size_t i, float* ws) {
+    attention_row_portable(a, i / a.n_head, static_cast<std::uint32_t>(i % a.n_head), ws);
+  });
+}
+
+}  // namespace ponder::cpu

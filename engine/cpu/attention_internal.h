@@ -1,0 +1,32 @@
+#pragma once
+// Shared by attention.cpp and the per-ISA attention kernels: the unit of work and the kernel
+// entry point. The same rule as matmul_internal.h: kernel files compiled with ISA flags use
+// nothing from the standard library that could be instantiated; plain C++ and intrinsics only.
+#include <cstddef>
+#include <cstdint>
+
+#include "engine/cpu/attention.h"
+
+namespace ponder::cpu::detail {
+
+/// Keys scored at once by the online softmax (a multiple of 8).
+constexpr std::uint32_t kAttentionKeyBlock = 64;
+/// Query rows (query × head) of one tile at most.
+constexpr std::uint32_t kAttentionMaxRows = 32;
+
+/// One task of the tiled path: query heads [head0, head0 + n_heads) of KV head `kv_head`
+/// (n_heads ≤ kAttentionMaxRows) for queries [t0, t1), (t1 - t0) × n_heads ≤ kAttentionMaxRows.
+struct AttentionTile {
+  std::uint32_t kv_head, head0, n_heads;
+  std::size_t t0, t1;
+  std::size_t head_offset;  // bytes from the start of a cache row to KV head kv_head
+};
+
+/// Floats of workspace one call of attention_tile_avx2 needs.
+std::size_t attention_tile_workspace(std::uint32_t head_dim);
+
+/// attention_avx2.cpp (compiled with -mavx2 -mfma -mf16c): computes the tile's output rows.
+/// Needs head_dim % 8 == 0; `workspace` holds attention_tile_workspace(head_dim) floats.
+void attention_tile_avx2(const AttentionArgs& a, const AttentionTile& tile, float* workspace);
+
+}  // namespace ponder::cpu::detail

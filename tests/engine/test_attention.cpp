@@ -1,0 +1,162 @@
+// cpu::attention: each ISA path against a float64 evaluation of the formula, the tiled AVX2 path
+// against the portable one, and independence from the thread count.
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <random>
+#include <utility>
+#include <vector>
+
+#include "engine/cpu/attention.h"
+#include "engine/cpu/matmul.h"
+
+using namespace ponder;
+
+namespace {
+
+struct Shape {
+  std::uint32_t n_head, n_head_kv, head_dim;
+};
+
+// A cache of `positions` rows of random K and V, stored in `type`, and T random queries.
+struct Case {
+  Shape s;
+  GgmlType type;
+  std::uint32_t positions;
+  std::size_t T;
+  std::vector<float> q;
+  std::vector<unsigned char> k, v;
+
+  Case(Shape shape, GgmlType kv_type, std::uint32_t first_pos, std::size_t n_queries, std::mt19937& rng)
+      : s(shape), type(kv_type), positions(first_pos + static_cast<std::uint32_t>(n_queries)), T(n_queries) {
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    const std::size_t kv_dim = std::size_t{s.n_head_kv} * s.head_dim;
+    q.resize(T * s.n_head * s.head_dim);
+    // Queries scaled up so that the softmax is peaked somewhere and flat elsewhere.
+    for (float& x : q) x = 2.5f * normal(rng);
+    std::vector<float> row(kv_dim);
+    k.resize(positions * row_bytes(type, kv_dim));
+    v.resize(k.size());
+    for (std::uint32_t p = 0; p < positions; ++p)
+      for (auto* cache : {&k, &v}) {
+        for (float& x : row) x = normal(rng);
+        REQUIRE(quantize(type, row.data(), cache->data() + p * row_bytes(type, kv_dim), kv_dim, nullptr));
+      }
+  }
+
+  cpu::AttentionArgs args(float* out) const {
+    cpu::AttentionArgs a;
+    a.q = q.data();
+    a.out = out;
+    a.k = k.data();
+    a.v = v.data();
+    a.row_bytes = row_bytes(type, std::size_t{s.n_head_kv} * s.head_dim);
+    a.kv_type = type;
+    a.n_head = s.n_head;
+    a.n_head_kv = s.n_head_kv;
+    a.head_dim = s.head_dim;
+    a.first_pos = positions - static_cast<std::uint32_t>(T);
+    a.T = T;
+    return a;
+  }
+
+  std::vector<float> run(cpu::ThreadPool* pool) const {
+    std::vector<float> out(q.size(), std::nanf(""));
+    std::vector<float> workspace;
+    cpu::attention(args(out.data()), pool, &workspace);
+    return out;
+  }
+
+  // The formula in float64 over the cache's stored values.
+  std::vector<double> reference() const {
+    const std::size_t D = s.head_dim, kv_dim = std::size_t{s.n_head_kv} * D;
+    const std::size_t stride = row_bytes(type, kv_dim);
+    std::vector<float> kf(positions * kv_dim), vf(kf.size());
+    for (std::uint32_t p = 0; p < positions; ++p) {
+      REQUIRE(dequantize(type, k.data() + p * stride, kf.data() + p * kv_dim, kv_dim, nullptr));
+      REQUIRE(dequantize(type, v.data() + p * stride, vf.data() + p * kv_dim, kv_dim, nullptr));
+    }
+    std::vector<double> out(q.size(), 0.0);
+    const std::uint32_t first_pos = positions - static_cast<std::uint32_t>(T);
+    for (std::size_t t = 0; t < T; ++t)
+      for (std::uint32_t h = 0; h < s.n_head; ++h) {
+        const std::size_t g = h / (s.n_head / s.n_head_kv), n_keys = first_pos + t + 1;
+        const float* qh = q.data() + (t * s.n_head + h) * D;
+        std::vector<double> w(n_keys);
+        double max = -INFINITY, sum = 0;
+        for (std::size_t j = 0; j < n_keys; ++j) {
+          double dot = 0;
+          for (std::size_t i = 0; i < D; ++i) dot += double(qh[i]) * kf[j * kv_dim + g * D + i];
+          w[j] = dot / std::sqrt(double(D));
+          max = std::max(max, w[j]);
+        }
+        for (double& x : w) sum += x = std::exp(x - max);
+        double* o = out.data() + (t * s.n_head + h) * D;
+        for (std::size_t j = 0; j < n_keys; ++j)
+          for (std::size_t i = 0; i < D; ++i) o[i] += w[j] / sum * vf[j * kv_dim + g * D + i];
+      }
+    return out;
+  }
+};
+
+// Largest |got - want| over the whole output (the values are O(1): averages of N(0, 1) values).
+double max_error(const std::vector<float>& got, const std::vector<double>& want) {
+  double worst = 0;
+  for (std::size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::abs(got[i] - want[i]));
+  return std::isnan(worst) ? INFINITY : worst;
+}
+
+}  // namespace
+
+TEST_CASE("attention: every path matches the formula; the tiled path does not depend on threads",
+          "[backend][attention]") {
+  std::mt19937 rng(7);
+  cpu::ThreadPool one(1), three(3);
+  const Shape shapes[] = {
+      {12, 2, 128},  // R1-Distill-Qwen-1.5B: groups of 6
+      {4, 4, 64},    // no grouping
+      {6, 1, 40},    // one KV head; head_dim not a multiple of 32 (no Q8_0)
+      {40, 1, 32},   // a group larger than a tile
+  };
+  // (cached positions, new queries): context not a multiple of the key block (64), decode at a
+  // block boundary and one past it, a prefill starting mid-block, a first chunk, and a long one.
+  const std::pair<std::uint32_t, std::size_t> spans[] = {{0, 1}, {63, 1}, {64, 1}, {200, 1}, {5, 37},
+                                                          {0, 37}, {70, 130}};
+  for (const Shape& s : shapes)
+    for (GgmlType type : {GgmlType::f32, GgmlType::f16, GgmlType::q8_0}) {
+      if (!cpu::attention_supports(type, s.head_dim)) continue;
+      for (auto [first_pos, T] : spans) {
+        if (s.n_head == 40 && T > 37) continue;  // keeps the float64 reference quick
+        const Case c(s, type, first_pos, T, rng);
+        const std::vector<double> want = c.reference();
+        std::vector<float> got[2];
+        for (cpu::Isa isa : {cpu::Isa::portable, cpu::Isa::avx2}) {
+          cpu::force_isa(isa);
+          if (cpu::active_isa() != isa) continue;  // (a CPU without AVX2)
+          INFO(cpu::isa_name(isa) << " " << s.n_head << "/" << s.n_head_kv << " heads of " << s.head_dim << ", "
+                                  << ggml_type_info(static_cast<std::uint32_t>(type))->name << " cache, "
+                                  << first_pos << " cached + " << T << " queries");
+          std::vector<float>& out = got[isa == cpu::Isa::avx2];
+          out = c.run(&three);
+          // Float rounding over sums of ≤ 330 terms of O(1) values (the stored K/V are what both
+          // sides read, so the cache type adds no error here).
+          CHECK(max_error(out, want) < 2e-5);
+          CHECK(c.run(&one) == out);
+          CHECK(c.run(nullptr) == out);
+        }
+        if (!got[1].empty()) {
+          double worst = 0;
+          for (std::size_t i = 0; i < got[0].size(); ++i) worst = std::max(worst, double(std::abs(got[0][i] - got[1][i])));
+          CHECK(worst < 2e-5);
+        }
+      }
+    }
+  cpu::force_isa(cpu::detect_isa());
+}
+
+TEST_CASE("attention: Q8_0 needs heads of whole blocks", "[backend][attention]") {
+  CHECK(cpu::attention_supports(GgmlType::q8_0, 128));
+  CHECK(!cpu::attention_supports(GgmlType::q8_0, 80));
+  CHECK(cpu::attention_supports(GgmlType::f16, 80));
+  CHECK(!cpu::attention_supports(GgmlType::q4_k, 128));
+}
