@@ -468,3 +468,23 @@ TEST_CASE("engine: requests from several threads are each served once", "[engine
     CHECK(res.tokens == want.tokens);
   }
 }
+
+TEST_CASE("engine: a seeded sampled request is reproducible and reports its seed", "[engine]") {
+  Fixture f;
+  auto e = f.engine();
+  GenerateRequest r;
+  r.prompt = e->chat_prompt({{ChatMessage::Role::user, "Why?"}});
+  r.max_tokens = 16;  // the model's defaults: temperature 0.6, top-p 0.95
+  SamplingParams p = SamplingParams::from_defaults(e->model().generation());
+  p.seed = 42;
+  r.sampling = p;
+  const GenerateResult a = run(*e, r), b = run(*e, r);
+  CHECK(a.tokens == b.tokens);
+  CHECK(a.stats.seed == 42);
+  // Seed 0 picks a random seed and reports it: running with that seed gives the same tokens.
+  r.sampling->seed = 0;
+  const GenerateResult c = run(*e, r);
+  CHECK(c.stats.seed != 0);
+  r.sampling->seed = c.stats.seed;
+  CHECK(run(*e, r).tokens == c.tokens);
+}
