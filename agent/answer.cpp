@@ -1,0 +1,283 @@
+// Parsing R1 answers into edits, and applying an edit to a document.
+#include "agent/answer.h"
+
+#include <algorithm>
+#include <cctype>
+
+namespace ponder::agent {
+namespace {
+
+constexpr std::string_view kClose = "</think>", kOpen = "<think>";
+
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+
+std::vector<std::string_view> split_lines(std::string_view text) {
+  std::vector<std::string_view> lines;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    const std::size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) {
+      if (start < text.size()) lines.push_back(text.substr(start));
+      break;
+    }
+    lines.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return lines;
+}
+
+// A marker line: at least five of `c`, then (for SEARCH and REPLACE) the word.
+bool marker(std::string_view line, char c, std::string_view word) {
+  line = trim(line);
+  std::size_t n = 0;
+  while (n < line.size() && line[n] == c) ++n;
+  if (n < 5) return false;
+  return trim(line.substr(n)) == word;
+}
+bool search_marker(std::string_view l) { return marker(l, '<', "SEARCH"); }
+bool divider(std::string_view l) { return marker(l, '=', ""); }
+bool replace_marker(std::string_view l) { return marker(l, '>', "REPLACE"); }
+bool fence(std::string_view l) { return starts_with(trim(l), "```") || starts_with(trim(l), "~~~"); }
+
+// The file a line names, or "": `path`, **path**, File: path, ### path, path: — one word that
+// looks like a path (has a dot or a slash).
+std::string path_in(std::string_view line) {
+  std::string_view s = trim(line);
+  while (!s.empty() && s.front() == '#') s.remove_prefix(1);
+  s = trim(s);
+  for (std::string_view prefix : {"File:", "file:", "Path:", "path:", "Filename:", "filename:"})
+    if (starts_with(s, prefix)) s = trim(s.substr(prefix.size()));
+  auto strip = [&](char c) {
+    while (!s.empty() && s.front() == c) s.remove_prefix(1);
+    while (!s.empty() && s.back() == c) s.remove_suffix(1);
+  };
+  strip('*');
+  strip('`');
+  if (!s.empty() && s.back() == ':') s.remove_suffix(1);
+  strip('`');
+  if (s.empty() || s.find_first_of(" \t") != std::string_view::npos) return {};
+  if (s.find("://") != std::string_view::npos) return {};
+  // A folder separator, or a name with an extension ("m.py"; not "Fix." or "e.g.,").
+  const std::size_t dot = s.rfind('.');
+  const bool extension = dot != std::string_view::npos && dot > 0 && dot + 1 < s.size() &&
+                         std::all_of(s.begin() + static_cast<std::ptrdiff_t>(dot) + 1, s.end(),
+                                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+  if (s.find_first_of("/\\") == std::string_view::npos && !extension) return {};
+  return std::string(s);
+}
+
+// The path of a fence opener's info string when it is one (```src/a.py), else "".
+std::string path_on_fence(std::string_view line) {
+  std::string_view s = trim(line);
+  while (!s.empty() && (s.front() == '`' || s.front() == '~')) s.remove_prefix(1);
+  return path_in(s);
+}
+
+std::string join(const std::vector<std::string_view>& lines, std::size_t from, std::size_t to) {
+  std::string out;
+  for (std::size_t i = from; i < to; ++i) {
+    out += lines[i];
+    out += '\n';
+  }
+  return out;
+}
+
+// Line with every run of whitespace collapsed to one space, trimmed.
+std::string normalised(std::string_view line) {
+  std::string out;
+  bool space = false;
+  for (char c : trim(line)) {
+    if (is_space(c)) {
+      space = true;
+      continue;
+    }
+    if (space) out += ' ';
+    space = false;
+    out += c;
+  }
+  return out;
+}
+
+std::string_view indent_of(std::string_view line) {
+  std::size_t n = 0;
+  while (n < line.size() && (line[n] == ' ' || line[n] == '\t')) ++n;
+  return line.substr(0, n);
+}
+
+}  // namespace
+
+ParsedAnswer parse_answer(std::string_view output, std::string_view default_path) {
+  ParsedAnswer out;
+  std::string text;
+  text.reserve(output.size());
+  for (std::size_t i = 0; i < output.size(); ++i)
+    if (!(output[i] == '\r' && i + 1 < output.size() && output[i + 1] == '\n')) text += output[i];
+
+  std::string_view all = text;
+  const std::size_t close = all.find(kClose);
+  std::string_view answer;
+  if (close != std::string_view::npos) {
+    out.reasoning_closed = true;
+    std::string_view reasoning = trim(all.substr(0, close));
+    if (starts_with(reasoning, kOpen)) reasoning = trim(reasoning.substr(kOpen.size()));
+    out.reasoning = std::string(reasoning);
+    answer = all.substr(close + kClose.size());
+  } else if (starts_with(trim(all), kOpen)) {
+    out.reasoning = std::string(trim(trim(all).substr(kOpen.size())));
+    out.problems.push_back("the reasoning never ended (no </think>): there is no answer");
+  } else {
+    answer = all;  // no tags: the model answered without (or with untagged) reasoning
+  }
+  // Whitespace around the answer is not part of it; neither is a stray second tag.
+  answer = trim(answer);
+  if (starts_with(answer, kClose)) answer = trim(answer.substr(kClose.size()));
+  out.answer = std::string(answer);
+
+  const std::vector<std::string_view> lines = split_lines(out.answer);
+  std::string last_path;  // of the previous block, for a block that follows it directly
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const std::string_view line = lines[i];
+    if (out.summary.empty() && !trim(line).empty() && !fence(line) && !search_marker(line) && path_in(line).empty()) {
+      std::string_view s = trim(line);
+      while (!s.empty() && (s.front() == '#' || s.front() == '*' || s.front() == '>')) s.remove_prefix(1);
+      s = trim(s);
+      for (std::string_view prefix : {"Summary:", "summary:", "Summary**:", "**Summary:**"})
+        if (starts_with(s, prefix)) s = trim(s.substr(prefix.size()));
+      while (!s.empty() && s.front() == '*') s.remove_prefix(1);
+      while (!s.empty() && s.back() == '*') s.remove_suffix(1);
+      out.summary = std::string(trim(s));
+    }
+    if (!search_marker(line)) continue;
+    EditBlock block;
+    block.line = i + 1;
+    // The path: walking up over blank lines and a fence opener, a line naming a file, the
+    // fence's own info string, or (right after another block) that block's path.
+    for (std::size_t j = i; j-- > 0;) {
+      const std::string_view up = lines[j];
+      if (trim(up).empty()) continue;
+      if (fence(up)) {
+        if (std::string p = path_on_fence(up); !p.empty()) {
+          block.path = p;
+          break;
+        }
+        continue;
+      }
+      if (replace_marker(up)) {
+        block.path = last_path;
+        break;
+      }
+      block.path = path_in(up);
+      break;
+    }
+    if (block.path.empty()) block.path = std::string(default_path);
+    std::size_t mid = i + 1;
+    while (mid < lines.size() && !divider(lines[mid]) && !search_marker(lines[mid])) ++mid;
+    std::size_t end = mid + 1;
+    while (end < lines.size() && !replace_marker(lines[end]) && !search_marker(lines[end])) ++end;
+    if (mid >= lines.size() || !divider(lines[mid]) || end >= lines.size() || !replace_marker(lines[end])) {
+      out.problems.push_back("line " + std::to_string(i + 1) + ": a SEARCH block that does not end with ======= and >>>>>>> REPLACE");
+      continue;
+    }
+    block.search = join(lines, i + 1, mid);
+    block.replace = join(lines, mid + 1, end);
+    i = end;
+    if (block.path.empty()) {
+      out.problems.push_back("line " + std::to_string(block.line) + ": a SEARCH block without a file path");
+      continue;
+    }
+    last_path = block.path;
+    out.edits.push_back(std::move(block));
+  }
+  return out;
+}
+
+AppliedEdit apply_edit(std::string_view document, const EditBlock& edit) {
+  AppliedEdit out;
+  const bool crlf = document.find("\r\n") != std::string_view::npos;
+  std::string doc;
+  doc.reserve(document.size());
+  for (std::size_t i = 0; i < document.size(); ++i)
+    if (!(document[i] == '\r' && i + 1 < document.size() && document[i + 1] == '\n')) doc += document[i];
+
+  if (edit.search.empty()) {
+    if (!trim(doc).empty()) {
+      out.error = "the SEARCH text is empty, but " + edit.path + " is not";
+      return out;
+    }
+    doc = edit.replace;
+  } else {
+    const bool final_newline = !doc.empty() && doc.back() == '\n';
+    std::vector<std::string_view> dl = split_lines(doc);
+    const std::vector<std::string_view> sl = split_lines(edit.search), rl = split_lines(edit.replace);
+    auto find = [&](auto&& same) {
+      std::vector<std::size_t> at;
+      for (std::size_t s = 0; s + sl.size() <= dl.size(); ++s) {
+        std::size_t k = 0;
+        while (k < sl.size() && same(dl[s + k], sl[k])) ++k;
+        if (k == sl.size()) at.push_back(s);
+      }
+      return at;
+    };
+    std::vector<std::size_t> at = find([](std::string_view a, std::string_view b) { return a == b; });
+    if (at.empty()) {
+      at = find([](std::string_view a, std::string_view b) { return normalised(a) == normalised(b); });
+      out.normalised = !at.empty();
+    }
+    if (at.size() != 1) {
+      out.error = at.empty() ? "the SEARCH text is not in " + edit.path
+                             : "the SEARCH text matches " + std::to_string(at.size()) + " places in " + edit.path;
+      return out;
+    }
+    const std::size_t s = at[0];
+    std::vector<std::string> replacement(rl.begin(), rl.end());
+    if (out.normalised) {
+      // Re-indent by the difference between the document's indentation and the block's, taken
+      // at the first line that has text.
+      std::size_t k = 0;
+      while (k < sl.size() && trim(sl[k]).empty()) ++k;
+      if (k < sl.size()) {
+        const std::string_view have = indent_of(dl[s + k]), wrote = indent_of(sl[k]);
+        for (std::string& r : replacement) {
+          if (trim(r).empty()) continue;
+          if (starts_with(have, wrote)) {
+            r.insert(0, have.substr(wrote.size()));
+          } else if (starts_with(wrote, have) && indent_of(r).size() >= wrote.size() - have.size()) {
+            r.erase(0, wrote.size() - have.size());
+          }
+        }
+      }
+    }
+    std::string result;
+    for (std::size_t i = 0; i < s; ++i) result.append(dl[i]).push_back('\n');
+    for (const std::string& r : replacement) result.append(r).push_back('\n');
+    for (std::size_t i = s + sl.size(); i < dl.size(); ++i) result.append(dl[i]).push_back('\n');
+    if (!final_newline && !result.empty()) result.pop_back();
+    doc = std::move(result);
+  }
+  if (crlf) {
+    std::string back;
+    back.reserve(doc.size() + doc.size() / 16);
+    for (char c : doc) {
+      if (c == '\n') back += '\r';
+      back += c;
+    }
+    doc = std::move(back);
+  }
+  if (doc == document) {
+    out.error = "the edit changes nothing in " + edit.path;
+    return out;
+  }
+  out.ok = true;
+  out.text = std::move(doc);
+  return out;
+}
+
+}  // namespace ponder::agent
