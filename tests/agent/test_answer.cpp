@@ -1,8 +1,13 @@
 // Answers as R1 distills write them: reasoning, then a summary and search/replace blocks.
 #include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <map>
 #include <string>
 
 #include "agent/answer.h"
+#include "agent/edit_check.h"
+#include "support/temp_dir.h"
 
 using namespace ponder::agent;
 
@@ -190,4 +195,63 @@ TEST_CASE("apply_edit: exact, normalised (unique only), mismatch, no-op, new fil
   r = apply_edit("a\nb\nc\n", e);
   REQUIRE(r.ok);
   CHECK(r.text == "a\nc\n");
+}
+
+TEST_CASE("check_edits: applies, mismatches, syntax breaks, escapes and no-ops, each with its reason", "[agent][answer]") {
+  ponder::test::TempDir dir;
+  const std::filesystem::path root = dir.path();
+  auto write = [&](const std::string& rel, const std::string& text) {
+    std::filesystem::create_directories((root / rel).parent_path());
+    std::ofstream(root / rel, std::ios::binary) << text;
+  };
+  write("a.py", "def f(x):\n    return x + 1\n");
+  write("src/b.cpp", "int g(int n) {\n  return n <= 0 ? 0 : n;\n}\n");
+  write("c.go", "package c\n\nfunc H() int { return 1 }\n");
+  // The editor has a newer version of a.py open than the disk's: edits apply to that one.
+  const std::string open_a = "def f(x):\n    return x + 2\n";
+  ReadText read = [&](const std::filesystem::path& p) -> std::optional<std::string> {
+    if (p == root / "a.py") return open_a;
+    std::ifstream in(p, std::ios::binary);
+    if (!in) return std::nullopt;
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const std::vector<EditBlock> edits = {
+      {"a.py", "    return x + 2\n", "    return x + 3\n", 1},              // applies (the open version)
+      {"a.py", "    return x * 2\n", "    return 0\n", 2},                  // no match
+      {"src/b.cpp", "  return n <= 0 ? 0 : n;\n", "  return n < 0 ? 0 : n;\n", 3},  // applies
+      {"c.go", "func H() int { return 1 }\n", "func H() int { return (1 }\n", 4},  // breaks the syntax
+      {"../outside.py", "", "x = 1\n", 5},                                  // leaves the root
+      {"/etc/passwd", "root\n", "", 6},                                     // absolute
+      {"src/../a.py", "def f(x):\n", "def f(x):\n", 7},                     // changes nothing
+      {"new/d.py", "", "def d():\n    pass\n", 8},                          // a new file
+      {"missing.py", "x\n", "y\n", 9},                                      // no such file
+  };
+  const CheckedEdits c = check_edits(edits, root, read);
+  REQUIRE(c.files.size() == 3);
+  CHECK(c.files[0].path == "a.py");
+  CHECK(c.files[0].before == open_a);
+  CHECK(c.files[0].after == "def f(x):\n    return x + 3\n");
+  CHECK(c.files[0].edits.size() == 1);
+  CHECK(c.files[1].path == "src/b.cpp");
+  CHECK(c.files[1].after == "int g(int n) {\n  return n < 0 ? 0 : n;\n}\n");
+  CHECK(c.files[2].path == "new/d.py");
+  CHECK(c.files[2].new_file);
+  CHECK(c.files[2].absolute == root / "new" / "d.py");
+  std::map<std::size_t, std::string> why;
+  for (const RejectedEdit& r : c.rejected) why[r.edit.line] = r.reason;
+  CHECK(why.size() == 6);
+  CHECK(why[2] == "the SEARCH text is not in a.py");
+  CHECK(why[4] == "the edited c.go does not parse: 1 new syntax error");
+  CHECK(why[5] == "the path ../outside.py leaves the workspace");
+  CHECK(why[6] == "the path /etc/passwd is not relative to the workspace");
+  CHECK(why[7] == "the edit changes nothing in src/../a.py");
+  CHECK(why[9] == "missing.py does not exist");
+}
+
+TEST_CASE("syntax_errors counts ERROR and MISSING nodes", "[agent][answer]") {
+  CHECK(syntax_errors(Language::python, "def f(x):\n    return x\n") == 0);
+  CHECK(syntax_errors(Language::python, "def f(x:\n    return x\n") >= 1);
+  CHECK(syntax_errors(Language::cpp, "int f() { return 1; }\n") == 0);
+  CHECK(syntax_errors(Language::cpp, "int f() { return 1 }\n") == 1);  // a MISSING ";"
+  CHECK(syntax_errors(Language::unknown, "((((") == 0);
 }
