@@ -1,0 +1,94 @@
+// Tasks: prompt, generation, parsing, checking.
+#include "agent/task.h"
+
+#include <future>
+
+#include "agent/language.h"
+#include "agent/parser.h"
+#include "agent/prompt.h"
+
+namespace ponder::agent {
+
+std::string_view task_name(TaskKind kind) {
+  switch (kind) {
+    case TaskKind::refactor: return "refactor";
+    case TaskKind::explain: return "explain";
+    case TaskKind::fix: return "fix";
+  }
+  return "?";
+}
+
+bool task_prompt(const TaskRequest& request, std::string* out, std::string* error) {
+  const TaskTarget& t = request.target;
+  const std::uint32_t lines = count_lines(t.text);
+  const std::uint32_t last = t.last_line == 0 ? lines : t.last_line;
+  if (t.first_line < 1 || t.first_line > last || last > lines) {
+    *error = t.path + ": lines " + std::to_string(t.first_line) + "-" + std::to_string(last) +
+             " are not in the document (" + std::to_string(lines) + " lines)";
+    return false;
+  }
+  if (request.kind == TaskKind::fix && request.diagnostic.empty()) {
+    *error = "a fix needs the diagnostic to fix";
+    return false;
+  }
+  // The target in a fence named by its language, each line with its number.
+  const std::size_t width = std::to_string(last).size();
+  std::string target = "```" + std::string(language_name(detect_language(t.path))) + "\n";
+  if (target == "```unknown\n") target = "```\n";
+  std::size_t at = 0;
+  for (std::uint32_t line = 1; line <= last; ++line) {
+    const std::size_t end = t.text.find('\n', at);
+    const std::string_view text = std::string_view(t.text).substr(at, end == std::string::npos ? std::string::npos : end - at);
+    if (line >= t.first_line) {
+      std::string number = std::to_string(line);
+      target += std::string(width - number.size(), ' ') + number + "  ";
+      target += text;
+      if (!target.empty() && target.back() == '\r') target.pop_back();
+      target += '\n';
+    }
+    at = end == std::string::npos ? t.text.size() : end + 1;
+  }
+  target += "```";
+  const std::map<std::string, std::string> vars = {
+      {"path", t.path},
+      {"first_line", std::to_string(t.first_line)},
+      {"last_line", std::to_string(last)},
+      {"symbol_note", t.symbol.empty() ? "" : ", `" + t.symbol + "`"},
+      {"target", target},
+      {"diagnostic", request.diagnostic},
+  };
+  return render_prompt(task_name(request.kind), vars, out, error);
+}
+
+bool run_task(Engine& engine, const TaskRequest& request, const std::filesystem::path& root, const ReadText& read,
+              const TaskOptions& options, TaskResult* result, std::string* error) {
+  *result = TaskResult{};
+  std::string user;
+  if (!task_prompt(request, &user, error)) return false;
+  GenerateRequest g;
+  g.prompt = engine.chat_prompt({{ChatMessage::Role::user, user}});
+  g.max_tokens = options.max_tokens;
+  g.reasoning_budget = options.reasoning_budget;
+  g.sampling = options.sampling;
+  g.forced = options.forced;
+  GenerateResult out;
+  if (!engine.generate(std::move(g), &out, error)) return false;
+  result->stats = out.stats;
+  result->reason = out.reason;
+  result->error = out.error;
+  // The output as the model wrote it: the template opened <think>; the answer channel starts
+  // after its </think>.
+  std::string raw = "<think>" + out.reasoning;
+  if (!out.answer.empty()) raw += "</think>" + out.answer;
+  result->answer = parse_answer(raw, request.target.path);
+  if (request.kind == TaskKind::explain) return true;  // prose: no edits to check
+  const std::filesystem::path target_file = root / std::filesystem::path(request.target.path).lexically_normal();
+  ReadText with_target = [&](const std::filesystem::path& p) -> std::optional<std::string> {
+    if (p == target_file) return request.target.text;
+    return read(p);
+  };
+  result->edits = check_edits(result->answer.edits, root, with_target);
+  return true;
+}
+
+}  // namespace ponder::agent

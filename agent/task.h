@@ -1,0 +1,59 @@
+#pragma once
+// The tasks ponder runs for the editor — refactor, explain, fix — from a target in a document
+// to checked edits with the model's reasoning attached. This is the thin path end to end: the
+// prompt holds the task's instructions and the target with line numbers; the workspace context
+// (definitions, callers, outline, recent changes, repo map within a token budget) comes next.
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "agent/answer.h"
+#include "agent/edit_check.h"
+#include "engine/engine.h"
+
+namespace ponder::agent {
+
+enum class TaskKind { refactor, explain, fix };
+std::string_view task_name(TaskKind kind);
+
+struct TaskTarget {
+  std::string path;       // relative to the workspace root
+  std::string text;       // the document's whole text (the version the edits are for)
+  std::uint32_t first_line = 1, last_line = 0;  // 1-based, inclusive; last 0 = to the end
+  std::string symbol;     // the symbol's name when the target is one ("" for a range)
+};
+
+struct TaskRequest {
+  TaskKind kind = TaskKind::refactor;
+  TaskTarget target;
+  std::string diagnostic;  // fix: the problem as the editor reported it
+};
+
+/// The user turn for `request`, from its template. False with `error` when the target's lines
+/// are not in the document or a fix has no diagnostic.
+bool task_prompt(const TaskRequest& request, std::string* out, std::string* error);
+
+struct TaskOptions {
+  std::uint32_t max_tokens = 4096;
+  std::int64_t reasoning_budget = -1;
+  std::optional<SamplingParams> sampling;   // unset: the model's defaults
+  std::vector<std::int32_t> forced;         // for tests: the answer to force
+};
+
+struct TaskResult {
+  ParsedAnswer answer;   // reasoning, summary, edit blocks, parse problems
+  CheckedEdits edits;    // what applied and checked out, and what did not (with reasons)
+  GenerateStats stats;
+  StopReason reason = StopReason::max_tokens;
+  std::string error;     // StopReason::error
+};
+
+/// Runs the task on `engine` and waits: renders the prompt, generates, parses the answer and
+/// checks its edits against the workspace under `root` (documents read through `read`; the
+/// target's own file is served from request.target.text). False with `error` when the request
+/// cannot be made (a bad target, a malformed engine request).
+bool run_task(Engine& engine, const TaskRequest& request, const std::filesystem::path& root, const ReadText& read,
+              const TaskOptions& options, TaskResult* result, std::string* error);
+
+}  // namespace ponder::agent

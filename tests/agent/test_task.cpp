@@ -1,0 +1,138 @@
+// Tasks end to end through the real Engine on a generated random-weight model: the prompt, the
+// R1 template, generation (forced to a realistic answer, or free), the reasoning split, the
+// parser and the edit checks.
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+
+#include "agent/prompt.h"
+#include "agent/task.h"
+#include "support/temp_dir.h"
+#include "support/test_model.h"
+
+using namespace ponder;
+using namespace ponder::agent;
+
+namespace {
+
+const std::string kLoop =
+    "#include <vector>\n"
+    "\n"
+    "int sum(const std::vector<int>& v, int n) {\n"
+    "  int s = 0;\n"
+    "  for (int i = 0; i <= n; ++i) {\n"
+    "    s += v[i];\n"
+    "  }\n"
+    "  return s;\n"
+    "}\n";
+
+std::unique_ptr<Engine> tiny_engine(const std::filesystem::path& dir) {
+  std::string error;
+  const std::string path = (dir / "m.gguf").string();
+  REQUIRE(ponder::test::write_gguf(ponder::test::TestModelSpec::like_r1(Arch::qwen2), GgmlType::q8_0, path, &error));
+  auto model = Model::open(path, &error);
+  REQUIRE(model);
+  EngineOptions opt;
+  opt.backend.context = 2048;
+  auto e = Engine::create(std::move(model), opt, &error);
+  REQUIRE(e);
+  return e;
+}
+
+ReadText from_disk() {
+  return [](const std::filesystem::path& p) -> std::optional<std::string> {
+    std::ifstream in(p, std::ios::binary);
+    if (!in) return std::nullopt;
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+}
+
+}  // namespace
+
+TEST_CASE("task prompts: the templates render with the target's numbered lines", "[agent][task]") {
+  CHECK(prompt_templates().size() >= 3);
+  TaskRequest r;
+  r.target = {"src/sum.cpp", kLoop, 3, 9, "sum"};
+  std::string prompt, error;
+  REQUIRE(task_prompt(r, &prompt, &error));
+  CHECK(prompt.find("from src/sum.cpp (lines 3-9, `sum`)") != std::string::npos);
+  CHECK(prompt.find("```cpp\n3  int sum(const std::vector<int>& v, int n) {\n") != std::string::npos);
+  CHECK(prompt.find("5    for (int i = 0; i <= n; ++i) {\n") != std::string::npos);
+  CHECK(prompt.find("#include") == std::string::npos);  // line 1 is outside the target
+  CHECK(prompt.find("<<<<<<< SEARCH") != std::string::npos);
+  CHECK(prompt.find("{{") == std::string::npos);
+  r.kind = TaskKind::explain;
+  REQUIRE(task_prompt(r, &prompt, &error));
+  CHECK(prompt.find("<<<<<<< SEARCH") == std::string::npos);
+  r.kind = TaskKind::fix;
+  CHECK(!task_prompt(r, &prompt, &error));
+  CHECK(error == "a fix needs the diagnostic to fix");
+  r.diagnostic = "warning: loop reads v[n], one past the end";
+  REQUIRE(task_prompt(r, &prompt, &error));
+  CHECK(prompt.find("warning: loop reads v[n]") != std::string::npos);
+  r.target.last_line = 99;
+  CHECK(!task_prompt(r, &prompt, &error));
+  CHECK(error == "src/sum.cpp: lines 3-99 are not in the document (9 lines)");
+  std::string out;
+  CHECK(!render_prompt("nope", {}, &out, &error));
+  CHECK(!render_prompt("refactor", {}, &out, &error));
+  CHECK(error.find("needs {{") != std::string::npos);
+}
+
+TEST_CASE("tasks end to end: a forced R1 answer comes back as checked edits with its reasoning", "[agent][task]") {
+  ponder::test::TempDir dir;
+  auto engine = tiny_engine(dir.path());
+  std::filesystem::create_directories(dir.path() / "ws" / "src");
+  const std::filesystem::path root = dir.path() / "ws";
+  std::ofstream(root / "src" / "sum.cpp") << "stale disk version\n";  // the editor's text wins
+  TaskRequest r;
+  r.target = {"src/sum.cpp", kLoop, 3, 9, "sum"};
+  const std::string reasoning =
+      "Okay, let me look at this function. It sums the first n elements of v.\n\n"
+      "The loop runs while i <= n, so it reads v[n], which is one past the end when n == v.size().\n\n"
+      "Wait, should it be i < n? Yes: n elements are indices 0 to n - 1.\n";
+  const std::string answer =
+      "Fix the off-by-one in the loop bound.\n\n"
+      "The loop reads `v[n]`, one element past the end.\n\n"
+      "src/sum.cpp\n```cpp\n<<<<<<< SEARCH\n  for (int i = 0; i <= n; ++i) {\n=======\n  for (int i = 0; i < n; ++i) {\n>>>>>>> REPLACE\n```\n";
+  TaskOptions opt;
+  opt.forced = engine->tokenizer().encode(reasoning + "</think>\n\n" + answer);
+  opt.forced.push_back(engine->model().tokens().eos);
+  opt.max_tokens = static_cast<std::uint32_t>(opt.forced.size());
+  TaskResult result;
+  std::string error;
+  REQUIRE(run_task(*engine, r, root, from_disk(), opt, &result, &error));
+  CHECK(result.reason == StopReason::end_of_generation);
+  CHECK(result.answer.reasoning == std::string(reasoning.substr(0, reasoning.size() - 1)));  // trimmed
+  CHECK(result.answer.summary == "Fix the off-by-one in the loop bound.");
+  CHECK(result.answer.problems.empty());
+  REQUIRE(result.edits.files.size() == 1);
+  CHECK(result.edits.rejected.empty());
+  const FileChange& f = result.edits.files[0];
+  CHECK(f.path == "src/sum.cpp");
+  CHECK(f.before == kLoop);
+  std::string want = kLoop;
+  want.replace(want.find("i <= n"), 6, "i < n");
+  CHECK(f.after == want);
+  CHECK(result.stats.reasoning_tokens > 20);
+  CHECK(result.stats.prompt_tokens > 100);
+}
+
+TEST_CASE("tasks end to end: free sampling from a random model gives no valid edit, cleanly", "[agent][task]") {
+  ponder::test::TempDir dir;
+  auto engine = tiny_engine(dir.path());
+  TaskRequest r;
+  r.target = {"src/sum.cpp", kLoop, 3, 9, "sum"};
+  TaskOptions opt;
+  opt.max_tokens = 48;
+  SamplingParams p;
+  p.seed = 7;
+  opt.sampling = p;
+  TaskResult result;
+  std::string error;
+  REQUIRE(run_task(*engine, r, dir.path(), from_disk(), opt, &result, &error));
+  CHECK(result.edits.files.empty());
+  CHECK(result.stats.generated_tokens >= 1);
+  // Noise has no edit blocks (or only broken ones), and says why when it has none to give.
+  CHECK((result.answer.edits.empty() || !result.edits.rejected.empty()));
+}
