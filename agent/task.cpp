@@ -1,6 +1,7 @@
 // Tasks: prompt, generation, parsing, checking.
 #include "agent/task.h"
 
+#include <algorithm>
 #include <future>
 
 #include "agent/language.h"
@@ -18,7 +19,24 @@ std::string_view task_name(TaskKind kind) {
   return "?";
 }
 
-bool task_prompt(const TaskRequest& request, std::string* out, std::string* error) {
+std::string numbered_code(std::string_view path, std::string_view code, std::uint32_t first_line) {
+  const Language lang = detect_language(path);
+  std::string out = "```" + std::string(lang == Language::unknown ? "" : language_name(lang)) + "\n";
+  const std::uint32_t lines = std::max<std::uint32_t>(count_lines(code), 1);
+  const std::size_t width = std::to_string(first_line + lines - 1).size();
+  std::size_t at = 0;
+  for (std::uint32_t i = 0; i < lines; ++i) {
+    const std::size_t end = std::min(code.find('\n', at), code.size());
+    std::string_view text = code.substr(std::min(at, code.size()), end - std::min(at, code.size()));
+    if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
+    const std::string number = std::to_string(first_line + i);
+    out.append(width - number.size(), ' ').append(number).append("  ").append(text).push_back('\n');
+    at = end + 1;
+  }
+  return out + "```";
+}
+
+bool task_prompt(const TaskRequest& request, std::string_view context, std::string* out, std::string* error) {
   const TaskTarget& t = request.target;
   const std::uint32_t lines = count_lines(t.text);
   const std::uint32_t last = t.last_line == 0 ? lines : t.last_line;
@@ -31,30 +49,22 @@ bool task_prompt(const TaskRequest& request, std::string* out, std::string* erro
     *error = "a fix needs the diagnostic to fix";
     return false;
   }
-  // The target in a fence named by its language, each line with its number.
-  const std::size_t width = std::to_string(last).size();
-  std::string target = "```" + std::string(language_name(detect_language(t.path))) + "\n";
-  if (target == "```unknown\n") target = "```\n";
-  std::size_t at = 0;
-  for (std::uint32_t line = 1; line <= last; ++line) {
-    const std::size_t end = t.text.find('\n', at);
-    const std::string_view text = std::string_view(t.text).substr(at, end == std::string::npos ? std::string::npos : end - at);
-    if (line >= t.first_line) {
-      std::string number = std::to_string(line);
-      target += std::string(width - number.size(), ' ') + number + "  ";
-      target += text;
-      if (!target.empty() && target.back() == '\r') target.pop_back();
-      target += '\n';
-    }
-    at = end == std::string::npos ? t.text.size() : end + 1;
+  // The target's lines of the document.
+  std::size_t begin = 0;
+  for (std::uint32_t line = 1; line < t.first_line; ++line) begin = t.text.find('\n', begin) + 1;
+  std::size_t end = begin;
+  for (std::uint32_t line = t.first_line; line <= last; ++line) {
+    const std::size_t newline = t.text.find('\n', end);
+    end = newline == std::string::npos ? t.text.size() : newline + 1;
   }
-  target += "```";
+  const std::string_view code = std::string_view(t.text).substr(begin, end - begin);
   const std::map<std::string, std::string> vars = {
+      {"context", std::string(context)},
       {"path", t.path},
       {"first_line", std::to_string(t.first_line)},
       {"last_line", std::to_string(last)},
       {"symbol_note", t.symbol.empty() ? "" : ", `" + t.symbol + "`"},
-      {"target", target},
+      {"target", numbered_code(t.path, code, t.first_line)},
       {"diagnostic", request.diagnostic},
   };
   return render_prompt(task_name(request.kind), vars, out, error);
@@ -64,7 +74,7 @@ bool run_task(Engine& engine, const TaskRequest& request, const std::filesystem:
               const TaskOptions& options, TaskResult* result, std::string* error) {
   *result = TaskResult{};
   std::string user;
-  if (!task_prompt(request, &user, error)) return false;
+  if (!task_prompt(request, "", &user, error)) return false;
   GenerateRequest g;
   g.prompt = engine.chat_prompt({{ChatMessage::Role::user, user}});
   g.max_tokens = options.max_tokens;

@@ -30,9 +30,14 @@ struct TaskRequest {
   std::string diagnostic;  // fix: the problem as the editor reported it
 };
 
-/// The user turn for `request`, from its template. False with `error` when the target's lines
-/// are not in the document or a fix has no diagnostic.
-bool task_prompt(const TaskRequest& request, std::string* out, std::string* error);
+/// The user turn for `request`, from its template, after `context` (the workspace context the
+/// prompt builder chose; may be empty). False with `error` when the target's lines are not in
+/// the document or a fix has no diagnostic.
+bool task_prompt(const TaskRequest& request, std::string_view context, std::string* out, std::string* error);
+
+/// `code` (lines of a file, the first of them line `first_line`) in a fence named by the
+/// language of `path`, each line with its number.
+std::string numbered_code(std::string_view path, std::string_view code, std::uint32_t first_line);
 
 struct TaskOptions {
   std::uint32_t max_tokens = 4096;

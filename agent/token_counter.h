@@ -4,6 +4,8 @@
 #include <cstddef>
 #include <string_view>
 
+#include "engine/tokenizer.h"
+
 namespace ponder::agent {
 
 class TokenCounter {
@@ -18,6 +20,16 @@ class TokenCounter {
 class ByteEstimateCounter final : public TokenCounter {
  public:
   std::size_t count(std::string_view text) const override { return (text.size() * 10 + 35) / 36; }
+};
+
+/// Exact counts: the model's own tokenizer (text only: special tokens are not recognised).
+class TokenizerCounter final : public TokenCounter {
+ public:
+  explicit TokenizerCounter(const Tokenizer& tokenizer) : tokenizer_(tokenizer) {}
+  std::size_t count(std::string_view text) const override { return tokenizer_.encode(text, false).size(); }
+
+ private:
+  const Tokenizer& tokenizer_;
 };
 
 }  // namespace ponder::agent

@@ -1,0 +1,205 @@
+// Filling a task's prompt with workspace context, to a token budget.
+#include "agent/prompt_builder.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "agent/parser.h"
+#include "agent/prompt.h"
+#include "agent/repo_map.h"
+
+namespace ponder::agent {
+namespace {
+
+struct Section {
+  std::string name;
+  std::string tmpl;                          // its header template
+  std::map<std::string, std::string> vars;   // the template's other values
+  std::string separator;                     // between items
+  std::vector<std::string> items;            // all candidates, best first
+  std::size_t included = 0;                  // how many of them fit
+  std::string body() const {
+    std::string b;
+    for (std::size_t i = 0; i < included; ++i) b += (i ? separator : "") + items[i];
+    return b;
+  }
+  bool render(std::string* out, std::string* error) const {
+    std::map<std::string, std::string> v = vars;
+    v["body"] = body();
+    return render_prompt(tmpl, v, out, error);
+  }
+};
+
+// Whole lines [tag's first row, its last row] of a file, numbered: from `text` when given (the
+// editor's version of the target's file), else read from the index's source. "" on failure.
+std::string definition_lines(const Index& index, const std::string& path, const Range& range, const std::string* text) {
+  std::string read;
+  if (!text) {
+    std::string error;
+    if (!index.source().read(path, &read, &error)) return {};
+    text = &read;
+  }
+  std::size_t begin = 0;
+  for (std::uint32_t row = 0; row < range.start.line && begin != std::string::npos; ++row) {
+    begin = text->find('\n', begin);
+    if (begin != std::string::npos) ++begin;
+  }
+  if (begin == std::string::npos) return {};
+  std::size_t end = begin;
+  for (std::uint32_t row = range.start.line; row <= range.end.line; ++row) {
+    const std::size_t newline = text->find('\n', end);
+    end = newline == std::string::npos ? text->size() : newline + 1;
+  }
+  return numbered_code(path, std::string_view(*text).substr(begin, end - begin), range.start.line + 1);
+}
+
+// 0-based rows of the target, inclusive.
+struct Rows {
+  std::uint32_t first, last;
+  bool overlaps(const Range& r) const { return r.start.line <= last && r.end.line >= first; }
+  bool inside(const Range& r) const { return r.start.line >= first && r.end.line <= last; }
+};
+
+}  // namespace
+
+bool build_prompt(const TaskRequest& request, const Index* index, const PromptOptions& options, BuiltPrompt* out,
+                  std::string* error) {
+  *out = BuiltPrompt{};
+  const ByteEstimateCounter estimate;
+  const TokenCounter& counter = options.counter ? *options.counter : estimate;
+  std::string task;
+  if (!task_prompt(request, "", &task, error)) return false;
+  const std::size_t task_tokens = counter.count(task);
+  if (task_tokens > options.budget_tokens) {
+    *error = "the task and its target alone take " + std::to_string(task_tokens) + " tokens, more than the budget of " +
+             std::to_string(options.budget_tokens);
+    return false;
+  }
+  out->sections.push_back({"task", 1, 0, task_tokens});
+  const TaskTarget& t = request.target;
+  const FileTags* file = index ? index->file(t.path) : nullptr;
+  if (!file) {
+    out->text = std::move(task);
+    out->tokens = task_tokens;
+    return true;
+  }
+  const std::uint32_t last_line = t.last_line == 0 ? count_lines(t.text) : t.last_line;
+  const Rows rows{t.first_line - 1, last_line - 1};
+
+  // Candidates, section by section, in priority order.
+  Section scope{"scope", "section_scope", {{"path", t.path}}, "\n\n", {}};
+  const Tag* enclosing = nullptr;
+  for (const Tag& tag : file->tags)
+    if (is_definition(tag.kind) && tag.range.start.line <= rows.first && tag.range.end.line >= rows.last &&
+        !rows.inside(tag.range) &&
+        (!enclosing || tag.range.end_byte - tag.range.start_byte < enclosing->range.end_byte - enclosing->range.start_byte))
+      enclosing = &tag;
+  if (enclosing) scope.items.push_back(definition_lines(*index, t.path, enclosing->range, &t.text));
+
+  Section definitions{"definitions", "section_definitions", {}, "\n\n", {}};
+  std::vector<std::string> used;  // names the target references, in order
+  std::set<std::string> defined_inside;
+  for (const Tag& tag : file->tags)
+    if (rows.inside(tag.range) && is_definition(tag.kind)) defined_inside.insert(tag.name);
+  for (const Tag& tag : file->tags)
+    if (!is_definition(tag.kind) && rows.overlaps(tag.range) && !defined_inside.count(tag.name) &&
+        std::find(used.begin(), used.end(), tag.name) == used.end())
+      used.push_back(tag.name);
+  for (const std::string& name : used) {
+    std::size_t shown = 0;
+    for (const SymbolRef& def : index->definitions(name)) {
+      if (shown == options.definitions_per_name) break;
+      if (def.file->path == t.path && rows.overlaps(def.tag->range)) continue;  // the target itself
+      std::string code = definition_lines(*index, def.file->path, def.tag->range, def.file->path == t.path ? &t.text : nullptr);
+      if (code.empty()) continue;
+      definitions.items.push_back(def.file->path + "\n" + code);
+      ++shown;
+    }
+  }
+
+  Section uses{"uses", "section_callers", {{"symbol", t.symbol}}, "\n", {}};
+  if (!t.symbol.empty())
+    for (const SymbolRef& ref : index->references(t.symbol)) {
+      if (ref.file->path == t.path && rows.overlaps(ref.tag->range)) continue;
+      if (uses.items.size() == options.max_uses) break;
+      const Tag* in = index->enclosing_symbol(ref.file->path, ref.tag->range.start);
+      uses.items.push_back("- " + ref.file->path + ":" + std::to_string(ref.tag->range.start.line + 1) +
+                           (in ? " in `" + in->signature + "`" : ""));
+    }
+
+  Section outline{"outline", "section_outline", {{"path", t.path}}, "\n", {}};
+  for (const Tag* def : index->outline(t.path))
+    outline.items.push_back(std::to_string(def->range.start.line + 1) + ": " + def->signature);
+
+  // Fill in priority order: whole items while they fit.
+  std::size_t used_tokens = task_tokens;
+  std::vector<Section*> by_priority = {&scope, &definitions, &uses, &outline};
+  for (Section* s : by_priority) {
+    std::string header;
+    if (!s->render(&header, error)) return false;
+    const std::size_t header_tokens = counter.count(header);
+    std::size_t cost = header_tokens;
+    for (const std::string& item : s->items) {
+      const std::size_t c = counter.count(item + s->separator);
+      if (used_tokens + cost + c > options.budget_tokens) break;
+      cost += c;
+      ++s->included;
+    }
+    if (s->included > 0) used_tokens += cost;
+  }
+  // The repo map takes what is left (without the target's file: the prompt shows it).
+  std::string map_text;
+  Section map{"repo map", "section_repo_map", {}, "", {}};
+  {
+    std::string header;
+    if (!map.render(&header, error)) return false;
+    const std::size_t header_tokens = counter.count(header);
+    if (used_tokens + header_tokens + 16 < options.budget_tokens) {
+      RepoMapOptions mo;
+      mo.token_budget = options.budget_tokens - used_tokens - header_tokens;
+      mo.focus_files = {t.path};
+      mo.focus_symbols = used;
+      if (!t.symbol.empty()) mo.focus_symbols.push_back(t.symbol);
+      mo.include_focus_files = false;
+      mo.counter = &counter;
+      const RepoMap m = render_repo_map(*index, mo);
+      if (m.definitions > 0) {
+        map.items.push_back(m.text);
+        map.included = 1;
+      }
+    }
+  }
+
+  // Layout: the reverse of the priority. The exact count can differ from the sum of the parts
+  // by a token or two at their joins: drop items from the least important end until it fits.
+  std::vector<Section*> layout = {&map, &outline, &uses, &definitions, &scope};
+  for (;;) {
+    std::string context;
+    for (const Section* s : layout) {
+      if (s->included == 0) continue;
+      std::string part;
+      if (!s->render(&part, error)) return false;
+      context += part;
+    }
+    if (!task_prompt(request, context, &out->text, error)) return false;
+    out->tokens = counter.count(out->text);
+    if (out->tokens <= options.budget_tokens) break;
+    auto least = std::find_if(layout.begin(), layout.end(), [](const Section* s) { return s->included > 0; });
+    if (least == layout.end()) break;  // cannot happen: the task alone fits
+    --(*least)->included;
+  }
+  for (Section* s : {&scope, &definitions, &uses, &outline, &map}) {
+    SectionReport r{s->name, s->included, s->items.size() - s->included, 0};
+    if (s->included > 0) {
+      std::string part;
+      s->render(&part, error);
+      r.tokens = counter.count(part);
+    }
+    if (s == &map && s->items.empty()) r.left_out = 0;
+    out->sections.push_back(r);
+  }
+  return true;
+}
+
+}  // namespace ponder::agent

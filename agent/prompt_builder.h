@@ -1,0 +1,49 @@
+#pragma once
+// The prompt of a task with its workspace context, filled to a token budget counted by the
+// model's tokenizer.
+//
+// What is kept when the budget is short, most important first: the task's instructions and its
+// target (never cut: too big a target is an error); the definition that encloses the target;
+// the definitions of the symbols the target uses; where the target's symbol is used; the
+// outline of its file; the repo map for whatever is left. Items are whole (a symbol is never
+// cut in half); what did not fit is reported.
+//
+// Layout is the reverse — repo map, outline, uses, definitions, enclosing definition, then the
+// task — so that requests about the same workspace share the longest prompt prefix and the
+// engine's prefix cache pays off.
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "agent/index.h"
+#include "agent/task.h"
+#include "agent/token_counter.h"
+
+namespace ponder::agent {
+
+struct PromptOptions {
+  std::size_t budget_tokens = 16384;     // the whole user turn
+  const TokenCounter* counter = nullptr;  // null: ByteEstimateCounter (tests use the tokenizer)
+  std::size_t definitions_per_name = 2;   // definitions shown for one referenced name
+  std::size_t max_uses = 20;              // uses of the target's symbol listed
+};
+
+struct SectionReport {
+  std::string name;          // "task", "scope", "definitions", "uses", "outline", "repo map"
+  std::size_t items = 0;     // items included
+  std::size_t left_out = 0;  // items that did not fit
+  std::size_t tokens = 0;    // what the section costs (header included), 0 when left out
+};
+
+struct BuiltPrompt {
+  std::string text;     // the user turn
+  std::size_t tokens = 0;
+  std::vector<SectionReport> sections;  // in priority order
+};
+
+/// Builds the prompt of `request` with context from `index` (null: the task alone). False with
+/// `error` when the target is not in its document or the task alone exceeds the budget.
+bool build_prompt(const TaskRequest& request, const Index* index, const PromptOptions& options, BuiltPrompt* out,
+                  std::string* error);
+
+}  // namespace ponder::agent

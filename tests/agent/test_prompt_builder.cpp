@@ -1,0 +1,163 @@
+// The prompt builder on a fixture workspace in three languages: golden prompts at several
+// budgets, counted exactly by the R1-Qwen tokenizer. To accept new output after a deliberate
+// change: PONDER_UPDATE_GOLDEN=1 build/test_index "[prompt]" (then review the diff in git).
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "agent/prompt_builder.h"
+#include "engine/model.h"
+#include "support/temp_dir.h"
+
+using namespace ponder;
+using namespace ponder::agent;
+
+namespace {
+
+const std::filesystem::path kWorkspace = std::filesystem::path(PONDER_FIXTURES) / "workspace";
+const std::filesystem::path kGolden = std::filesystem::path(PONDER_FIXTURES) / "prompts";
+
+std::string read(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+const Tokenizer& r1_tokenizer() {
+  static std::unique_ptr<Tokenizer> tok = [] {
+    std::string error;
+    auto t = load_tokenizer(std::string(PONDER_SHARED_DIR) + "/testdata/r1_qwen_vocab.gguf", &error);
+    INFO(error);
+    REQUIRE(t);
+    return t;
+  }();
+  return *tok;
+}
+
+std::unique_ptr<Index> workspace_index() {
+  std::string error;
+  auto source = open_directory(kWorkspace.string(), &error);
+  INFO(error);
+  REQUIRE(source);
+  IndexOptions opt;
+  opt.threads = 1;
+  return Index::build(std::shared_ptr<Source>(std::move(source)), opt);
+}
+
+// The golden file's text: the token count, the sections, then the prompt.
+std::string describe(const BuiltPrompt& p) {
+  std::ostringstream s;
+  s << "tokens: " << p.tokens << "\n";
+  for (const SectionReport& r : p.sections)
+    s << "section " << r.name << ": " << r.items << " in, " << r.left_out << " left out, " << r.tokens << " tokens\n";
+  s << "----\n" << p.text;
+  return s.str();
+}
+
+// Compares with the golden file; on a difference, shows `diff -u`.
+void check_golden(const std::string& name, const std::string& got) {
+  const std::filesystem::path file = kGolden / (name + ".txt");
+  if (std::getenv("PONDER_UPDATE_GOLDEN")) {
+    std::filesystem::create_directories(kGolden);
+    std::ofstream(file, std::ios::binary) << got;
+  }
+  const std::string want = read(file);
+  if (want == got) return;
+  ponder::test::TempDir dir;
+  std::ofstream(dir.path() / "got.txt", std::ios::binary) << got;
+  const std::string cmd = "diff -u '" + file.string() + "' '" + (dir.path() / "got.txt").string() + "' > '" +
+                          (dir.path() / "diff.txt").string() + "'";
+  (void)std::system(cmd.c_str());
+  FAIL_CHECK(name << " differs from " << file.string() << ":\n" << read(dir.path() / "diff.txt"));
+}
+
+struct Case {
+  const char* name;
+  TaskKind kind;
+  const char* path;
+  std::uint32_t first, last;
+  const char* symbol;
+  const char* diagnostic;
+};
+
+}  // namespace
+
+TEST_CASE("prompt builder: golden prompts for three languages at three budgets", "[agent][prompt]") {
+  auto index = workspace_index();
+  REQUIRE(index->files().size() == 7);
+  const TokenizerCounter counter(r1_tokenizer());
+  const Case cases[] = {
+      {"refactor-python", TaskKind::refactor, "inventory/report.py", 4, 9, "summarize", ""},
+      {"fix-cpp", TaskKind::fix, "src/buffer.cpp", 11, 21, "buffer_append",
+       "src/buffer.cpp:14:11: warning: the result of realloc is not checked for NULL before use"},
+      {"explain-typescript", TaskKind::explain, "web/api.ts", 7, 11, "fetchItems", ""},
+      {"refactor-python-method-body", TaskKind::refactor, "inventory/store.py", 19, 23, "", ""},
+  };
+  for (const Case& c : cases)
+    for (std::size_t budget : {320, 500, 4000}) {
+      const std::string name = std::string(c.name) + "-" + std::to_string(budget);
+      INFO(name);
+      TaskRequest r;
+      r.kind = c.kind;
+      r.target = {c.path, read(kWorkspace / c.path), c.first, c.last, c.symbol};
+      r.diagnostic = c.diagnostic;
+      PromptOptions opt;
+      opt.budget_tokens = budget;
+      opt.counter = &counter;
+      BuiltPrompt p;
+      std::string error;
+      REQUIRE(build_prompt(r, index.get(), opt, &p, &error));
+      CHECK(p.tokens <= budget);
+      CHECK(p.tokens == counter.count(p.text));  // the count is exact
+      check_golden(name, describe(p));
+    }
+}
+
+TEST_CASE("prompt builder: priorities, stable prefixes, and a target too big for the budget", "[agent][prompt]") {
+  auto index = workspace_index();
+  const TokenizerCounter counter(r1_tokenizer());
+  TaskRequest r;
+  r.target = {"inventory/report.py", read(kWorkspace / "inventory/report.py"), 4, 9, "summarize"};
+  PromptOptions opt;
+  opt.counter = &counter;
+  BuiltPrompt small, large;
+  std::string error;
+  opt.budget_tokens = 300;
+  REQUIRE(build_prompt(r, index.get(), opt, &small, &error));
+  opt.budget_tokens = 4000;
+  REQUIRE(build_prompt(r, index.get(), opt, &large, &error));
+  auto section = [](const BuiltPrompt& p, const std::string& name) {
+    for (const SectionReport& s : p.sections)
+      if (s.name == name) return s;
+    return SectionReport{};
+  };
+  // With room, every section is in; the definitions of what summarize uses are shown whole.
+  CHECK(section(large, "definitions").items >= 2);
+  CHECK(section(large, "definitions").left_out == 0);
+  CHECK(large.text.find("def price_of(name):") != std::string::npos);
+  CHECK(large.text.find("class Store:") != std::string::npos);
+  CHECK(section(large, "uses").items == 1);  // main() calls it
+  CHECK(large.text.find("- inventory/report.py:16 in `def main():`") != std::string::npos);
+  // Short: the less important sections go first, and what went is reported.
+  CHECK(section(small, "task").items == 1);
+  std::size_t left_out = 0;
+  for (const SectionReport& s : small.sections) left_out += s.left_out;
+  CHECK(left_out > 0);
+  // The task comes last: two tasks on the same target share everything before it.
+  TaskRequest e = r;
+  e.kind = TaskKind::explain;
+  BuiltPrompt explained;
+  REQUIRE(build_prompt(e, index.get(), opt, &explained, &error));
+  const std::size_t task_at = large.text.find("Review the code below");
+  REQUIRE(task_at != std::string::npos);
+  CHECK(explained.text.substr(0, task_at) == large.text.substr(0, task_at));
+  // A budget smaller than the task itself: a clear error.
+  opt.budget_tokens = 50;
+  CHECK(!build_prompt(r, index.get(), opt, &small, &error));
+  CHECK(error.find("more than the budget of 50") != std::string::npos);
+  // Without an index: the task alone.
+  opt.budget_tokens = 4000;
+  REQUIRE(build_prompt(r, nullptr, opt, &small, &error));
+  CHECK(small.sections.size() == 1);
+}
