@@ -6,6 +6,7 @@
 #include <set>
 
 #include "agent/parser.h"
+#include "agent/privacy.h"
 #include "agent/prompt.h"
 #include "agent/repo_map.h"
 
@@ -51,7 +52,7 @@ std::string definition_lines(const Index& index, const std::string& path, const 
     const std::size_t newline = text->find('\n', end);
     end = newline == std::string::npos ? text->size() : newline + 1;
   }
-  return numbered_code(path, std::string_view(*text).substr(begin, end - begin), range.start.line + 1);
+  return numbered_code(path, mask_secrets(std::string_view(*text).substr(begin, end - begin)), range.start.line + 1);
 }
 
 // 0-based rows of the target, inclusive.
@@ -66,6 +67,10 @@ struct Rows {
 bool build_prompt(const TaskRequest& request, const Index* index, const PromptOptions& options, BuiltPrompt* out,
                   std::string* error) {
   *out = BuiltPrompt{};
+  if (is_secret_file(request.target.path)) {
+    *error = request.target.path + " holds secrets by its name: ponder does not send it to the model";
+    return false;
+  }
   const ByteEstimateCounter estimate;
   const TokenCounter& counter = options.counter ? *options.counter : estimate;
   std::string task;
@@ -111,6 +116,7 @@ bool build_prompt(const TaskRequest& request, const Index* index, const PromptOp
     for (const SymbolRef& def : index->definitions(name)) {
       if (shown == options.definitions_per_name) break;
       if (def.file->path == t.path && rows.overlaps(def.tag->range)) continue;  // the target itself
+      if (is_secret_file(def.file->path)) continue;
       std::string code = definition_lines(*index, def.file->path, def.tag->range, def.file->path == t.path ? &t.text : nullptr);
       if (code.empty()) continue;
       definitions.items.push_back(def.file->path + "\n" + code);
@@ -121,16 +127,16 @@ bool build_prompt(const TaskRequest& request, const Index* index, const PromptOp
   Section uses{"uses", "section_callers", {{"symbol", t.symbol}}, "\n", {}};
   if (!t.symbol.empty())
     for (const SymbolRef& ref : index->references(t.symbol)) {
-      if (ref.file->path == t.path && rows.overlaps(ref.tag->range)) continue;
+      if ((ref.file->path == t.path && rows.overlaps(ref.tag->range)) || is_secret_file(ref.file->path)) continue;
       if (uses.items.size() == options.max_uses) break;
       const Tag* in = index->enclosing_symbol(ref.file->path, ref.tag->range.start);
       uses.items.push_back("- " + ref.file->path + ":" + std::to_string(ref.tag->range.start.line + 1) +
-                           (in ? " in `" + in->signature + "`" : ""));
+                           (in ? " in `" + mask_secrets(in->signature) + "`" : ""));
     }
 
   Section outline{"outline", "section_outline", {{"path", t.path}}, "\n", {}};
   for (const Tag* def : index->outline(t.path))
-    outline.items.push_back(std::to_string(def->range.start.line + 1) + ": " + def->signature);
+    outline.items.push_back(std::to_string(def->range.start.line + 1) + ": " + mask_secrets(def->signature));
 
   // Fill in priority order: whole items while they fit.
   std::size_t used_tokens = task_tokens;
@@ -165,7 +171,7 @@ bool build_prompt(const TaskRequest& request, const Index* index, const PromptOp
       mo.counter = &counter;
       const RepoMap m = render_repo_map(*index, mo);
       if (m.definitions > 0) {
-        map.items.push_back(m.text);
+        map.items.push_back(mask_secrets(m.text));
         map.included = 1;
       }
     }

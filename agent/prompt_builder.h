@@ -11,6 +11,10 @@
 // Layout is the reverse — repo map, outline, uses, definitions, enclosing definition, then the
 // task — so that requests about the same workspace share the longest prompt prefix and the
 // engine's prefix cache pays off.
+//
+// Privacy: a target in a file that holds secrets by its name (.env, keys, credentials: see
+// privacy.h) is refused; context never comes from such files; secret-looking text in the
+// context is masked. (The target itself is sent as it is: its edits must match it.)
 #include <cstddef>
 #include <string>
 #include <vector>

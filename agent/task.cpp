@@ -7,6 +7,7 @@
 #include "agent/language.h"
 #include "agent/parser.h"
 #include "agent/prompt.h"
+#include "agent/prompt_builder.h"
 
 namespace ponder::agent {
 
@@ -73,10 +74,26 @@ bool task_prompt(const TaskRequest& request, std::string_view context, std::stri
 bool run_task(Engine& engine, const TaskRequest& request, const std::filesystem::path& root, const ReadText& read,
               const TaskOptions& options, TaskResult* result, std::string* error) {
   *result = TaskResult{};
-  std::string user;
-  if (!task_prompt(request, "", &user, error)) return false;
+  const TokenizerCounter counter(engine.tokenizer());
+  PromptOptions po;
+  po.counter = &counter;
+  po.budget_tokens = options.budget_tokens;
+  if (po.budget_tokens == 0) {
+    const std::size_t reserve = std::size_t{options.max_tokens} + 64;  // the answer, the template's tokens
+    if (engine.context() <= reserve) {
+      *error = "a context of " + std::to_string(engine.context()) + " positions leaves no room for a prompt and " +
+               std::to_string(options.max_tokens) + " tokens of answer";
+      return false;
+    }
+    po.budget_tokens = engine.context() - reserve;
+  }
+  BuiltPrompt prompt;
+  if (!build_prompt(request, options.index, po, &prompt, error)) return false;
+  result->prompt_tokens = prompt.tokens;
+  for (const SectionReport& s : prompt.sections)
+    if (s.left_out > 0) result->left_out.push_back(s.name + " (" + std::to_string(s.left_out) + " left out)");
   GenerateRequest g;
-  g.prompt = engine.chat_prompt({{ChatMessage::Role::user, user}});
+  g.prompt = engine.chat_prompt({{ChatMessage::Role::user, prompt.text}});
   g.max_tokens = options.max_tokens;
   g.reasoning_budget = options.reasoning_budget;
   g.sampling = options.sampling;

@@ -39,7 +39,12 @@ bool task_prompt(const TaskRequest& request, std::string_view context, std::stri
 /// language of `path`, each line with its number.
 std::string numbered_code(std::string_view path, std::string_view code, std::uint32_t first_line);
 
+class Index;
+
 struct TaskOptions {
+  const Index* index = nullptr;             // the workspace context's source (null: the task alone)
+  std::size_t budget_tokens = 0;            // the prompt's budget; 0: what the context leaves
+                                            // after max_tokens
   std::uint32_t max_tokens = 4096;
   std::int64_t reasoning_budget = -1;
   std::optional<SamplingParams> sampling;   // unset: the model's defaults
@@ -47,6 +52,8 @@ struct TaskOptions {
 };
 
 struct TaskResult {
+  std::size_t prompt_tokens = 0;        // the user turn's tokens
+  std::vector<std::string> left_out;    // context sections cut short by the budget
   ParsedAnswer answer;   // reasoning, summary, edit blocks, parse problems
   CheckedEdits edits;    // what applied and checked out, and what did not (with reasons)
   GenerateStats stats;
@@ -54,7 +61,8 @@ struct TaskResult {
   std::string error;     // StopReason::error
 };
 
-/// Runs the task on `engine` and waits: renders the prompt, generates, parses the answer and
+/// Runs the task on `engine` and waits: builds the prompt (prompt_builder.h), generates, parses
+/// the answer and
 /// checks its edits against the workspace under `root` (documents read through `read`; the
 /// target's own file is served from request.target.text). False with `error` when the request
 /// cannot be made (a bad target, a malformed engine request).

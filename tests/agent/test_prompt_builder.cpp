@@ -161,3 +161,32 @@ TEST_CASE("prompt builder: priorities, stable prefixes, and a target too big for
   REQUIRE(build_prompt(r, nullptr, opt, &small, &error));
   CHECK(small.sections.size() == 1);
 }
+
+TEST_CASE("prompt builder: secrets stay out of the prompt", "[agent][prompt][privacy]") {
+  ponder::test::TempDir dir;
+  std::filesystem::create_directories(dir.path() / "app");
+  std::ofstream(dir.path() / "app" / "config.py") << "API_KEY = \"sk-proj-abcdefghijklmnopqrstuvwx\"\n\n\ndef key():\n    return API_KEY\n";
+  std::ofstream(dir.path() / "app" / "client.py") << "from app.config import key\n\n\ndef connect():\n    return key()\n";
+  std::ofstream(dir.path() / ".env") << "TOKEN=ghp_1234567890abcdefghijklmnopqrstuvwxyzAB\n";
+  std::string error;
+  auto source = open_directory(dir.str(), &error);
+  REQUIRE(source);
+  IndexOptions io;
+  io.threads = 1;
+  auto index = Index::build(std::shared_ptr<Source>(std::move(source)), io);
+  const TokenizerCounter counter(r1_tokenizer());
+  TaskRequest r;
+  r.target = {"app/client.py", read(dir.path() / "app/client.py"), 4, 5, "connect"};
+  PromptOptions opt;
+  opt.counter = &counter;
+  opt.budget_tokens = 4000;
+  BuiltPrompt p;
+  REQUIRE(build_prompt(r, index.get(), opt, &p, &error));
+  CHECK(p.text.find("def key():") != std::string::npos);  // the definition it uses is there
+  CHECK(p.text.find("sk-proj-") == std::string::npos);     // its secret is not
+  CHECK(p.text.find("API_KEY = \"[secret masked]\"") != std::string::npos);
+  CHECK(p.text.find("ghp_") == std::string::npos);
+  r.target = {".env", read(dir.path() / ".env"), 1, 1, ""};
+  CHECK(!build_prompt(r, index.get(), opt, &p, &error));
+  CHECK(error == ".env holds secrets by its name: ponder does not send it to the model");
+}

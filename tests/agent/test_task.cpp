@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "agent/index.h"
 #include "agent/prompt.h"
 #include "agent/task.h"
 #include "support/temp_dir.h"
@@ -26,14 +27,14 @@ const std::string kLoop =
     "  return s;\n"
     "}\n";
 
-std::unique_ptr<Engine> tiny_engine(const std::filesystem::path& dir) {
+std::unique_ptr<Engine> tiny_engine(const std::filesystem::path& dir, std::uint32_t context = 2048) {
   std::string error;
   const std::string path = (dir / "m.gguf").string();
   REQUIRE(ponder::test::write_gguf(ponder::test::TestModelSpec::like_r1(Arch::qwen2), GgmlType::q8_0, path, &error));
   auto model = Model::open(path, &error);
   REQUIRE(model);
   EngineOptions opt;
-  opt.backend.context = 2048;
+  opt.backend.context = context;
   auto e = Engine::create(std::move(model), opt, &error);
   REQUIRE(e);
   return e;
@@ -135,4 +136,40 @@ TEST_CASE("tasks end to end: free sampling from a random model gives no valid ed
   CHECK(result.stats.generated_tokens >= 1);
   // Noise has no edit blocks (or only broken ones), and says why when it has none to give.
   CHECK((result.answer.edits.empty() || !result.edits.rejected.empty()));
+}
+
+TEST_CASE("tasks end to end: a fix with workspace context from the index", "[agent][task]") {
+  ponder::test::TempDir dir;
+  auto engine = tiny_engine(dir.path(), 8192);
+  const std::filesystem::path root = std::filesystem::path(PONDER_FIXTURES) / "workspace";
+  std::string error;
+  auto source = open_directory(root.string(), &error);
+  REQUIRE(source);
+  IndexOptions io;
+  io.threads = 1;
+  auto index = Index::build(std::shared_ptr<Source>(std::move(source)), io);
+  TaskRequest r;
+  r.kind = TaskKind::fix;
+  std::ifstream in(root / "src" / "buffer.cpp", std::ios::binary);
+  r.target = {"src/buffer.cpp", std::string(std::istreambuf_iterator<char>(in), {}), 11, 21, "buffer_append"};
+  r.diagnostic = "src/buffer.cpp:14:11: warning: the result of realloc is not checked for NULL before use";
+  const std::string answer =
+      "realloc can fail and return NULL; then b->data would be lost and the memcpy would write through NULL.\n"
+      "</think>\n\nCheck realloc's result before using it.\n\nsrc/buffer.cpp\n```cpp\n<<<<<<< SEARCH\n"
+      "    char* data = static_cast<char*>(std::realloc(b->data, grown));\n    b->data = data;\n=======\n"
+      "    char* data = static_cast<char*>(std::realloc(b->data, grown));\n    if (!data) return false;\n    b->data = data;\n"
+      ">>>>>>> REPLACE\n```\n";
+  TaskOptions opt;
+  opt.index = index.get();
+  opt.forced = engine->tokenizer().encode(answer);
+  opt.forced.push_back(engine->model().tokens().eos);
+  opt.max_tokens = static_cast<std::uint32_t>(opt.forced.size());
+  TaskResult result;
+  REQUIRE(run_task(*engine, r, root, from_disk(), opt, &result, &error));
+  CHECK(result.left_out.empty());
+  CHECK(result.stats.prompt_tokens > result.prompt_tokens);  // the template's tokens around it
+  CHECK(result.answer.summary == "Check realloc's result before using it.");
+  REQUIRE(result.edits.files.size() == 1);
+  CHECK(result.edits.files[0].after.find("    if (!data) return false;\n    b->data = data;\n") != std::string::npos);
+  CHECK(result.edits.rejected.empty());
 }
