@@ -281,3 +281,134 @@ AppliedEdit apply_edit(std::string_view document, const EditBlock& edit) {
 }
 
 }  // namespace ponder::agent
+
+namespace ponder::agent {
+namespace {
+
+// Strips list markers ("-", "*", "1.", "1)"), bold and backticks from the front of a line.
+std::string_view unmark(std::string_view s) {
+  s = trim(s);
+  if (!s.empty() && (s.front() == '-' || s.front() == '*' || s.front() == '+') && s.size() > 1 && s[1] == ' ')
+    s = trim(s.substr(1));
+  std::size_t digits = 0;
+  while (digits < s.size() && std::isdigit(static_cast<unsigned char>(s[digits]))) ++digits;
+  if (digits > 0 && digits < s.size() && (s[digits] == '.' || s[digits] == ')')) s = trim(s.substr(digits + 1));
+  while (!s.empty() && (s.front() == '*' || s.front() == '_')) s.remove_prefix(1);
+  return s;
+}
+
+// A finding's header line, or false.
+bool finding_header(std::string_view line, Finding* f) {
+  std::string_view s = unmark(line);
+  if (s.empty() || s.front() != '[') return false;
+  const std::size_t close = s.find(']');
+  if (close == std::string_view::npos || !parse_severity(s.substr(1, close - 1), &f->severity)) return false;
+  s = s.substr(close + 1);
+  while (!s.empty() && (s.front() == '*' || s.front() == '_' || s.front() == ' ' || s.front() == '`')) s.remove_prefix(1);
+  // path:LINE[-LINE]
+  const std::size_t colon = s.find(':');
+  if (colon == std::string_view::npos || colon == 0) return false;
+  f->path = std::string(s.substr(0, colon));
+  std::size_t i = colon + 1;
+  auto number = [&](std::uint32_t* out) {
+    std::size_t start = i;
+    std::uint64_t v = 0;
+    while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i])) && v < 1000000000) v = v * 10 + static_cast<unsigned>(s[i++] - '0');
+    *out = static_cast<std::uint32_t>(v);
+    return i > start && v > 0;
+  };
+  if (!number(&f->first_line)) return false;
+  f->last_line = f->first_line;
+  if (i < s.size() && (s[i] == '-' || s[i] == ',')) {
+    ++i;
+    if (!number(&f->last_line) || f->last_line < f->first_line) return false;
+  }
+  s = s.substr(i);
+  // The title: after the closing backtick/colon/dash.
+  if (!s.empty() && s.front() == '`') s.remove_prefix(1);  // the one closing `path:LINE`
+  while (!s.empty() && (s.front() == ':' || s.front() == '*' || s.front() == ' ')) s.remove_prefix(1);
+  for (std::string_view dash : {"— ", "– ", "- "})
+    if (starts_with(s, dash)) s = trim(s.substr(dash.size()));
+  while (!s.empty() && (s.back() == '*' || s.back() == ' ')) s.remove_suffix(1);
+  f->title = std::string(s);
+  return !f->title.empty();
+}
+
+}  // namespace
+
+std::string_view severity_name(Severity s) {
+  switch (s) {
+    case Severity::blocker: return "blocker";
+    case Severity::warning: return "warning";
+    case Severity::suggestion: return "suggestion";
+    case Severity::nit: return "nit";
+  }
+  return "?";
+}
+
+bool parse_severity(std::string_view text, Severity* out) {
+  std::string low;
+  for (char c : trim(text)) low += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (low == "blocker" || low == "error" || low == "critical") *out = Severity::blocker;
+  else if (low == "warning") *out = Severity::warning;
+  else if (low == "suggestion") *out = Severity::suggestion;
+  else if (low == "nit" || low == "info" || low == "style") *out = Severity::nit;
+  else return false;
+  return true;
+}
+
+std::vector<Finding> parse_findings(const ParsedAnswer& answer, std::vector<std::string>* problems) {
+  std::vector<Finding> out;
+  const std::vector<std::string_view> lines = split_lines(answer.answer);
+  bool in_block = false;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const std::string_view line = lines[i];
+    if (search_marker(line)) {
+      in_block = true;
+      // The block's edit (parsed by parse_answer, known by its marker line) belongs to the
+      // finding before it.
+      for (const EditBlock& e : answer.edits)
+        if (e.line == i + 1 && !out.empty()) out.back().edits.push_back(e);
+    }
+    if (in_block) {
+      if (replace_marker(line)) in_block = false;
+      continue;
+    }
+    Finding f;
+    if (finding_header(line, &f)) {
+      f.reasoning = answer.reasoning;
+      out.push_back(std::move(f));
+      continue;
+    }
+    if (starts_with(unmark(line), "[") && unmark(line).find(']') != std::string_view::npos && problems) {
+      Severity ignored;
+      const std::string_view u = unmark(line);
+      if (parse_severity(u.substr(1, u.find(']') - 1), &ignored))
+        problems->push_back("line " + std::to_string(i + 1) + ": a finding without path:LINE and a title: " +
+                            std::string(trim(line)));
+    }
+    if (out.empty() || fence(line)) continue;
+    // Explanation: the lines after the header, except a path line that only introduces a block.
+    if (!path_in(line).empty() && i + 1 < lines.size() && (fence(lines[i + 1]) || search_marker(lines[i + 1]))) continue;
+    std::string& e = out.back().explanation;
+    std::string_view text = line;
+    while (!text.empty() && is_space(text.back())) text.remove_suffix(1);
+    if (!e.empty() || !text.empty()) e.append(text).push_back('\n');
+  }
+  for (Finding& f : out) {
+    while (!f.explanation.empty() && is_space(f.explanation.back())) f.explanation.pop_back();
+    // Continuation lines of a list item are indented: remove the indentation they share.
+    std::size_t common = std::string::npos;
+    for (std::string_view l : split_lines(f.explanation))
+      if (!trim(l).empty()) common = std::min(common, indent_of(l).size());
+    if (common == 0 || common == std::string::npos) continue;
+    std::string dedented;
+    for (std::string_view l : split_lines(f.explanation))
+      dedented.append(l.substr(std::min(common, l.size()))).push_back('\n');
+    dedented.pop_back();
+    f.explanation = std::move(dedented);
+  }
+  return out;
+}
+
+}  // namespace ponder::agent

@@ -22,6 +22,7 @@
 // or an extension: "Makefile" alone is not taken for a path), several edits to one file.
 // Problems (a block without a path, an unfinished block) are reported, never guessed.
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -47,6 +48,31 @@ struct ParsedAnswer {
 /// Parses a model's whole output (reasoning and answer). `default_path` names the file of blocks
 /// that give none (the task's target file); empty: such blocks are problems.
 ParsedAnswer parse_answer(std::string_view output, std::string_view default_path = {});
+
+/// How much a review finding matters, most first.
+enum class Severity { blocker, warning, suggestion, nit };
+std::string_view severity_name(Severity s);
+/// "blocker", "warning", "suggestion", "nit" (any case; "error" and "critical" read as blocker,
+/// "info" and "style" as nit); false for anything else.
+bool parse_severity(std::string_view text, Severity* out);
+
+/// One finding of a review (the type `ponder review` and the LSP show).
+struct Finding {
+  Severity severity = Severity::suggestion;
+  std::string path;                 // in the new revision
+  std::uint32_t first_line = 0, last_line = 0;  // 1-based, inclusive, in the new revision
+  std::string title;                // one line
+  std::string explanation;
+  std::vector<EditBlock> edits;     // suggested change, when the model gave one
+  std::string reasoning;            // the model's reasoning for the review that found it
+};
+
+/// The findings of a review answer: each starts with a line
+///     [severity] path:LINE[-LINE] title
+/// (list markers, bold and backticks around the parts are tolerated; "path:LINE:" and a dash
+/// before the title too); the lines after it are its explanation, and edit blocks after it
+/// are its suggested change. Header lines that do not parse go to `problems`.
+std::vector<Finding> parse_findings(const ParsedAnswer& answer, std::vector<std::string>* problems);
 
 struct AppliedEdit {
   bool ok = false;

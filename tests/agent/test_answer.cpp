@@ -255,3 +255,51 @@ TEST_CASE("syntax_errors counts ERROR and MISSING nodes", "[agent][answer]") {
   CHECK(syntax_errors(Language::cpp, "int f() { return 1 }\n") == 1);  // a MISSING ";"
   CHECK(syntax_errors(Language::unknown, "((((") == 0);
 }
+
+TEST_CASE("review findings: headers in the shapes models write, explanations, suggested edits", "[agent][answer][review]") {
+  const std::string output =
+      "Let me go through the diff. The realloc result is unchecked... and the loop bound.\n</think>\n\n"
+      "Two problems and a nit.\n\n"
+      "[blocker] src/buffer.cpp:14-15 realloc's result is used unchecked\n"
+      "If realloc fails it returns NULL and the old block leaks; memcpy then writes through NULL.\n\n"
+      "src/buffer.cpp\n```cpp\n<<<<<<< SEARCH\n    b->data = data;\n=======\n    if (!data) return false;\n    b->data = data;\n>>>>>>> REPLACE\n```\n\n"
+      "- **[Warning]** `src/loop.cpp:5` — off-by-one: `i <= n` reads v[n]\n"
+      "  The loop runs n + 1 times.\n\n"
+      "3. [nit] web/app.ts:8: `names` could reuse `totalPrice`'s fetch\n"
+      "[serious] a.py:1 not a severity we know\n"
+      "[warning] no location here\n";
+  const ParsedAnswer a = parse_answer(output);
+  std::vector<std::string> problems;
+  const std::vector<Finding> f = parse_findings(a, &problems);
+  REQUIRE(f.size() == 3);
+  CHECK(f[0].severity == Severity::blocker);
+  CHECK(f[0].path == "src/buffer.cpp");
+  CHECK(f[0].first_line == 14);
+  CHECK(f[0].last_line == 15);
+  CHECK(f[0].title == "realloc's result is used unchecked");
+  CHECK(f[0].explanation == "If realloc fails it returns NULL and the old block leaks; memcpy then writes through NULL.");
+  REQUIRE(f[0].edits.size() == 1);
+  CHECK(f[0].edits[0].replace == "    if (!data) return false;\n    b->data = data;\n");
+  CHECK(f[0].reasoning.rfind("Let me go through the diff.", 0) == 0);
+  CHECK(f[1].severity == Severity::warning);
+  CHECK(f[1].path == "src/loop.cpp");
+  CHECK(f[1].first_line == 5);
+  CHECK(f[1].last_line == 5);
+  CHECK(f[1].title == "off-by-one: `i <= n` reads v[n]");
+  CHECK(f[1].explanation == "The loop runs n + 1 times.");
+  CHECK(f[1].edits.empty());
+  CHECK(f[2].severity == Severity::nit);
+  CHECK(f[2].path == "web/app.ts");
+  CHECK(f[2].title == "`names` could reuse `totalPrice`'s fetch");
+  REQUIRE(problems.size() == 1);  // the unknown severity is not a finding header at all
+  CHECK(problems[0].find("[warning] no location here") != std::string::npos);
+  // No findings: an empty list, no problems.
+  problems.clear();
+  CHECK(parse_findings(parse_answer("ok\n</think>\nNo problems found."), &problems).empty());
+  CHECK(problems.empty());
+  Severity s;
+  CHECK(parse_severity("CRITICAL", &s));
+  CHECK(s == Severity::blocker);
+  CHECK(!parse_severity("meh", &s));
+  CHECK(severity_name(Severity::suggestion) == "suggestion");
+}
