@@ -150,59 +150,68 @@ inline const B* xrow(const MatmulArgs& a, std::size_t t) {
   return reinterpret_cast<const B*>(static_cast<const unsigned char*>(a.xq) + t * a.xq_row_bytes);
 }
 
-struct Q8_0 {
-  template <int C>
-  static void run(const MatmulArgs& a, std::size_t n, std::size_t t) {
-    const unsigned char* w = a.w + n * a.w_row_bytes;
-    const BlockQ8x32* x[C];
-    for (int c = 0; c < C; ++c) x[c] = xrow<BlockQ8x32>(a, t + c);
-    const __m256i ones = _mm256_set1_epi16(1);
-    // Two accumulators per output (even and odd blocks): a decode row is one long chain of
-    // FMAs otherwise, bound by their latency rather than by memory.
-    __m256 acc[2][C];
-    for (int c = 0; c < C; ++c) acc[0][c] = acc[1][c] = _mm256_setzero_ps();
-    const std::size_t nb = a.K / 32;
-    for (std::size_t b = 0; b < nb; ++b, w += 34) {
-      if (C == 1) _mm_prefetch(reinterpret_cast<const char*>(w) + kPrefetchAhead, _MM_HINT_T0);
-      const float dw = half(w);
-      const __m256i qw = load256(w + 2);
-      const __m256i aw = _mm256_sign_epi8(qw, qw);  // |w| as unsigned bytes (-128 -> 128)
-      for (int c = 0; c < C; ++c) {
-        // |w| * (x with w's sign): pairs at most 2 * 128 * 127 < 32767, no saturation.
-        const __m256i p16 = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(load256(x[c][b].qs), qw));
-        const __m256i p32 = _mm256_madd_epi16(p16, ones);
-        acc[b & 1][c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * x[c][b].d), _mm256_cvtepi32_ps(p32), acc[b & 1][c]);
-      }
-    }
-    for (int c = 0; c < C; ++c) a.y[(t + c) * a.N + n] = hsum(_mm256_add_ps(acc[0][c], acc[1][c]));
+// Q8_0 and Q4_0 take one block of 32 at a time; `Tile::block(w, b, x, acc)` adds block b of
+// the weight row at `w` times the activation blocks x[c][b] into acc[c]. Two accumulators per
+// output, one for the even blocks and one for the odd ones: a decode row is one long chain of
+// FMAs otherwise, bound by their latency rather than by memory. The loop is unrolled by two so
+// that the accumulators stay in registers (indexed by b & 1 they were kept on the stack, and
+// every block waited for a store and a reload).
+template <class Tile, int C>
+void run_blocks32(const MatmulArgs& a, std::size_t n, std::size_t t) {
+  const unsigned char* w = a.w + n * a.w_row_bytes;
+  const BlockQ8x32* x[C];
+  for (int c = 0; c < C; ++c) x[c] = xrow<BlockQ8x32>(a, t + c);
+  __m256 even[C], odd[C];
+  for (int c = 0; c < C; ++c) even[c] = odd[c] = _mm256_setzero_ps();
+  const std::size_t nb = a.K / 32;
+  std::size_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    if (C == 1) _mm_prefetch(reinterpret_cast<const char*>(w + b * Tile::kBytes) + kPrefetchAhead, _MM_HINT_T0);
+    Tile::template block<C>(w + b * Tile::kBytes, b, x, even);
+    Tile::template block<C>(w + (b + 1) * Tile::kBytes, b + 1, x, odd);
   }
+  if (b < nb) Tile::template block<C>(w + b * Tile::kBytes, b, x, even);
+  for (int c = 0; c < C; ++c) a.y[(t + c) * a.N + n] = hsum(_mm256_add_ps(even[c], odd[c]));
+}
+
+struct Q8_0 {
+  static constexpr std::size_t kBytes = 34;
+  template <int C>
+  static void block(const unsigned char* w, std::size_t b, const BlockQ8x32* const* x, __m256* acc) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    const float dw = half(w);
+    const __m256i qw = load256(w + 2);
+    const __m256i aw = _mm256_sign_epi8(qw, qw);  // |w| as unsigned bytes (-128 -> 128)
+    for (int c = 0; c < C; ++c) {
+      // |w| * (x with w's sign): pairs at most 2 * 128 * 127 < 32767, no saturation.
+      const __m256i p16 = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(load256(x[c][b].qs), qw));
+      const __m256i p32 = _mm256_madd_epi16(p16, ones);
+      acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * x[c][b].d), _mm256_cvtepi32_ps(p32), acc[c]);
+    }
+  }
+  template <int C>
+  static void run(const MatmulArgs& a, std::size_t n, std::size_t t) { run_blocks32<Q8_0, C>(a, n, t); }
 };
 
 struct Q4_0 {
+  static constexpr std::size_t kBytes = 18;
   template <int C>
-  static void run(const MatmulArgs& a, std::size_t n, std::size_t t) {
-    const unsigned char* w = a.w + n * a.w_row_bytes;
-    const BlockQ8x32* x[C];
-    for (int c = 0; c < C; ++c) x[c] = xrow<BlockQ8x32>(a, t + c);
+  static void block(const unsigned char* w, std::size_t b, const BlockQ8x32* const* x, __m256* acc) {
     const __m256i ones = _mm256_set1_epi16(1), m4 = _mm256_set1_epi8(0x0F);
-    __m256 acc[2][C];  // even and odd blocks, as Q8_0
-    for (int c = 0; c < C; ++c) acc[0][c] = acc[1][c] = _mm256_setzero_ps();
-    const std::size_t nb = a.K / 32;
-    for (std::size_t b = 0; b < nb; ++b, w += 18) {
-      const float dw = half(w);
-      const __m128i q = load128(w + 2);
-      // Nibbles 0..15 unsigned: low nibbles are weights 0..15, high nibbles 16..31.
-      const __m256i qw = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), m4);
-      for (int c = 0; c < C; ++c) {
-        const __m256i p16 = _mm256_maddubs_epi16(qw, load256(x[c][b].qs));
-        // sum (q - 8) x = sum q x - 8 sum x: the offset goes into lane 0.
-        const __m256i p32 = _mm256_sub_epi32(_mm256_madd_epi16(p16, ones),
-                                             _mm256_zextsi128_si256(_mm_cvtsi32_si128(8 * x[c][b].sum)));
-        acc[b & 1][c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * x[c][b].d), _mm256_cvtepi32_ps(p32), acc[b & 1][c]);
-      }
+    const float dw = half(w);
+    const __m128i q = load128(w + 2);
+    // Nibbles 0..15 unsigned: low nibbles are weights 0..15, high nibbles 16..31.
+    const __m256i qw = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), m4);
+    for (int c = 0; c < C; ++c) {
+      const __m256i p16 = _mm256_maddubs_epi16(qw, load256(x[c][b].qs));
+      // sum (q - 8) x = sum q x - 8 sum x: the offset goes into lane 0.
+      const __m256i p32 = _mm256_sub_epi32(_mm256_madd_epi16(p16, ones),
+                                           _mm256_zextsi128_si256(_mm_cvtsi32_si128(8 * x[c][b].sum)));
+      acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * x[c][b].d), _mm256_cvtepi32_ps(p32), acc[c]);
     }
-    for (int c = 0; c < C; ++c) a.y[(t + c) * a.N + n] = hsum(_mm256_add_ps(acc[0][c], acc[1][c]));
   }
+  template <int C>
+  static void run(const MatmulArgs& a, std::size_t n, std::size_t t) { run_blocks32<Q4_0, C>(a, n, t); }
 };
 
 // Shuffle control for _mm256_shuffle_epi8 that copies 16-bit word i (of each 128-bit lane) to
