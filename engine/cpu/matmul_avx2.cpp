@@ -155,7 +155,8 @@ inline const B* xrow(const MatmulArgs& a, std::size_t t) {
 // output, one for the even blocks and one for the odd ones: a decode row is one long chain of
 // FMAs otherwise, bound by their latency rather than by memory. The loop is unrolled by two so
 // that the accumulators stay in registers (indexed by b & 1 they were kept on the stack, and
-// every block waited for a store and a reload).
+// every block waited for a store and a reload); the loops over the C activation rows are
+// unrolled for the same reason (as loops, the prefill tiles kept acc[] on the stack).
 template <class Tile, int C>
 void run_blocks32(const MatmulArgs& a, std::size_t n, std::size_t t) {
   const unsigned char* w = a.w + n * a.w_row_bytes;
@@ -182,6 +183,7 @@ struct Q8_0 {
     const float dw = half(w);
     const __m256i qw = load256(w + 2);
     const __m256i aw = _mm256_sign_epi8(qw, qw);  // |w| as unsigned bytes (-128 -> 128)
+#pragma GCC unroll 4  // see run_blocks32
     for (int c = 0; c < C; ++c) {
       // |w| * (x with w's sign): pairs at most 2 * 128 * 127 < 32767, no saturation.
       const __m256i p16 = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(load256(x[c][b].qs), qw));
@@ -202,6 +204,7 @@ struct Q4_0 {
     const __m128i q = load128(w + 2);
     // Nibbles 0..15 unsigned: low nibbles are weights 0..15, high nibbles 16..31.
     const __m256i qw = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), m4);
+#pragma GCC unroll 4  // see run_blocks32
     for (int c = 0; c < C; ++c) {
       const __m256i p16 = _mm256_maddubs_epi16(qw, load256(x[c][b].qs));
       // sum (q - 8) x = sum q x - 8 sum x: the offset goes into lane 0.
