@@ -5,6 +5,10 @@
 // accumulator, updated by the same instructions in the same order in every tile shape, so the
 // result of Y[t, n] does not depend on which tile (or which thread) computed it. Decode (T = 1)
 // of the float types has its own one-row kernel (float_gemv_row).
+//
+// The loops over the C activation rows (C <= 4) carry `#pragma GCC unroll 4`: g++ -O2 leaves
+// them rolled, and then keeps the per-row accumulators and pointers on the stack (a store and a
+// reload per block; the Q8_0 prefill tiles ran at 60% of the unrolled speed for it).
 #include <immintrin.h>
 
 #include <cstring>
@@ -66,21 +70,25 @@ void float_tile(const MatmulArgs& a, std::size_t n, std::size_t t) {
   const unsigned char* w[R];
   const float* x[C];
   for (int r = 0; r < R; ++r) w[r] = a.w + (n + r) * a.w_row_bytes;
+#pragma GCC unroll 4
   for (int c = 0; c < C; ++c) x[c] = a.x + (t + c) * a.K;
   __m256 acc[R][C];
   for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
     for (int c = 0; c < C; ++c) acc[r][c] = _mm256_setzero_ps();
   const std::size_t K = a.K;
   std::size_t k = 0;
   for (; k + 8 <= K; k += 8) {
     __m256 wv[R];
     for (int r = 0; r < R; ++r) wv[r] = load8<Ty>(w[r], k);
+#pragma GCC unroll 4
     for (int c = 0; c < C; ++c) {
       const __m256 xv = _mm256_loadu_ps(x[c] + k);
       for (int r = 0; r < R; ++r) acc[r][c] = _mm256_fmadd_ps(wv[r], xv, acc[r][c]);
     }
   }
   for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
     for (int c = 0; c < C; ++c) {
       float s = hsum(acc[r][c]);
       for (std::size_t kk = k; kk < K; ++kk) s += load1<Ty>(w[r], kk) * x[c][kk];
@@ -150,59 +158,73 @@ inline const B* xrow(const MatmulArgs& a, std::size_t t) {
   return reinterpret_cast<const B*>(static_cast<const unsigned char*>(a.xq) + t * a.xq_row_bytes);
 }
 
-struct Q8_0 {
-  template <int C>
-  static void run(const MatmulArgs& a, std::size_t n, std::size_t t) {
-    const unsigned char* w = a.w + n * a.w_row_bytes;
-    const BlockQ8x32* x[C];
-    for (int c = 0; c < C; ++c) x[c] = xrow<BlockQ8x32>(a, t + c);
-    const __m256i ones = _mm256_set1_epi16(1);
-    // Two accumulators per output (even and odd blocks): a decode row is one long chain of
-    // FMAs otherwise, bound by their latency rather than by memory.
-    __m256 acc[2][C];
-    for (int c = 0; c < C; ++c) acc[0][c] = acc[1][c] = _mm256_setzero_ps();
-    const std::size_t nb = a.K / 32;
-    for (std::size_t b = 0; b < nb; ++b, w += 34) {
-      if (C == 1) _mm_prefetch(reinterpret_cast<const char*>(w) + kPrefetchAhead, _MM_HINT_T0);
-      const float dw = half(w);
-      const __m256i qw = load256(w + 2);
-      const __m256i aw = _mm256_sign_epi8(qw, qw);  // |w| as unsigned bytes (-128 -> 128)
-      for (int c = 0; c < C; ++c) {
-        // |w| * (x with w's sign): pairs at most 2 * 128 * 127 < 32767, no saturation.
-        const __m256i p16 = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(load256(x[c][b].qs), qw));
-        const __m256i p32 = _mm256_madd_epi16(p16, ones);
-        acc[b & 1][c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * x[c][b].d), _mm256_cvtepi32_ps(p32), acc[b & 1][c]);
-      }
-    }
-    for (int c = 0; c < C; ++c) a.y[(t + c) * a.N + n] = hsum(_mm256_add_ps(acc[0][c], acc[1][c]));
+// Q8_0 and Q4_0 take one block of 32 at a time; `Tile::block(w, b, x, acc)` adds block b of
+// the weight row at `w` times the activation blocks x[c][b] into acc[c]. Two accumulators per
+// output, one for the even blocks and one for the odd ones: a decode row is one long chain of
+// FMAs otherwise, bound by their latency rather than by memory. The loop is unrolled by two so
+// that the accumulators stay in registers (indexed by b & 1 they were kept on the stack, and
+// every block waited for a store and a reload).
+template <class Tile, int C>
+void run_blocks32(const MatmulArgs& a, std::size_t n, std::size_t t) {
+  const unsigned char* w = a.w + n * a.w_row_bytes;
+  const BlockQ8x32* x[C];
+#pragma GCC unroll 4
+  for (int c = 0; c < C; ++c) x[c] = xrow<BlockQ8x32>(a, t + c);
+  __m256 even[C], odd[C];
+#pragma GCC unroll 4
+  for (int c = 0; c < C; ++c) even[c] = odd[c] = _mm256_setzero_ps();
+  const std::size_t nb = a.K / 32;
+  std::size_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    if (C == 1) _mm_prefetch(reinterpret_cast<const char*>(w + b * Tile::kBytes) + kPrefetchAhead, _MM_HINT_T0);
+    Tile::template block<C>(w + b * Tile::kBytes, b, x, even);
+    Tile::template block<C>(w + (b + 1) * Tile::kBytes, b + 1, x, odd);
   }
+  if (b < nb) Tile::template block<C>(w + b * Tile::kBytes, b, x, even);
+#pragma GCC unroll 4
+  for (int c = 0; c < C; ++c) a.y[(t + c) * a.N + n] = hsum(_mm256_add_ps(even[c], odd[c]));
+}
+
+struct Q8_0 {
+  static constexpr std::size_t kBytes = 34;
+  template <int C>
+  static void block(const unsigned char* w, std::size_t b, const BlockQ8x32* const* x, __m256* acc) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    const float dw = half(w);
+    const __m256i qw = load256(w + 2);
+    const __m256i aw = _mm256_sign_epi8(qw, qw);  // |w| as unsigned bytes (-128 -> 128)
+#pragma GCC unroll 4
+    for (int c = 0; c < C; ++c) {
+      // |w| * (x with w's sign): pairs at most 2 * 128 * 127 < 32767, no saturation.
+      const __m256i p16 = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(load256(x[c][b].qs), qw));
+      const __m256i p32 = _mm256_madd_epi16(p16, ones);
+      acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * x[c][b].d), _mm256_cvtepi32_ps(p32), acc[c]);
+    }
+  }
+  template <int C>
+  static void run(const MatmulArgs& a, std::size_t n, std::size_t t) { run_blocks32<Q8_0, C>(a, n, t); }
 };
 
 struct Q4_0 {
+  static constexpr std::size_t kBytes = 18;
   template <int C>
-  static void run(const MatmulArgs& a, std::size_t n, std::size_t t) {
-    const unsigned char* w = a.w + n * a.w_row_bytes;
-    const BlockQ8x32* x[C];
-    for (int c = 0; c < C; ++c) x[c] = xrow<BlockQ8x32>(a, t + c);
+  static void block(const unsigned char* w, std::size_t b, const BlockQ8x32* const* x, __m256* acc) {
     const __m256i ones = _mm256_set1_epi16(1), m4 = _mm256_set1_epi8(0x0F);
-    __m256 acc[2][C];  // even and odd blocks, as Q8_0
-    for (int c = 0; c < C; ++c) acc[0][c] = acc[1][c] = _mm256_setzero_ps();
-    const std::size_t nb = a.K / 32;
-    for (std::size_t b = 0; b < nb; ++b, w += 18) {
-      const float dw = half(w);
-      const __m128i q = load128(w + 2);
-      // Nibbles 0..15 unsigned: low nibbles are weights 0..15, high nibbles 16..31.
-      const __m256i qw = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), m4);
-      for (int c = 0; c < C; ++c) {
-        const __m256i p16 = _mm256_maddubs_epi16(qw, load256(x[c][b].qs));
-        // sum (q - 8) x = sum q x - 8 sum x: the offset goes into lane 0.
-        const __m256i p32 = _mm256_sub_epi32(_mm256_madd_epi16(p16, ones),
-                                             _mm256_zextsi128_si256(_mm_cvtsi32_si128(8 * x[c][b].sum)));
-        acc[b & 1][c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * x[c][b].d), _mm256_cvtepi32_ps(p32), acc[b & 1][c]);
-      }
+    const float dw = half(w);
+    const __m128i q = load128(w + 2);
+    // Nibbles 0..15 unsigned: low nibbles are weights 0..15, high nibbles 16..31.
+    const __m256i qw = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), m4);
+#pragma GCC unroll 4
+    for (int c = 0; c < C; ++c) {
+      const __m256i p16 = _mm256_maddubs_epi16(qw, load256(x[c][b].qs));
+      // sum (q - 8) x = sum q x - 8 sum x: the offset goes into lane 0.
+      const __m256i p32 = _mm256_sub_epi32(_mm256_madd_epi16(p16, ones),
+                                           _mm256_zextsi128_si256(_mm_cvtsi32_si128(8 * x[c][b].sum)));
+      acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * x[c][b].d), _mm256_cvtepi32_ps(p32), acc[c]);
     }
-    for (int c = 0; c < C; ++c) a.y[(t + c) * a.N + n] = hsum(_mm256_add_ps(acc[0][c], acc[1][c]));
   }
+  template <int C>
+  static void run(const MatmulArgs& a, std::size_t n, std::size_t t) { run_blocks32<Q4_0, C>(a, n, t); }
 };
 
 // Shuffle control for _mm256_shuffle_epi8 that copies 16-bit word i (of each 128-bit lane) to
@@ -220,9 +242,11 @@ struct Q6K {
   static void run(const MatmulArgs& a, std::size_t n, std::size_t t) {
     const unsigned char* w = a.w + n * a.w_row_bytes;
     const BlockQ8x256* x[C];
+#pragma GCC unroll 4
     for (int c = 0; c < C; ++c) x[c] = xrow<BlockQ8x256>(a, t + c);
     const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
     __m256 acc[C];
+#pragma GCC unroll 4
     for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
     const std::size_t nb = a.K / 256;
     for (std::size_t b = 0; b < nb; ++b, w += 210) {
@@ -230,7 +254,9 @@ struct Q6K {
       const float d = half(w + 208);
       const __m256i sc16 = _mm256_cvtepi8_epi16(load128(sc));
       __m256i isum[C];
+#pragma GCC unroll 4
       for (int c = 0; c < C; ++c) isum[c] = _mm256_setzero_si256();
+#pragma GCC unroll 2  // as the Q4_K loop below: constant shuffle controls
       for (int h = 0; h < 2; ++h) {
         const __m256i ql0 = load256(w + 64 * h), ql1 = load256(w + 64 * h + 32);
         const __m256i qh = load256(w + 128 + 32 * h);
@@ -250,6 +276,7 @@ struct Q6K {
         const __m256i s1 = _mm256_shuffle_epi8(sch, pair_broadcast(1));
         const __m256i s2 = _mm256_shuffle_epi8(sch, pair_broadcast(2));
         const __m256i s3 = _mm256_shuffle_epi8(sch, pair_broadcast(3));
+#pragma GCC unroll 4
         for (int c = 0; c < C; ++c) {
           const std::int8_t* xq = x[c][b].qs + 128 * h;
           // q <= 63, |x| <= 127: pairs <= 16002; times |scale| <= 128 and summed over the
@@ -261,6 +288,7 @@ struct Q6K {
           isum[c] = _mm256_add_epi32(isum[c], _mm256_add_epi32(_mm256_add_epi32(p0, p1), _mm256_add_epi32(p2, p3)));
         }
       }
+#pragma GCC unroll 4
       for (int c = 0; c < C; ++c) {
         const BlockQ8x256& xb = x[c][b];
         // The -32 offset: 32 * sum over the 16-blocks of sc[g] * (sum of their activations).
@@ -269,6 +297,7 @@ struct Q6K {
         acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(d * xb.d), _mm256_cvtepi32_ps(isum[c]), acc[c]);
       }
     }
+#pragma GCC unroll 4
     for (int c = 0; c < C; ++c) a.y[(t + c) * a.N + n] = hsum(acc[c]);
   }
 };
@@ -390,10 +419,12 @@ struct QK45 {
   static void run(const MatmulArgs& a, std::size_t n, std::size_t t) {
     const unsigned char* w = a.w + n * a.w_row_bytes;
     const BlockQ8x256* x[C];
+#pragma GCC unroll 4
     for (int c = 0; c < C; ++c) x[c] = xrow<BlockQ8x256>(a, t + c);
     const __m256i m4 = _mm256_set1_epi8(0x0F), bit0 = _mm256_set1_epi8(1), bit1 = _mm256_set1_epi8(2);
     __m256 acc[C];
     __m128 mins[C];  // dmin * m[j] * (sum of the activations of 32-block j), four lanes
+#pragma GCC unroll 4
     for (int c = 0; c < C; ++c) {
       acc[c] = _mm256_setzero_ps();
       mins[c] = _mm_setzero_ps();
@@ -414,7 +445,11 @@ struct QK45 {
       const unsigned char* qs = w + (Five ? 48 : 16);
       __m256i hb = Five ? load256(w + 16) : _mm256_setzero_si256();
       __m256i isum[C];
+#pragma GCC unroll 4
       for (int c = 0; c < C; ++c) isum[c] = _mm256_setzero_si256();
+      // Unrolled, so that the shuffle controls below are constants (as a loop, each was built
+      // from j with a move and a broadcast: Q4_K decode ran at 8 GB/cpu-s for it).
+#pragma GCC unroll 4
       for (int j = 0; j < 4; ++j) {
         const __m256i q = load256(qs + 32 * j);
         __m256i qlo = _mm256_and_si256(q, m4);
@@ -427,6 +462,7 @@ struct QK45 {
         }
         const __m256i slo = _mm256_shuffle_epi8(sc16, word_broadcast(2 * j));
         const __m256i shi = _mm256_shuffle_epi8(sc16, word_broadcast(2 * j + 1));
+#pragma GCC unroll 4
         for (int c = 0; c < C; ++c) {
           const std::int8_t* xq = x[c][b].qs + 64 * j;
           // q <= 31, |x| <= 127: pairs <= 7874; times scale <= 63, summed: far from overflow.
@@ -435,6 +471,7 @@ struct QK45 {
           isum[c] = _mm256_add_epi32(isum[c], _mm256_add_epi32(plo, phi));
         }
       }
+#pragma GCC unroll 4
       for (int c = 0; c < C; ++c) {
         const BlockQ8x256& xb = x[c][b];
         acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(d * xb.d), _mm256_cvtepi32_ps(isum[c]), acc[c]);
@@ -443,6 +480,7 @@ struct QK45 {
         mins[c] = _mm_fmadd_ps(_mm_set1_ps(dmin * xb.d), _mm_cvtepi32_ps(_mm_madd_epi16(pairs, m16)), mins[c]);
       }
     }
+#pragma GCC unroll 4
     for (int c = 0; c < C; ++c) a.y[(t + c) * a.N + n] = hsum(acc[c]) - hsum128(mins[c]);
   }
 };
