@@ -5,6 +5,7 @@
 #include <future>
 
 #include "agent/language.h"
+#include "agent/tags.h"
 #include "agent/parser.h"
 #include "agent/prompt.h"
 #include "agent/prompt_builder.h"
@@ -92,6 +93,36 @@ bool run_task(Engine& engine, const TaskRequest& request, const std::filesystem:
   result->prompt_tokens = prompt.tokens;
   for (const SectionReport& s : prompt.sections)
     if (s.left_out > 0) result->left_out.push_back(s.name + " (" + std::to_string(s.left_out) + " left out)");
+  // Everything that decides the answer, for the cache.
+  std::string key_text = std::string(task_name(request.kind)) + '\0' + prompt.text + '\0' + engine.model().path() + '\0' +
+                         std::to_string(options.max_tokens) + '\0' + std::to_string(options.reasoning_budget);
+  if (options.sampling) {
+    const SamplingParams& p = *options.sampling;
+    for (double v : {double(p.temperature), double(p.top_p), double(p.top_k), double(p.min_p),
+                     double(p.repetition_penalty), double(p.presence_penalty), double(p.penalty_window), double(p.seed)})
+      key_text += '\0' + std::to_string(v);
+  }
+  for (std::int32_t id : options.forced) key_text += ',' + std::to_string(id);
+  const std::uint64_t key = hash_content(key_text);
+  auto check = [&] {
+    if (request.kind == TaskKind::explain) return;  // prose: no edits to check
+    const std::filesystem::path target_file = root / std::filesystem::path(request.target.path).lexically_normal();
+    ReadText with_target = [&](const std::filesystem::path& p) -> std::optional<std::string> {
+      if (p == target_file) return request.target.text;
+      return read(p);
+    };
+    result->edits = check_edits(result->answer.edits, root, with_target);
+  };
+  if (options.cache)
+    if (auto hit = options.cache->find(key)) {
+      result->cached = true;
+      result->answer = std::move(hit->answer);
+      result->stats = hit->stats;
+      result->reason = hit->reason;
+      check();
+      return true;
+    }
+
   GenerateRequest g;
   g.prompt = engine.chat_prompt({{ChatMessage::Role::user, prompt.text}});
   g.max_tokens = options.max_tokens;
@@ -108,14 +139,32 @@ bool run_task(Engine& engine, const TaskRequest& request, const std::filesystem:
   std::string raw = "<think>" + out.reasoning;
   if (!out.answer.empty()) raw += "</think>" + out.answer;
   result->answer = parse_answer(raw, request.target.path);
-  if (request.kind == TaskKind::explain) return true;  // prose: no edits to check
-  const std::filesystem::path target_file = root / std::filesystem::path(request.target.path).lexically_normal();
-  ReadText with_target = [&](const std::filesystem::path& p) -> std::optional<std::string> {
-    if (p == target_file) return request.target.text;
-    return read(p);
-  };
-  result->edits = check_edits(result->answer.edits, root, with_target);
+  if (options.cache && out.reason != StopReason::error && out.reason != StopReason::cancelled)
+    options.cache->put({key, result->answer, result->stats, result->reason});
+  check();
   return true;
+}
+
+std::size_t TaskCache::size() const {
+  std::lock_guard lock(mu_);
+  return entries_.size();
+}
+
+std::optional<TaskCache::Entry> TaskCache::find(std::uint64_t key) {
+  std::lock_guard lock(mu_);
+  for (auto it = entries_.begin(); it != entries_.end(); ++it)
+    if (it->key == key) {
+      entries_.splice(entries_.begin(), entries_, it);  // most recently used
+      return entries_.front();
+    }
+  return std::nullopt;
+}
+
+void TaskCache::put(Entry entry) {
+  std::lock_guard lock(mu_);
+  entries_.remove_if([&](const Entry& e) { return e.key == entry.key; });
+  entries_.push_front(std::move(entry));
+  while (entries_.size() > max_entries_) entries_.pop_back();
 }
 
 }  // namespace ponder::agent

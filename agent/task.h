@@ -5,6 +5,8 @@
 // (definitions, callers, outline, recent changes, repo map within a token budget) comes next.
 #include <cstdint>
 #include <filesystem>
+#include <list>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -40,8 +42,10 @@ bool task_prompt(const TaskRequest& request, std::string_view context, std::stri
 std::string numbered_code(std::string_view path, std::string_view code, std::uint32_t first_line);
 
 class Index;
+class TaskCache;
 
 struct TaskOptions {
+  TaskCache* cache = nullptr;               // answers of earlier runs (null: always generate)
   const Index* index = nullptr;             // the workspace context's source (null: the task alone)
   std::size_t budget_tokens = 0;            // the prompt's budget; 0: what the context leaves
                                             // after max_tokens
@@ -52,6 +56,7 @@ struct TaskOptions {
 };
 
 struct TaskResult {
+  bool cached = false;                  // the answer came from the TaskCache (edits re-checked)
   std::size_t prompt_tokens = 0;        // the user turn's tokens
   std::vector<std::string> left_out;    // context sections cut short by the budget
   ParsedAnswer answer;   // reasoning, summary, edit blocks, parse problems
@@ -59,6 +64,31 @@ struct TaskResult {
   GenerateStats stats;
   StopReason reason = StopReason::max_tokens;
   std::string error;     // StopReason::error
+};
+
+/// Answers of finished tasks, keyed by everything that decides the answer: the task, the whole
+/// prompt (so the target's text and its context), the model, and the generation settings. A
+/// hit skips generation; its edits are checked again against the files as they are now.
+/// Bounded: the least recently used answers go first. Thread-safe.
+class TaskCache {
+ public:
+  explicit TaskCache(std::size_t max_entries = 64) : max_entries_(max_entries) {}
+  std::size_t size() const;
+
+ private:
+  friend bool run_task(Engine&, const TaskRequest&, const std::filesystem::path&, const ReadText&, const TaskOptions&,
+                       TaskResult*, std::string*);
+  struct Entry {
+    std::uint64_t key;
+    ParsedAnswer answer;
+    GenerateStats stats;
+    StopReason reason;
+  };
+  std::optional<Entry> find(std::uint64_t key);
+  void put(Entry entry);
+  std::size_t max_entries_;
+  mutable std::mutex mu_;
+  std::list<Entry> entries_;  // most recently used first
 };
 
 /// Runs the task on `engine` and waits: builds the prompt (prompt_builder.h), generates, parses

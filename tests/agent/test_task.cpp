@@ -117,6 +117,29 @@ TEST_CASE("tasks end to end: a forced R1 answer comes back as checked edits with
   CHECK(f.after == want);
   CHECK(result.stats.reasoning_tokens > 20);
   CHECK(result.stats.prompt_tokens > 100);
+  CHECK(!result.cached);
+
+  // The cache: the same task again is answered without generating (its edits checked again).
+  TaskCache cache(2);
+  opt.cache = &cache;
+  REQUIRE(run_task(*engine, r, root, from_disk(), opt, &result, &error));
+  CHECK(!result.cached);
+  CHECK(cache.size() == 1);
+  TaskResult again;
+  REQUIRE(run_task(*engine, r, root, from_disk(), opt, &again, &error));
+  CHECK(again.cached);
+  CHECK(again.answer.summary == result.answer.summary);
+  CHECK(again.edits.files.size() == 1);
+  TaskRequest changed = r;  // another target text: another prompt, another key
+  changed.target.text.replace(changed.target.text.find("int s = 0;"), 10, "int s = 1;");
+  REQUIRE(run_task(*engine, changed, root, from_disk(), opt, &again, &error));
+  CHECK(!again.cached);
+  CHECK(cache.size() == 2);
+  // Other settings: another key; the cache keeps its two most recent answers.
+  opt.reasoning_budget = 100;
+  REQUIRE(run_task(*engine, r, root, from_disk(), opt, &again, &error));
+  CHECK(!again.cached);
+  CHECK(cache.size() == 2);
 }
 
 TEST_CASE("tasks end to end: free sampling from a random model gives no valid edit, cleanly", "[agent][task]") {
