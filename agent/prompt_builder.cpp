@@ -138,9 +138,12 @@ bool build_prompt(const TaskRequest& request, const Index* index, const PromptOp
   for (const Tag* def : index->outline(t.path))
     outline.items.push_back(std::to_string(def->range.start.line + 1) + ": " + mask_secrets(def->signature));
 
+  Section changes{"changes", "section_changes", {{"path", t.path}}, "\n", {}};
+  for (const std::string& hunk : options.recent_changes) changes.items.push_back(mask_secrets(hunk));
+
   // Fill in priority order: whole items while they fit.
   std::size_t used_tokens = task_tokens;
-  std::vector<Section*> by_priority = {&scope, &definitions, &uses, &outline};
+  std::vector<Section*> by_priority = {&scope, &definitions, &uses, &outline, &changes};
   for (Section* s : by_priority) {
     std::string header;
     if (!s->render(&header, error)) return false;
@@ -179,7 +182,7 @@ bool build_prompt(const TaskRequest& request, const Index* index, const PromptOp
 
   // Layout: the reverse of the priority. The exact count can differ from the sum of the parts
   // by a token or two at their joins: drop items from the least important end until it fits.
-  std::vector<Section*> layout = {&map, &outline, &uses, &definitions, &scope};
+  std::vector<Section*> layout = {&map, &changes, &outline, &uses, &definitions, &scope};
   for (;;) {
     std::string context;
     for (const Section* s : layout) {
@@ -195,7 +198,7 @@ bool build_prompt(const TaskRequest& request, const Index* index, const PromptOp
     if (least == layout.end()) break;  // cannot happen: the task alone fits
     --(*least)->included;
   }
-  for (Section* s : {&scope, &definitions, &uses, &outline, &map}) {
+  for (Section* s : {&scope, &definitions, &uses, &outline, &changes, &map}) {
     SectionReport r{s->name, s->included, s->items.size() - s->included, 0};
     if (s->included > 0) {
       std::string part;

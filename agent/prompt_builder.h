@@ -5,11 +5,11 @@
 // What is kept when the budget is short, most important first: the task's instructions and its
 // target (never cut: too big a target is an error); the definition that encloses the target;
 // the definitions of the symbols the target uses; where the target's symbol is used; the
-// outline of its file; the repo map for whatever is left. Items are whole (a symbol is never
+// outline of its file; its changes since the last commit; the repo map for whatever is left. Items are whole (a symbol is never
 // cut in half); what did not fit is reported.
 //
-// Layout is the reverse — repo map, outline, uses, definitions, enclosing definition, then the
-// task — so that requests about the same workspace share the longest prompt prefix and the
+// Layout is the reverse — repo map, changes, outline, uses, definitions, enclosing definition,
+// then the task — so that requests about the same workspace share the longest prompt prefix and the
 // engine's prefix cache pays off.
 //
 // Privacy: a target in a file that holds secrets by its name (.env, keys, credentials: see
@@ -30,10 +30,12 @@ struct PromptOptions {
   const TokenCounter* counter = nullptr;  // null: ByteEstimateCounter (tests use the tokenizer)
   std::size_t definitions_per_name = 2;   // definitions shown for one referenced name
   std::size_t max_uses = 20;              // uses of the target's symbol listed
+  std::vector<std::string> recent_changes;  // the target file's diff hunks since HEAD (git_changes.h)
 };
 
 struct SectionReport {
-  std::string name;          // "task", "scope", "definitions", "uses", "outline", "repo map"
+  std::string name;          // "task", "scope", "definitions", "uses", "outline", "changes",
+                             // "repo map"
   std::size_t items = 0;     // items included
   std::size_t left_out = 0;  // items that did not fit
   std::size_t tokens = 0;    // what the section costs (header included), 0 when left out

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "agent/git_changes.h"
 #include "agent/ignore.h"
 #include "agent/language.h"
 #include "agent/source.h"
@@ -13,16 +14,6 @@
 namespace ponder::agent {
 namespace {
 
-std::string git_error_text() {
-  const git_error* e = git_error_last();
-  return e && e->message ? e->message : "unknown libgit2 error";
-}
-
-// libgit2 must be initialised once per process; keep it for the program's lifetime.
-void ensure_libgit2() {
-  static std::once_flag once;
-  std::call_once(once, [] { git_libgit2_init(); });
-}
 
 class GitTreeSource final : public Source {
  public:

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <future>
 
+#include "agent/git_changes.h"
 #include "agent/language.h"
 #include "agent/tags.h"
 #include "agent/parser.h"
@@ -87,6 +88,10 @@ bool run_task(Engine& engine, const TaskRequest& request, const std::filesystem:
       return false;
     }
     po.budget_tokens = engine.context() - reserve;
+  }
+  if (options.index) {  // the target file's changes since the last commit, when it has any
+    std::string ignored;
+    changes_since_head(root, request.target.path, request.target.text, &po.recent_changes, &ignored);
   }
   BuiltPrompt prompt;
   if (!build_prompt(request, options.index, po, &prompt, error)) return false;

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "agent/git_changes.h"
 #include "agent/prompt_builder.h"
 #include "engine/model.h"
 #include "support/temp_dir.h"
@@ -189,4 +190,55 @@ TEST_CASE("prompt builder: secrets stay out of the prompt", "[agent][prompt][pri
   r.target = {".env", read(dir.path() / ".env"), 1, 1, ""};
   CHECK(!build_prompt(r, index.get(), opt, &p, &error));
   CHECK(error == ".env holds secrets by its name: ponder does not send it to the model");
+}
+
+TEST_CASE("recent changes: the target file's hunks since HEAD go into the prompt", "[agent][prompt][git]") {
+  ponder::test::TempDir dir;
+  auto git = [&](const std::string& args) {
+    const std::string cmd = "git -C '" + dir.str() + "' -c user.name=t -c user.email=t@e -c commit.gpgsign=false " +
+                            args + " >/dev/null 2>&1";
+    REQUIRE(std::system(cmd.c_str()) == 0);
+  };
+  std::vector<std::string> hunks;
+  std::string error;
+  CHECK(!changes_since_head(dir.path(), "a.py", "x\n", &hunks, &error));  // not a repository
+  git("init -q -b main");
+  std::string text;
+  for (int i = 1; i <= 20; ++i) text += "line" + std::to_string(i) + " = " + std::to_string(i) + "\n";
+  dir.write("pkg/a.py", text);
+  git("add -A");
+  git("commit -q -m one");
+  REQUIRE(changes_since_head(dir.path(), "pkg/a.py", text, &hunks, &error));
+  CHECK(hunks.empty());
+  // The editor's text differs from HEAD in two places far apart: two hunks.
+  std::string edited = text;
+  edited.replace(edited.find("line2 = 2"), 9, "line2 = 200");
+  edited.replace(edited.find("line18 = 18"), 11, "line18 = 1800");
+  REQUIRE(changes_since_head(dir.path(), "pkg/a.py", edited, &hunks, &error));
+  REQUIRE(hunks.size() == 2);
+  CHECK(hunks[0].rfind("@@ -1,5 +1,5 @@", 0) == 0);
+  CHECK(hunks[0].find("\n-line2 = 2\n+line2 = 200\n") != std::string::npos);
+  CHECK(hunks[1].find("+line18 = 1800") != std::string::npos);
+  // From a sub-folder of the work tree as the workspace root.
+  REQUIRE(changes_since_head(dir.path() / "pkg", "a.py", edited, &hunks, &error));
+  CHECK(hunks.size() == 2);
+  CHECK(!changes_since_head(dir.path(), "new.py", "x\n", &hunks, &error));
+  CHECK(error == "new.py is not in HEAD");
+  // In the prompt: a section after the outline.
+  TaskRequest r;
+  r.target = {"pkg/a.py", edited, 2, 2, ""};
+  PromptOptions opt;
+  opt.budget_tokens = 2000;
+  REQUIRE(changes_since_head(dir.path(), "pkg/a.py", edited, &opt.recent_changes, &error));
+  auto source = open_directory(dir.str(), &error);
+  REQUIRE(source);
+  IndexOptions io;
+  io.threads = 1;
+  auto index = Index::build(std::shared_ptr<Source>(std::move(source)), io);
+  BuiltPrompt p;
+  REQUIRE(build_prompt(r, index.get(), opt, &p, &error));
+  CHECK(p.text.find("Changes to pkg/a.py since the last commit:\n\n```diff\n@@ -1,5 +1,5 @@") != std::string::npos);
+  bool reported = false;
+  for (const SectionReport& s : p.sections) reported = reported || (s.name == "changes" && s.items == 2);
+  CHECK(reported);
 }
