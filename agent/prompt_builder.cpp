@@ -157,24 +157,50 @@ bool build_prompt(const TaskRequest& request, const Index* index, const PromptOp
     }
     if (s->included > 0) used_tokens += cost;
   }
-  // The repo map takes what is left (without the target's file: the prompt shows it).
-  std::string map_text;
+  // The repo map takes what is left (without the target's file, or the working set's: the
+  // prompt shows it, or the user has it open).
   Section map{"repo map", "section_repo_map", {}, "", {}};
   {
     std::string header;
     if (!map.render(&header, error)) return false;
     const std::size_t header_tokens = counter.count(header);
-    if (used_tokens + header_tokens + 16 < options.budget_tokens) {
+    const bool stable = !options.working_files.empty();
+    std::size_t budget = 0;
+    if (used_tokens + header_tokens + 16 < options.budget_tokens) budget = options.budget_tokens - used_tokens - header_tokens;
+    if (stable && options.map_step > 0) budget = budget / options.map_step * options.map_step;
+    if (budget > 0) {
       RepoMapOptions mo;
-      mo.token_budget = options.budget_tokens - used_tokens - header_tokens;
-      mo.focus_files = {t.path};
-      mo.focus_symbols = used;
-      if (!t.symbol.empty()) mo.focus_symbols.push_back(t.symbol);
+      mo.token_budget = budget;
       mo.include_focus_files = false;
       mo.counter = &counter;
-      const RepoMap m = render_repo_map(*index, mo);
-      if (m.definitions > 0) {
-        map.items.push_back(mask_secrets(m.text));
+      if (stable) {
+        mo.focus_files = options.working_files;
+        std::sort(mo.focus_files.begin(), mo.focus_files.end());
+      } else {
+        mo.focus_files = {t.path};
+        mo.focus_symbols = used;
+        if (!t.symbol.empty()) mo.focus_symbols.push_back(t.symbol);
+      }
+      // What the map depends on: its budget, the working set, the files outside it.
+      std::string key = std::to_string(budget);
+      for (const std::string& f : mo.focus_files) key += '\0' + f;
+      for (const auto& [path, tags] : index->files())
+        if (!std::binary_search(mo.focus_files.begin(), mo.focus_files.end(), path))
+          key += '\0' + path + ':' + std::to_string(tags.content_hash);
+      const std::uint64_t hash = hash_content(key);
+      std::string text;
+      RepoMapCache* cache = stable ? options.map_cache : nullptr;
+      std::unique_lock<std::mutex> lock;
+      if (cache) lock = std::unique_lock(cache->mu_);
+      if (cache && cache->valid_ && cache->key_ == hash) {
+        text = cache->text_;
+      } else {
+        const RepoMap m = render_repo_map(*index, mo);
+        if (m.definitions > 0) text = mask_secrets(m.text);
+        if (cache) cache->key_ = hash, cache->valid_ = true, cache->text_ = text, ++cache->renders_;
+      }
+      if (!text.empty()) {
+        map.items.push_back(std::move(text));
         map.included = 1;
       }
     }
@@ -209,6 +235,15 @@ bool build_prompt(const TaskRequest& request, const Index* index, const PromptOp
     out->sections.push_back(r);
   }
   return true;
+}
+
+}  // namespace ponder::agent
+
+namespace ponder::agent {
+
+std::size_t RepoMapCache::renders() const {
+  std::lock_guard lock(mu_);
+  return renders_;
 }
 
 }  // namespace ponder::agent

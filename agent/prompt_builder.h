@@ -16,6 +16,8 @@
 // privacy.h) is refused; context never comes from such files; secret-looking text in the
 // context is masked. (The target itself is sent as it is: its edits must match it.)
 #include <cstddef>
+#include <cstdint>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -25,12 +27,37 @@
 
 namespace ponder::agent {
 
+/// The repo map of earlier prompts, kept while it is still right. With a working set (the files
+/// the user has open), the map is personalised to that set rather than to each target, its
+/// budget is rounded down to a step, and it is rebuilt only when the set, that budget, or a
+/// file outside the set changes — so successive prompts about one workspace start with the same
+/// map and the engine reuses their KV cache. Thread-safe.
+class RepoMapCache {
+ public:
+  /// How many times a map was rendered (the rest were reused).
+  std::size_t renders() const;
+
+ private:
+  friend bool build_prompt(const struct TaskRequest&, const Index*, const struct PromptOptions&, struct BuiltPrompt*,
+                           std::string*);
+  mutable std::mutex mu_;
+  std::uint64_t key_ = 0;
+  bool valid_ = false;
+  std::string text_;
+  std::size_t renders_ = 0;
+};
+
 struct PromptOptions {
   std::size_t budget_tokens = 16384;     // the whole user turn
   const TokenCounter* counter = nullptr;  // null: ByteEstimateCounter (tests use the tokenizer)
   std::size_t definitions_per_name = 2;   // definitions shown for one referenced name
   std::size_t max_uses = 20;              // uses of the target's symbol listed
   std::vector<std::string> recent_changes;  // the target file's diff hunks since HEAD (git_changes.h)
+  /// The files the user is working on (index paths). Empty: the repo map is personalised to the
+  /// target and takes exactly what is left; else see RepoMapCache.
+  std::vector<std::string> working_files;
+  RepoMapCache* map_cache = nullptr;      // with working_files: reuse the map while it holds
+  std::size_t map_step = 512;             // with working_files: the map's budget is a multiple
 };
 
 struct SectionReport {

@@ -80,6 +80,8 @@ bool run_task(Engine& engine, const TaskRequest& request, const std::filesystem:
   PromptOptions po;
   po.counter = &counter;
   po.budget_tokens = options.budget_tokens;
+  po.working_files = options.working_files;
+  po.map_cache = options.map_cache;
   if (po.budget_tokens == 0) {
     const std::size_t reserve = std::size_t{options.max_tokens} + 64;  // the answer, the template's tokens
     if (engine.context() <= reserve) {

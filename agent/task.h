@@ -42,6 +42,7 @@ bool task_prompt(const TaskRequest& request, std::string_view context, std::stri
 std::string numbered_code(std::string_view path, std::string_view code, std::uint32_t first_line);
 
 class Index;
+class RepoMapCache;
 class TaskCache;
 
 struct TaskOptions {
@@ -49,6 +50,8 @@ struct TaskOptions {
   const Index* index = nullptr;             // the workspace context's source (null: the task alone)
   std::size_t budget_tokens = 0;            // the prompt's budget; 0: what the context leaves
                                             // after max_tokens
+  std::vector<std::string> working_files;   // the files the user has open (stable repo map)
+  RepoMapCache* map_cache = nullptr;        // the repo map kept between tasks
   std::uint32_t max_tokens = 4096;
   std::int64_t reasoning_budget = -1;
   std::optional<SamplingParams> sampling;   // unset: the model's defaults

@@ -242,3 +242,46 @@ TEST_CASE("recent changes: the target file's hunks since HEAD go into the prompt
   for (const SectionReport& s : p.sections) reported = reported || (s.name == "changes" && s.items == 2);
   CHECK(reported);
 }
+
+TEST_CASE("prompt builder: with a working set, prompts about one workspace share their repo map", "[agent][prompt]") {
+  auto index = workspace_index();
+  const TokenizerCounter counter(r1_tokenizer());
+  RepoMapCache cache;
+  PromptOptions opt;
+  opt.counter = &counter;
+  opt.budget_tokens = 2000;
+  opt.working_files = {"inventory/report.py", "src/buffer.cpp"};
+  opt.map_cache = &cache;
+  TaskRequest a, b;
+  a.target = {"inventory/report.py", read(kWorkspace / "inventory/report.py"), 4, 9, "summarize"};
+  b.kind = TaskKind::fix;
+  b.target = {"src/buffer.cpp", read(kWorkspace / "src/buffer.cpp"), 11, 21, "buffer_append"};
+  b.diagnostic = "realloc unchecked";
+  BuiltPrompt pa, pb;
+  std::string error;
+  REQUIRE(build_prompt(a, index.get(), opt, &pa, &error));
+  REQUIRE(build_prompt(b, index.get(), opt, &pb, &error));
+  CHECK(cache.renders() == 1);  // the second prompt reused the map
+  // Both start with the same map (two different targets, tasks and budgets left).
+  const std::string head = "Map of the repository";
+  REQUIRE(pa.text.rfind(head, 0) == 0);
+  const std::size_t map_end = pa.text.find("\n\n\n");
+  REQUIRE(map_end != std::string::npos);
+  CHECK(pb.text.substr(0, map_end) == pa.text.substr(0, map_end));
+  CHECK(pa.text.substr(0, map_end).find("inventory/report.py:\n") == std::string::npos);  // the working set is not in it
+  CHECK(pa.text.substr(0, map_end).find("web/app.ts:\n") != std::string::npos);
+  CHECK(pa.tokens <= 2000);
+  CHECK(pb.tokens <= 2000);
+  // A file outside the working set changes: the map is rendered again.
+  FileTags web = index->files().at("web/app.ts");
+  web.content_hash ^= 1;
+  index->set_file(std::move(web));
+  REQUIRE(build_prompt(a, index.get(), opt, &pa, &error));
+  CHECK(cache.renders() == 2);
+  // A file inside it changes: not.
+  FileTags report = index->files().at("inventory/report.py");
+  report.content_hash ^= 1;
+  index->set_file(std::move(report));
+  REQUIRE(build_prompt(a, index.get(), opt, &pa, &error));
+  CHECK(cache.renders() == 2);
+}
