@@ -160,6 +160,7 @@ bool build_prompt(const TaskRequest& request, const Index* index, const PromptOp
   // The repo map takes what is left (without the target's file, or the working set's: the
   // prompt shows it, or the user has it open).
   Section map{"repo map", "section_repo_map", {}, "", {}};
+  std::size_t map_tokens = 0;  // of its whole section
   {
     std::string header;
     if (!map.render(&header, error)) return false;
@@ -167,7 +168,11 @@ bool build_prompt(const TaskRequest& request, const Index* index, const PromptOp
     const bool stable = !options.working_files.empty();
     std::size_t budget = 0;
     if (used_tokens + header_tokens + 16 < options.budget_tokens) budget = options.budget_tokens - used_tokens - header_tokens;
-    if (stable && options.map_step > 0) budget = budget / options.map_step * options.map_step;
+    if (stable) {  // a budget that does not move with the other sections: a fixed share, stepped
+      const std::size_t step = std::max<std::size_t>(options.map_step, 1);
+      const std::size_t share = static_cast<std::size_t>(options.budget_tokens * options.map_share) / step * step;
+      budget = budget >= share ? share : budget / step * step;
+    }
     if (budget > 0) {
       RepoMapOptions mo;
       mo.token_budget = budget;
@@ -194,31 +199,44 @@ bool build_prompt(const TaskRequest& request, const Index* index, const PromptOp
       if (cache) lock = std::unique_lock(cache->mu_);
       if (cache && cache->valid_ && cache->key_ == hash) {
         text = cache->text_;
+        map_tokens = cache->tokens_;
       } else {
         const RepoMap m = render_repo_map(*index, mo);
         if (m.definitions > 0) text = mask_secrets(m.text);
-        if (cache) cache->key_ = hash, cache->valid_ = true, cache->text_ = text, ++cache->renders_;
       }
       if (!text.empty()) {
-        map.items.push_back(std::move(text));
+        map.items.push_back(text);
         map.included = 1;
+        if (map_tokens == 0) {
+          std::string part;
+          if (!map.render(&part, error)) return false;
+          map_tokens = counter.count(part);
+        }
       }
+      if (cache && !(cache->valid_ && cache->key_ == hash))
+        cache->key_ = hash, cache->valid_ = true, cache->text_ = std::move(text), cache->tokens_ = map_tokens, ++cache->renders_;
     }
   }
 
   // Layout: the reverse of the priority. The exact count can differ from the sum of the parts
   // by a token or two at their joins: drop items from the least important end until it fits.
+  // The map comes first and its section ends in newlines before a section (or the task) that
+  // starts with a letter, a boundary no pre-token crosses: its count adds exactly, so a large
+  // map is counted once (and kept with it in the cache).
+  std::string map_part;
+  if (map.included && !map.render(&map_part, error)) return false;
   std::vector<Section*> layout = {&map, &changes, &outline, &uses, &definitions, &scope};
   for (;;) {
     std::string context;
     for (const Section* s : layout) {
-      if (s->included == 0) continue;
+      if (s->included == 0 || s == &map) continue;
       std::string part;
       if (!s->render(&part, error)) return false;
       context += part;
     }
     if (!task_prompt(request, context, &out->text, error)) return false;
-    out->tokens = counter.count(out->text);
+    out->tokens = counter.count(out->text) + (map.included ? map_tokens : 0);
+    if (map.included) out->text.insert(0, map_part);
     if (out->tokens <= options.budget_tokens) break;
     auto least = std::find_if(layout.begin(), layout.end(), [](const Section* s) { return s->included > 0; });
     if (least == layout.end()) break;  // cannot happen: the task alone fits

@@ -28,10 +28,11 @@
 namespace ponder::agent {
 
 /// The repo map of earlier prompts, kept while it is still right. With a working set (the files
-/// the user has open), the map is personalised to that set rather than to each target, its
-/// budget is rounded down to a step, and it is rebuilt only when the set, that budget, or a
+/// the user has open), the map is personalised to that set rather than to each target, and it
+/// is rebuilt only when the set, that budget, or a
 /// file outside the set changes — so successive prompts about one workspace start with the same
-/// map and the engine reuses their KV cache. Thread-safe.
+/// map and the engine reuses their KV cache. The map's budget is then a fixed share of the
+/// prompt's (PromptOptions::map_share) when there is room for it. Thread-safe.
 class RepoMapCache {
  public:
   /// How many times a map was rendered (the rest were reused).
@@ -44,6 +45,7 @@ class RepoMapCache {
   std::uint64_t key_ = 0;
   bool valid_ = false;
   std::string text_;
+  std::size_t tokens_ = 0;  // of the map's whole section
   std::size_t renders_ = 0;
 };
 
@@ -58,6 +60,8 @@ struct PromptOptions {
   std::vector<std::string> working_files;
   RepoMapCache* map_cache = nullptr;      // with working_files: reuse the map while it holds
   std::size_t map_step = 512;             // with working_files: the map's budget is a multiple
+  double map_share = 0.5;                 // with working_files: of the budget, at most (when
+                                          // there is room, exactly: so it does not move)
 };
 
 struct SectionReport {
