@@ -181,7 +181,7 @@ int cmd_generate(const std::vector<std::string>& args) {
 
   std::vector<std::int32_t> tokens;
   if (chat) {
-    tokens = tok->encode(render_r1_chat({{ChatMessage::Role::user, prompt}}));
+    tokens = encode_r1_chat(*tok, {{ChatMessage::Role::user, prompt}});
   } else {
     if (model->tokens().bos >= 0) tokens.push_back(model->tokens().bos);
     for (auto id : tok->encode(prompt)) tokens.push_back(id);

@@ -19,35 +19,41 @@ std::size_t partial_suffix(std::string_view s, std::string_view tag) {
 }
 }  // namespace
 
-std::string render_r1_chat(const std::vector<ChatMessage>& messages, bool generation_prompt) {
-  std::string out(kBos);
+std::vector<ChatPiece> r1_chat_pieces(const std::vector<ChatMessage>& messages, bool generation_prompt) {
+  std::vector<ChatPiece> out{{kBos, true}};
   for (const ChatMessage& m : messages)
-    if (m.role == ChatMessage::Role::system) out += m.content;
+    if (m.role == ChatMessage::Role::system) out.push_back({m.content, false});
   for (const ChatMessage& m : messages) {
     switch (m.role) {
       case ChatMessage::Role::system:
         break;
       case ChatMessage::Role::user:
-        out += kUser;
-        out += m.content;
+        out.push_back({kUser, true});
+        out.push_back({m.content, false});
         break;
       case ChatMessage::Role::assistant: {
         std::string_view answer = m.content;
         std::size_t close = answer.rfind(kClose);
         if (close != std::string_view::npos) answer.remove_prefix(close + kClose.size());
         while (!answer.empty() && is_space(answer.front())) answer.remove_prefix(1);
-        out += kAssistant;
-        out += answer;
-        out += kEos;
+        out.push_back({kAssistant, true});
+        out.push_back({answer, false});
+        out.push_back({kEos, true});
         break;
       }
     }
   }
   if (generation_prompt) {
-    out += kAssistant;
-    out += kOpen;
-    out += '\n';
+    out.push_back({kAssistant, true});
+    out.push_back({kOpen, true});
+    out.push_back({"\n", false});
   }
+  return out;
+}
+
+std::string render_r1_chat(const std::vector<ChatMessage>& messages, bool generation_prompt) {
+  std::string out;
+  for (const ChatPiece& p : r1_chat_pieces(messages, generation_prompt)) out += p.text;
   return out;
 }
 

@@ -12,6 +12,15 @@ struct ChatMessage {
   std::string content;
 };
 
+/// A piece of the rendered template: one of its control tokens, or message text (which must be
+/// tokenized with special tokens *not* recognised, so that text cannot forge control tokens).
+struct ChatPiece {
+  std::string_view text;  // views the messages or static storage
+  bool control;
+};
+/// The template as pieces, in order (render_r1_chat is their concatenation).
+std::vector<ChatPiece> r1_chat_pieces(const std::vector<ChatMessage>& messages, bool generation_prompt = true);
+
 /// `<｜begin▁of▁sentence｜>` + system text (no separator) + for each turn `<｜User｜>text` or
 /// `<｜Assistant｜>answer<｜end▁of▁sentence｜>` (an assistant turn keeps only what follows its
 /// last `</think>`), then, with `generation_prompt`, `<｜Assistant｜><think>\n`.

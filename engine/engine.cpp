@@ -241,8 +241,15 @@ Engine::~Engine() {
   }
 }
 
+std::vector<std::int32_t> encode_r1_chat(const Tokenizer& tokenizer, const std::vector<ChatMessage>& messages) {
+  std::vector<std::int32_t> ids;
+  for (const ChatPiece& p : r1_chat_pieces(messages))
+    for (std::int32_t id : tokenizer.encode(p.text, p.control)) ids.push_back(id);
+  return ids;
+}
+
 std::vector<std::int32_t> Engine::chat_prompt(const std::vector<ChatMessage>& messages) const {
-  return tokenizer_->encode(render_r1_chat(messages));
+  return encode_r1_chat(*tokenizer_, messages);
 }
 
 RequestId Engine::submit(GenerateRequest request, EventSink sink, std::string* error) {

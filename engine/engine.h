@@ -108,6 +108,10 @@ struct GenerateEvent {
   std::string error;
 };
 
+/// The R1 chat template over `messages`, ending in the generation prompt, as token ids: the
+/// template's control tokens as such, the messages' text with special tokens not recognised.
+std::vector<std::int32_t> encode_r1_chat(const Tokenizer& tokenizer, const std::vector<ChatMessage>& messages);
+
 using RequestId = std::uint64_t;
 using EventSink = std::function<void(const GenerateEvent&)>;
 
@@ -138,7 +142,8 @@ class Engine {
   std::string_view backend_name() const { return backend_->name(); }
   std::uint32_t context() const { return backend_->context(); }
 
-  /// The R1 chat template over `messages` (ending in `<｜Assistant｜><think>\n`), tokenized.
+  /// The R1 chat template over `messages` (ending in `<｜Assistant｜><think>\n`), tokenized; the
+  /// messages' text never forms control tokens (a file that contains `</think>` stays text).
   std::vector<std::int32_t> chat_prompt(const std::vector<ChatMessage>& messages) const;
 
   /// Queues a request; `sink` receives its events on the Engine's thread, ending with exactly
