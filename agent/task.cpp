@@ -13,6 +13,26 @@
 
 namespace ponder::agent {
 
+namespace {
+
+// Generates the answer to one user turn; `raw` is the output as the model wrote it (the
+// template opened <think>; the answer channel starts after its </think>).
+bool generate(Engine& engine, const std::string& user, const TaskOptions& options, GenerateResult* out,
+              std::string* raw, std::string* error) {
+  GenerateRequest g;
+  g.prompt = engine.chat_prompt({{ChatMessage::Role::user, user}});
+  g.max_tokens = options.max_tokens;
+  g.reasoning_budget = options.reasoning_budget;
+  g.sampling = options.sampling;
+  g.forced = options.forced;
+  if (!engine.generate(std::move(g), out, error)) return false;
+  *raw = "<think>" + out->reasoning;
+  if (!out->answer.empty()) *raw += "</think>" + out->answer;
+  return true;
+}
+
+}  // namespace
+
 std::string_view task_name(TaskKind kind) {
   switch (kind) {
     case TaskKind::refactor: return "refactor";
@@ -130,25 +150,46 @@ bool run_task(Engine& engine, const TaskRequest& request, const std::filesystem:
       return true;
     }
 
-  GenerateRequest g;
-  g.prompt = engine.chat_prompt({{ChatMessage::Role::user, prompt.text}});
-  g.max_tokens = options.max_tokens;
-  g.reasoning_budget = options.reasoning_budget;
-  g.sampling = options.sampling;
-  g.forced = options.forced;
   GenerateResult out;
-  if (!engine.generate(std::move(g), &out, error)) return false;
+  std::string raw;
+  if (!generate(engine, prompt.text, options, &out, &raw, error)) return false;
   result->stats = out.stats;
   result->reason = out.reason;
   result->error = out.error;
-  // The output as the model wrote it: the template opened <think>; the answer channel starts
-  // after its </think>.
-  std::string raw = "<think>" + out.reasoning;
-  if (!out.answer.empty()) raw += "</think>" + out.answer;
   result->answer = parse_answer(raw, request.target.path);
   if (options.cache && out.reason != StopReason::error && out.reason != StopReason::cancelled)
     options.cache->put({key, result->answer, result->stats, result->reason});
   check();
+  return true;
+}
+
+bool review_prompt(const ReviewRequest& request, std::string* out, std::string* error) {
+  if (request.diff.find_first_not_of(" \t\r\n") == std::string::npos) {
+    *error = "nothing to review: the diff is empty";
+    return false;
+  }
+  std::string diff = request.diff;
+  while (!diff.empty() && (diff.back() == '\n' || diff.back() == '\r')) diff.pop_back();
+  return render_prompt("review",
+                       {{"context", request.context},
+                        {"message", request.message.empty() ? "(none)" : request.message},
+                        {"diff", diff}},
+                       out, error);
+}
+
+bool run_review(Engine& engine, const ReviewRequest& request, const TaskOptions& options, ReviewResult* result,
+                std::string* error) {
+  *result = ReviewResult{};
+  std::string user;
+  if (!review_prompt(request, &user, error)) return false;
+  GenerateResult out;
+  std::string raw;
+  if (!generate(engine, user, options, &out, &raw, error)) return false;
+  result->stats = out.stats;
+  result->reason = out.reason;
+  result->error = out.error;
+  result->answer = parse_answer(raw);
+  result->findings = parse_findings(result->answer, &result->problems);
   return true;
 }
 

@@ -69,6 +69,31 @@ struct TaskResult {
   std::string error;     // StopReason::error
 };
 
+/// A change to review: its unified diff (new-revision paths) and message, with workspace
+/// context the caller chose (may be empty).
+struct ReviewRequest {
+  std::string diff;
+  std::string message;
+  std::string context;
+};
+
+struct ReviewResult {
+  std::vector<Finding> findings;      // each with the review's reasoning
+  std::vector<std::string> problems;  // finding headers that did not parse
+  ParsedAnswer answer;
+  GenerateStats stats;
+  StopReason reason = StopReason::max_tokens;
+  std::string error;                  // StopReason::error
+};
+
+/// The user turn of a review (template review.md).
+bool review_prompt(const ReviewRequest& request, std::string* out, std::string* error);
+
+/// Runs a review on `engine` and waits. False with `error` for an empty diff or a request the
+/// engine refuses (e.g. longer than its context).
+bool run_review(Engine& engine, const ReviewRequest& request, const TaskOptions& options, ReviewResult* result,
+                std::string* error);
+
 /// Answers of finished tasks, keyed by everything that decides the answer: the task, the whole
 /// prompt (so the target's text and its context), the model, and the generation settings. A
 /// hit skips generation; its edits are checked again against the files as they are now.

@@ -196,3 +196,42 @@ TEST_CASE("tasks end to end: a fix with workspace context from the index", "[age
   CHECK(result.edits.files[0].after.find("    if (!data) return false;\n    b->data = data;\n") != std::string::npos);
   CHECK(result.edits.rejected.empty());
 }
+
+TEST_CASE("review end to end: a forced R1 review comes back as findings with their reasoning", "[agent][task][review]") {
+  ponder::test::TempDir dir;
+  auto engine = tiny_engine(dir.path(), 4096);
+  ReviewRequest rq;
+  rq.message = "Grow the buffer when it is full";
+  rq.diff =
+      "--- a/src/buffer.cpp\n+++ b/src/buffer.cpp\n@@ -11,3 +11,8 @@\n bool buffer_append(Buffer* b, const char* bytes, std::size_t n) {\n"
+      "+  if (b->size + n > b->capacity) {\n+    std::size_t grown = b->capacity * 2;\n"
+      "+    char* data = static_cast<char*>(std::realloc(b->data, grown));\n+    b->data = data;\n+  }\n";
+  std::string prompt, error;
+  REQUIRE(review_prompt(rq, &prompt, &error));
+  CHECK(prompt.find("Commit message:\nGrow the buffer when it is full\n") != std::string::npos);
+  CHECK(prompt.find("```diff\n--- a/src/buffer.cpp") != std::string::npos);
+  CHECK(prompt.find("[severity] path:FIRST-LAST title") != std::string::npos);
+  const std::string reasoning = "The new code doubles the capacity, but n may be larger than the old capacity.\n";
+  const std::string answer =
+      "[blocker] src/buffer.cpp:13-13 doubling may still be too small\n"
+      "If n > capacity, grown < size + n and memcpy overflows.\n\n"
+      "[warning] src/buffer.cpp:14-15 realloc's result is not checked\n"
+      "A NULL result loses the buffer.\n";
+  TaskOptions opt;
+  opt.forced = engine->tokenizer().encode(reasoning + "</think>\n\n" + answer);
+  opt.forced.push_back(engine->model().tokens().eos);
+  opt.max_tokens = static_cast<std::uint32_t>(opt.forced.size());
+  ReviewResult r;
+  REQUIRE(run_review(*engine, rq, opt, &r, &error));
+  CHECK(r.reason == StopReason::end_of_generation);
+  REQUIRE(r.findings.size() == 2);
+  CHECK(r.findings[0].severity == Severity::blocker);
+  CHECK(r.findings[0].title == "doubling may still be too small");
+  CHECK(r.findings[1].first_line == 14);
+  CHECK(r.findings[1].last_line == 15);
+  CHECK(r.findings[1].reasoning == reasoning.substr(0, reasoning.size() - 1));
+  CHECK(r.problems.empty());
+  rq.diff = "  \n";
+  CHECK(!run_review(*engine, rq, opt, &r, &error));
+  CHECK(error == "nothing to review: the diff is empty");
+}
