@@ -40,6 +40,16 @@ std::unique_ptr<Engine> tiny_engine(const std::filesystem::path& dir, std::uint3
   return e;
 }
 
+// Options that force `output` (as the model would write it after the template's <think>), then
+// the end of the turn.
+TaskOptions forcing(const Engine& engine, const std::string& output) {
+  TaskOptions opt;
+  opt.forced = engine.tokenizer().encode(output);
+  opt.forced.push_back(engine.model().tokens().eos);
+  opt.max_tokens = static_cast<std::uint32_t>(opt.forced.size());
+  return opt;
+}
+
 ReadText from_disk() {
   return [](const std::filesystem::path& p) -> std::optional<std::string> {
     std::ifstream in(p, std::ios::binary);
@@ -96,10 +106,7 @@ TEST_CASE("tasks end to end: a forced R1 answer comes back as checked edits with
       "Fix the off-by-one in the loop bound.\n\n"
       "The loop reads `v[n]`, one element past the end.\n\n"
       "src/sum.cpp\n```cpp\n<<<<<<< SEARCH\n  for (int i = 0; i <= n; ++i) {\n=======\n  for (int i = 0; i < n; ++i) {\n>>>>>>> REPLACE\n```\n";
-  TaskOptions opt;
-  opt.forced = engine->tokenizer().encode(reasoning + "</think>\n\n" + answer);
-  opt.forced.push_back(engine->model().tokens().eos);
-  opt.max_tokens = static_cast<std::uint32_t>(opt.forced.size());
+  TaskOptions opt = forcing(*engine, reasoning + "</think>\n\n" + answer);
   TaskResult result;
   std::string error;
   REQUIRE(run_task(*engine, r, root, from_disk(), opt, &result, &error));
@@ -182,11 +189,8 @@ TEST_CASE("tasks end to end: a fix with workspace context from the index", "[age
       "    char* data = static_cast<char*>(std::realloc(b->data, grown));\n    b->data = data;\n=======\n"
       "    char* data = static_cast<char*>(std::realloc(b->data, grown));\n    if (!data) return false;\n    b->data = data;\n"
       ">>>>>>> REPLACE\n```\n";
-  TaskOptions opt;
+  TaskOptions opt = forcing(*engine, answer);
   opt.index = index.get();
-  opt.forced = engine->tokenizer().encode(answer);
-  opt.forced.push_back(engine->model().tokens().eos);
-  opt.max_tokens = static_cast<std::uint32_t>(opt.forced.size());
   TaskResult result;
   REQUIRE(run_task(*engine, r, root, from_disk(), opt, &result, &error));
   CHECK(result.left_out.empty());
@@ -217,10 +221,7 @@ TEST_CASE("review end to end: a forced R1 review comes back as findings with the
       "If n > capacity, grown < size + n and memcpy overflows.\n\n"
       "[warning] src/buffer.cpp:14-15 realloc's result is not checked\n"
       "A NULL result loses the buffer.\n";
-  TaskOptions opt;
-  opt.forced = engine->tokenizer().encode(reasoning + "</think>\n\n" + answer);
-  opt.forced.push_back(engine->model().tokens().eos);
-  opt.max_tokens = static_cast<std::uint32_t>(opt.forced.size());
+  TaskOptions opt = forcing(*engine, reasoning + "</think>\n\n" + answer);
   ReviewResult r;
   REQUIRE(run_review(*engine, rq, opt, &r, &error));
   CHECK(r.reason == StopReason::end_of_generation);
