@@ -19,6 +19,15 @@ std::string_view trim(std::string_view s) {
 
 bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 
+// `text` with every CRLF turned into LF.
+std::string lf_only(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i)
+    if (!(text[i] == '\r' && i + 1 < text.size() && text[i + 1] == '\n')) out += text[i];
+  return out;
+}
+
 std::vector<std::string_view> split_lines(std::string_view text) {
   std::vector<std::string_view> lines;
   std::size_t start = 0;
@@ -116,10 +125,7 @@ std::string_view indent_of(std::string_view line) {
 
 ParsedAnswer parse_answer(std::string_view output, std::string_view default_path) {
   ParsedAnswer out;
-  std::string text;
-  text.reserve(output.size());
-  for (std::size_t i = 0; i < output.size(); ++i)
-    if (!(output[i] == '\r' && i + 1 < output.size() && output[i + 1] == '\n')) text += output[i];
+  const std::string text = lf_only(output);
 
   std::string_view all = text;
   const std::size_t close = all.find(kClose);
@@ -202,10 +208,7 @@ ParsedAnswer parse_answer(std::string_view output, std::string_view default_path
 AppliedEdit apply_edit(std::string_view document, const EditBlock& edit) {
   AppliedEdit out;
   const bool crlf = document.find("\r\n") != std::string_view::npos;
-  std::string doc;
-  doc.reserve(document.size());
-  for (std::size_t i = 0; i < document.size(); ++i)
-    if (!(document[i] == '\r' && i + 1 < document.size() && document[i + 1] == '\n')) doc += document[i];
+  std::string doc = lf_only(document);
 
   if (edit.search.empty()) {
     if (!trim(doc).empty()) {

@@ -20,6 +20,7 @@ struct Section {
   std::string separator;                     // between items
   std::vector<std::string> items;            // all candidates, best first
   std::size_t included = 0;                  // how many of them fit
+  std::size_t tokens = 0;                    // what they cost with the header, as filled
   std::string body() const {
     std::string b;
     for (std::size_t i = 0; i < included; ++i) b += (i ? separator : "") + items[i];
@@ -155,7 +156,7 @@ bool build_prompt(const TaskRequest& request, const Index* index, const PromptOp
       cost += c;
       ++s->included;
     }
-    if (s->included > 0) used_tokens += cost;
+    if (s->included > 0) used_tokens += cost, s->tokens = cost;
   }
   // The repo map takes what is left (without the target's file, or the working set's: the
   // prompt shows it, or the user has it open).
@@ -241,23 +242,19 @@ bool build_prompt(const TaskRequest& request, const Index* index, const PromptOp
     auto least = std::find_if(layout.begin(), layout.end(), [](const Section* s) { return s->included > 0; });
     if (least == layout.end()) break;  // cannot happen: the task alone fits
     --(*least)->included;
+    (*least)->tokens = 0;  // recounted below
   }
+  map.tokens = map.included ? map_tokens : 0;
   for (Section* s : {&scope, &definitions, &uses, &outline, &changes, &map}) {
-    SectionReport r{s->name, s->included, s->items.size() - s->included, 0};
-    if (s->included > 0) {
+    if (s->included > 0 && s->tokens == 0) {  // cut by the exact count: count what is left
       std::string part;
-      s->render(&part, error);
-      r.tokens = counter.count(part);
+      if (!s->render(&part, error)) return false;
+      s->tokens = counter.count(part);
     }
-    if (s == &map && s->items.empty()) r.left_out = 0;
-    out->sections.push_back(r);
+    out->sections.push_back({s->name, s->included, s->items.size() - s->included, s->tokens});
   }
   return true;
 }
-
-}  // namespace ponder::agent
-
-namespace ponder::agent {
 
 std::size_t RepoMapCache::renders() const {
   std::lock_guard lock(mu_);

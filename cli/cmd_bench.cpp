@@ -158,17 +158,9 @@ int cmd_bench(const std::vector<std::string>& args) {
   }
 
   std::string error;
-  ModelChoice choice;
-  choice.command_line = spec;
-  if (!read_config_model(".", &choice.config_file, &error)) {
-    std::fprintf(stderr, "ponder bench: %s\n", error.c_str());
-    return 1;
-  }
-  if (const char* e = std::getenv("PONDER_MODEL")) choice.environment = e;
   ModelRef ref;
   const std::uint64_t available = available_memory();
-  if (!choose_model(choice, ModelSearchPaths::from_environment(), static_cast<std::uint32_t>(p + n), available, &ref,
-                    &error)) {
+  if (!pick_model(spec, static_cast<std::uint32_t>(p + n), available, &ref, &error)) {
     std::fprintf(stderr, "ponder bench: %s\n", error.c_str());
     return 1;
   }

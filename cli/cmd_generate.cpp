@@ -151,16 +151,9 @@ int cmd_generate(const std::vector<std::string>& args) {
   }
 
   std::string error;
-  ModelChoice choice;
-  choice.command_line = spec;
-  if (!read_config_model(".", &choice.config_file, &error)) {
-    std::fprintf(stderr, "ponder generate: %s\n", error.c_str());
-    return 1;
-  }
-  if (const char* e = std::getenv("PONDER_MODEL")) choice.environment = e;
   ModelRef ref;
   const std::uint64_t available = available_memory();
-  if (!choose_model(choice, ModelSearchPaths::from_environment(), 4096, available, &ref, &error)) {
+  if (!pick_model(spec, 4096, available, &ref, &error)) {
     std::fprintf(stderr, "ponder generate: %s\n", error.c_str());
     return 1;
   }

@@ -55,15 +55,6 @@ Options:
 
 std::string read_all(std::istream& in) { return std::string(std::istreambuf_iterator<char>(in), {}); }
 
-// The model named on the command line, else by ./.ponder.json, else $PONDER_MODEL, else the
-// largest found (whose tokenizer is all that is read here, so memory does not limit it).
-bool pick_model(const std::string& spec, ModelRef* ref, std::string* error) {
-  ModelChoice choice;
-  choice.command_line = spec;
-  if (!read_config_model(".", &choice.config_file, error)) return false;
-  if (const char* e = std::getenv("PONDER_MODEL")) choice.environment = e;
-  return choose_model(choice, ModelSearchPaths::from_environment(), 0, UINT64_MAX, ref, error);
-}
 
 // A token's bytes for a terminal: printable text as is, control and broken bytes escaped.
 std::string escape_piece(const std::string& bytes) {
@@ -123,6 +114,15 @@ bool parse_ids(const std::string& text, std::vector<std::int32_t>* ids, std::str
 
 }  // namespace
 
+bool pick_model(const std::string& spec, std::uint32_t context, std::uint64_t available, ModelRef* ref,
+                std::string* error) {
+  ModelChoice choice;
+  choice.command_line = spec;
+  if (!read_config_model(".", &choice.config_file, error)) return false;
+  if (const char* e = std::getenv("PONDER_MODEL")) choice.environment = e;
+  return choose_model(choice, ModelSearchPaths::from_environment(), context, available, ref, error);
+}
+
 int cmd_tokenize(const std::vector<std::string>& args) {
   std::string spec, file, format = "text", mode = "ids";
   bool special = true;
@@ -168,7 +168,7 @@ int cmd_tokenize(const std::vector<std::string>& args) {
   }
   ModelRef ref;
   std::string error;
-  if (!pick_model(spec, &ref, &error)) {
+  if (!pick_model(spec, 0, UINT64_MAX, &ref, &error)) {
     std::fprintf(stderr, "ponder tokenize: %s\n", error.c_str());
     return 1;
   }
