@@ -123,6 +123,38 @@ std::string_view indent_of(std::string_view line) {
 
 }  // namespace
 
+std::string answer_prose(const ParsedAnswer& parsed) {
+  const std::vector<std::string_view> lines = split_lines(parsed.answer);
+  std::string out;
+  bool in_fence = false, in_block = false, summary_skipped = parsed.summary.empty();
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const std::string_view line = lines[i];
+    if (!in_block && fence(line)) {
+      in_fence = !in_fence;
+      continue;
+    }
+    if (search_marker(line)) in_block = true;
+    if (in_block) {
+      if (replace_marker(line)) in_block = false;
+      continue;
+    }
+    if (in_fence) continue;
+    const std::string_view t = trim(line);
+    // A path line: one word, followed (after blank lines) by a fence or a SEARCH marker.
+    if (!t.empty() && t.find(' ') == std::string_view::npos) {
+      std::size_t next = i + 1;
+      while (next < lines.size() && trim(lines[next]).empty()) ++next;
+      if (next < lines.size() && (fence(lines[next]) || search_marker(lines[next]))) continue;
+    }
+    if (!summary_skipped && !t.empty() && t.find(parsed.summary) != std::string_view::npos) {
+      summary_skipped = true;
+      continue;
+    }
+    out.append(line).push_back('\n');
+  }
+  return std::string(trim(out));
+}
+
 ParsedAnswer parse_answer(std::string_view output, std::string_view default_path) {
   ParsedAnswer out;
   const std::string text = lf_only(output);

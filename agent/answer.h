@@ -49,6 +49,10 @@ struct ParsedAnswer {
 /// that give none (the task's target file); empty: such blocks are problems.
 ParsedAnswer parse_answer(std::string_view output, std::string_view default_path = {});
 
+/// The answer's prose without its summary line and without code: fenced blocks, edit blocks and
+/// the path lines that name their files are left out (the rationale shown with an edit).
+std::string answer_prose(const ParsedAnswer& answer);
+
 /// How much a review finding matters, most first.
 enum class Severity { blocker, warning, suggestion, nit };
 std::string_view severity_name(Severity s);

@@ -2,7 +2,9 @@
 #include "agent/task.h"
 
 #include <algorithm>
+#include <condition_variable>
 #include <future>
+#include <mutex>
 
 #include "agent/git_changes.h"
 #include "agent/language.h"
@@ -16,7 +18,8 @@ namespace ponder::agent {
 namespace {
 
 // Generates the answer to one user turn; `raw` is the output as the model wrote it (the
-// template opened <think>; the answer channel starts after its </think>).
+// template opened <think>; the answer channel starts after its </think>). Streams the events
+// to options.on_event and lets options.control cancel it.
 bool generate(Engine& engine, const std::string& user, const TaskOptions& options, GenerateResult* out,
               std::string* raw, std::string* error) {
   GenerateRequest g;
@@ -25,7 +28,39 @@ bool generate(Engine& engine, const std::string& user, const TaskOptions& option
   g.reasoning_budget = options.reasoning_budget;
   g.sampling = options.sampling;
   g.forced = options.forced;
-  if (!engine.generate(std::move(g), out, error)) return false;
+  *out = GenerateResult{};
+  if (options.control && options.control->cancelled()) {
+    out->reason = StopReason::cancelled;
+    *raw = "<think>";
+    return true;
+  }
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  const RequestId id = engine.submit(
+      std::move(g),
+      [&](const GenerateEvent& e) {
+        if (options.on_event) options.on_event(e);
+        std::lock_guard lock(mu);
+        if (e.kind == GenerateEvent::Kind::token) {
+          if (e.token >= 0) out->tokens.push_back(e.token);
+          (e.channel == Channel::reasoning ? out->reasoning : out->answer) += e.text;
+          return;
+        }
+        out->reason = e.reason;
+        out->stats = e.stats;
+        out->error = e.error;
+        done = true;
+        cv.notify_all();
+      },
+      error);
+  if (id == 0) return false;
+  if (options.control) options.control->begin(engine, id);
+  {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return done; });
+  }
+  if (options.control) options.control->end();
   *raw = "<think>" + out->reasoning;
   if (!out->answer.empty()) *raw += "</think>" + out->answer;
   return true;
@@ -38,6 +73,7 @@ std::string_view task_name(TaskKind kind) {
     case TaskKind::refactor: return "refactor";
     case TaskKind::explain: return "explain";
     case TaskKind::fix: return "fix";
+    case TaskKind::ask: return "ask";
   }
   return "?";
 }
@@ -72,6 +108,10 @@ bool task_prompt(const TaskRequest& request, std::string_view context, std::stri
     *error = "a fix needs the diagnostic to fix";
     return false;
   }
+  if (request.kind == TaskKind::ask && request.instruction.find_first_not_of(" \t\r\n") == std::string::npos) {
+    *error = "ask needs an instruction";
+    return false;
+  }
   // The target's lines of the document.
   std::size_t begin = 0;
   for (std::uint32_t line = 1; line < t.first_line; ++line) begin = t.text.find('\n', begin) + 1;
@@ -89,6 +129,7 @@ bool task_prompt(const TaskRequest& request, std::string_view context, std::stri
       {"symbol_note", t.symbol.empty() ? "" : ", `" + t.symbol + "`"},
       {"target", numbered_code(t.path, code, t.first_line)},
       {"diagnostic", request.diagnostic},
+      {"instruction", request.instruction},
   };
   return render_prompt(task_name(request.kind), vars, out, error);
 }
@@ -116,7 +157,11 @@ bool run_task(Engine& engine, const TaskRequest& request, const std::filesystem:
     changes_since_head(root, request.target.path, request.target.text, &po.recent_changes, &ignored);
   }
   BuiltPrompt prompt;
-  if (!build_prompt(request, options.index, po, &prompt, error)) return false;
+  {
+    std::shared_lock<std::shared_mutex> lock;
+    if (options.index_lock) lock = std::shared_lock(*options.index_lock);
+    if (!build_prompt(request, options.index, po, &prompt, error)) return false;
+  }
   result->prompt_tokens = prompt.tokens;
   for (const SectionReport& s : prompt.sections)
     if (s.left_out > 0) result->left_out.push_back(s.name + " (" + std::to_string(s.left_out) + " left out)");
@@ -191,6 +236,34 @@ bool run_review(Engine& engine, const ReviewRequest& request, const TaskOptions&
   result->answer = parse_answer(raw);
   result->findings = parse_findings(result->answer, &result->problems);
   return true;
+}
+
+void TaskControl::cancel() {
+  std::lock_guard lock(mu_);
+  cancelled_ = true;
+  if (engine_) engine_->cancel(id_);
+}
+
+bool TaskControl::cancelled() const {
+  std::lock_guard lock(mu_);
+  return cancelled_;
+}
+
+bool TaskControl::begin(Engine& engine, RequestId id) {
+  std::lock_guard lock(mu_);
+  if (cancelled_) {
+    engine.cancel(id);
+    return false;
+  }
+  engine_ = &engine;
+  id_ = id;
+  return true;
+}
+
+void TaskControl::end() {
+  std::lock_guard lock(mu_);
+  engine_ = nullptr;
+  id_ = 0;
 }
 
 std::size_t TaskCache::size() const {

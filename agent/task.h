@@ -8,6 +8,7 @@
 #include <list>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 
 #include "agent/answer.h"
@@ -16,7 +17,7 @@
 
 namespace ponder::agent {
 
-enum class TaskKind { refactor, explain, fix };
+enum class TaskKind { refactor, explain, fix, ask };
 std::string_view task_name(TaskKind kind);
 
 struct TaskTarget {
@@ -30,11 +31,12 @@ struct TaskRequest {
   TaskKind kind = TaskKind::refactor;
   TaskTarget target;
   std::string diagnostic;  // fix: the problem as the editor reported it
+  std::string instruction; // ask: what the developer asked for, in their words
 };
 
 /// The user turn for `request`, from its template, after `context` (the workspace context the
 /// prompt builder chose; may be empty). False with `error` when the target's lines are not in
-/// the document or a fix has no diagnostic.
+/// the document, a fix has no diagnostic or an ask no instruction.
 bool task_prompt(const TaskRequest& request, std::string_view context, std::string* out, std::string* error);
 
 /// `code` (lines of a file, the first of them line `first_line`) in a fence named by the
@@ -44,6 +46,24 @@ std::string numbered_code(std::string_view path, std::string_view code, std::uin
 class Index;
 class RepoMapCache;
 class TaskCache;
+
+/// Stops a running task from another thread: cancel() before the generation starts keeps it
+/// from starting; during it, the engine stops within one decode step (StopReason::cancelled).
+class TaskControl {
+ public:
+  void cancel();
+  bool cancelled() const;
+  /// Used by the task's generation: records the running request (false, and the request is
+  /// cancelled, when cancel() came first); end() forgets it.
+  bool begin(Engine& engine, RequestId id);
+  void end();
+
+ private:
+  mutable std::mutex mu_;
+  Engine* engine_ = nullptr;
+  RequestId id_ = 0;
+  bool cancelled_ = false;
+};
 
 struct TaskOptions {
   TaskCache* cache = nullptr;               // answers of earlier runs (null: always generate)
@@ -56,6 +76,9 @@ struct TaskOptions {
   std::int64_t reasoning_budget = -1;
   std::optional<SamplingParams> sampling;   // unset: the model's defaults
   std::vector<std::int32_t> forced;         // for tests: the answer to force
+  TaskControl* control = nullptr;           // to cancel it from another thread
+  EventSink on_event;                       // the engine's events as they come (its thread)
+  std::shared_mutex* index_lock = nullptr;  // held shared while `index` is read (the prompt)
 };
 
 struct TaskResult {

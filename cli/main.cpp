@@ -24,6 +24,7 @@ Commands:
   models        List the DeepSeek-R1 distills found on this machine.
   generate      Run the model on a prompt (--prompt TEXT or --chat TEXT) and stream its
                 output (CPU backend). Run `ponder generate --help`.
+  lsp           The language server on stdio (the editor starts it). `ponder lsp --help`.
   bench         Prefill and decode tokens/s of a model, against the memory-bandwidth limit.
   version       Print the version and the compute backends this build has.
 
@@ -84,6 +85,7 @@ int main(int argc, char** argv) {
   if (command == "models") return ponder::cli::cmd_models(rest);
   if (command == "generate") return ponder::cli::cmd_generate(rest);
   if (command == "bench") return ponder::cli::cmd_bench(rest);
+  if (command == "lsp") return ponder::cli::cmd_lsp(rest);
   if (command == "version") {
     print_version();
     return 0;
