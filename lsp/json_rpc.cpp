@@ -27,7 +27,7 @@ bool parse_message(std::string_view body, Message* out, int* code, std::string* 
   if (method != j.end()) {
     if (!method->is_string()) return invalid("\"method\" must be a string");
     m.method = method->get<std::string>();
-    if (auto p = j.find("params"); p != j.end()) {
+    if (auto p = j.find("params"); p != j.end() && !p->is_null()) {
       if (!p->is_object() && !p->is_array()) return invalid("\"params\" must be an object or an array");
       m.params = *p;
     }

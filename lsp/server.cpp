@@ -175,7 +175,8 @@ struct Server::Impl {
   }
 
   ~Impl() {
-    host_.reset();
+    // Jobs and timers first (they use the host), then the host (its loading thread reports
+    // through this object), then the index.
     {
       std::lock_guard lock(jobs_mu);
       stopping = true;
@@ -183,13 +184,14 @@ struct Server::Impl {
         if (*running) (*running)->control->cancel();
       jobs_cv.notify_all();
     }
+    fg_thread.join();
+    bg_thread.join();
     {
       std::lock_guard lock(timer_mu);
       timer_cv.notify_all();
     }
-    fg_thread.join();
-    bg_thread.join();
     timer_thread.join();
+    host_.reset();
     if (index_thread.joinable()) index_thread.join();
   }
 
@@ -219,9 +221,13 @@ struct Server::Impl {
   }
 
   // ---- progress ----
-  std::string progress_begin(const std::string& title, const std::string& message) {
+  std::string progress_begin(const std::string& title, const std::string& message, Job* job = nullptr) {
     if (!caps.work_done_progress) return "";
     std::string token = "ponder/" + std::to_string(next_token++);
+    if (job) {  // known before the client can see it (and cancel it)
+      std::lock_guard lock(jobs_mu);
+      job->token = token;
+    }
     request("window/workDoneProgress/create", {{"token", token}}, [](const json&, const json*) {});
     notify("$/progress", {{"token", token},
                           {"value", {{"kind", "begin"}, {"title", title}, {"cancellable", true}, {"message", message}}}});
@@ -444,9 +450,8 @@ struct Server::Impl {
     while (p < n && before[p] == after[p]) ++p;
     std::size_t s = 0;
     while (s < n - p && before[before.size() - 1 - s] == after[after.size() - 1 - s]) ++s;
-    while (p > 0 && before[p - 1] != '\n') --p;  // from the start of the line
-    while (s > 0 && before[before.size() - s] != '\n') --s;  // to the end of a line (its '\n' kept)
-    // The suffix starts with '\n' (or is empty): keep it whole.
+    while (p > 0 && before[p - 1] != '\n') --p;                  // from the start of a line
+    while (s > 0 && before[before.size() - s - 1] != '\n') --s;  // to the start of a line
     TextEdit e;
     e.range = range_of(before, static_cast<std::uint32_t>(p), static_cast<std::uint32_t>(before.size() - s));
     e.new_text = after.substr(p, after.size() - s - p);
@@ -491,7 +496,9 @@ struct Server::Impl {
 
   std::vector<std::int32_t> forced_tokens(const Engine& engine) {
     if (options.forced_answer.empty()) return {};
-    return engine.tokenizer().encode(options.forced_answer, /*special=*/true);
+    std::vector<std::int32_t> ids = engine.tokenizer().encode(options.forced_answer, /*special=*/true);
+    if (engine.model().tokens().eos >= 0) ids.push_back(engine.model().tokens().eos);  // then the turn ends
+    return ids;
   }
 
   // Runs `spec` on the model with progress and the reasoning stream. Throws RpcError when it
@@ -504,12 +511,13 @@ struct Server::Impl {
       std::lock_guard lock(results_mu);
       result_id = "r" + std::to_string(next_record++);
     }
-    if (job.token.empty() && !job.background) job.token = progress_begin("Ponder: " + spec.title, "waiting for the model");
+    if (job.token.empty() && !job.background) progress_begin("Ponder: " + spec.title, "waiting for the model", &job);
     std::string error;
     if (host.state() != EngineHost::State::ready) progress_report(job.token, "loading the model");
     std::shared_ptr<Engine> engine = host.acquire(&error);
     if (!engine) throw RpcError{error_code::request_failed, "ponder has no model: " + error};
-    if (job.cancelled || job.superseded) throw RpcError{error_code::request_cancelled, "cancelled"};
+    if (job.cancelled || job.superseded)
+      throw RpcError{error_code::request_cancelled, job.superseded ? "superseded by a newer request" : "cancelled"};
 
     agent::TaskRequest request;
     request.kind = spec.kind;
