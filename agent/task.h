@@ -56,6 +56,8 @@ struct TaskOptions {
   std::int64_t reasoning_budget = -1;
   std::optional<SamplingParams> sampling;   // unset: the model's defaults
   std::vector<std::int32_t> forced;         // for tests: the answer to force
+  EventSink on_event;                       // sees every event of the generation (on the
+                                            // Engine's thread); may be empty
 };
 
 struct TaskResult {
@@ -75,6 +77,7 @@ struct ReviewRequest {
   std::string diff;
   std::string message;
   std::string context;
+  std::size_t part = 0, parts = 0;  // a part of a larger change (1-based), when parts > 1
 };
 
 struct ReviewResult {

@@ -25,6 +25,9 @@ Commands:
   generate      Run the model on a prompt (--prompt TEXT or --chat TEXT) and stream its
                 output (CPU backend). Run `ponder generate --help`.
   bench         Prefill and decode tokens/s of a model, against the memory-bandwidth limit.
+  review [REV]  Review a commit (default HEAD), a range (A..B, A...B), the index (--staged)
+                or the work tree (--worktree) with the model; text, markdown, JSON or SARIF.
+                Run `ponder review --help`.
   version       Print the version and the compute backends this build has.
 
 Options:
@@ -84,6 +87,7 @@ int main(int argc, char** argv) {
   if (command == "models") return ponder::cli::cmd_models(rest);
   if (command == "generate") return ponder::cli::cmd_generate(rest);
   if (command == "bench") return ponder::cli::cmd_bench(rest);
+  if (command == "review") return ponder::cli::cmd_review(rest);
   if (command == "version") {
     print_version();
     return 0;
