@@ -116,8 +116,9 @@ void gather_context(const Index& index, const ChangedFile& file, const std::vect
       if (listed == options.uses_per_symbol) break;
       if ((ref.file->path == file.path && def->range.contains(ref.tag->range)) || is_secret_file(ref.file->path)) continue;
       const Tag* in = index.enclosing_symbol(ref.file->path, ref.tag->range.start);
-      out->uses.push_back("- " + ref.file->path + ":" + std::to_string(ref.tag->range.start.line + 1) +
-                          (in ? " in `" + mask_secrets(in->signature) + "`" : "") + ": `" + def->name + "`");
+      out->uses.push_back("- `" + def->name + "` at " + ref.file->path + ":" +
+                          std::to_string(ref.tag->range.start.line + 1) +
+                          (in ? ", in `" + mask_secrets(in->signature) + "`" : ""));
       ++listed;
     }
   }

@@ -270,6 +270,10 @@ bool read_changes(const ReviewSpec& spec, ChangeSet* out, std::string* error) {
   Diff diff;
   Tree old_tree;
   if (spec.mode == ReviewSpec::Mode::revision) {
+    if (spec.revision.empty() && git_repository_head_unborn(repo.get()) == 1) {
+      *error = "the repository has no commit yet (--staged reviews what is staged for the first one)";
+      return false;
+    }
     git_revspec range;
     if (git_revparse(&range, repo.get(), revision.c_str()) != 0) {
       *error = "unknown revision '" + revision + "' (" + git_error_text() + ")";

@@ -267,8 +267,7 @@ int cmd_review(const std::vector<std::string>& args) {
   ReviewOutput out{&changes, &plan, nullptr, have_model ? ref.spec : std::string()};
   if (a.plan_only || plan.parts.empty()) {
     if (a.plan_only && !have_model && !a.quiet)
-      std::fprintf(stderr, "ponder review: no model (%s); token counts are estimates\n",
-                   error.substr(0, error.find('.')).c_str());
+      std::fprintf(stderr, "ponder review: no model found: token counts are estimates\n");
     agent::ReviewRun none;
     if (!a.plan_only) out.run = &none;
     print_output(a, out);

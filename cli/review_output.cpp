@@ -250,6 +250,7 @@ nlohmann::json review_json(const ReviewOutput& r) {
     const agent::ReviewPart& p = r.plan->parts[i];
     json part = {{"files", p.files}, {"prompt_tokens", p.tokens}, {"context_items", p.context_items},
                  {"context_left_out", p.context_left_out}};
+    if (!r.run) part["prompt"] = p.prompt;  // a plan: what would be sent
     if (r.run && i < r.run->parts.size()) {
       const agent::ReviewResult& res = r.run->parts[i].result;
       part["generated_tokens"] = res.stats.generated_tokens;

@@ -20,7 +20,8 @@ struct ReviewOutput {
 /// The terminal report; `colour` adds ANSI colours (for a TTY).
 std::string review_text(const ReviewOutput& review, bool colour);
 std::string review_markdown(const ReviewOutput& review);
-/// JSON: {"version": 1, "review": {...}, "findings": [...], "not_reviewed": [...], ...}.
+/// JSON: {"version": 1, "review": {...}, "findings": [...], "not_reviewed": [...], ...}; a plan
+/// (no run) has each part's prompt.
 nlohmann::json review_json(const ReviewOutput& review);
 /// A SARIF 2.1.0 log with one run: a rule per severity, a result per finding (level error for a
 /// blocker, warning, note for a suggestion or a nit), what was not reviewed as notifications.

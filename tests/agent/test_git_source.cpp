@@ -3,18 +3,13 @@
 #include <cstdlib>
 
 #include "agent/index.h"
+#include "support/git_repo.h"
 #include "support/temp_dir.h"
 
 using namespace ponder::agent;
+using ponder::test::git;
 using ponder::test::TempDir;
 
-namespace {
-void git(const TempDir& dir, const std::string& args) {
-  std::string cmd = "git -C '" + dir.str() + "' -c user.name=t -c user.email=t@e -c commit.gpgsign=false " +
-                    args + " >/dev/null 2>&1";
-  REQUIRE(std::system(cmd.c_str()) == 0);
-}
-}  // namespace
 
 TEST_CASE("a git tree at a revision is indexed as committed", "[index][git]") {
   TempDir dir;
