@@ -229,7 +229,9 @@ bool read_changes(const ReviewSpec& spec, ChangeSet* out, std::string* error) {
   *out = ChangeSet{};
   Repo repo;
   if (git_repository_open_ext(repo.out(), spec.repo.c_str(), 0, nullptr) != 0) {
-    *error = spec.repo + " is not in a git repository";
+    std::error_code ec;
+    const fs::path where = fs::weakly_canonical(fs::absolute(spec.repo), ec);
+    *error = (ec ? spec.repo : where.string()) + " is not in a git repository";
     return false;
   }
   const char* workdir = git_repository_workdir(repo.get());

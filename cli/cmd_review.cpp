@@ -194,11 +194,17 @@ class Progress {
   bool shown_ = false;
 };
 
+// Colour on a terminal, unless NO_COLOR is set to something (no-color.org).
+bool colour_stdout() {
+  const char* no_colour = std::getenv("NO_COLOR");
+  return ::isatty(1) && !(no_colour && *no_colour);
+}
+
 void print_output(const Args& a, const ReviewOutput& out) {
   if (a.format == "json") write_out(review_json(out).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
   else if (a.format == "sarif") write_out(review_sarif(out).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
   else if (a.format == "markdown") write_out(review_markdown(out));
-  else if (out.run || out.plan->parts.empty()) write_out(review_text(out, ::isatty(1) && !std::getenv("NO_COLOR")));
+  else if (out.run || out.plan->parts.empty()) write_out(review_text(out, colour_stdout()));
   else write_out(review_plan_text(out));
 }
 

@@ -1,6 +1,7 @@
 // The outputs of `ponder review`.
 #include "cli/review_output.h"
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <cstdio>
@@ -255,7 +256,9 @@ nlohmann::json review_json(const ReviewOutput& r) {
       const agent::ReviewResult& res = r.run->parts[i].result;
       part["generated_tokens"] = res.stats.generated_tokens;
       part["reasoning_tokens"] = res.stats.reasoning_tokens;
-      part["stop"] = stop_reason_name(res.reason);
+      std::string stop(stop_reason_name(res.reason));  // an identifier: "end_of_generation"
+      std::replace(stop.begin(), stop.end(), ' ', '_');
+      part["stop"] = stop;
       part["outcome"] = part_outcome(r.run->parts[i]);
       part["findings"] = res.findings.size();
       part["problems"] = res.problems;
