@@ -4,12 +4,15 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "agent/index.h"
@@ -154,44 +157,80 @@ void write_out(const std::string& s) {
   std::fflush(stdout);
 }
 
-// The progress line on stderr: which part, files, reasoning tokens, tokens/s, elapsed time.
+// The progress line on stderr, redrawn a few times a second from its own thread while the model
+// works: the part, the files reviewed so far, the prompt being read or the tokens of reasoning
+// and answer, tokens/s, the time since the review started.
 class Progress {
  public:
-  Progress(bool on, const agent::ReviewPlan& plan) : on_(on), plan_(plan), start_(Clock::now()) {}
-  ~Progress() { clear(); }
-  void event(std::size_t part, const GenerateEvent& e) {
-    if (part != part_) part_ = part, tokens_ = reasoning_ = 0, part_start_ = Clock::now();
-    if (e.kind == GenerateEvent::Kind::done) return;
-    ++tokens_;
-    if (e.channel == Channel::reasoning) ++reasoning_;
-    if (!on_) return;
-    const auto now = Clock::now();
-    if (now - last_ < std::chrono::milliseconds(100)) return;
-    last_ = now;
-    std::size_t files_done = 0;
-    for (std::size_t i = 0; i < part && i < plan_.parts.size(); ++i) files_done += plan_.parts[i].files.size();
-    const double part_s = std::chrono::duration<double>(now - part_start_).count();
-    const double total_s = std::chrono::duration<double>(now - start_).count();
-    std::fprintf(stderr, "\r\033[Kreviewing part %zu/%zu · %zu files done · %s %u tokens · %.1f tok/s · %.0f s",
-                 part + 1, plan_.parts.size(), files_done, e.channel == Channel::reasoning ? "thinking" : "answering",
-                 e.channel == Channel::reasoning ? reasoning_ : tokens_ - reasoning_, part_s > 0 ? tokens_ / part_s : 0.0,
-                 total_s);
-    std::fflush(stderr);
-    shown_ = true;
+  Progress(bool on, const agent::ReviewPlan& plan) : plan_(plan) {
+    for (const agent::ReviewPart& p : plan.parts) files_ += p.files.size();
+    if (on) ticker_ = std::thread([this] { loop(); });
   }
-  void clear() {
-    if (shown_) std::fputs("\r\033[K", stderr), std::fflush(stderr);
-    shown_ = false;
+  ~Progress() { stop(); }
+
+  void event(std::size_t part, const GenerateEvent& e) {
+    std::lock_guard lock(mu_);
+    if (part != part_) part_ = part, tokens_ = reasoning_ = 0;
+    if (e.kind == GenerateEvent::Kind::done) {
+      part_ = part + 1, tokens_ = reasoning_ = 0;  // the next part's prompt is read next
+      return;
+    }
+    if (tokens_++ == 0) first_token_ = Clock::now();
+    if (e.channel == Channel::reasoning) ++reasoning_;
+  }
+
+  /// Stops redrawing and clears the line.
+  void stop() {
+    if (!ticker_.joinable()) return;
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    ticker_.join();
+    std::fputs("\r\033[K", stderr);
+    std::fflush(stderr);
   }
 
  private:
   using Clock = std::chrono::steady_clock;
-  bool on_;
+  void loop() {
+    std::unique_lock lock(mu_);
+    while (!stopping_) {
+      draw();
+      wake_.wait_for(lock, std::chrono::milliseconds(250));
+    }
+  }
+  void draw() const {
+    if (part_ >= plan_.parts.size()) return;
+    std::size_t done = 0;
+    for (std::size_t i = 0; i < part_; ++i) done += plan_.parts[i].files.size();
+    const auto now = Clock::now();
+    const double elapsed = std::chrono::duration<double>(now - start_).count();
+    std::string what;
+    char buf[160];
+    if (tokens_ == 0) {
+      std::snprintf(buf, sizeof buf, "reading the prompt (%zu tokens)", plan_.parts[part_].tokens);
+    } else {
+      const double s = std::chrono::duration<double>(now - first_token_).count();
+      std::snprintf(buf, sizeof buf, "%s %u tokens · %.1f tok/s", reasoning_ == tokens_ ? "thinking" : "answering",
+                    reasoning_ == tokens_ ? reasoning_ : tokens_ - reasoning_, s > 0.5 ? (tokens_ - 1) / s : 0.0);
+    }
+    std::fprintf(stderr, "\r\033[Kponder review: part %zu/%zu · files %zu/%zu · %s · %.0f s", part_ + 1,
+                 plan_.parts.size(), done, files_, buf, elapsed);
+    std::fflush(stderr);
+  }
+
   const agent::ReviewPlan& plan_;
-  Clock::time_point start_, part_start_ = Clock::now(), last_{};
-  std::size_t part_ = SIZE_MAX;
+  const Clock::time_point start_ = Clock::now();
+  std::size_t files_ = 0;
+  std::mutex mu_;
+  std::condition_variable wake_;
+  std::thread ticker_;
+  bool stopping_ = false;
+  std::size_t part_ = 0;
   std::uint32_t tokens_ = 0, reasoning_ = 0;
-  bool shown_ = false;
+  Clock::time_point first_token_;
 };
 
 // Colour on a terminal, unless NO_COLOR is set to something (no-color.org).
@@ -329,7 +368,7 @@ int cmd_review(const std::vector<std::string>& args) {
   };
   agent::ReviewRun run;
   const bool ran = agent::run_review_plan(*engine, plan, to, observer, &run, &error);
-  progress.clear();
+  progress.stop();
   if (a.show_thinking && thinking_part != SIZE_MAX) std::fputs("\n", stderr);
   if (!ran) {
     std::fprintf(stderr, "ponder review: %s\n", error.c_str());

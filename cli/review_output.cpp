@@ -181,7 +181,7 @@ std::string review_text(const ReviewOutput& r, bool colour) {
         s += style("2", "  unparsed (part " + std::to_string(i + 1) + "): " + p) + "\n";
   }
   s += left_out_text(r, style);
-  if (r.run) s += "\n" + summary_line(r) + "\n";
+  if (r.run) s += (s.size() >= 2 && s.compare(s.size() - 2, 2, "\n\n") == 0 ? "" : "\n") + summary_line(r) + "\n";
   return s;
 }
 

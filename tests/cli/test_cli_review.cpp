@@ -178,7 +178,7 @@ TEST_CASE("ponder review: a forced R1 review comes out in every format, anchored
   CHECK(has(text.out, "  assets/logo.png: binary file\n"));
   CHECK(has(text.out, "1 blocker, 1 warning, 0 suggestions, 0 nits\n"));
   CHECK(!has(text.out, "\033["));
-  CHECK(!has(text.out, "reviewing part"));  // stderr is not a terminal: no progress
+  CHECK(!has(text.out, "ponder review: part"));  // stderr is not a terminal: no progress
 
   // --fail-on: 1 when a finding at or above the severity exists.
   CHECK(f.review(force + "--fail-on blocker").status == 1);
@@ -196,7 +196,7 @@ TEST_CASE("ponder review: a forced R1 review comes out in every format, anchored
                   "' --force-answer '" + f.answer + "' --no-cache\" /dev/null 2>&1",
               &tty) == 0);
   INFO(tty);
-  CHECK(has(tty, "reviewing part 1/1"));
+  CHECK(has(tty, "ponder review: part 1/1 · files 0/1 · "));
   CHECK(has(tty, "\033[1;31mblocker"));
 }
 
