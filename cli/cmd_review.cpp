@@ -273,9 +273,13 @@ int cmd_review(const std::vector<std::string>& args) {
   std::unique_ptr<Tokenizer> tokenizer;
   const bool have_model = pick_model(a.model, want_ctx, available, &ref, &error);
   if (have_model) {
-    model = Model::open(ref.path, &error);
-    if (model) tokenizer = model->load_tokenizer(&error);
-    if (!model || !tokenizer) {
+    if (a.plan_only) {  // the tokenizer alone counts the prompts
+      tokenizer = load_tokenizer(ref.path, &error);
+    } else {
+      model = Model::open(ref.path, &error);
+      if (model) tokenizer = model->load_tokenizer(&error);
+    }
+    if ((!a.plan_only && !model) || !tokenizer) {
       std::fprintf(stderr, "ponder review: %s: %s\n", ref.spec.c_str(), error.c_str());
       return 2;
     }
