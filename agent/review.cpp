@@ -52,8 +52,8 @@ void gather_context(const Index& index, const ChangedFile& file, const std::vect
   const FileTags* tags = file.kind == ChangeKind::deleted ? nullptr : index.file(file.path);
   if (!tags) return;
   auto lines_of = [](const Range& r) { return r.end.line - r.start.line + 1; };
-  std::vector<std::string> used;              // names the added lines use, in order
-  std::vector<const Tag*> changed;            // definitions with changed lines, innermost
+  std::vector<std::string> used;    // names the added lines use, in order
+  std::vector<const Tag*> changed;  // definitions with changed lines, innermost
   for (const DiffHunk* hunk : hunks) {
     const std::vector<std::uint32_t> rows = touched_rows(*hunk);
     if (rows.empty()) continue;
@@ -61,7 +61,8 @@ void gather_context(const Index& index, const ChangedFile& file, const std::vect
     const Tag* enclosing = nullptr;
     for (const Tag& t : tags->tags)
       if (is_definition(t.kind) && contains_row(t.range, rows.front()) && contains_row(t.range, rows.back()) &&
-          (!enclosing || t.range.end_byte - t.range.start_byte < enclosing->range.end_byte - enclosing->range.start_byte))
+          (!enclosing ||
+           t.range.end_byte - t.range.start_byte < enclosing->range.end_byte - enclosing->range.start_byte))
         enclosing = &t;
     if (enclosing && !shown_by(*hunk, enclosing->range)) {
       if (lines_of(enclosing->range) > options.max_scope_lines) {
@@ -74,7 +75,8 @@ void gather_context(const Index& index, const ChangedFile& file, const std::vect
     // The innermost definition around each changed row; the names the added rows use.
     std::set<std::string> defined_here;
     for (const Tag& t : tags->tags)
-      if (is_definition(t.kind) && std::binary_search(hunk->added.begin(), hunk->added.end(), t.name_range.start.line + 1))
+      if (is_definition(t.kind) &&
+          std::binary_search(hunk->added.begin(), hunk->added.end(), t.name_range.start.line + 1))
         defined_here.insert(t.name);
     for (std::uint32_t row : rows) {
       const Tag* inner = nullptr;
@@ -85,7 +87,8 @@ void gather_context(const Index& index, const ChangedFile& file, const std::vect
       if (inner && std::find(changed.begin(), changed.end(), inner) == changed.end()) changed.push_back(inner);
     }
     for (const Tag& t : tags->tags)
-      if (!is_definition(t.kind) && std::binary_search(hunk->added.begin(), hunk->added.end(), t.range.start.line + 1) &&
+      if (!is_definition(t.kind) &&
+          std::binary_search(hunk->added.begin(), hunk->added.end(), t.range.start.line + 1) &&
           !defined_here.count(t.name) && std::find(used.begin(), used.end(), t.name) == used.end())
         used.push_back(t.name);
   }
@@ -114,7 +117,8 @@ void gather_context(const Index& index, const ChangedFile& file, const std::vect
     std::size_t listed = 0;
     for (const SymbolRef& ref : index.references(def->name)) {
       if (listed == options.uses_per_symbol) break;
-      if ((ref.file->path == file.path && def->range.contains(ref.tag->range)) || is_secret_file(ref.file->path)) continue;
+      if ((ref.file->path == file.path && def->range.contains(ref.tag->range)) || is_secret_file(ref.file->path))
+        continue;
       const Tag* in = index.enclosing_symbol(ref.file->path, ref.tag->range.start);
       out->uses.push_back("- `" + def->name + "` at " + ref.file->path + ":" +
                           std::to_string(ref.tag->range.start.line + 1) +
@@ -375,8 +379,8 @@ std::vector<Finding> merge_findings(std::vector<Finding> findings, std::size_t* 
   return kept;
 }
 
-bool run_review_plan(Engine& engine, const ReviewPlan& plan, const TaskOptions& options,
-                     const ReviewObserver& observer, ReviewRun* out, std::string* error) {
+bool run_review_plan(Engine& engine, const ReviewPlan& plan, const TaskOptions& options, const ReviewObserver& observer,
+                     ReviewRun* out, std::string* error) {
   *out = ReviewRun{};
   std::vector<Finding> all;
   for (std::size_t i = 0; i < plan.parts.size(); ++i) {
@@ -384,8 +388,9 @@ bool run_review_plan(Engine& engine, const ReviewPlan& plan, const TaskOptions& 
     TaskOptions o = options;
     if (observer) o.on_event = [&observer, i](const GenerateEvent& e) { observer(i, e); };
     ReviewRun::Part part{p.files, p.tokens, {}};
-    const std::string which =
-        plan.parts.size() > 1 ? "part " + std::to_string(i + 1) + " of " + std::to_string(plan.parts.size()) + ": " : "";
+    const std::string which = plan.parts.size() > 1
+                                  ? "part " + std::to_string(i + 1) + " of " + std::to_string(plan.parts.size()) + ": "
+                                  : "";
     if (!run_review(engine, p.request, o, &part.result, error)) {
       *error = which + *error;
       return false;

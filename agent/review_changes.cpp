@@ -66,8 +66,7 @@ bool lookup_commit(git_repository* repo, const git_object* object, const std::st
     *error = "'" + what + "' is not a commit: " + git_error_text();
     return false;
   }
-  return git_commit_lookup(out->out(), repo, git_object_id(peeled.get())) == 0 ||
-         (*error = git_error_text(), false);
+  return git_commit_lookup(out->out(), repo, git_object_id(peeled.get())) == 0 || (*error = git_error_text(), false);
 }
 
 bool resolve_commit(git_repository* repo, const std::string& revision, Commit* out, std::string* error) {
@@ -114,12 +113,18 @@ std::string range_message(git_repository* repo, const git_oid* from, const git_o
 
 ChangeKind kind_of(git_delta_t status) {
   switch (status) {
-    case GIT_DELTA_ADDED: return ChangeKind::added;
-    case GIT_DELTA_DELETED: return ChangeKind::deleted;
-    case GIT_DELTA_RENAMED: return ChangeKind::renamed;
-    case GIT_DELTA_COPIED: return ChangeKind::copied;
-    case GIT_DELTA_TYPECHANGE: return ChangeKind::type_changed;
-    default: return ChangeKind::modified;
+    case GIT_DELTA_ADDED:
+      return ChangeKind::added;
+    case GIT_DELTA_DELETED:
+      return ChangeKind::deleted;
+    case GIT_DELTA_RENAMED:
+      return ChangeKind::renamed;
+    case GIT_DELTA_COPIED:
+      return ChangeKind::copied;
+    case GIT_DELTA_TYPECHANGE:
+      return ChangeKind::type_changed;
+    default:
+      return ChangeKind::modified;
   }
 }
 
@@ -177,14 +182,16 @@ bool read_delta(git_diff* diff, std::size_t i, ChangedFile* f, std::string* erro
           hunk.lines += line->origin;
           hunk.lines.append(line->content, line->content_len);
           if (line->content_len == 0 || line->content[line->content_len - 1] != '\n') hunk.lines += '\n';
-          if (line->origin == GIT_DIFF_LINE_ADDITION) hunk.added.push_back(static_cast<std::uint32_t>(line->new_lineno));
+          if (line->origin == GIT_DIFF_LINE_ADDITION)
+            hunk.added.push_back(static_cast<std::uint32_t>(line->new_lineno));
           break;
         case GIT_DIFF_LINE_CONTEXT_EOFNL:
         case GIT_DIFF_LINE_ADD_EOFNL:
         case GIT_DIFF_LINE_DEL_EOFNL:
           hunk.lines += "\\ No newline at end of file\n";
           break;
-        default: break;
+        default:
+          break;
       }
     }
     f->hunks.push_back(std::move(hunk));
@@ -204,12 +211,18 @@ bool read_delta(git_diff* diff, std::size_t i, ChangedFile* f, std::string* erro
 
 std::string_view change_kind_name(ChangeKind kind) {
   switch (kind) {
-    case ChangeKind::added: return "added";
-    case ChangeKind::deleted: return "deleted";
-    case ChangeKind::modified: return "modified";
-    case ChangeKind::renamed: return "renamed";
-    case ChangeKind::copied: return "copied";
-    case ChangeKind::type_changed: return "type changed";
+    case ChangeKind::added:
+      return "added";
+    case ChangeKind::deleted:
+      return "deleted";
+    case ChangeKind::modified:
+      return "modified";
+    case ChangeKind::renamed:
+      return "renamed";
+    case ChangeKind::copied:
+      return "copied";
+    case ChangeKind::type_changed:
+      return "type changed";
   }
   return "?";
 }
@@ -307,8 +320,9 @@ bool read_changes(const ReviewSpec& spec, ChangeSet* out, std::string* error) {
         out->description = (parents > 1 ? "merge commit " : "commit ") + id + " against its " +
                            (parents > 1 ? "first parent " : "parent ") + short_id(git_commit_id(from.get()));
         if (parents > 1)
-          out->notes.push_back("merge commit: compared with its first parent (--merge-base compares it with the "
-                               "merge base of its parents)");
+          out->notes.push_back(
+              "merge commit: compared with its first parent (--merge-base compares it with the "
+              "merge base of its parents)");
       }
       const char* m = git_commit_message(to.get());
       out->message = trimmed(m ? m : "");

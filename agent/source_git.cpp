@@ -165,13 +165,18 @@ class GitIndexSource final : public Source {
 
 }  // namespace
 
-std::unique_ptr<Source> open_git_index(const std::string& repo_path, std::string* error) {
+// The repository containing `repo_path` (the caller frees it); null with `error` set.
+static git_repository* open_repository(const std::string& repo_path, std::string* error) {
   ensure_libgit2();
   git_repository* repo = nullptr;
-  if (git_repository_open_ext(&repo, repo_path.c_str(), 0, nullptr) != 0) {
-    if (error) *error = repo_path + ": not a git repository (" + git_error_text() + ")";
-    return nullptr;
-  }
+  if (git_repository_open_ext(&repo, repo_path.c_str(), 0, nullptr) == 0) return repo;
+  if (error) *error = repo_path + ": not a git repository (" + git_error_text() + ")";
+  return nullptr;
+}
+
+std::unique_ptr<Source> open_git_index(const std::string& repo_path, std::string* error) {
+  git_repository* repo = open_repository(repo_path, error);
+  if (!repo) return nullptr;
   git_index* index = nullptr;
   if (git_repository_index(&index, repo) != 0) {
     if (error) *error = "cannot read the index: " + git_error_text();
@@ -191,12 +196,8 @@ std::unique_ptr<Source> open_git_index(const std::string& repo_path, std::string
 
 std::unique_ptr<Source> open_git_tree(const std::string& repo_path, const std::string& revision,
                                       std::string* error) {
-  ensure_libgit2();
-  git_repository* repo = nullptr;
-  if (git_repository_open_ext(&repo, repo_path.c_str(), 0, nullptr) != 0) {
-    if (error) *error = repo_path + ": not a git repository (" + git_error_text() + ")";
-    return nullptr;
-  }
+  git_repository* repo = open_repository(repo_path, error);
+  if (!repo) return nullptr;
   git_object* object = nullptr;
   if (git_revparse_single(&object, repo, revision.c_str()) != 0) {
     if (error) *error = "unknown revision '" + revision + "': " + git_error_text();

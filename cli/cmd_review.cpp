@@ -26,7 +26,8 @@
 namespace ponder::cli {
 namespace {
 
-constexpr const char* kHelp = R"(Usage: ponder review [REV | A..B | A...B] [--staged | --worktree] [options] [-- PATH...]
+constexpr const char* kHelp =
+    R"(Usage: ponder review [REV | A..B | A...B] [--staged | --worktree] [options] [-- PATH...]
 
 Reviews a change with the model before it is merged: the commit REV (default HEAD) against its
 first parent (a root commit against the empty tree), the range A..B, what B did since it forked
@@ -117,15 +118,18 @@ int parse(const std::vector<std::string>& args, Args* a) {
       a->no_cache = true;
     } else if (s == "--model" || s == "--format" || s == "--fail-on" || s == "--force-answer" || s == "-C") {
       if (!value()) return usage_error(s + " needs a value");
-      (s == "--model" ? a->model : s == "--format" ? a->format : s == "--fail-on" ? a->fail_on
-                                   : s == "-C"     ? a->dir
-                                                   : a->force_file) = *v;
+      (s == "--model"     ? a->model
+       : s == "--format"  ? a->format
+       : s == "--fail-on" ? a->fail_on
+       : s == "-C"        ? a->dir
+                          : a->force_file) = *v;
     } else if (s == "--budget" || s == "--max-tokens" || s == "--ctx" || s == "-t" || s == "--threads" ||
                s == "--seed") {
-      std::uint64_t* out = s == "--budget" ? &a->budget : s == "--max-tokens" ? &a->max_tokens
-                           : s == "--ctx"  ? &a->ctx
-                           : s == "--seed" ? &a->seed
-                                           : &a->threads;
+      std::uint64_t* out = s == "--budget"       ? &a->budget
+                           : s == "--max-tokens" ? &a->max_tokens
+                           : s == "--ctx"        ? &a->ctx
+                           : s == "--seed"       ? &a->seed
+                                                 : &a->threads;
       if (!number(out)) return usage_error(s + " takes a number");
     } else if (s == "--temp") {
       char* end = nullptr;
@@ -140,7 +144,7 @@ int parse(const std::vector<std::string>& args, Args* a) {
     }
   }
   if (staged && worktree) return usage_error("--staged and --worktree exclude each other");
-  a->spec.mode = staged ? agent::ReviewSpec::Mode::staged
+  a->spec.mode = staged     ? agent::ReviewSpec::Mode::staged
                  : worktree ? agent::ReviewSpec::Mode::worktree
                             : agent::ReviewSpec::Mode::revision;
   if (a->format != "text" && a->format != "markdown" && a->format != "json" && a->format != "sarif")
@@ -240,11 +244,16 @@ bool colour_stdout() {
 }
 
 void print_output(const Args& a, const ReviewOutput& out) {
-  if (a.format == "json") write_out(review_json(out).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
-  else if (a.format == "sarif") write_out(review_sarif(out).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
-  else if (a.format == "markdown") write_out(review_markdown(out));
-  else if (out.run || out.plan->parts.empty()) write_out(review_text(out, colour_stdout()));
-  else write_out(review_plan_text(out));
+  if (a.format == "json")
+    write_out(review_json(out).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+  else if (a.format == "sarif")
+    write_out(review_sarif(out).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+  else if (a.format == "markdown")
+    write_out(review_markdown(out));
+  else if (out.run || out.plan->parts.empty())
+    write_out(review_text(out, colour_stdout()));
+  else
+    write_out(review_plan_text(out));
 }
 
 }  // namespace

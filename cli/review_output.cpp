@@ -51,8 +51,7 @@ std::size_t part_of(const agent::ReviewRun& run, const Finding& f) {
 // What a part's answer came to when it gave no finding.
 std::string part_outcome(const agent::ReviewRun::Part& p) {
   const agent::ReviewResult& r = p.result;
-  if (!r.findings.empty())
-    return std::to_string(r.findings.size()) + " finding" + (r.findings.size() == 1 ? "" : "s");
+  if (!r.findings.empty()) return std::to_string(r.findings.size()) + " finding" + (r.findings.size() == 1 ? "" : "s");
   if (!r.answer.reasoning_closed && r.answer.answer.empty())
     return "no answer: the model was still reasoning when it stopped (" + std::string(stop_reason_name(r.reason)) +
            ", " + std::to_string(r.stats.generated_tokens) + " tokens)";
@@ -99,10 +98,14 @@ struct Style {
 
 const char* severity_colour(Severity s) {
   switch (s) {
-    case Severity::blocker: return "1;31";
-    case Severity::warning: return "1;33";
-    case Severity::suggestion: return "1;36";
-    case Severity::nit: return "2";
+    case Severity::blocker:
+      return "1;31";
+    case Severity::warning:
+      return "1;33";
+    case Severity::suggestion:
+      return "1;36";
+    case Severity::nit:
+      return "2";
   }
   return "0";
 }
@@ -168,7 +171,8 @@ std::string review_text(const ReviewOutput& r, bool colour) {
       sev.resize(10, ' ');
       s += style(severity_colour(f.severity), sev) + style("1", where(f)) + "  " + f.title + "\n";
       if (!f.explanation.empty()) s += indent(f.explanation, "    ");
-      for (const agent::EditBlock& e : f.edits) s += "    suggested change (" + e.path + "):\n" + indent(edit_lines(e), "      ");
+      for (const agent::EditBlock& e : f.edits)
+        s += "    suggested change (" + e.path + "):\n" + indent(edit_lines(e), "      ");
       s += "\n";
     }
     if (r.run->findings.empty() && !r.plan->parts.empty()) s += "No findings.\n\n";
@@ -220,7 +224,8 @@ nlohmann::json review_json(const ReviewOutput& r) {
   if (r.run)
     for (const Finding& f : r.run->findings) {
       json edits = json::array();
-      for (const agent::EditBlock& e : f.edits) edits.push_back({{"path", e.path}, {"search", e.search}, {"replace", e.replace}});
+      for (const agent::EditBlock& e : f.edits)
+        edits.push_back({{"path", e.path}, {"search", e.search}, {"replace", e.replace}});
       findings.push_back({{"severity", agent::severity_name(f.severity)},
                           {"path", f.path},
                           {"first_line", f.first_line},
@@ -234,7 +239,10 @@ nlohmann::json review_json(const ReviewOutput& r) {
   for (const agent::ChangedFile& f : r.changes->files) {
     json hunks = json::array();
     for (const agent::DiffHunk& h : f.hunks)
-      hunks.push_back({{"old_start", h.old_start}, {"old_lines", h.old_lines}, {"new_start", h.new_start}, {"new_lines", h.new_lines}});
+      hunks.push_back({{"old_start", h.old_start},
+                       {"old_lines", h.old_lines},
+                       {"new_start", h.new_start},
+                       {"new_lines", h.new_lines}});
     files.push_back({{"path", f.path},
                      {"old_path", f.old_path},
                      {"change", agent::change_kind_name(f.kind)},
@@ -243,13 +251,16 @@ nlohmann::json review_json(const ReviewOutput& r) {
                      {"hunks", hunks}});
   }
   json not_reviewed = json::array();
-  for (const agent::NotReviewed& n : r.plan->not_reviewed) not_reviewed.push_back({{"path", n.path}, {"reason", n.reason}});
+  for (const agent::NotReviewed& n : r.plan->not_reviewed)
+    not_reviewed.push_back({{"path", n.path}, {"reason", n.reason}});
   json notes = r.changes->notes;
   for (const std::string& n : r.plan->notes) notes.push_back(n);
   json parts = json::array();
   for (std::size_t i = 0; i < r.plan->parts.size(); ++i) {
     const agent::ReviewPart& p = r.plan->parts[i];
-    json part = {{"files", p.files}, {"prompt_tokens", p.tokens}, {"context_items", p.context_items},
+    json part = {{"files", p.files},
+                 {"prompt_tokens", p.tokens},
+                 {"context_items", p.context_items},
                  {"context_left_out", p.context_left_out}};
     if (!r.run) part["prompt"] = p.prompt;  // a plan: what would be sent
     if (r.run && i < r.run->parts.size()) {
@@ -278,7 +289,10 @@ nlohmann::json review_json(const ReviewOutput& r) {
                 {"budget_tokens", r.plan->budget_tokens}}},
               {"findings", findings},
               {"summary",
-               {{"blocker", n[0]}, {"warning", n[1]}, {"suggestion", n[2]}, {"nit", n[3]},
+               {{"blocker", n[0]},
+                {"warning", n[1]},
+                {"suggestion", n[2]},
+                {"nit", n[3]},
                 {"duplicates_merged", r.run ? r.run->duplicates : 0}}},
               {"files", files},
               {"not_reviewed", not_reviewed},
@@ -322,38 +336,38 @@ nlohmann::json review_sarif(const ReviewOutput& r) {
       char fingerprint[17];
       std::snprintf(fingerprint, sizeof fingerprint, "%016llx",
                     static_cast<unsigned long long>(agent::hash_content(f.path + '\0' + f.title)));
-      results.push_back({{"ruleId", rules[i]["id"]},
-                         {"ruleIndex", i},
-                         {"level", levels[i]},
-                         {"message", {{"text", text}, {"markdown", markdown}}},
-                         {"locations", json::array({location})},
-                         {"partialFingerprints", {{"ponderFinding/v1", fingerprint}}},
-                         {"properties", {{"severity", agent::severity_name(f.severity)}, {"part", part_of(*r.run, f)}}}});
+      results.push_back(
+          {{"ruleId", rules[i]["id"]},
+           {"ruleIndex", i},
+           {"level", levels[i]},
+           {"message", {{"text", text}, {"markdown", markdown}}},
+           {"locations", json::array({location})},
+           {"partialFingerprints", {{"ponderFinding/v1", fingerprint}}},
+           {"properties", {{"severity", agent::severity_name(f.severity)}, {"part", part_of(*r.run, f)}}}});
     }
   json notifications = json::array();
   for (const agent::NotReviewed& n : r.plan->not_reviewed)
-    notifications.push_back({{"level", "note"},
-                             {"message", {{"text", n.path + ": not reviewed: " + n.reason}}},
-                             {"locations", json::array({{{"physicalLocation", {{"artifactLocation", {{"uri", n.path}}}}}}})}});
+    notifications.push_back(
+        {{"level", "note"},
+         {"message", {{"text", n.path + ": not reviewed: " + n.reason}}},
+         {"locations", json::array({{{"physicalLocation", {{"artifactLocation", {{"uri", n.path}}}}}}})}});
   if (r.run)
     for (std::size_t i = 0; i < r.run->parts.size(); ++i)
       for (const std::string& p : r.run->parts[i].result.problems)
-        notifications.push_back({{"level", "warning"},
-                                 {"message", {{"text", "part " + std::to_string(i + 1) + ": unparsed finding: " + p}}}});
-  json run = {{"tool",
-               {{"driver",
-                 {{"name", "ponder"},
-                  {"version", PONDER_VERSION},
-                  {"semanticVersion", PONDER_VERSION},
-                  {"rules", rules}}}}},
-              {"invocations", json::array({{{"executionSuccessful", r.run != nullptr},
-                                            {"toolExecutionNotifications", notifications}}})},
-              {"results", results},
-              {"properties",
-               {{"review", r.changes->description}, {"base", r.changes->base}, {"head", r.changes->head},
-                {"model", r.model}}}};
-  return {{"$schema", "https://json.schemastore.org/sarif-2.1.0.json"}, {"version", "2.1.0"},
-          {"runs", json::array({run})}};
+        notifications.push_back(
+            {{"level", "warning"},
+             {"message", {{"text", "part " + std::to_string(i + 1) + ": unparsed finding: " + p}}}});
+  json run = {
+      {"tool",
+       {{"driver",
+         {{"name", "ponder"}, {"version", PONDER_VERSION}, {"semanticVersion", PONDER_VERSION}, {"rules", rules}}}}},
+      {"invocations",
+       json::array({{{"executionSuccessful", r.run != nullptr}, {"toolExecutionNotifications", notifications}}})},
+      {"results", results},
+      {"properties",
+       {{"review", r.changes->description}, {"base", r.changes->base}, {"head", r.changes->head}, {"model", r.model}}}};
+  return {
+      {"$schema", "https://json.schemastore.org/sarif-2.1.0.json"}, {"version", "2.1.0"}, {"runs", json::array({run})}};
 }
 
 }  // namespace ponder::cli

@@ -58,16 +58,25 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
-    if (a == "--vocab") vocab = value();
-    else if (a == "--lines") lines = std::strtoull(value().c_str(), nullptr, 10);
-    else if (a == "--files") files = std::strtoull(value().c_str(), nullptr, 10);
-    else if (a == "--budget") budget = std::strtoull(value().c_str(), nullptr, 10);
-    else if (a == "--runs") runs = std::strtoull(value().c_str(), nullptr, 10);
-    else if (a == "--keep") keep = true;
-    else src = a;
+    if (a == "--vocab")
+      vocab = value();
+    else if (a == "--lines")
+      lines = std::strtoull(value().c_str(), nullptr, 10);
+    else if (a == "--files")
+      files = std::strtoull(value().c_str(), nullptr, 10);
+    else if (a == "--budget")
+      budget = std::strtoull(value().c_str(), nullptr, 10);
+    else if (a == "--runs")
+      runs = std::strtoull(value().c_str(), nullptr, 10);
+    else if (a == "--keep")
+      keep = true;
+    else
+      src = a;
   }
   if (vocab.empty() || src.empty() || files == 0 || runs == 0) {
-    std::fprintf(stderr, "usage: bench_review --vocab VOCAB.gguf [--lines N] [--files F] [--budget TOKENS] [--runs R] [--keep] SRC_DIR\n");
+    std::fprintf(stderr,
+                 "usage: bench_review --vocab VOCAB.gguf [--lines N] [--files F] [--budget TOKENS] [--runs R] [--keep] "
+                 "SRC_DIR\n");
     return 2;
   }
   std::string error;
@@ -129,7 +138,9 @@ int main(int argc, char** argv) {
   std::printf("change: %zu lines in %zu files; budget %zu tokens a prompt; R1-Qwen tokenizer\n\n", changed,
               files_changed, budget);
 
-  std::printf("| run | read changes | index | plan (context, tokens) | total ms | parts | prompt tokens | files parsed / cached |\n");
+  std::printf(
+      "| run | read changes | index | plan (context, tokens) | total ms | parts | prompt tokens | files parsed / "
+      "cached |\n");
   std::printf("|---|---|---|---|---|---|---|---|\n");
   const TokenizerCounter counter(*tok);
   for (std::size_t r = 0; r < runs; ++r) {

@@ -96,17 +96,19 @@ void edit(const TempDir& dir, const std::string& path, const std::string& from, 
 void fixture_commit(const TempDir& dir) {
   copy_workspace(dir);
   git(dir, "init -q -b main");
-  git(dir, "add -A");
-  git(dir, "commit -q -m 'The fixture workspace'");
+  ponder::test::commit_files(dir, {}, "The fixture workspace");
   edit(dir, "src/buffer.cpp", "    std::size_t grown = b->capacity * 2;\n    char* data",
        "    std::size_t grown = b->capacity ? b->capacity * 2 : 16;\n    while (grown < b->size + n) grown *= 2;\n"
        "    char* data");
   edit(dir, "inventory/store.py", "        left = self.items.get(name, 0) - count\n",
-       "        if name not in self.items:\n            raise KeyError(name)\n        left = self.items[name] - count\n");
+       "        if name not in self.items:\n            raise KeyError(name)\n        left = self.items[name] - "
+       "count\n");
   edit(dir, "web/api.ts", "  const body = await response.json();\n",
-       "  if (!response.ok) {\n    throw new Error(`items: HTTP ${response.status}`);\n  }\n  const body = await response.json();\n");
-  git(dir, "commit -q -am 'Grow buffers enough; refuse unknown items; check HTTP status' -m 'buffer_append grows to fit "
-           "any n, Store.remove raises KeyError for an item it does not hold, and fetchItems fails on an HTTP error.'");
+       "  if (!response.ok) {\n    throw new Error(`items: HTTP ${response.status}`);\n  }\n  const body = await "
+       "response.json();\n");
+  git(dir,
+      "commit -q -am 'Grow buffers enough; refuse unknown items; check HTTP status' -m 'buffer_append grows to fit "
+      "any n, Store.remove raises KeyError for an item it does not hold, and fetchItems fails on an HTTP error.'");
 }
 
 }  // namespace
@@ -114,12 +116,14 @@ void fixture_commit(const TempDir& dir) {
 TEST_CASE("review changes: a commit touching several languages, with context at that revision", "[agent][review]") {
   TempDir dir;
   copy_workspace(dir);
-  dir.write("go/server.go", "package server\n\nfunc Handle(n int) int {\n\treturn n + 1\n}\n\nfunc Serve() int {\n\treturn Handle(1)\n}\n");
+  dir.write(
+      "go/server.go",
+      "package server\n\nfunc Handle(n int) int {\n\treturn n + 1\n}\n\nfunc Serve() int {\n\treturn Handle(1)\n}\n");
   git(dir, "init -q -b main");
-  git(dir, "add -A");
-  git(dir, "commit -q -m one");
+  ponder::test::commit_files(dir, {}, "one");
   edit(dir, "src/buffer.cpp", "    b->data = data;\n", "    if (!data) return false;\n    b->data = data;\n");
-  edit(dir, "inventory/store.py", "        del self.items[name]\n", "        self.items.pop(name, None)\n        price_of(name)\n");
+  edit(dir, "inventory/store.py", "        del self.items[name]\n",
+       "        self.items.pop(name, None)\n        price_of(name)\n");
   edit(dir, "web/api.ts", "  return body.items as Item[];\n", "  return (body.items ?? []) as Item[];\n");
   edit(dir, "go/server.go", "\treturn n + 1\n", "\treturn n + 2\n");
   git(dir, "commit -q -am 'Several languages' -m 'Body of the message.'");
@@ -153,7 +157,7 @@ TEST_CASE("review changes: a commit touching several languages, with context at 
   CHECK(!has(prompt, "buffer_append_in_the_work_tree"));
   CHECK(has(prompt, "- `buffer_append` at src/main.cpp:7, in `int main() {`"));
   CHECK(has(prompt, "- `remove` at inventory/report.py:15, in `def main():`"));
-  CHECK(has(prompt, "    def remove(self, name, count=1):\n"));  // the enclosing method
+  CHECK(has(prompt, "    def remove(self, name, count=1):\n"));                   // the enclosing method
   CHECK(has(prompt, "inventory/store.py\n```python\n6  def price_of(name):\n"));  // used by an added line
   CHECK(has(prompt, "- `Handle` at go/server.go:8, in `func Serve() int {`"));
   CHECK(has(prompt, "Commit message:\nSeveral languages\n\nBody of the message.\n"));
@@ -165,12 +169,12 @@ TEST_CASE("review changes: a rename with edits, a deleted file, a binary file, a
   git(dir, "init -q -b main");
   std::string body;
   for (int i = 1; i <= 30; ++i) body += "def f" + std::to_string(i) + "():\n    return " + std::to_string(i) + "\n\n";
-  dir.write("old_name.py", body);
-  dir.write("gone.c", "int gone(void) { return 1; }\n");
-  dir.write("logo.png", std::string("\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16));
-  dir.write("run.sh", "echo hi\n");
-  git(dir, "add -A");
-  git(dir, "commit -q -m one");
+  ponder::test::commit_files(dir,
+                             {{"old_name.py", body},
+                              {"gone.c", "int gone(void) { return 1; }\n"},
+                              {"logo.png", std::string("\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16)},
+                              {"run.sh", "echo hi\n"}},
+                             "one");
   git(dir, "mv old_name.py new_name.py");
   edit(dir, "new_name.py", "    return 7\n", "    return 70\n");
   git(dir, "rm -q gone.c");
@@ -217,10 +221,7 @@ TEST_CASE("review changes: a rename with edits, a deleted file, a binary file, a
 TEST_CASE("review changes: the root commit is compared with the empty tree", "[agent][review]") {
   TempDir dir;
   git(dir, "init -q -b main");
-  dir.write("a.py", "def a():\n    return 1\n");
-  dir.write("b/c.rs", "fn c() -> i32 { 2 }\n");
-  git(dir, "add -A");
-  git(dir, "commit -q -m root");
+  ponder::test::commit_files(dir, {{"a.py", "def a():\n    return 1\n"}, {"b/c.rs", "fn c() -> i32 { 2 }\n"}}, "root");
   const ChangeSet c = changes_of(spec_for(dir));
   CHECK(c.base.empty());
   CHECK(c.description.rfind("root commit ", 0) == 0);
@@ -237,13 +238,11 @@ TEST_CASE("review changes: the root commit is compared with the empty tree", "[a
   CHECK(has(unified_diff(file_named(c, "a.py")), "--- /dev/null\n+++ b/a.py\n@@ -0,0 +1,2 @@\n+def a():\n"));
 }
 
-TEST_CASE("review changes: a merge commit against its first parent, or the merge base of its parents", "[agent][review]") {
+TEST_CASE("review changes: a merge commit against its first parent, or the merge base of its parents",
+          "[agent][review]") {
   TempDir dir;
   git(dir, "init -q -b main");
-  dir.write("main.py", "x = 1\n");
-  dir.write("side.py", "y = 1\n");
-  git(dir, "add -A");
-  git(dir, "commit -q -m base");
+  ponder::test::commit_files(dir, {{"main.py", "x = 1\n"}, {"side.py", "y = 1\n"}}, "base");
   git(dir, "checkout -q -b side");
   dir.write("side.py", "y = 2\n");
   git(dir, "commit -q -am side");
@@ -272,9 +271,7 @@ TEST_CASE("review changes: a merge commit against its first parent, or the merge
 TEST_CASE("review changes: ranges A..B and A...B, with the messages of their commits", "[agent][review]") {
   TempDir dir;
   git(dir, "init -q -b main");
-  dir.write("a.py", "a = 0\n");
-  git(dir, "add -A");
-  git(dir, "commit -q -m zero");
+  ponder::test::commit_files(dir, {{"a.py", "a = 0\n"}}, "zero");
   git(dir, "branch fork");
   dir.write("a.py", "a = 1\n");
   git(dir, "commit -q -am one");
@@ -309,16 +306,17 @@ TEST_CASE("review changes: ranges A..B and A...B, with the messages of their com
   CHECK(changes_of(spec_for(dir, "main~1..main")).message == "two");
 }
 
-TEST_CASE("review changes: staged and unstaged changes; untracked files noted; context from the index", "[agent][review]") {
+TEST_CASE("review changes: staged and unstaged changes; untracked files noted; context from the index",
+          "[agent][review]") {
   TempDir dir;
   git(dir, "init -q -b main");
-  dir.write("lib.py", "def helper():\n    return 1\n\n\ndef other():\n    return 2\n");
-  dir.write("app.py", "from lib import helper\n\n\ndef run():\n    return helper()\n");
-  git(dir, "add -A");
-  git(dir, "commit -q -m one");
+  ponder::test::commit_files(dir,
+                             {{"lib.py", "def helper():\n    return 1\n\n\ndef other():\n    return 2\n"},
+                              {"app.py", "from lib import helper\n\n\ndef run():\n    return helper()\n"}},
+                             "one");
   edit(dir, "lib.py", "    return 1\n", "    return 10\n");
   git(dir, "add lib.py");
-  edit(dir, "lib.py", "    return 2\n", "    return 20\n");  // unstaged, on top
+  edit(dir, "lib.py", "    return 2\n", "    return 20\n");                   // unstaged, on top
   edit(dir, "app.py", "    return helper()\n", "    return helper() + 1\n");  // unstaged
   dir.write("notes.py", "x = 1\n");                                           // untracked
 
@@ -377,11 +375,11 @@ TEST_CASE("review changes: staged and unstaged changes; untracked files noted; c
 TEST_CASE("review changes: a path filter; a path outside the repository is an error", "[agent][review]") {
   TempDir dir;
   git(dir, "init -q -b main");
-  dir.write("src/a.cpp", "int a() { return 1; }\n");
-  dir.write("src/deep/b.cpp", "int b() { return 1; }\n");
-  dir.write("docs/c.py", "c = 1\n");
-  git(dir, "add -A");
-  git(dir, "commit -q -m one");
+  ponder::test::commit_files(dir,
+                             {{"src/a.cpp", "int a() { return 1; }\n"},
+                              {"src/deep/b.cpp", "int b() { return 1; }\n"},
+                              {"docs/c.py", "c = 1\n"}},
+                             "one");
   dir.write("src/a.cpp", "int a() { return 2; }\n");
   dir.write("src/deep/b.cpp", "int b() { return 2; }\n");
   dir.write("docs/c.py", "c = 2\n");
@@ -405,7 +403,8 @@ TEST_CASE("review changes: a path filter; a path outside the repository is an er
   CHECK(has(error, "is outside the repository"));
 }
 
-TEST_CASE("review changes: clear errors for a non-repository, an unknown revision, a bare repository", "[agent][review]") {
+TEST_CASE("review changes: clear errors for a non-repository, an unknown revision, a bare repository",
+          "[agent][review]") {
   TempDir dir;
   ChangeSet c;
   std::string error;
@@ -414,9 +413,7 @@ TEST_CASE("review changes: clear errors for a non-repository, an unknown revisio
   git(dir, "init -q -b main");
   CHECK(!read_changes(spec_for(dir), &c, &error));
   CHECK(error == "the repository has no commit yet (--staged reviews what is staged for the first one)");
-  dir.write("a.py", "x = 1\n");
-  git(dir, "add -A");
-  git(dir, "commit -q -m one");
+  ponder::test::commit_files(dir, {{"a.py", "x = 1\n"}}, "one");
   CHECK(!read_changes(spec_for(dir, "no-such-branch"), &c, &error));
   CHECK(has(error, "unknown revision 'no-such-branch'"));
   CHECK(!read_changes(spec_for(dir, "HEAD..no-such-branch"), &c, &error));
@@ -436,13 +433,9 @@ TEST_CASE("review changes: clear errors for a non-repository, an unknown revisio
 TEST_CASE("review changes: a submodule is noted, not diffed", "[agent][review]") {
   TempDir sub, dir;
   git(sub, "init -q -b main");
-  sub.write("s.py", "s = 1\n");
-  git(sub, "add -A");
-  git(sub, "commit -q -m s1");
+  ponder::test::commit_files(sub, {{"s.py", "s = 1\n"}}, "s1");
   git(dir, "init -q -b main");
-  dir.write("a.py", "a = 1\n");
-  git(dir, "add -A");
-  git(dir, "commit -q -m one");
+  ponder::test::commit_files(dir, {{"a.py", "a = 1\n"}}, "one");
   git(dir, "submodule add -q '" + sub.str() + "' mod");
   git(dir, "commit -q -m 'add mod'");
   const ChangeSet added = changes_of(spec_for(dir));
@@ -457,8 +450,8 @@ TEST_CASE("review changes: a submodule is noted, not diffed", "[agent][review]")
   git(dir, "commit -q -am 'bump mod'");
   const ChangeSet bumped = changes_of(spec_for(dir));
   REQUIRE(bumped.files.size() == 1);
-  CHECK(bumped.files[0].note ==
-        "submodule " + git_output(sub, "rev-parse HEAD~1").substr(0, 8) + " -> " + git_output(sub, "rev-parse HEAD").substr(0, 8));
+  CHECK(bumped.files[0].note == "submodule " + git_output(sub, "rev-parse HEAD~1").substr(0, 8) + " -> " +
+                                    git_output(sub, "rev-parse HEAD").substr(0, 8));
   ReviewPlan plan;
   std::string error;
   REQUIRE(plan_review(bumped, nullptr, {}, &plan, &error));
@@ -510,18 +503,13 @@ TEST_CASE("review plan: a large change in parts, with nothing dropped silently",
   dir.write("big.py", big);
   std::string many;  // a file with many small hunks far apart
   for (int i = 0; i < 200; ++i) many += "def g" + std::to_string(i) + "():\n    return " + std::to_string(i) + "\n\n";
-  dir.write("many.py", many);
-  dir.write("small.py", "s = 1\n");
-  git(dir, "add -A");
-  git(dir, "commit -q -m one");
+  ponder::test::commit_files(dir, {{"many.py", many}, {"small.py", "s = 1\n"}}, "one");
   std::string bigger;  // one hunk of 400 changed lines
   for (int i = 0; i < 400; ++i) bigger += "value_" + std::to_string(i) + " = " + std::to_string(i * 2) + "\n";
   dir.write("big.py", bigger);
-  for (int i = 0; i < 200; i += 10) edit(dir, "many.py", "    return " + std::to_string(i) + "\n", "    return -" + std::to_string(i) + "\n");
-  dir.write("small.py", "s = 2\n");
-  dir.write(".env", "TOKEN=abc\n");
-  git(dir, "add -A");
-  git(dir, "commit -q -m two");
+  for (int i = 0; i < 200; i += 10)
+    edit(dir, "many.py", "    return " + std::to_string(i) + "\n", "    return -" + std::to_string(i) + "\n");
+  ponder::test::commit_files(dir, {{"small.py", "s = 2\n"}, {".env", "TOKEN=abc\n"}}, "two");
   const ChangeSet c = changes_of(spec_for(dir));
   REQUIRE(file_named(c, "many.py").hunks.size() == 20);
   ReviewPlanOptions po;
@@ -544,7 +532,9 @@ TEST_CASE("review plan: a large change in parts, with nothing dropped silently",
   CHECK(plan.not_reviewed[0].path == ".env");
   CHECK(plan.not_reviewed[0].reason == "holds secrets by its name: not sent to the model");
   CHECK(plan.not_reviewed[1].path == "big.py");
-  CHECK(std::regex_search(plan.not_reviewed[1].reason, std::regex(R"(^hunk @@ -1,400 \+1,400 @@ is \d+ tokens, more than the \d+ a prompt has for the diff$)")));
+  CHECK(std::regex_search(
+      plan.not_reviewed[1].reason,
+      std::regex(R"(^hunk @@ -1,400 \+1,400 @@ is \d+ tokens, more than the \d+ a prompt has for the diff$)")));
   for (const ReviewPart& p : plan.parts) CHECK(!has(p.prompt, "TOKEN=abc"));
   // A budget too small for the instructions: a clear error.
   po.budget_tokens = 100;
@@ -598,7 +588,8 @@ TEST_CASE("review end to end: a plan in parts through the Engine, forced R1 revi
   REQUIRE(plan_review(c, index.get(), po, &plan, &error));
   REQUIRE(plan.parts.size() >= 2);
   const std::string reasoning = "The growth loop can overflow when n is huge.\n";
-  const std::string output = reasoning + "</think>\n\n[warning] src/buffer.cpp:13-14 the growth loop can overflow\n"
+  const std::string output = reasoning +
+                             "</think>\n\n[warning] src/buffer.cpp:13-14 the growth loop can overflow\n"
                              "grown *= 2 wraps around for a huge n.\n\n"
                              "[nit] web/api.ts:9-9 message\nSay which page failed.\n";
   TaskOptions opt = ponder::test::forcing(*engine, output);

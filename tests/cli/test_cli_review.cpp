@@ -30,11 +30,10 @@ void buffer_repo(const TempDir& dir) {
       "bool buffer_append(Buffer* b, const char* bytes, std::size_t n) {\n"
       "  std::memcpy(b->data + b->size, bytes, n);\n  b->size += n;\n  return true;\n}\n";
   dir.write("src/buffer.cpp", before);
-  dir.write("src/main.cpp", "struct Buffer;\nbool buffer_append(Buffer*, const char*, unsigned long);\n"
-                            "int main() {\n  buffer_append(nullptr, \"hi\", 2);\n}\n");
-  dir.write("assets/logo.png", std::string("\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16));
-  git(dir, "add -A");
-  git(dir, "commit -q -m one");
+  dir.write("src/main.cpp",
+            "struct Buffer;\nbool buffer_append(Buffer*, const char*, unsigned long);\n"
+            "int main() {\n  buffer_append(nullptr, \"hi\", 2);\n}\n");
+  ponder::test::commit_files(dir, {{"assets/logo.png", std::string("\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16)}}, "one");
   std::string after = before;
   after.replace(after.find("  std::memcpy"), 0,
                 "  if (b->size + n > b->capacity) {\n    std::size_t grown = b->capacity * 2;\n"

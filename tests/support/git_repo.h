@@ -2,7 +2,9 @@
 // Git repositories made by tests with the git CLI: a fixed identity, no signing, no hooks.
 #include <catch2/catch.hpp>
 #include <cstdio>
+#include <initializer_list>
 #include <string>
+#include <utility>
 
 #include "support/temp_dir.h"
 
@@ -16,6 +18,15 @@ inline void git(const TempDir& dir, const std::string& args) {
                           args + " >/dev/null 2>&1";
   INFO(cmd);
   REQUIRE(std::system(cmd.c_str()) == 0);
+}
+
+/// Writes each (path, content) of `files` in `dir`, then commits everything (`git add -A`) with
+/// `message` (no single quotes in it).
+inline void commit_files(const TempDir& dir, std::initializer_list<std::pair<std::string, std::string>> files,
+                         const std::string& message) {
+  for (const auto& [path, content] : files) dir.write(path, content);
+  git(dir, "add -A");
+  git(dir, "commit -q -m '" + message + "'");
 }
 
 /// What `git ARGS` prints in `dir`, without the last newline.
