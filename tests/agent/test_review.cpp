@@ -275,13 +275,9 @@ TEST_CASE("review changes: ranges A..B and A...B, with the messages of their com
   git(dir, "branch fork");
   dir.write("a.py", "a = 1\n");
   git(dir, "commit -q -am one");
-  dir.write("b.py", "b = 2\n");
-  git(dir, "add b.py");
-  git(dir, "commit -q -m two");
+  ponder::test::commit_files(dir, {{"b.py", "b = 2\n"}}, "two");
   git(dir, "checkout -q fork");
-  dir.write("c.py", "c = 3\n");
-  git(dir, "add c.py");
-  git(dir, "commit -q -m three");
+  ponder::test::commit_files(dir, {{"c.py", "c = 3\n"}}, "three");
 
   const ChangeSet range = changes_of(spec_for(dir, "main~2..main"));
   CHECK(has(range.description, "(2 commits)"));
