@@ -7,6 +7,8 @@
 #include <tuple>
 
 #include "agent/index.h"
+#include "agent/language.h"
+#include "agent/parser.h"
 #include "agent/privacy.h"
 #include "agent/prompt.h"
 #include "agent/prompt_builder.h"
@@ -47,8 +49,43 @@ struct Context {
   std::size_t too_long = 0;  // enclosing definitions or definitions over max_scope_lines
 };
 
-void gather_context(const Index& index, const ChangedFile& file, const std::vector<const DiffHunk*>& hunks,
-                    const ReviewPlanOptions& options, Context* out) {
+// Definitions the hunks remove (their name is on a '-' line of the old version) that the new
+// version no longer has anywhere, but that it still uses: each such use is listed.
+void removed_definitions(const Index& index, const Source* old_side, const ChangedFile& file,
+                         const std::vector<const DiffHunk*>& hunks, const ReviewPlanOptions& options, Context* out) {
+  if (!old_side || file.old_path.empty()) return;
+  std::vector<std::uint32_t> removed;
+  for (const DiffHunk* h : hunks) removed.insert(removed.end(), h->removed.begin(), h->removed.end());
+  std::sort(removed.begin(), removed.end());
+  const Language lang = detect_language(file.old_path);
+  std::string text;
+  if (removed.empty() || lang == Language::unknown || !old_side->read(file.old_path, &text, nullptr)) return;
+  Parser parser;
+  FileTags old;
+  std::string error;
+  if (!parser.index(lang, text, &old, &error)) return;
+  std::set<std::string> seen;
+  for (const Tag& def : old.tags) {
+    if (!is_definition(def.kind) || def.kind == TagKind::module ||
+        !std::binary_search(removed.begin(), removed.end(), def.name_range.start.line + 1) ||
+        !seen.insert(def.name).second || !index.definitions(def.name).empty())
+      continue;
+    std::size_t listed = 0;
+    for (const SymbolRef& ref : index.references(def.name)) {
+      if (listed == options.uses_per_symbol) break;
+      if (is_secret_file(ref.file->path)) continue;
+      const Tag* in = index.enclosing_symbol(ref.file->path, ref.tag->range.start);
+      out->uses.push_back("- `" + def.name + "`, which this change removes, at " + ref.file->path + ":" +
+                          std::to_string(ref.tag->range.start.line + 1) +
+                          (in ? ", in `" + mask_secrets(in->signature) + "`" : ""));
+      ++listed;
+    }
+  }
+}
+
+void gather_context(const Index& index, const Source* old_side, const ChangedFile& file,
+                    const std::vector<const DiffHunk*>& hunks, const ReviewPlanOptions& options, Context* out) {
+  removed_definitions(index, old_side, file, hunks, options, out);
   const FileTags* tags = file.kind == ChangeKind::deleted ? nullptr : index.file(file.path);
   if (!tags) return;
   auto lines_of = [](const Range& r) { return r.end.line - r.start.line + 1; };
@@ -304,7 +341,7 @@ bool plan_review(const ChangeSet& changes, const Index* index, const ReviewPlanO
       part.request.diff += u.diff;
       part.diff_tokens += u.tokens;
       if (part.files.empty() || part.files.back() != u.file->path) part.files.push_back(u.file->path);
-      if (index) gather_context(*index, *u.file, u.hunks, options, &context);
+      if (index) gather_context(*index, changes.old_side.get(), *u.file, u.hunks, options, &context);
     }
     part.request.message = message;
     part.request.part = g + 1;

@@ -184,6 +184,8 @@ bool read_delta(git_diff* diff, std::size_t i, ChangedFile* f, std::string* erro
           if (line->content_len == 0 || line->content[line->content_len - 1] != '\n') hunk.lines += '\n';
           if (line->origin == GIT_DIFF_LINE_ADDITION)
             hunk.added.push_back(static_cast<std::uint32_t>(line->new_lineno));
+          if (line->origin == GIT_DIFF_LINE_DELETION)
+            hunk.removed.push_back(static_cast<std::uint32_t>(line->old_lineno));
           break;
         case GIT_DIFF_LINE_CONTEXT_EOFNL:
         case GIT_DIFF_LINE_ADD_EOFNL:
@@ -404,6 +406,7 @@ bool read_changes(const ReviewSpec& spec, ChangeSet* out, std::string* error) {
     }
     if (!out->new_side) return false;
   }
+  if (!out->base.empty() && !(out->old_side = open_git_tree(out->root, out->base, error))) return false;
 
   git_diff_find_options find;
   git_diff_find_options_init(&find, GIT_DIFF_FIND_OPTIONS_VERSION);

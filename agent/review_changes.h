@@ -45,7 +45,8 @@ struct DiffHunk {
   std::string header;  // the "@@ ... @@" line with the function git found, no newline
   std::string lines;   // its lines, each '\n'-ended and starting with ' ', '+' or '-' (or '\'
                        // for "\ No newline at end of file")
-  std::vector<std::uint32_t> added;  // new-revision numbers of the '+' lines, ascending
+  std::vector<std::uint32_t> added;    // new-revision numbers of the '+' lines, ascending
+  std::vector<std::uint32_t> removed;  // old-revision numbers of the '-' lines, ascending
 };
 
 struct ChangedFile {
@@ -76,6 +77,7 @@ struct ChangeSet {
   std::vector<std::string> notes;    // what a reader should know ("merge commit: ...", untracked files)
   std::shared_ptr<Source> new_side;  // the reviewed revision's files: the new commit's tree, the
                                      // index, or the work tree
+  std::shared_ptr<Source> old_side;  // the old side's tree (null for the empty tree)
 };
 
 /// Reads the changes `spec` names. False with `error` (a message for the user) when `repo` is

@@ -218,6 +218,28 @@ TEST_CASE("review changes: a rename with edits, a deleted file, a binary file, a
   CHECK(plan.not_reviewed[1].reason == "mode 100644 -> 100755");
 }
 
+TEST_CASE("review context: uses of a definition the change removes, or renames, are listed", "[agent][review]") {
+  TempDir dir;
+  git(dir, "init -q -b main");
+  ponder::test::commit_files(dir,
+                             {{"lib.py", "def keep():\n    return 1\n\n\ndef old_name():\n    return 2\n"},
+                              {"util.go", "package util\n\nfunc Gone() int {\n\treturn 1\n}\n"},
+                              {"app.py", "from lib import old_name\n\n\ndef run():\n    return old_name()\n"},
+                              {"main.go", "package util\n\nfunc Main() int {\n\treturn Gone()\n}\n"}},
+                             "one");
+  edit(dir, "lib.py", "def old_name():", "def new_name():");  // renamed, but app.py still calls it
+  git(dir, "rm -q util.go");                                   // deleted, but main.go still calls it
+  git(dir, "commit -q -am two");
+  const ChangeSet c = changes_of(spec_for(dir));
+  REQUIRE(c.old_side);
+  CHECK(file_named(c, "lib.py").hunks[0].removed == std::vector<std::uint32_t>{5});
+  auto index = index_of(c);
+  const std::string prompt = whole_prompt(c, index.get());
+  CHECK(has(prompt, "- `old_name`, which this change removes, at app.py:5, in `def run():`"));
+  CHECK(has(prompt, "- `Gone`, which this change removes, at main.go:4, in `func Main() int {`"));
+  CHECK(!has(prompt, "`keep`, which this change removes"));
+}
+
 TEST_CASE("review changes: the root commit is compared with the empty tree", "[agent][review]") {
   TempDir dir;
   git(dir, "init -q -b main");
