@@ -261,7 +261,7 @@ bool plan_review(const ChangeSet& changes, const Index* index, const ReviewPlanO
 
   // The instructions and the message, in every part; a message longer than an eighth of the
   // budget is cut at a line.
-  std::string message = changes.message;
+  std::string message = mask_secrets(changes.message);
   const std::size_t message_budget = options.budget_tokens / 8;
   if (counter.count(message) > message_budget) {
     std::string cut;
@@ -303,23 +303,25 @@ bool plan_review(const ChangeSet& changes, const Index* index, const ReviewPlanO
         pieces.push_back(std::move(u));
         continue;
       }
+      // Runs of hunks; a run's cost is taken as the sum of its hunks' (each counted with the
+      // file's header: a little over), so each hunk is tokenized once.
       std::vector<const DiffHunk*> run;
+      std::size_t run_tokens = 0;
       for (const DiffHunk* h : u.hunks) {
-        Unit one = make_unit(*u.file, {h}, counter);
-        if (one.tokens > room) {
-          out->not_reviewed.push_back({u.file->path, "hunk " + hunk_range(*h) + " is " + std::to_string(one.tokens) +
+        const std::size_t tokens = make_unit(*u.file, {h}, counter).tokens;
+        if (tokens > room) {
+          out->not_reviewed.push_back({u.file->path, "hunk " + hunk_range(*h) + " is " + std::to_string(tokens) +
                                                          " tokens, more than the " + std::to_string(room) +
                                                          " a prompt has for the diff"});
           continue;
         }
-        std::vector<const DiffHunk*> more = run;
-        more.push_back(h);
-        if (!run.empty() && make_unit(*u.file, more, counter).tokens > share) {
+        if (!run.empty() && run_tokens + tokens > share) {
           pieces.push_back(make_unit(*u.file, run, counter));
-          run = {h};
-        } else {
-          run = std::move(more);
+          run.clear();
+          run_tokens = 0;
         }
+        run.push_back(h);
+        run_tokens += tokens;
       }
       if (!run.empty()) pieces.push_back(make_unit(*u.file, run, counter));
     }

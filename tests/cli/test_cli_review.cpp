@@ -1,7 +1,8 @@
 // `ponder review` run as a user and a CI job would: a repository made by the test, a generated
 // random-weight model, and the model's output forced to a realistic R1 review (--force-answer) or
-// sampled freely. The SARIF output is validated against the SARIF 2.1.0 schema by
-// tests/sarif/validate_sarif.js (node, ajv; installed by scripts/setup.sh).
+// sampled freely. The SARIF output is validated against the SARIF 2.1.0 schema, the JSON output
+// against tests/schemas/ponder-review.schema.json, by tests/schemas/validate.js (node, ajv;
+// installed by scripts/setup.sh).
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -89,12 +90,24 @@ int shell(const std::string& cmd, std::string* output) {
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-int validate_sarif(const std::string& file, std::string* output) {
-  const std::string dir = std::string(PONDER_SOURCE_DIR) + "/tests/sarif";
-  INFO("run scripts/setup.sh: it installs the SARIF schema and validator in tests/sarif/node_modules");
-  REQUIRE(std::filesystem::exists(dir + "/node_modules/ajv"));
-  return shell("node '" + dir + "/validate_sarif.js' '" + file + "' 2>&1", output);
+// `node tests/schemas/validate.js KIND FILE` on `text` written to FILE in `dir`: KIND sarif (the
+// SARIF 2.1.0 schema) or review (ponder-review.schema.json). True when it is valid; what the
+// validator said goes to `output`.
+bool valid(const std::string& kind, const std::string& text, const TempDir& dir, std::string* output) {
+  const std::string schemas = std::string(PONDER_SOURCE_DIR) + "/tests/schemas";
+  INFO("run scripts/setup.sh: it installs the schema validator in tests/schemas/node_modules");
+  REQUIRE(std::filesystem::exists(schemas + "/node_modules/ajv"));
+  const std::string file = dir.write("output." + kind, text).string();
+  return shell("node '" + schemas + "/validate.js' " + kind + " '" + file + "' 2>&1", output) == 0;
 }
+
+#define CHECK_VALID(kind, text, dir)             \
+  do {                                           \
+    std::string said;                            \
+    const bool ok = valid(kind, text, dir, &said); \
+    INFO(said);                                  \
+    CHECK(ok);                                   \
+  } while (0)
 
 }  // namespace
 
@@ -134,14 +147,12 @@ TEST_CASE("ponder review: a forced R1 review comes out in every format, anchored
   CHECK(j["not_reviewed"][0]["path"] == "assets/logo.png");
   CHECK(j["not_reviewed"][0]["reason"] == "binary file");
   CHECK(f.review(force + "--format json").out == json.out);  // stable
+  CHECK_VALID("review", json.out, f.files);
 
   // SARIF 2.1.0: valid against the schema, the same findings at the same lines.
   Run sarif = f.review(force + "--format sarif");
   REQUIRE(sarif.status == 0);
-  const std::string sarif_file = f.files.write("review.sarif", sarif.out).string();
-  std::string validator;
-  CHECK(validate_sarif(sarif_file, &validator) == 0);
-  INFO(validator);
+  CHECK_VALID("sarif", sarif.out, f.files);
   const auto s = nlohmann::json::parse(sarif.out);
   CHECK(s["version"] == "2.1.0");
   const auto& results = s["runs"][0]["results"];
@@ -162,7 +173,12 @@ TEST_CASE("ponder review: a forced R1 review comes out in every format, anchored
   // The validator can fail: a level SARIF does not have.
   auto broken = s;
   broken["runs"][0]["results"][0]["level"] = "fatal";
-  CHECK(validate_sarif(f.files.write("broken.sarif", broken.dump()).string(), &validator) == 1);
+  std::string validator;
+  CHECK(!valid("sarif", broken.dump(), f.files, &validator));
+  CHECK(has(validator, "allowed values"));
+  auto broken_json = j;  // and for the review's JSON: a severity it does not have
+  broken_json["findings"][0]["severity"] = "critical";
+  CHECK(!valid("review", broken_json.dump(), f.files, &validator));
   CHECK(has(validator, "allowed values"));
 
   // Markdown and the terminal report (stdout is not a terminal here: no colour).
@@ -208,13 +224,13 @@ TEST_CASE("ponder review: free sampling from a random model reports no findings,
   CHECK(j["parts"][0]["generated_tokens"] == 24);
   const std::string outcome = j["parts"][0]["outcome"];
   CHECK((has(outcome, "no answer") || has(outcome, "no valid findings") || outcome == "no findings"));
+  CHECK_VALID("review", json.out, f.files);
   Run text = f.review("--max-tokens 24 --seed 5 --quiet --no-cache");
   CHECK(text.status == 0);
   CHECK(has(text.out, "No findings.\n"));
   Run sarif = f.review("--max-tokens 24 --seed 5 --quiet --no-cache --format sarif");
   REQUIRE(sarif.status == 0);
-  std::string validator;
-  CHECK(validate_sarif(f.files.write("free.sarif", sarif.out).string(), &validator) == 0);
+  CHECK_VALID("sarif", sarif.out, f.files);
   CHECK(nlohmann::json::parse(sarif.out)["runs"][0]["results"].empty());
 }
 
@@ -242,6 +258,10 @@ TEST_CASE("ponder review: bad usage, repositories and models are exit status 2 w
   CHECK(has(plan.out, "part 1: "));
   CHECK(has(plan.out, "  src/buffer.cpp\n"));
   CHECK(has(plan.out, "  assets/logo.png: binary file\n"));
+  Run plan_json = run_ponder("review --plan --format json", false, f.prefix);
+  CHECK(plan_json.status == 0);
+  CHECK(has(nlohmann::json::parse(plan_json.out)["parts"][0]["prompt"].get<std::string>(), "+    b->data = data;\n"));
+  CHECK_VALID("review", plan_json.out, f.files);
   // Usage.
   for (const char* bad : {"--format yaml", "--fail-on sometimes", "--staged --worktree", "HEAD HEAD~1", "--budget x",
                           "--bogus", "--max-tokens 0"}) {
