@@ -34,7 +34,7 @@ std::vector<std::uint32_t> touched_rows(const DiffHunk& hunk) {
   return rows;
 }
 
-// Rows [first, last] (0-based) of the new revision that the hunk shows.
+// Whether the hunk shows all of `r` (rows of the new revision).
 bool shown_by(const DiffHunk& hunk, const Range& r) {
   if (hunk.new_lines == 0) return false;
   const std::uint32_t first = hunk.new_start - 1, last = hunk.new_start + hunk.new_lines - 2;
