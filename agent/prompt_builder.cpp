@@ -33,8 +33,15 @@ struct Section {
   }
 };
 
-// Whole lines [tag's first row, its last row] of a file, numbered: from `text` when given (the
-// editor's version of the target's file), else read from the index's source. "" on failure.
+// 0-based rows of the target, inclusive.
+struct Rows {
+  std::uint32_t first, last;
+  bool overlaps(const Range& r) const { return r.start.line <= last && r.end.line >= first; }
+  bool inside(const Range& r) const { return r.start.line >= first && r.end.line <= last; }
+};
+
+}  // namespace
+
 std::string definition_lines(const Index& index, const std::string& path, const Range& range, const std::string* text) {
   std::string read;
   if (!text) {
@@ -55,15 +62,6 @@ std::string definition_lines(const Index& index, const std::string& path, const 
   }
   return numbered_code(path, mask_secrets(std::string_view(*text).substr(begin, end - begin)), range.start.line + 1);
 }
-
-// 0-based rows of the target, inclusive.
-struct Rows {
-  std::uint32_t first, last;
-  bool overlaps(const Range& r) const { return r.start.line <= last && r.end.line >= first; }
-  bool inside(const Range& r) const { return r.start.line >= first && r.end.line <= last; }
-};
-
-}  // namespace
 
 bool build_prompt(const TaskRequest& request, const Index* index, const PromptOptions& options, BuiltPrompt* out,
                   std::string* error) {

@@ -78,6 +78,11 @@ struct BuiltPrompt {
   std::vector<SectionReport> sections;  // in priority order
 };
 
+/// The whole lines of `range` (its first row to its last) of `path`, numbered, in a fence named by
+/// the language, secrets masked: from `text` when given (an editor's version of the file), else
+/// read from the index's source. "" when the file cannot be read or the range is not in it.
+std::string definition_lines(const Index& index, const std::string& path, const Range& range, const std::string* text);
+
 /// Builds the prompt of `request` with context from `index` (null: the task alone). False with
 /// `error` when the target is not in its document or the task alone exceeds the budget.
 bool build_prompt(const TaskRequest& request, const Index* index, const PromptOptions& options, BuiltPrompt* out,

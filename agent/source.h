@@ -31,7 +31,8 @@ struct ListOptions {
 class Source {
  public:
   virtual ~Source() = default;
-  /// Identity of this source for caches and messages ("/abs/path" or "/abs/repo@<commit>").
+  /// Identity of this source for caches and messages ("/abs/path", or "/abs/repo/@git" for
+  /// every tree and the index of a repository: their stamps are blob ids).
   virtual std::string identity() const = 0;
   /// The files in a language ponder understands, in a stable order, minus ignored ones (built-in
   /// list, .gitignore, .ponderignore) and ones over the size limit; what it leaves out for a
@@ -50,5 +51,10 @@ std::unique_ptr<Source> open_directory(const std::string& root, std::string* err
 /// repository containing `repo_path`. Returns null with `error` set when either is not found.
 std::unique_ptr<Source> open_git_tree(const std::string& repo_path, const std::string& revision,
                                       std::string* error);
+
+/// The files of the index (the staging area) of the repository containing `repo_path`, as they
+/// are staged: its stage-0 entries (conflicted files are left out), with open_git_tree's
+/// filters. The index is read once, here. Null with `error` set when there is no repository.
+std::unique_ptr<Source> open_git_index(const std::string& repo_path, std::string* error);
 
 }  // namespace ponder::agent

@@ -215,8 +215,14 @@ bool review_prompt(const ReviewRequest& request, std::string* out, std::string* 
   }
   std::string diff = request.diff;
   while (!diff.empty() && (diff.back() == '\n' || diff.back() == '\r')) diff.pop_back();
+  std::string part_note;
+  if (request.parts > 1 &&
+      !render_prompt("review_part", {{"part", std::to_string(request.part)}, {"parts", std::to_string(request.parts)}},
+                     &part_note, error))
+    return false;
   return render_prompt("review",
                        {{"context", request.context},
+                        {"part_note", part_note},
                         {"message", request.message.empty() ? "(none)" : request.message},
                         {"diff", diff}},
                        out, error);

@@ -98,6 +98,7 @@ struct ReviewRequest {
   std::string diff;
   std::string message;
   std::string context;
+  std::size_t part = 0, parts = 0;  // a part of a larger change (1-based), when parts > 1
 };
 
 struct ReviewResult {

@@ -15,6 +15,7 @@ int cmd_models(const std::vector<std::string>& args);
 int cmd_generate(const std::vector<std::string>& args);
 int cmd_bench(const std::vector<std::string>& args);
 int cmd_lsp(const std::vector<std::string>& args);
+int cmd_review(const std::vector<std::string>& args);
 
 /// The model named on the command line (`spec`), else by ./.ponder.json, else $PONDER_MODEL,
 /// else the largest R1 distill found whose weights and a KV cache of `context` positions fit in

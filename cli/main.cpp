@@ -26,6 +26,9 @@ Commands:
                 output (CPU backend). Run `ponder generate --help`.
   lsp           The language server on stdio (the editor starts it). `ponder lsp --help`.
   bench         Prefill and decode tokens/s of a model, against the memory-bandwidth limit.
+  review [REV]  Review a commit (default HEAD), a range (A..B, A...B), the index (--staged)
+                or the work tree (--worktree) with the model; text, markdown, JSON or SARIF.
+                Run `ponder review --help`.
   version       Print the version and the compute backends this build has.
 
 Options:
@@ -86,6 +89,7 @@ int main(int argc, char** argv) {
   if (command == "generate") return ponder::cli::cmd_generate(rest);
   if (command == "bench") return ponder::cli::cmd_bench(rest);
   if (command == "lsp") return ponder::cli::cmd_lsp(rest);
+  if (command == "review") return ponder::cli::cmd_review(rest);
   if (command == "version") {
     print_version();
     return 0;

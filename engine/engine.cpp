@@ -337,11 +337,13 @@ bool Engine::cancel(RequestId id) {
   return true;
 }
 
-bool Engine::generate(GenerateRequest request, GenerateResult* result, std::string* error) {
+bool Engine::generate(GenerateRequest request, GenerateResult* result, std::string* error,
+                      const EventSink& observer) {
   *result = GenerateResult{};
   std::promise<void> finished;
   const bool want_log_probs = request.log_probs;
   auto sink = [&](const GenerateEvent& e) {
+    if (observer) observer(e);
     if (e.kind == GenerateEvent::Kind::token) {
       if (e.token >= 0) {
         result->tokens.push_back(e.token);

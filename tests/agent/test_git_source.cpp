@@ -3,27 +3,22 @@
 #include <cstdlib>
 
 #include "agent/index.h"
+#include "support/git_repo.h"
 #include "support/temp_dir.h"
 
 using namespace ponder::agent;
+using ponder::test::git;
 using ponder::test::TempDir;
 
-namespace {
-void git(const TempDir& dir, const std::string& args) {
-  std::string cmd = "git -C '" + dir.str() + "' -c user.name=t -c user.email=t@e -c commit.gpgsign=false " +
-                    args + " >/dev/null 2>&1";
-  REQUIRE(std::system(cmd.c_str()) == 0);
-}
-}  // namespace
 
 TEST_CASE("a git tree at a revision is indexed as committed", "[index][git]") {
   TempDir dir;
   git(dir, "init -q -b main");
-  dir.write("app.py", "def version_one():\n    pass\n");
-  dir.write("lib/util.go", "package lib\n\nfunc Helper() {}\n");
-  dir.write(".gitignore", "ignored.py\n");
-  git(dir, "add -A");
-  git(dir, "commit -q -m one");
+  ponder::test::commit_files(dir,
+                             {{"app.py", "def version_one():\n    pass\n"},
+                              {"lib/util.go", "package lib\n\nfunc Helper() {}\n"},
+                              {".gitignore", "ignored.py\n"}},
+                             "one");
   dir.write("app.py", "def version_two():\n    pass\n");
   git(dir, "commit -q -am two");
   // Uncommitted work and untracked files are not part of any revision.
@@ -56,9 +51,7 @@ TEST_CASE("git sources report bad repositories and revisions", "[index][git]") {
   CHECK_FALSE(open_git_tree(dir.str(), "HEAD", &error));
   CHECK(error.find("not a git repository") != std::string::npos);
   git(dir, "init -q -b main");
-  dir.write("a.py", "x = 1\n");
-  git(dir, "add -A");
-  git(dir, "commit -q -m one");
+  ponder::test::commit_files(dir, {{"a.py", "x = 1\n"}}, "one");
   CHECK_FALSE(open_git_tree(dir.str(), "no-such-branch", &error));
   CHECK(error.find("unknown revision 'no-such-branch'") != std::string::npos);
 }
@@ -66,9 +59,7 @@ TEST_CASE("git sources report bad repositories and revisions", "[index][git]") {
 TEST_CASE("the tag cache works for git trees too", "[index][git][cache]") {
   TempDir dir, cache;
   git(dir, "init -q -b main");
-  dir.write("a.py", "def a():\n    pass\n");
-  git(dir, "add -A");
-  git(dir, "commit -q -m one");
+  ponder::test::commit_files(dir, {{"a.py", "def a():\n    pass\n"}}, "one");
   IndexOptions options;
   options.cache_dir = cache.str();
   std::string error;

@@ -10,31 +10,18 @@
 #include "agent/git_changes.h"
 #include "agent/prompt_builder.h"
 #include "engine/model.h"
+#include "support/git_repo.h"
+#include "support/golden.h"
 #include "support/temp_dir.h"
 
 using namespace ponder;
 using namespace ponder::agent;
+using ponder::test::check_golden;
+using ponder::test::r1_tokenizer;
 
 namespace {
 
 const std::filesystem::path kWorkspace = std::filesystem::path(PONDER_FIXTURES) / "workspace";
-const std::filesystem::path kGolden = std::filesystem::path(PONDER_FIXTURES) / "prompts";
-
-std::string read(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-const Tokenizer& r1_tokenizer() {
-  static std::unique_ptr<Tokenizer> tok = [] {
-    std::string error;
-    auto t = load_tokenizer(std::string(PONDER_SHARED_DIR) + "/testdata/r1_qwen_vocab.gguf", &error);
-    INFO(error);
-    REQUIRE(t);
-    return t;
-  }();
-  return *tok;
-}
 
 std::unique_ptr<Index> workspace_index() {
   std::string error;
@@ -54,23 +41,6 @@ std::string describe(const BuiltPrompt& p) {
     s << "section " << r.name << ": " << r.items << " in, " << r.left_out << " left out, " << r.tokens << " tokens\n";
   s << "----\n" << p.text;
   return s.str();
-}
-
-// Compares with the golden file; on a difference, shows `diff -u`.
-void check_golden(const std::string& name, const std::string& got) {
-  const std::filesystem::path file = kGolden / (name + ".txt");
-  if (std::getenv("PONDER_UPDATE_GOLDEN")) {
-    std::filesystem::create_directories(kGolden);
-    std::ofstream(file, std::ios::binary) << got;
-  }
-  const std::string want = read(file);
-  if (want == got) return;
-  ponder::test::TempDir dir;
-  std::ofstream(dir.path() / "got.txt", std::ios::binary) << got;
-  const std::string cmd = "diff -u '" + file.string() + "' '" + (dir.path() / "got.txt").string() + "' > '" +
-                          (dir.path() / "diff.txt").string() + "'";
-  (void)std::system(cmd.c_str());
-  FAIL_CHECK(name << " differs from " << file.string() << ":\n" << read(dir.path() / "diff.txt"));
 }
 
 struct Case {
@@ -101,7 +71,7 @@ TEST_CASE("prompt builder: golden prompts for three languages at three budgets",
       INFO(name);
       TaskRequest r;
       r.kind = c.kind;
-      r.target = {c.path, read(kWorkspace / c.path), c.first, c.last, c.symbol};
+      r.target = {c.path, ponder::test::read_file(kWorkspace / c.path), c.first, c.last, c.symbol};
       r.diagnostic = c.diagnostic;
       PromptOptions opt;
       opt.budget_tokens = budget;
@@ -119,7 +89,7 @@ TEST_CASE("prompt builder: priorities, stable prefixes, and a target too big for
   auto index = workspace_index();
   const TokenizerCounter counter(r1_tokenizer());
   TaskRequest r;
-  r.target = {"inventory/report.py", read(kWorkspace / "inventory/report.py"), 4, 9, "summarize"};
+  r.target = {"inventory/report.py", ponder::test::read_file(kWorkspace / "inventory/report.py"), 4, 9, "summarize"};
   PromptOptions opt;
   opt.counter = &counter;
   BuiltPrompt small, large;
@@ -177,7 +147,7 @@ TEST_CASE("prompt builder: secrets stay out of the prompt", "[agent][prompt][pri
   auto index = Index::build(std::shared_ptr<Source>(std::move(source)), io);
   const TokenizerCounter counter(r1_tokenizer());
   TaskRequest r;
-  r.target = {"app/client.py", read(dir.path() / "app/client.py"), 4, 5, "connect"};
+  r.target = {"app/client.py", ponder::test::read_file(dir.path() / "app/client.py"), 4, 5, "connect"};
   PromptOptions opt;
   opt.counter = &counter;
   opt.budget_tokens = 4000;
@@ -187,18 +157,14 @@ TEST_CASE("prompt builder: secrets stay out of the prompt", "[agent][prompt][pri
   CHECK(p.text.find("sk-proj-") == std::string::npos);     // its secret is not
   CHECK(p.text.find("API_KEY = \"[secret masked]\"") != std::string::npos);
   CHECK(p.text.find("ghp_") == std::string::npos);
-  r.target = {".env", read(dir.path() / ".env"), 1, 1, ""};
+  r.target = {".env", ponder::test::read_file(dir.path() / ".env"), 1, 1, ""};
   CHECK(!build_prompt(r, index.get(), opt, &p, &error));
   CHECK(error == ".env holds secrets by its name: ponder does not send it to the model");
 }
 
 TEST_CASE("recent changes: the target file's hunks since HEAD go into the prompt", "[agent][prompt][git]") {
   ponder::test::TempDir dir;
-  auto git = [&](const std::string& args) {
-    const std::string cmd = "git -C '" + dir.str() + "' -c user.name=t -c user.email=t@e -c commit.gpgsign=false " +
-                            args + " >/dev/null 2>&1";
-    REQUIRE(std::system(cmd.c_str()) == 0);
-  };
+  auto git = [&](const std::string& args) { ponder::test::git(dir, args); };
   std::vector<std::string> hunks;
   std::string error;
   CHECK(!changes_since_head(dir.path(), "a.py", "x\n", &hunks, &error));  // not a repository
@@ -253,9 +219,9 @@ TEST_CASE("prompt builder: with a working set, prompts about one workspace share
   opt.working_files = {"inventory/report.py", "src/buffer.cpp"};
   opt.map_cache = &cache;
   TaskRequest a, b;
-  a.target = {"inventory/report.py", read(kWorkspace / "inventory/report.py"), 4, 9, "summarize"};
+  a.target = {"inventory/report.py", ponder::test::read_file(kWorkspace / "inventory/report.py"), 4, 9, "summarize"};
   b.kind = TaskKind::fix;
-  b.target = {"src/buffer.cpp", read(kWorkspace / "src/buffer.cpp"), 11, 21, "buffer_append"};
+  b.target = {"src/buffer.cpp", ponder::test::read_file(kWorkspace / "src/buffer.cpp"), 11, 21, "buffer_append"};
   b.diagnostic = "realloc unchecked";
   BuiltPrompt pa, pb;
   std::string error;

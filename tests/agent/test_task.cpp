@@ -8,11 +8,13 @@
 #include "agent/index.h"
 #include "agent/prompt.h"
 #include "agent/task.h"
+#include "support/task_engine.h"
 #include "support/temp_dir.h"
-#include "support/test_model.h"
 
 using namespace ponder;
 using namespace ponder::agent;
+using ponder::test::forcing;
+using ponder::test::tiny_engine;
 
 namespace {
 
@@ -26,29 +28,6 @@ const std::string kLoop =
     "  }\n"
     "  return s;\n"
     "}\n";
-
-std::unique_ptr<Engine> tiny_engine(const std::filesystem::path& dir, std::uint32_t context = 2048) {
-  std::string error;
-  const std::string path = (dir / "m.gguf").string();
-  REQUIRE(ponder::test::write_gguf(ponder::test::TestModelSpec::like_r1(Arch::qwen2), GgmlType::q8_0, path, &error));
-  auto model = Model::open(path, &error);
-  REQUIRE(model);
-  EngineOptions opt;
-  opt.backend.context = context;
-  auto e = Engine::create(std::move(model), opt, &error);
-  REQUIRE(e);
-  return e;
-}
-
-// Options that force `output` (as the model would write it after the template's <think>), then
-// the end of the turn.
-TaskOptions forcing(const Engine& engine, const std::string& output) {
-  TaskOptions opt;
-  opt.forced = engine.tokenizer().encode(output);
-  opt.forced.push_back(engine.model().tokens().eos);
-  opt.max_tokens = static_cast<std::uint32_t>(opt.forced.size());
-  return opt;
-}
 
 ReadText from_disk() {
   return [](const std::filesystem::path& p) -> std::optional<std::string> {

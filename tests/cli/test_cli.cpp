@@ -7,32 +7,15 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "support/run_ponder.h"
 #include "support/temp_dir.h"
 #include "support/test_model.h"
 
+using ponder::test::Run;
+using ponder::test::run_ponder;
 using ponder::test::TempDir;
 
 namespace {
-
-struct Run {
-  int status;
-  std::string out;
-};
-
-// Runs `ponder ARGS` capturing stdout (and stderr, if asked). `prefix` goes before the command
-// in the shell line: environment assignments, a `cd DIR &&`.
-Run run_ponder(const std::string& args, bool with_stderr = false, const std::string& prefix = "") {
-  std::string cmd = prefix + PONDER_BINARY + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null");
-  Run r{-1, {}};
-  std::FILE* p = ::popen(cmd.c_str(), "r");
-  REQUIRE(p);
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  int st = ::pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
 
 void workspace(const TempDir& dir) {
   dir.write("src/shapes.cpp",
