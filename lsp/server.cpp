@@ -547,14 +547,22 @@ struct Server::Impl {
     std::string reasoning, pending_text;
     std::uint32_t tokens = 0;
     Clock::time_point last_sent = Clock::now();
+    const Clock::time_point started = last_sent;
     const bool stream = !job.background;
+    // Background work shows in the status only; what the user asked for streams its reasoning.
     auto flush = [&](bool done) {
-      if (!pending_text.empty() || done) {
+      if (stream && (!pending_text.empty() || done)) {
         json params = {{"id", result_id}, {"uri", uri}, {"title", spec.title}, {"text", pending_text}, {"done", done}};
         notify("ponder/reasoning", params);
         pending_text.clear();
       }
-      progress_report(job.token, std::to_string(tokens) + " tokens · " + last_line(reasoning));
+      if (stream) progress_report(job.token, std::to_string(tokens) + " tokens · " + last_line(reasoning));
+      const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+      notify("ponder/status", {{"state", done ? "idle" : "thinking"},
+                               {"detail", spec.title},
+                               {"background", job.background},
+                               {"tokens", tokens},
+                               {"tokensPerSecond", seconds > 0 ? tokens / seconds : 0.0}});
       last_sent = Clock::now();
     };
     to.on_event = [&](const GenerateEvent& e) {
@@ -564,7 +572,7 @@ struct Server::Impl {
         reasoning += e.text;
         pending_text += e.text;
       }
-      if (stream && Clock::now() - last_sent > std::chrono::milliseconds(150)) flush(false);
+      if (Clock::now() - last_sent > std::chrono::milliseconds(150)) flush(false);
     };
     if (stream) notify("ponder/reasoning", {{"id", result_id}, {"uri", uri}, {"title", spec.title}, {"text", ""}, {"done", false}});
 
@@ -572,10 +580,10 @@ struct Server::Impl {
     const std::filesystem::path root = workspace->root();
     agent::ReadText read = [this](const std::filesystem::path& p) { return workspace->read(p); };
     if (!agent::run_task(*engine, request, root, read, to, &out.result, &error)) {
-      if (stream) flush(true);
+      flush(true);
       throw RpcError{error_code::request_failed, error};
     }
-    if (stream) flush(true);
+    flush(true);
     if (out.result.reason == StopReason::cancelled || job.cancelled || job.superseded)
       throw RpcError{error_code::request_cancelled, job.superseded ? "superseded by a newer request" : "cancelled"};
     if (out.result.reason == StopReason::error) throw RpcError{error_code::request_failed, "the model failed: " + out.result.error};

@@ -3,6 +3,10 @@
 // realistic R1 answer (the edit path end to end through the real engine).
 #include <catch2/catch.hpp>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -527,4 +531,50 @@ TEST_CASE("lsp server: no model gives a clear error; the model unloads when idle
   const int before = loads.load();
   CHECK(f.client->call("codeAction/resolve", action).contains("result"));
   CHECK(loads.load() == before + 1);
+}
+
+TEST_CASE("lsp server: what the user asks for pre-empts background work, which runs again after", "[lsp][server]") {
+  std::string thinking;  // a long forced reasoning, so the background explanation is still running
+  for (int i = 0; i < 300; ++i) thinking += "step " + std::to_string(i) + " ";
+  Fixture f(true, {{"context", 4096}, {"maxTokens", 3000}, {"reasoningBudget", -1}}, true, tiny_loader(),
+            thinking + "\n</think>\n\nIt adds the first n + 1 elements.\n");
+  const json hover_params = {{"textDocument", {{"uri", f.uri}}}, {"position", f.position(10, 51)}};
+  json h = f.client->call("textDocument/hover", hover_params);
+  CHECK(h["result"]["contents"]["value"].get<std::string>().find("writing an explanation") != std::string::npos);
+  // The explanation is being generated in the background; the user's request goes first.
+  f.client->wait([](const json& m) {
+    return m.value("method", "") == "ponder/status" && m["params"]["state"] == "thinking" && m["params"]["background"] == true;
+  });
+  const json action = Fixture::find_action(f.code_actions(4, 10), "Ponder: improve `sum`");
+  const json r = f.client->call("codeAction/resolve", action);
+  CHECK(r["error"]["message"].get<std::string>().rfind("ponder: no valid edit", 0) == 0);  // this answer has no edit
+  h = f.client->call("textDocument/hover", hover_params);
+  CHECK(h["result"]["contents"]["value"].get<std::string>().find("writing an explanation") != std::string::npos);
+  // The pre-empted explanation ran again afterwards.
+  f.client->server().wait_idle();
+  h = f.client->call("textDocument/hover", hover_params);
+  CHECK(h["result"]["contents"]["value"].get<std::string>().find("It adds the first n + 1 elements.") != std::string::npos);
+}
+
+TEST_CASE("lsp server: the server exits when the editor's process is gone", "[lsp][server]") {
+  const pid_t editor = ::fork();
+  REQUIRE(editor >= 0);
+  if (editor == 0) {
+    ::pause();
+    ::_exit(0);
+  }
+  ServerOptions o;
+  o.loader = tiny_loader();
+  Client c(o);
+  test::TempDir dir;
+  c.call("initialize", {{"processId", editor}, {"rootUri", path_to_uri(dir.str())}, {"capabilities", json::object()}});
+  c.notify("initialized", json::object());
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  CHECK(!c.exit_called());
+  ::kill(editor, SIGKILL);
+  ::waitpid(editor, nullptr, 0);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!c.exit_called() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK(c.exit_called());
 }
