@@ -407,6 +407,10 @@ describe('cancellation through vscode-jsonrpc: by request id, by progress token,
       assert.equal(kinds.at(-1), 'end', `${token}: ${kinds}`);
       assert.equal(kinds.filter((k) => k === 'end').length, 1);
     }
+    // Cancelling what is answered already, or was never asked, does nothing.
+    await c.conn.sendNotification('$/cancelRequest', { id: 1 });
+    await c.conn.sendNotification('$/cancelRequest', { id: 'never-asked' });
+    await c.conn.sendNotification(WorkDoneProgressCancelNotification.type, { token: first.token });
     // Still serving at once.
     const status = await c.conn.sendRequest(ExecuteCommandRequest.type, { command: 'ponder.status' });
     assert.equal(status.running, false);
