@@ -184,12 +184,13 @@ describe('ponder lsp through vscode-languageserver-protocol (VS Code capabilitie
   test('codeAction lists improve, explain and fix at once, with exactly these shapes', async () => {
     await c.conn.sendNotification(DidOpenTextDocumentNotification.type, { textDocument: { uri, languageId: 'cpp', version: 1, text: kSum } });
     const diagnostic = { range: range(5, 4, 5, 14), message: 'out-of-bounds read', source: 'clang-tidy', severity: 2, code: 'bugprone-x' };
-    const t0 = performance.now();
+    const tokens = c.seen.order.length, reasoning = c.seen.reasoning.length;
     const actions = await c.conn.sendRequest(CodeActionRequest.type, {
       textDocument: { uri }, range: range(4, 10), context: { diagnostics: [diagnostic], triggerKind: 1 },
     });
-    const ms = performance.now() - t0;
-    assert.ok(ms < 1000, `codeAction took ${ms} ms: it must not wait for the model`);
+    // Listing is instant, thinking is lazy: the model did not run (no progress, no reasoning).
+    assert.equal(c.seen.order.length, tokens);
+    assert.equal(c.seen.reasoning.length, reasoning);
     const data = (task, extra = {}) => ({ task, uri, version: 1, firstLine: 3, lastLine: 9, symbol: 'sum', diagnostic: '', instruction: '', ...extra });
     assert.deepEqual(actions, [
       { title: 'Ponder: improve `sum`', kind: 'refactor.rewrite', data: data('refactor') },
@@ -369,13 +370,10 @@ describe('cancellation through vscode-jsonrpc: by request id, by progress token,
   test('a CancellationToken ($/cancelRequest) stops generation: RequestCancelled (-32800), progress ends', async () => {
     const source = new CancellationTokenSource();
     const { promise, token } = await resolving(source.token);
-    const t0 = performance.now();
     source.cancel();
     const e = await errorOf(promise);
-    const ms = performance.now() - t0;
     assert.equal(e.code, LSPErrorCodes.RequestCancelled);
     assert.equal(e.message, 'cancelled');
-    assert.ok(ms < 3000, `the reply came ${ms} ms after the cancel`);
     assert.deepEqual(c.seen.progress.get(token).at(-1), { kind: 'end', message: 'cancelled' });
     assert.equal(c.seen.progress.get(token).filter((v) => v.kind === 'end').length, 1);
   });
