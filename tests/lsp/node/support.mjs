@@ -126,7 +126,11 @@ export function startServer(workspace, { answer = kAnswer, args = [] } = {}) {
     fs.writeFileSync(file, answer);
     argv.push('--force-answer', file);
   }
-  const child = spawn(ponderBinary(), argv, { cwd: workspace.dir, stdio: ['pipe', 'pipe', 'pipe'] });
+  // Its temporary files (the reasoning documents it opens) stay in the workspace, removed with it.
+  const tmp = path.join(workspace.dir, '.tmp');
+  fs.mkdirSync(tmp, { recursive: true });
+  const env = { ...process.env, TMPDIR: tmp };
+  const child = spawn(ponderBinary(), argv, { cwd: workspace.dir, env, stdio: ['pipe', 'pipe', 'pipe'] });
   const server = { child, stdout: [], stderr: '' };
   child.stdout.on('data', (b) => server.stdout.push(b));
   child.stderr.on('data', (b) => { server.stderr += b.toString('utf8'); });
