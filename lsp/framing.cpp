@@ -14,6 +14,15 @@ bool iequals(std::string_view a, std::string_view b) {
   }
   return true;
 }
+
+constexpr std::string_view kLengthHeader = "content-length";
+
+// Where the next Content-Length header name starts in `s` (any case), or npos.
+std::size_t find_length_header(std::string_view s) {
+  for (std::size_t at = 0; at + kLengthHeader.size() <= s.size(); ++at)
+    if (iequals(s.substr(at, kLengthHeader.size()), kLengthHeader)) return at;
+  return std::string_view::npos;
+}
 }  // namespace
 
 FrameReader::Status FrameReader::next(std::string* body, std::string* error) {
@@ -23,10 +32,20 @@ FrameReader::Status FrameReader::next(std::string* body, std::string* error) {
     skip_ -= n;
     if (skip_ > 0) return Status::need_more;
   }
+  if (resync_) {
+    const std::size_t at = find_length_header(buffer_);
+    if (at == std::string::npos) {  // keep what may be the start of the header name
+      buffer_.erase(0, buffer_.size() - std::min(buffer_.size(), kLengthHeader.size() - 1));
+      return Status::need_more;
+    }
+    buffer_.erase(0, at);
+    resync_ = false;
+  }
   std::size_t end = buffer_.find("\r\n\r\n");
   if (end == std::string::npos) {
     if (buffer_.size() > 64 * 1024) {  // no header block is this long
       buffer_.clear();
+      resync_ = true;
       if (error) *error = "header block longer than 64 KiB without a blank line";
       return Status::error;
     }
@@ -58,6 +77,7 @@ FrameReader::Status FrameReader::next(std::string* body, std::string* error) {
   }
   if (!length) {
     buffer_.erase(0, end + 4);
+    resync_ = true;  // its body, if it had one, is not a header block
     if (error) *error = problem.empty() ? "message without Content-Length" : problem;
     return Status::error;
   }

@@ -3,8 +3,10 @@
 // a blank line, then N bytes of JSON. This layer knows nothing of JSON.
 //
 // FrameReader is fed bytes as they arrive (any chunking) and yields whole message bodies.
-// Malformed headers are reported, and the reader resynchronises at the next header block, so a
-// bad client message never takes the server down.
+// Malformed headers are reported once, and the reader resynchronises at the next Content-Length
+// header: what followed the bad header block (its body, the rest of a garbled stream) is dropped
+// up to there, so a bad client message neither takes the server down nor swallows the messages
+// after it.
 #include <cstddef>
 #include <optional>
 #include <string>
@@ -29,6 +31,7 @@ class FrameReader {
   std::string buffer_;
   std::size_t max_body_;
   std::size_t skip_ = 0;  // bytes of an oversized body still to discard
+  bool resync_ = false;   // after a bad header block: drop bytes up to the next Content-Length
 };
 
 /// Frames `body` for sending.

@@ -41,6 +41,8 @@ fi
 # lockfile changes. plugins/grammars: tree-sitter sources compiled into ponder. tests/reference:
 # the reference tokenizer and the R1 distills' vocabularies (tokenizer.json) for the tests.
 # tests/schemas: the SARIF 2.1.0 schema and a JSON-schema validator for the review's outputs.
+# tests/lsp/node: vscode-jsonrpc / vscode-languageserver-protocol, the client side of the
+# language server's end-to-end tests.
 npm_ci() {
   local dir="$1" stamp="$1/node_modules/.ponder-lock-sha256" want
   want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
@@ -56,3 +58,4 @@ npm_ci() {
 npm_ci "$here/plugins/grammars"
 npm_ci "$here/tests/reference"
 npm_ci "$here/tests/schemas"
+npm_ci "$here/tests/lsp/node"

@@ -378,7 +378,7 @@ TEST_CASE("lsp server: free sampling gives noise, reported as no valid edit", "[
   CHECK(f.code_actions(4, 10).size() == 2);
 }
 
-TEST_CASE("lsp server: $/cancelRequest and progress cancel stop generation; a newer request supersedes",
+TEST_CASE("lsp server: $/cancelRequest and progress cancel stop generation, a newer request supersedes",
           "[lsp][server]") {
   // A long generation (a forced reasoning of 12K tokens), to be stopped while it runs.
   std::string thinking;
@@ -488,7 +488,7 @@ TEST_CASE("lsp server: suggestions on save become diagnostics with their edit, w
   CHECK(withdrawn["params"]["version"] == 3);
 }
 
-TEST_CASE("lsp server: documents follow incremental UTF-16 changes; bad changes keep the text", "[lsp][server]") {
+TEST_CASE("lsp server: documents follow incremental UTF-16 changes, bad changes keep the text", "[lsp][server]") {
   Fixture f(true);
   // An emoji (two UTF-16 units) before `sum`'s call on the last line: positions after it shift.
   f.client->notify("textDocument/didChange",
@@ -511,7 +511,7 @@ TEST_CASE("lsp server: documents follow incremental UTF-16 changes; bad changes 
   CHECK(Fixture::find_action(actions, "Ponder: improve `sum`")["data"]["version"] == 3);
 }
 
-TEST_CASE("lsp server: no model gives a clear error; the model unloads when idle and loads again", "[lsp][server]") {
+TEST_CASE("lsp server: no model gives a clear error, the model unloads when idle and loads again", "[lsp][server]") {
   {
     EngineLoader none = [](const ModelSettings&, const LoadProgress&, std::string* error) -> std::unique_ptr<Engine> {
       *error = "no DeepSeek-R1 distill found";
