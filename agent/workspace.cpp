@@ -191,6 +191,12 @@ std::vector<std::string> Workspace::open_keys() const {
   return keys;
 }
 
+std::vector<Tag> Workspace::tags(std::string_view key) const {
+  std::shared_lock lock(docs_mu_);
+  auto it = docs_.find(key);
+  return it == docs_.end() ? std::vector<Tag>{} : it->second.doc->tags();
+}
+
 void Workspace::file_changed(const std::string& key) {
   {
     std::shared_lock lock(docs_mu_);

@@ -69,6 +69,8 @@ class Workspace {
   bool close(const std::string& key);
   std::optional<DocumentSnapshot> document(std::string_view key) const;
   std::vector<std::string> open_keys() const;
+  /// The tags of open document `key` (empty when it is not open).
+  std::vector<Tag> tags(std::string_view key) const;
 
   /// A file changed, appeared or went away on disk: the index follows unless it is open.
   void file_changed(const std::string& key);

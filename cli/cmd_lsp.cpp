@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -126,17 +127,16 @@ int cmd_lsp(const std::vector<std::string>& args) {
   lsp::StdioTransport transport(STDIN_FILENO, STDOUT_FILENO);
   options.loader = load_engine;
   options.on_exit = [&transport] { transport.stop(); };
-  int code = 1;
-  {
-    lsp::Server server(options, [&transport](const std::string& body) { transport.write(body); });
-    const bool input_ended = transport.run([&](std::string_view body) { server.handle(body); },
-                                           [&](std::string_view problem) { server.transport_error(problem); });
-    if (input_ended && !server.exited()) log::warn("the editor closed the connection without exit");
-    code = server.exited() ? server.exit_code() : 1;
-  }
-  log::set_sink(nullptr);
-  if (log_sink) std::fclose(log_sink);
-  return code;
+  lsp::Server server(options, [&transport](const std::string& body) { transport.write(body); });
+  const bool input_ended = transport.run([&](std::string_view body) { server.handle(body); },
+                                         [&](std::string_view problem) { server.transport_error(problem); });
+  if (input_ended && !server.exited()) log::warn("the editor closed the connection without exit");
+  const int code = server.exited() ? server.exit_code() : 1;
+  // Done: leave now rather than wait for an index still being built or a model still loading
+  // (neither can be interrupted); nothing is left to save.
+  log::info("exiting with status ", code);
+  std::fflush(nullptr);
+  std::_Exit(code);
 }
 
 }  // namespace ponder::cli

@@ -753,10 +753,7 @@ struct Server::Impl {
   // The document's top-level-ish definitions with a body of a few lines (functions, methods).
   std::vector<std::pair<std::string, agent::Tag>> definitions_of(const std::string& key) {
     std::vector<std::pair<std::string, agent::Tag>> out;
-    auto doc = workspace->document(key);
-    if (!doc) return out;
-    agent::Document parsed(key, doc->language, doc->text);
-    for (const agent::Tag& t : parsed.tags())
+    for (const agent::Tag& t : workspace->tags(key))
       if (agent::is_definition(t.kind) && t.range.end.line > t.range.start.line &&
           (t.kind == agent::TagKind::function || t.kind == agent::TagKind::method))
         out.emplace_back((t.scope.empty() ? "" : t.scope + "::") + t.name, t);
@@ -1005,7 +1002,7 @@ struct Server::Impl {
       }
       spec.first_line = std::min(spec.first_line, std::max(lines, 1u));
       spec.last_line = std::max(spec.last_line, spec.first_line);
-      spec.diagnostic = "line " + std::to_string(d.range.start.line + 1) + ": " + d.message +
+      spec.diagnostic = "line " + std::to_string(std::uint64_t{d.range.start.line} + 1) + ": " + d.message +
                         (d.source.empty() ? "" : " (" + d.source + ")");
       add(spec, "quickfix", "Ponder: fix “" + first_line(d.message, 60) + "”", {d});
     }

@@ -324,7 +324,7 @@ TEST_CASE("review changes: ranges A..B and A...B, with the messages of their com
   CHECK(changes_of(spec_for(dir, "main~1..main")).message == "two");
 }
 
-TEST_CASE("review changes: staged and unstaged changes; untracked files noted; context from the index",
+TEST_CASE("review changes: staged and unstaged changes, untracked files noted, context from the index",
           "[agent][review]") {
   TempDir dir;
   git(dir, "init -q -b main");
@@ -390,7 +390,7 @@ TEST_CASE("review changes: staged and unstaged changes; untracked files noted; c
   CHECK(u.files[0].kind == ChangeKind::added);
 }
 
-TEST_CASE("review changes: a path filter; a path outside the repository is an error", "[agent][review]") {
+TEST_CASE("review changes: a path filter, a path outside the repository is an error", "[agent][review]") {
   TempDir dir;
   git(dir, "init -q -b main");
   ponder::test::commit_files(dir,

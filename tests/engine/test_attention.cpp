@@ -108,7 +108,7 @@ double max_error(const std::vector<float>& got, const std::vector<double>& want)
 
 }  // namespace
 
-TEST_CASE("attention: every path matches the formula; the tiled path does not depend on threads",
+TEST_CASE("attention: every path matches the formula, the tiled path does not depend on threads",
           "[backend][attention]") {
   std::mt19937 rng(7);
   cpu::ThreadPool one(1), three(3);

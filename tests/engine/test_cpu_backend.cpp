@@ -99,7 +99,7 @@ TEST_CASE("cpu backend: prefill at once equals token by token, and truncation re
   }
 }
 
-TEST_CASE("cpu backend: a saved prefix restores to the same logits; the abort flag stops eval", "[backend][cpu]") {
+TEST_CASE("cpu backend: a saved prefix restores to the same logits, the abort flag stops eval", "[backend][cpu]") {
   TempDir dir;
   std::string error;
   const std::string path = (dir.path() / "m.gguf").string();

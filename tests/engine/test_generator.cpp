@@ -399,7 +399,7 @@ TEST_CASE("generator: llama GGUF permutes Q and K and carries the llama3 factors
   }
 }
 
-TEST_CASE("generator: same seed, same bytes; another seed, other weights", "[generator]") {
+TEST_CASE("generator: same seed, same bytes, another seed, other weights", "[generator]") {
   TempDir tmp;
   TestModelSpec spec;
   spec.n_layer = 1;

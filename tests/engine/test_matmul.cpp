@@ -254,7 +254,7 @@ TEST_CASE("matmul: random block bytes (every quant value and sub-block scale)", 
   }
 }
 
-TEST_CASE("matmul: no pool equals a pool; zero rows of X do nothing", "[matmul]") {
+TEST_CASE("matmul: no pool equals a pool, zero rows of X do nothing", "[matmul]") {
   std::mt19937 rng(99);
   const std::size_t N = 37, K = 512, T = 6;
   TestWeight tw = make_weight(GgmlType::q4_k, N, K, rng);
@@ -293,7 +293,7 @@ TEST_CASE("ThreadPool: every task runs exactly once, on a valid thread", "[matmu
   CHECK(cpu::ThreadPool(0).size() == std::max(1u, std::thread::hardware_concurrency()));
 }
 
-TEST_CASE("ThreadPool: nested calls run inline; concurrent callers take turns", "[matmul][thread_pool]") {
+TEST_CASE("ThreadPool: nested calls run inline, concurrent callers take turns", "[matmul][thread_pool]") {
   cpu::ThreadPool pool(3);
   std::vector<std::atomic<int>> runs(16 * 16);
   std::atomic<bool> moved{false};  // (Catch2's CHECK is not for worker threads)

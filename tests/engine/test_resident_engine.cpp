@@ -159,7 +159,7 @@ TEST_CASE("engine: greedy generation and forced decoding equal the backend drive
   }
 }
 
-TEST_CASE("engine: a shared prefix is reused with the cold run's logits; the store keeps what diverged", "[engine]") {
+TEST_CASE("engine: a shared prefix is reused with the cold run's logits, the store keeps what diverged", "[engine]") {
   Fixture f;
   auto e = f.engine();
   auto cold = f.engine();
@@ -231,7 +231,7 @@ TEST_CASE("engine: the prefix store is bounded and evicts the least recently use
   CHECK(once(p1).stats.reused_tokens == 99);  // still there: all but the last prompt token
 }
 
-TEST_CASE("engine: the R1 chat template streams reasoning and answer; the reasoning budget forces </think>", "[engine]") {
+TEST_CASE("engine: the R1 chat template streams reasoning and answer, the reasoning budget forces </think>", "[engine]") {
   Fixture f;
   auto e = f.engine();
   const Tokenizer& tok = e->tokenizer();

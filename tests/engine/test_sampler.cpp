@@ -188,7 +188,7 @@ TEST_CASE("top-k 1 is greedy", "[sampler]") {
   }
 }
 
-TEST_CASE("a seed gives one sequence; another seed another; seed 0 picks one", "[sampler]") {
+TEST_CASE("a seed gives one sequence, another seed another, seed 0 picks one", "[sampler]") {
   const auto logits = gaussian_logits(64, 0.5f, 3);
   auto run = [&](std::uint64_t seed) {
     Sampler s(params(1.0f, 1.0f, 0, 0.0f, seed), 64);
@@ -450,7 +450,7 @@ TEST_CASE("sample() does not allocate", "[sampler]") {
   }
 }
 
-TEST_CASE("defaults come from the model; bad settings are refused", "[sampler]") {
+TEST_CASE("defaults come from the model, bad settings are refused", "[sampler]") {
   ponder::GenerationDefaults d;  // DeepSeek's advice when the files say nothing
   SamplingParams p = SamplingParams::from_defaults(d);
   CHECK(p.temperature == 0.6f);

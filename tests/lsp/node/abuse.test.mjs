@@ -265,28 +265,41 @@ describe('abuse on a running session: the server answers with errors, goes on, a
     client.notify('textDocument/didClose', { textDocument: { uri: bigUri } });
   });
 
-  test('invalid UTF-8: in a change (a parse error; the text stays), in a file on disk (replaced in answers)', async () => {
-    for (const raw of [Buffer.from([0xc3, 0x28]), Buffer.from([0xff]), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('\\ud800', 'latin1')]) {
+  test('invalid UTF-8: bad bytes and lone surrogates become U+FFFD (the change is kept, columns hold); on disk too', async () => {
+    // Each bad byte (and each lone surrogate escape) is one U+FFFD: one UTF-16 unit for one.
+    for (const [raw, seen] of [[Buffer.from([0xc3, 0x28]), '\ufffd('], [Buffer.from([0xff]), '\ufffd'],
+      [Buffer.from([0xed, 0xa0, 0x80]), '\ufffd\ufffd\ufffd'], [Buffer.from('\\ud800', 'latin1'), '\ufffd'],
+      [Buffer.from('\\udc00x', 'latin1'), '\ufffdx']]) {
       const from = client.messages.length;
+      version += 1;
       const change = Buffer.concat([
-        bytes(`{"jsonrpc":"2.0","method":"textDocument/didChange","params":{"textDocument":{"uri":"${uri}","version":${version + 1}},` +
+        bytes(`{"jsonrpc":"2.0","method":"textDocument/didChange","params":{"textDocument":{"uri":"${uri}","version":${version}},` +
               '"contentChanges":[{"range":{"start":{"line":0,"character":0},"end":{"line":0,"character":0}},"text":"// '),
         raw, bytes(' bad\\n"}]}}')]);
       client.write(frame(change));
-      assert.equal((await client.framingError(from, `invalid UTF-8 ${raw.toString('hex')}`)).error.code, kParseError);
+      const line = `// ${seen} bad`;
+      // The change landed: the line's end is where the editor's columns say.
+      const r = await client.request('textDocument/codeAction', { textDocument: { uri }, range: range(0, line.length), context: { diagnostics: [] } });
+      assert.ok(Array.isArray(r.result), JSON.stringify(r));
+      assert.ok(!client.messages.slice(from).some((m) => m.id === null && 'error' in m), `no parse error for ${raw.toString('hex')}`);
+      // Take the line out again (by its UTF-16 length): the text is what it was.
+      version += 1;
+      client.notify('textDocument/didChange', { textDocument: { uri, version }, contentChanges: [{ range: range(0, 0, 1, 0), text: '' }] });
     }
-    // A document opened with invalid UTF-8 is not opened: code actions on it are empty.
+    const sumLine = text.slice(0, text.indexOf('int sum(')).split('\n').length - 1;  // 0-based, in the editor's text
+    const actions = await client.request('textDocument/codeAction', { textDocument: { uri }, range: range(sumLine + 1, 4), context: { diagnostics: [] } });
+    assert.ok(actions.result.some((a) => a.data && a.data.version === version && a.data.firstLine === sumLine + 1), JSON.stringify(actions.result));
+    // A document opened with a bad byte is opened (with U+FFFD): its definitions are there.
     const other = workspace.uri('src/other.cpp');
     client.write(frame(Buffer.concat([
       bytes(`{"jsonrpc":"2.0","method":"textDocument/didOpen","params":{"textDocument":{"uri":"${other}","languageId":"cpp","version":1,"text":"int g() { return 1; } // `),
       Buffer.from([0xe9]), bytes('"}}}')])));
     const r = await client.request('textDocument/codeAction', { textDocument: { uri: other }, range: range(0, 5), context: { diagnostics: [] } });
-    assert.deepEqual(r, { jsonrpc: '2.0', id: r.id, result: [] });
-    // A request with invalid UTF-8 in it: a parse error without its id.
-    const from = client.messages.length;
+    assert.ok(r.result.some((a) => a.title === 'Ponder: improve `g`'), JSON.stringify(r));
+    // A request with a bad byte in it is read too: here a hover on a file that is not open.
     client.write(frame(Buffer.concat([bytes('{"jsonrpc":"2.0","id":"utf8","method":"textDocument/hover","params":{"textDocument":{"uri":"file:///'),
       Buffer.from([0xfe]), bytes('"},"position":{"line":0,"character":0}}}')])));
-    assert.equal((await client.framingError(from, 'the hover')).error.code, kParseError);
+    assert.deepEqual(await client.response('utf8', 5000), { jsonrpc: '2.0', id: 'utf8', result: null });
     // The signature of a function defined in a Latin-1 file on disk: U+FFFD in valid JSON.
     version += 1;
     const call = 'int three() { return count_bytes(); }\n';
