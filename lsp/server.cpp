@@ -559,7 +559,7 @@ struct Server::Impl {
       if (stream) progress_report(job.token, std::to_string(tokens) + " tokens · " + last_line(reasoning));
       const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
       notify("ponder/status", {{"state", done ? "idle" : "thinking"},
-                               {"detail", spec.title},
+                               {"detail", done ? host.description() : spec.title},  // idle: the model
                                {"background", job.background},
                                {"tokens", tokens},
                                {"tokensPerSecond", seconds > 0 ? tokens / seconds : 0.0}});
