@@ -1,6 +1,6 @@
 -- The Neovim plugin (plugins/nvim) driven headless against the real `ponder lsp`, with a
 -- generated test model and forced decoding (--force-answer): the R1 answer of
--- tests/fixtures/editors/answer.txt (an edit of sum.cpp), or a long reasoning ("step 0 step 1
+-- tests/fixtures/lsp/r1_answer.txt (an edit of sum.cpp), or a long reasoning ("step 0 step 1
 -- ...") for a request that runs long enough to watch and to cancel.
 --
 --   PONDER_NVIM_CASE=setup|ask|reasoning|cancel PONDER_BINARY=build/ponder \
@@ -55,7 +55,7 @@ end
 
 -- A workspace: a git root with src/sum.cpp.
 local workspace = vim.fn.tempname()
-local sum_cpp = read(here .. "/../fixtures/editors/sum.cpp")
+local sum_cpp = read(here .. "/../fixtures/lsp/sum.cpp")
 write(workspace .. "/src/sum.cpp", sum_cpp)
 vim.fn.mkdir(workspace .. "/.git", "p")
 local cache = vim.fn.tempname()
@@ -72,7 +72,7 @@ local LONG = { context = 16384, maxTokens = 14000, reasoningBudget = -1 }
 local function start(t)
   t = t or {}
   local answer = vim.fn.tempname()
-  write(answer, t.answer or read(here .. "/../fixtures/editors/answer.txt"))
+  write(answer, t.answer or read(here .. "/../fixtures/lsp/r1_answer.txt"))
   vim.cmd("filetype on")
   require("ponder").setup(vim.tbl_deep_extend("force", {
     cmd = { binary, "lsp", "--force-answer", answer, "--cache-dir", cache },
@@ -115,6 +115,16 @@ function cases.setup()
   check(init.model == model and init.reasoningBudget == 512 and init.features.suggestions == false,
     "initializationOptions carry the model and the settings: " .. vim.inspect(init))
   check(require("ponder").statusline() == "ponder: idle", "statusline: " .. require("ponder").statusline())
+
+  -- ponder/status while a request runs, and at its end (the detail is then the request's title).
+  local status = require("ponder.status")
+  local model_detail = status.state().model.detail
+  status.on_status({ state = "thinking", detail = "use a range-for loop", tokens = 1234, tokensPerSecond = 41.53 })
+  check(require("ponder").statusline() == "ponder: thinking · 1234 tokens · 41.5 tok/s",
+    "statusline while thinking: " .. require("ponder").statusline())
+  status.on_status({ state = "idle", detail = "use a range-for loop", tokens = 2000, tokensPerSecond = 40 })
+  check(require("ponder").statusline() == "ponder: idle", "statusline after: " .. require("ponder").statusline())
+  check(status.state().model.detail == model_detail, "the model's detail stays: " .. tostring(status.state().model.detail))
 
   -- One server per root: a second file joins it.
   vim.cmd("edit " .. vim.fn.fnameescape(workspace .. "/src/other.cpp"))
@@ -170,6 +180,19 @@ function cases.ask()
   check(buffer_text(bufnr) == before, "u restores the text before the edit:\n" .. buffer_text(bufnr))
   vim.cmd("redo")
   check(buffer_text(bufnr) == after, "redo applies it again")
+
+  -- An edit computed for an older version of the buffer is refused, not misapplied.
+  local c = require("ponder").client(bufnr)
+  local stale = c.handlers["workspace/applyEdit"](nil, {
+    label = "stale",
+    edit = { documentChanges = { {
+      textDocument = { uri = vim.uri_from_bufnr(bufnr), version = 1 },
+      edits = { { range = { start = { line = 0, character = 0 }, ["end"] = { line = 0, character = 0 } }, newText = "// stale\n" } },
+    } } },
+  }, { client_id = c.id })
+  check(stale.applied == false and stale.failureReason:find("changed while ponder was thinking"),
+    "a stale edit is refused: " .. vim.inspect(stale))
+  check(buffer_text(bufnr) == after, "the stale edit changed nothing")
 
   -- :PonderReasoning on the finished result: the whole result from ponder.showReasoning.
   vim.cmd("PonderReasoning")

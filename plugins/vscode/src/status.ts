@@ -51,7 +51,10 @@ export class StatusTracker {
       return;
     }
     this.thinking = null;
-    this.model = p;
+    // The end of a request ({state: "idle", detail: its title, tokens, ...}): the model is idle,
+    // and still the one it was.
+    if (p.state === 'idle' && typeof p.tokens === 'number') this.model = { state: 'idle', detail: this.model.detail ?? '' };
+    else this.model = p;
   }
 
   onReasoning(p: ReasoningParams): void {

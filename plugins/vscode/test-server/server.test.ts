@@ -32,7 +32,7 @@ import { StatusTracker, type StatusView } from '../src/status';
 const binary = process.env.PONDER_BINARY ?? '';
 const model = process.env.PONDER_TEST_MODEL ?? '';
 const skip = binary === '' || model === '' ? 'set PONDER_BINARY and PONDER_TEST_MODEL' : false;
-const fixtures = path.resolve(__dirname, '..', '..', '..', '..', 'tests', 'fixtures', 'editors');
+const fixtures = path.resolve(__dirname, '..', '..', '..', '..', 'tests', 'fixtures', 'lsp');
 
 function reader(set: Record<string, unknown>): SettingsReader {
   return (key) => (key in set ? { value: set[key], set: true } : { value: undefined, set: false });
@@ -188,7 +188,7 @@ class Session {
 
 describe('the extension against ponder lsp', { skip }, () => {
   const s = new Session();
-  const answer = fs.readFileSync(path.join(fixtures, 'answer.txt'), 'utf8');
+  const answer = fs.readFileSync(path.join(fixtures, 'r1_answer.txt'), 'utf8');
 
   before(async () => {
     await s.start({ model, reasoningBudget: 512, 'suggestions.onSave': false, logLevel: 'warn' }, answer);

@@ -36,8 +36,10 @@ describe('the status-bar item', () => {
       action: 'cancel',
       error: false,
     });
-    t.onStatus({ state: 'idle', detail: 'm' });
+    // The request's end names the request, not the model: the model's name stays.
+    t.onStatus({ state: 'idle', detail: 'Ponder: improve `sum`', tokens: 2000, tokensPerSecond: 40 });
     assert.equal(t.view().action, 'showReasoning');
+    assert.match(t.view().tooltip, /^Model: m\n/);
   });
 
   it('a streaming request shows as thinking even without a thinking status', () => {

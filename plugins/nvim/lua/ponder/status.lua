@@ -3,7 +3,8 @@
 local M = {}
 
 local state = {
-  model = nil,     -- ponder/status: { state, detail, tokens, tokensPerSecond }
+  model = nil,     -- ponder/status of the model: { state = loading|idle|failed|unloaded, detail }
+  thinking = nil,  -- ponder/status while a request runs: { detail = its title, tokens, tokensPerSecond }
   progress = {},   -- token -> { title, message } of ponder's running work
   order = {},      -- tokens, oldest first
   echo = "echo",   -- the `progress` option
@@ -33,7 +34,17 @@ end
 
 --- ponder/status.
 function M.on_status(params)
-  state.model = params
+  if params.state == "thinking" then
+    state.thinking = params
+  else
+    state.thinking = nil
+    if params.state == "idle" and params.tokens and state.model then
+      -- The end of a request (its detail is the request's title): the model stays what it was.
+      state.model = { state = "idle", detail = state.model.detail }
+    else
+      state.model = params
+    end
+  end
   fire()
 end
 
@@ -72,7 +83,7 @@ end
 
 --- The server is gone.
 function M.on_exit()
-  state.model = nil
+  state.model, state.thinking = nil, nil
   state.progress, state.order = {}, {}
   fire()
 end
@@ -80,17 +91,18 @@ end
 --- One short line: "ponder: idle", "ponder: 312 tokens · 41.2 tok/s", "ponder: loading", ...
 --- "" when no ponder server runs.
 function M.statusline()
-  local m = state.model
-  local p = current()
-  if m and m.state == "thinking" and m.tokens then
-    local s = string.format("ponder: %d tokens", m.tokens)
-    if m.tokensPerSecond and m.tokensPerSecond > 0 then s = s .. string.format(" · %.1f tok/s", m.tokensPerSecond) end
+  local t, p, m = state.thinking, current(), state.model
+  if t and t.tokens then
+    local s = string.format("ponder: thinking · %d tokens", t.tokens)
+    if t.tokensPerSecond and t.tokensPerSecond > 0 then s = s .. string.format(" · %.1f tok/s", t.tokensPerSecond) end
     return s
   end
   if p then
     local tokens = p.message:match("^(%d+) tokens")
-    return tokens and ("ponder: thinking · " .. tokens .. " tokens") or ("ponder: " .. p.title:gsub("^Ponder: ", ""))
+    if tokens then return "ponder: thinking · " .. tokens .. " tokens" end
+    return "ponder: " .. (p.title:gsub("^Ponder: ", ""))
   end
+  if t then return "ponder: thinking" end
   if not m then return "" end
   if m.state == "failed" then return "ponder: no model" end
   return "ponder: " .. m.state
