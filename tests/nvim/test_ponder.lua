@@ -211,6 +211,8 @@ function cases.reasoning()
   local progress_events = 0
   local event, pattern = require("ponder.compat").progress_autocmd()
   vim.api.nvim_create_autocmd(event, { pattern = pattern, callback = function() progress_events = progress_events + 1 end })
+  local status_events = 0
+  vim.api.nvim_create_autocmd("User", { pattern = "PonderStatus", callback = function() status_events = status_events + 1 end })
   echoed = {}
   vim.cmd("PonderAsk use a range-for loop")
   local reasoning = require("ponder.reasoning")
@@ -232,6 +234,7 @@ function cases.reasoning()
   check(buffer_text(view.buf):find(e.text:sub(1, 200), 1, true) ~= nil, "the window shows the stream's text")
   check(vim.api.nvim_win_get_cursor(view.win)[1] == vim.api.nvim_buf_line_count(view.buf), "the cursor follows the end")
   check(progress_events > 0, "LSP progress events fired")
+  check(status_events > 0, "User PonderStatus fired")
   check(require("ponder").statusline():find("^ponder: thinking · %d+ tokens") ~= nil,
     "statusline while thinking: " .. require("ponder").statusline())
   check(echoed_matching("%d+ tokens · ") ~= nil, "progress echoed: " .. vim.inspect(echoed))

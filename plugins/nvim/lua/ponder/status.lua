@@ -17,7 +17,7 @@ end
 
 local function fire()
   vim.cmd("redrawstatus!")
-  vim.cmd("doautocmd <nomodeline> User PonderStatus")
+  if vim.fn.exists("#User#PonderStatus") == 1 then vim.cmd("doautocmd <nomodeline> User PonderStatus") end
 end
 
 local function fit(text)
