@@ -204,6 +204,11 @@ function cases.ask()
     return text:find("Iterate over the vector's elements", 1, true) and text:find("Okay, the loop runs while i <= n", 1, true)
   end, "the summary and the reasoning in the window")
   vim.cmd("close")
+  -- The same from a code action's command (Show ponder's reasoning).
+  vim.lsp.commands["ponder.showReasoning"]({ command = "ponder.showReasoning", arguments = { require("ponder").last_result } })
+  check(require("ponder.reasoning").view().win ~= nil, "a code action's ponder.showReasoning opens the window")
+  check(require("ponder.reasoning").view().id == require("ponder").last_result, "on its result")
+  vim.cmd("close")
 end
 
 function cases.reasoning()

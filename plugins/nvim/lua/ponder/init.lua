@@ -169,6 +169,12 @@ function M.setup(user)
   command("PonderReasoning", M.show_reasoning, { nargs = "?", desc = "ponder: show the model's reasoning" })
   command("PonderCancel", M.cancel, { desc = "ponder: stop what the model is doing" })
   command("PonderStatus", M.status, { desc = "ponder: the model's state" })
+  -- The command of ponder's code actions and suggestions ("Show ponder's reasoning"): the
+  -- reasoning window instead of a round trip whose answer would be dropped.
+  vim.lsp.commands["ponder.showReasoning"] = function(cmd)
+    local id = cmd.arguments and cmd.arguments[1]
+    M.show_reasoning({ args = type(id) == "string" and id or "" })
+  end
   -- Buffers opened before setup.
   for _, bufnr in ipairs(vim.api.nvim_list_bufs()) do
     if vim.api.nvim_buf_is_loaded(bufnr) and vim.tbl_contains(opts.filetypes, vim.bo[bufnr].filetype) then
