@@ -75,8 +75,8 @@ for (const name of required) need(name);
 
 const forbidden = [
   [/^extension\/src\//, 'TypeScript sources'],
-  [/^extension\/test\//, 'test sources'],
-  [/^extension\/out\/test\//, 'compiled tests'],
+  [/^extension\/test/, 'test sources'],
+  [/^extension\/out\/test/, 'compiled tests'],
   [/\.ts$/, 'TypeScript files'],
   [/\.map$/, 'source maps'],
   [/^extension\/node_modules\/(typescript|eslint|@vscode\/vsce|@types|typescript-eslint|@eslint)\//, 'development dependencies'],
