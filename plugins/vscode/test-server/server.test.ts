@@ -73,7 +73,9 @@ class Session {
   readonly messages: { type: number; message: string }[] = [];
   readonly applied: { label?: string; edit: Record<string, unknown> }[] = [];
   readonly shownDocuments: string[] = [];
-  readonly workspace = fs.mkdtempSync(path.join(os.tmpdir(), 'ponder-vscode-'));
+  /** Holds the workspace, the forced answer and the tag cache; removed by stop(). */
+  private readonly root = fs.mkdtempSync(path.join(os.tmpdir(), 'ponder-vscode-'));
+  readonly workspace = path.join(this.root, 'w');
   private process: ChildProcess | undefined;
   private c: ProtocolConnection | undefined;
 
@@ -83,9 +85,9 @@ class Session {
   }
 
   async start(settings: Record<string, unknown>, answer: string): Promise<void> {
-    fs.mkdirSync(path.join(this.workspace, 'src'));
+    fs.mkdirSync(path.join(this.workspace, 'src'), { recursive: true });
     fs.copyFileSync(path.join(fixtures, 'sum.cpp'), path.join(this.workspace, 'src', 'sum.cpp'));
-    const answerFile = path.join(this.workspace, '..', `${path.basename(this.workspace)}-answer.txt`);
+    const answerFile = path.join(this.root, 'answer.txt');
     fs.writeFileSync(answerFile, answer);
     const resolved = resolveSettings(reader({ path: binary, ...settings }));
     const launch = resolveLaunch(resolved.launch, {
@@ -95,7 +97,7 @@ class Session {
       isExecutable,
     });
     assert.ok(launch.ok, launch.ok ? '' : launch.message);
-    const cache = process.env.PONDER_CACHE ?? path.join(this.workspace, '..', `${path.basename(this.workspace)}-cache`);
+    const cache = path.join(this.root, 'cache');
     const child = spawn(launch.command, [...launch.args, '--force-answer', answerFile, '--cache-dir', cache], {
       cwd: this.workspace,
       stdio: ['pipe', 'pipe', 'inherit'],
@@ -175,14 +177,26 @@ class Session {
   }
 
   async stop(): Promise<void> {
+    const child = this.process;
+    const exited = new Promise<void>((resolve) => {
+      if (!child || child.exitCode !== null) {
+        resolve();
+        return;
+      }
+      child.once('exit', () => {
+        resolve();
+      });
+    });
     try {
       await this.c?.sendRequest('shutdown');
       await this.c?.sendNotification('exit');
     } catch {
-      this.process?.kill();
+      child?.kill();
     }
+    // The server may still be writing its tag cache: wait for it before removing the folder.
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
     this.c?.dispose();
-    fs.rmSync(this.workspace, { recursive: true, force: true });
+    fs.rmSync(this.root, { recursive: true, force: true });
   }
 }
 
