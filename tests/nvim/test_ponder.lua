@@ -114,7 +114,9 @@ function cases.setup()
   local init = c.config.init_options
   check(init.model == model and init.reasoningBudget == 512 and init.features.suggestions == false,
     "initializationOptions carry the model and the settings: " .. vim.inspect(init))
-  check(require("ponder").statusline() == "ponder: idle", "statusline: " .. require("ponder").statusline())
+  -- (The loading progress may end a moment after the status says idle.)
+  wait(2000, function() return require("ponder").statusline() == "ponder: idle" end,
+    "the statusline to say ponder: idle")
 
   -- ponder/status while a request runs, and at its end (the detail is then the request's title).
   local status = require("ponder.status")
