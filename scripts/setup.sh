@@ -3,7 +3,8 @@
 #   - Debian packages (apt): compilers and libraries, Catch2, PyTorch/numpy for reference
 #     numerics, Neovim as a real LSP client for tests.
 #   - npm packages pinned in plugins/grammars/package-lock.json (`npm ci`): the tree-sitter
-#     runtime and grammar sources that CMake compiles in.
+#     runtime and grammar sources that CMake compiles in; in plugins/vscode/package-lock.json:
+#     the VS Code extension's client library and its build, lint and packaging tools.
 # Node 20 and npm come with the machine; do not apt-install npm (it would fight that node).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -56,6 +57,7 @@ npm_ci() {
   fi
 }
 npm_ci "$here/plugins/grammars"
+npm_ci "$here/plugins/vscode"
 npm_ci "$here/tests/reference"
 npm_ci "$here/tests/schemas"
 npm_ci "$here/tests/lsp/node"
