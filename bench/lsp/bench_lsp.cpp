@@ -11,8 +11,9 @@
 //                cached (filled first by forced explains through --model, a small generated
 //                model: `make_test_model --arch qwen2 --type q8_0 --out M.gguf`; skipped without);
 //   didChange  — an incremental textDocument/didChange: a letter typed inside an identifier and
-//                deleted again (each a change), then Enter at the end of a line and its undo;
-//                each runs the incremental reparse and the tag update before handle() returns.
+//                deleted again (each a change), then Enter at the end of a line (the new line
+//                indented like it) and its undo; each runs the incremental reparse and the tag
+//                update before handle() returns.
 // Prints p50/p99/max (wall clock) per operation against the 5 ms target, and the CPU time of the
 // thread that ran handle() (p50/p99: the same work without the waits of a busy machine);
 // --json writes the figures too.
@@ -371,10 +372,13 @@ int main(int argc, char** argv) {
   }
   for (int i = 0; i < iterations / 2 + 10; ++i) {
     const std::uint32_t line = static_cast<std::uint32_t>(rng() % (n_lines - 1));
-    const std::uint32_t end = static_cast<std::uint32_t>(text.find('\n', offset_at(text, {line, 0}, Encoding::utf16)));
+    const std::uint32_t begin = offset_at(text, {line, 0}, Encoding::utf16);
+    const std::uint32_t end = static_cast<std::uint32_t>(text.find('\n', begin));
+    // The new line keeps the line's indentation, as an editor's autoindent does.
+    const std::string indent = text.substr(begin, std::min<std::size_t>(text.find_first_not_of(" \t", begin), end) - begin);
     const Position p = position_at(text, end, Encoding::utf16);
-    const Sample entered = timed(change(p, p, "\n  "), 0);
-    const Sample undone = timed(change(p, {p.line + 1, 2}, ""), 0);
+    const Sample entered = timed(change(p, p, "\n" + indent), 0);
+    const Sample undone = timed(change(p, {p.line + 1, static_cast<std::uint32_t>(indent.size())}, ""), 0);
     if (i >= 10) enters.insert(enters.end(), {entered, undone});
   }
   // Every change was taken (the listing's data names the last version) and undone (the server's
