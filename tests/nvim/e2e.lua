@@ -91,6 +91,7 @@ local original = table.concat(vim.fn.readfile(workspace .. "/src/sum.cpp"), "\n"
 local edited = original:gsub(vim.pesc("  for (int i = 0; i <= n; ++i) {\n    s += v[i];\n"),
   "  for (int x : v) {\n    s += x;\n")
 local summary = "Iterate over the vector's elements instead of an index bound by n."
+assert(edited ~= original, "tests/fixtures/lsp/sum.cpp no longer holds the loop the forced answer edits")
 
 local function test()
   -- The newer configuration (vim.lsp.config, Neovim 0.11) cannot run on 0.7: it must at least parse.
