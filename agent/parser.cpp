@@ -360,6 +360,7 @@ std::vector<Tag> Parser::update_tags(Language lang, const TSTree* old_tree, cons
                                        c.tag.name_range.start_byte >= to;
                               }),
                merged.end());
+  merged.reserve(merged.size() + old_tags.size());
   for (Tag& t : old_tags) {
     shift(t.range, edit);
     shift(t.name_range, edit);
