@@ -94,7 +94,7 @@ bool Workspace::index_ready() const {
   return index_ != nullptr;
 }
 
-void Workspace::publish(const std::string& key, FileTags tags) {
+void Workspace::publish(const std::string& key, FileTags tags) const {
   // Never called with docs_mu_ held: index readers take docs_mu_ (the overlay) under index_mu_.
   std::unique_lock lock(index_mu_);
   if (index_ && tags.language != Language::unknown && indexable(key)) index_->set_file(std::move(tags));
@@ -126,7 +126,6 @@ bool Workspace::open(const std::string& key, std::int64_t version, std::string t
 
 bool Workspace::edit(const std::string& key, std::int64_t version, std::uint32_t start, std::uint32_t end,
                      std::string_view replacement, std::string* error) {
-  FileTags tags;
   {
     std::unique_lock lock(docs_mu_);
     auto it = docs_.find(key);
@@ -142,9 +141,9 @@ bool Workspace::edit(const std::string& key, std::int64_t version, std::uint32_t
     if (!it->second.doc->edit(start, end, replacement, error)) return false;
     it->second.version = version;
     if (!it->second.in_root) return true;
-    tags = it->second.doc->file_tags();
   }
-  publish(key, std::move(tags));
+  std::lock_guard lock(dirty_mu_);
+  dirty_.insert(key);
   return true;
 }
 
@@ -189,6 +188,25 @@ std::vector<std::string> Workspace::open_keys() const {
   std::vector<std::string> keys;
   for (const auto& [key, open] : docs_) keys.push_back(key);
   return keys;
+}
+
+void Workspace::sync_index() const {
+  std::lock_guard sync(sync_mu_);
+  std::set<std::string> keys;
+  {
+    std::lock_guard lock(dirty_mu_);
+    keys.swap(dirty_);
+  }
+  for (const std::string& key : keys) {
+    FileTags tags;
+    {
+      std::shared_lock lock(docs_mu_);
+      auto it = docs_.find(key);
+      if (it == docs_.end()) continue;  // closed since: its file was re-read from disk
+      tags = it->second.doc->file_tags();
+    }
+    publish(key, std::move(tags));
+  }
 }
 
 std::vector<Tag> Workspace::tags(std::string_view key) const {
@@ -241,6 +259,7 @@ SymbolAt Workspace::symbol_at(std::string_view key, std::uint32_t offset) const 
 }
 
 std::vector<std::pair<std::string, Tag>> Workspace::definitions(std::string_view name) const {
+  sync_index();
   std::vector<std::pair<std::string, Tag>> out;
   {
     std::shared_lock lock(index_mu_);

@@ -14,7 +14,9 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -72,6 +74,11 @@ class Workspace {
   /// The tags of open document `key` (empty when it is not open).
   std::vector<Tag> tags(std::string_view key) const;
 
+  /// Brings the index up to date with the open documents' edits. Edits only mark their document
+  /// (a keystroke must stay cheap); whoever reads the index calls this first — definitions()
+  /// does. Thread-safe.
+  void sync_index() const;
+
   /// A file changed, appeared or went away on disk: the index follows unless it is open.
   void file_changed(const std::string& key);
 
@@ -92,7 +99,7 @@ class Workspace {
     bool in_root;
   };
   void reindex_from_disk(const std::string& key);  // index_mu_ held exclusively
-  void publish(const std::string& key, FileTags tags);
+  void publish(const std::string& key, FileTags tags) const;
 
   std::filesystem::path root_;
   mutable std::shared_mutex docs_mu_;
@@ -100,6 +107,9 @@ class Workspace {
   mutable std::shared_mutex index_mu_;
   std::unique_ptr<Index> index_;
   std::shared_ptr<OverlaySource> source_;
+  mutable std::mutex dirty_mu_;   // guards dirty_
+  mutable std::set<std::string> dirty_;  // open documents edited since their tags went to the index
+  mutable std::mutex sync_mu_;    // one sync_index() at a time (a late one must not win)
 };
 
 }  // namespace ponder::agent

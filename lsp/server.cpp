@@ -528,6 +528,7 @@ struct Server::Impl {
     to.cache = &task_cache;
     const bool in_root = !std::filesystem::path(spec.key).is_absolute();
     if (in_root && index_done) {
+      workspace->sync_index();  // the open documents' latest edits
       to.index = workspace->index();
       to.index_lock = &workspace->index_lock();
       to.map_cache = &map_cache;
