@@ -10,6 +10,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <fstream>
 #include <mutex>
 #include <thread>
 
@@ -25,38 +26,17 @@ using namespace ponder::lsp;
 
 namespace {
 
-const std::string kSum =
-    "#include <vector>\n"
-    "\n"
-    "int sum(const std::vector<int>& v, int n) {\n"
-    "  int s = 0;\n"
-    "  for (int i = 0; i <= n; ++i) {\n"
-    "    s += v[i];\n"
-    "  }\n"
-    "  return s;\n"
-    "}\n"
-    "\n"
-    "int twice(const std::vector<int>& v) { return 2 * sum(v, static_cast<int>(v.size()) - 1); }\n";
+std::string fixture(const char* name) {
+  std::ifstream in(std::string(PONDER_FIXTURES) + "/lsp/" + name, std::ios::binary);
+  if (!in) throw std::runtime_error(std::string("missing fixture tests/fixtures/lsp/") + name);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// The fixture file (tests/fixtures/lsp/sum.cpp; the node and Neovim tests use it too).
+const std::string kSum = fixture("sum.cpp");
 
 // An answer as R1 distills write it: reasoning, </think>, summary, rationale, an edit block.
-const std::string kAnswer =
-    "Okay, the loop runs while i <= n, so with n == v.size() it reads one past the end.\n"
-    "The callers pass size() - 1, which is easy to get wrong. Use the vector's size.\n"
-    "</think>\n\n"
-    "Iterate over the vector's elements instead of an index bound by n.\n\n"
-    "The index loop reads v[n], one past the end when n == v.size().\n\n"
-    "src/sum.cpp\n"
-    "```cpp\n"
-    "<<<<<<< SEARCH\n"
-    "  for (int i = 0; i <= n; ++i) {\n"
-    "    s += v[i];\n"
-    "  }\n"
-    "=======\n"
-    "  for (int x : v) {\n"
-    "    s += x;\n"
-    "  }\n"
-    ">>>>>>> REPLACE\n"
-    "```\n";
+const std::string kAnswer = fixture("r1_answer.txt");
 
 const std::filesystem::path& model_file() {
   static test::TempDir dir;
