@@ -221,6 +221,16 @@ struct Server::Impl {
   }
 
   // ---- progress ----
+  // A server-created token may be used once the client has answered its create request: until
+  // then its begin, the latest report and its end wait here (and go when the answer comes; a
+  // refusal drops them).
+  struct ProgressToken {
+    bool ready = false, refused = false;
+    std::vector<json> waiting;
+  };
+  std::mutex progress_mu;  // also keeps one token's messages in order
+  std::map<std::string, ProgressToken> progress_tokens;
+
   std::string progress_begin(const std::string& title, const std::string& message, Job* job = nullptr) {
     if (!caps.work_done_progress) return "";
     std::string token = "ponder/" + std::to_string(next_token++);
@@ -228,20 +238,58 @@ struct Server::Impl {
       std::lock_guard lock(jobs_mu);
       job->token = token;
     }
-    request("window/workDoneProgress/create", {{"token", token}}, [](const json&, const json*) {});
-    notify("$/progress", {{"token", token},
-                          {"value", {{"kind", "begin"}, {"title", title}, {"cancellable", true}, {"message", message}}}});
+    {
+      std::lock_guard lock(progress_mu);
+      progress_tokens[token];
+    }
+    request("window/workDoneProgress/create", {{"token", token}}, [this, token](const json&, const json* error) {
+      std::lock_guard lock(progress_mu);
+      auto it = progress_tokens.find(token);
+      if (it == progress_tokens.end()) return;
+      if (error) {
+        log::info("the client refused progress token ", token);
+        it->second.refused = true;
+        it->second.waiting.clear();
+        return;
+      }
+      it->second.ready = true;
+      bool ended = false;
+      for (const json& value : it->second.waiting) {
+        notify("$/progress", {{"token", token}, {"value", value}});
+        ended = ended || value["kind"] == "end";
+      }
+      it->second.waiting.clear();
+      if (ended) progress_tokens.erase(it);
+    });
+    progress_send(token, {{"kind", "begin"}, {"title", title}, {"cancellable", true}, {"message", message}});
     return token;
   }
-  void progress_report(const std::string& token, const std::string& message, int percent = -1) {
+  void progress_send(const std::string& token, json value) {
     if (token.empty()) return;
+    std::lock_guard lock(progress_mu);
+    auto it = progress_tokens.find(token);
+    if (it == progress_tokens.end()) return;
+    const bool end = value["kind"] == "end";
+    if (it->second.refused) {
+      if (end) progress_tokens.erase(it);
+      return;
+    }
+    if (!it->second.ready) {
+      std::vector<json>& w = it->second.waiting;
+      if (value["kind"] == "report" && !w.empty() && w.back()["kind"] == "report") w.back() = std::move(value);
+      else w.push_back(std::move(value));
+      return;
+    }
+    notify("$/progress", {{"token", token}, {"value", value}});
+    if (end) progress_tokens.erase(it);
+  }
+  void progress_report(const std::string& token, const std::string& message, int percent = -1) {
     json value = {{"kind", "report"}, {"message", message}};
     if (percent >= 0) value["percentage"] = percent;
-    notify("$/progress", {{"token", token}, {"value", value}});
+    progress_send(token, std::move(value));
   }
   void progress_end(const std::string& token, const std::string& message) {
-    if (token.empty()) return;
-    notify("$/progress", {{"token", token}, {"value", {{"kind", "end"}, {"message", message}}}});
+    progress_send(token, {{"kind", "end"}, {"message", message}});
   }
 
   void on_model_state(EngineHost::State st, const std::string& detail, int pct) {

@@ -12,6 +12,7 @@
 #include <deque>
 #include <fstream>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "engine/engine.h"
@@ -158,9 +159,16 @@ class Client {
     return exit_called_;
   }
   bool apply_edits = true;  // what the client answers to workspace/applyEdit
+  bool refuse_progress = false;  // answer window/workDoneProgress/create with an error
+  std::set<std::string> refused;  // the tokens refused so
 
  private:
   void answer(const json& m) {
+    if (refuse_progress && m["method"] == "window/workDoneProgress/create") {
+      refused.insert(m["params"]["token"].get<std::string>());
+      send({{"jsonrpc", "2.0"}, {"id", m["id"]}, {"error", {{"code", -32603}, {"message", "no"}}}});
+      return;
+    }
     json result = nullptr;
     if (m["method"] == "workspace/applyEdit") result = {{"applied", apply_edits}};
     send({{"jsonrpc", "2.0"}, {"id", m["id"]}, {"result", result}});
@@ -557,4 +565,26 @@ TEST_CASE("lsp server: the server exits when the editor's process is gone", "[ls
   while (!c.exit_called() && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   CHECK(c.exit_called());
+}
+
+TEST_CASE("lsp server: progress waits for the client to accept its token, and a refused token stays silent",
+          "[lsp][server]") {
+  Fixture f(true);
+  f.client->refuse_progress = true;
+  const json actions = f.code_actions(4, 10);
+  CHECK(f.client->call("codeAction/resolve", Fixture::find_action(actions, "Ponder: improve `sum`")).contains("result"));
+  f.client->refuse_progress = false;
+  CHECK(f.client->call("codeAction/resolve", Fixture::find_action(actions, "Ponder: explain `sum`")).contains("result"));
+  REQUIRE(!f.client->refused.empty());
+  std::set<std::string> used;
+  for (const json& p : f.client->received("$/progress")) used.insert(p["params"]["token"].get<std::string>());
+  REQUIRE(!used.empty());  // the explain's token, accepted
+  for (const std::string& t : used) {
+    CHECK(f.client->refused.count(t) == 0);  // nothing on a refused token
+    std::vector<std::string> kinds;  // begin first, end last
+    for (const json& p : f.client->received("$/progress"))
+      if (p["params"]["token"] == t) kinds.push_back(p["params"]["value"]["kind"]);
+    CHECK(kinds.front() == "begin");
+    CHECK(kinds.back() == "end");
+  }
 }
