@@ -1223,6 +1223,7 @@ struct Server::Impl {
   void remember_explanation(const TaskSpec& spec, const Record& r) {
     if (r.answer.empty() || spec.diagnostic.empty()) return;
     std::lock_guard lock(results_mu);
+    if (explanations.size() >= 2000) explanations.erase(explanations.begin());  // bounded (any one goes)
     explanations[spec.diagnostic] = r.answer;  // explain specs carry their cache key there
   }
 
