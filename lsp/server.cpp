@@ -9,7 +9,6 @@
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
-#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -23,6 +22,7 @@
 #include "agent/task.h"
 #include "agent/workspace.h"
 #include "engine/log.h"
+#include "lsp/jobs.h"
 #include "lsp/json_rpc.h"
 #include "lsp/protocol.h"
 #include "lsp/settings.h"
@@ -95,16 +95,6 @@ struct Suggestion {
   Range range;
 };
 
-struct Job {
-  std::string key;               // jobs with the same key supersede each other ("" none)
-  bool background = false;
-  json request_id;               // the request it answers, or null
-  std::string token;             // its progress token, or ""
-  std::unique_ptr<agent::TaskControl> control = std::make_unique<agent::TaskControl>();
-  std::atomic<bool> cancelled{false}, superseded{false}, preempted{false};
-  std::function<void(Job&)> run;
-};
-
 }  // namespace
 
 struct Server::Impl {
@@ -136,12 +126,8 @@ struct Server::Impl {
   std::map<std::int64_t, std::function<void(const json& result, const json* error)>> pending;
 
   // Jobs.
-  std::mutex jobs_mu;
-  std::condition_variable jobs_cv;
-  std::deque<std::shared_ptr<Job>> fg_queue, bg_queue;
-  std::shared_ptr<Job> fg_running, bg_running;
-  std::atomic<bool> stopping{false};
-  std::thread fg_thread, bg_thread;
+  std::unique_ptr<Jobs> jobs;        // model work (lsp/jobs.h); stopped first
+  std::atomic<bool> stopping{false};  // the timers stop
   std::atomic<std::uint64_t> next_token{1};
 
   // Results, hovers and suggestions.
@@ -169,23 +155,18 @@ struct Server::Impl {
                                              on_model_state(st, detail, pct);
                                            })),
         host(*host_) {
-    fg_thread = std::thread([this] { job_loop(false); });
-    bg_thread = std::thread([this] { job_loop(true); });
+    jobs = std::make_unique<Jobs>([this](Job& j, const std::string& why) { finish_cancelled(j, why); },
+                                  [this](Job& j, const std::string& what) {
+                                    if (!j.request_id.is_null()) reply_error(j.request_id, error_code::internal_error, what);
+                                  });
     timer_thread = std::thread([this] { timer_loop(); });
   }
 
   ~Impl() {
     // Jobs and timers first (they use the host), then the host (its loading thread reports
     // through this object), then the index.
-    {
-      std::lock_guard lock(jobs_mu);
-      stopping = true;
-      for (auto* running : {&fg_running, &bg_running})
-        if (*running) (*running)->control->cancel();
-      jobs_cv.notify_all();
-    }
-    fg_thread.join();
-    bg_thread.join();
+    jobs.reset();
+    stopping = true;
     {
       std::lock_guard lock(timer_mu);
       timer_cv.notify_all();
@@ -234,10 +215,7 @@ struct Server::Impl {
   std::string progress_begin(const std::string& title, const std::string& message, Job* job = nullptr) {
     if (!caps.work_done_progress) return "";
     std::string token = "ponder/" + std::to_string(next_token++);
-    if (job) {  // known before the client can see it (and cancel it)
-      std::lock_guard lock(jobs_mu);
-      job->token = token;
-    }
+    if (job) jobs->set_token(*job, token);  // known before the client can see it (and cancel it)
     {
       std::lock_guard lock(progress_mu);
       progress_tokens[token];
@@ -317,112 +295,13 @@ struct Server::Impl {
   }
 
   // ---- jobs ----
-  void submit(std::shared_ptr<Job> job) {
-    std::vector<std::shared_ptr<Job>> dropped;
-    {
-      std::lock_guard lock(jobs_mu);
-      if (!job->key.empty()) {
-        for (auto* q : {&fg_queue, &bg_queue})
-          for (auto it = q->begin(); it != q->end();)
-            if ((*it)->key == job->key) {
-              dropped.push_back(*it);
-              it = q->erase(it);
-            } else {
-              ++it;
-            }
-        for (auto* running : {&fg_running, &bg_running})
-          if (*running && (*running)->key == job->key) {
-            (*running)->superseded = true;
-            (*running)->control->cancel();
-          }
-      }
-      if (!job->background && bg_running) {  // what the user asked for comes first
-        bg_running->preempted = true;
-        bg_running->control->cancel();
-      }
-      (job->background ? bg_queue : fg_queue).push_back(std::move(job));
-      jobs_cv.notify_all();
-    }
-    for (auto& d : dropped) finish_cancelled(*d, "superseded by a newer request");
-  }
-
+  // Declared last of the members: destroyed first (its threads run jobs that use the rest).
   void finish_cancelled(Job& job, const std::string& why) {
     progress_end(job.token, "cancelled");
     if (!job.request_id.is_null()) reply_error(job.request_id, error_code::request_cancelled, why);
   }
-
-  void job_loop(bool background) {
-    std::unique_lock lock(jobs_mu);
-    while (true) {
-      jobs_cv.wait(lock, [&] {
-        if (stopping) return true;
-        if (!background) return !fg_queue.empty();
-        return !bg_queue.empty() && fg_queue.empty() && !fg_running;
-      });
-      if (stopping) break;
-      auto& queue = background ? bg_queue : fg_queue;
-      std::shared_ptr<Job> job = queue.front();
-      queue.pop_front();
-      (background ? bg_running : fg_running) = job;
-      lock.unlock();
-      try {
-        job->run(*job);
-      } catch (const std::exception& e) {
-        log::error("job failed: ", e.what());
-        if (!job->request_id.is_null()) reply_error(job->request_id, error_code::internal_error, e.what());
-      }
-      lock.lock();
-      (background ? bg_running : fg_running).reset();
-      if (background && job->preempted && !job->cancelled && !job->superseded && !stopping) {
-        job->preempted = false;  // run it again when the user's request is done
-        job->control = std::make_unique<agent::TaskControl>();
-        bg_queue.push_front(job);
-      }
-      jobs_cv.notify_all();
-    }
-    for (auto* q : {&fg_queue, &bg_queue}) q->clear();
-  }
-
-  // Cancels the job answering `id` or showing progress `token`.
-  bool cancel_job(const std::function<bool(const Job&)>& match) {
-    std::shared_ptr<Job> queued;
-    {
-      std::lock_guard lock(jobs_mu);
-      for (auto* q : {&fg_queue, &bg_queue})
-        for (auto it = q->begin(); it != q->end(); ++it)
-          if (match(**it)) {
-            queued = *it;
-            q->erase(it);
-            break;
-          }
-      if (!queued)
-        for (auto* running : {&fg_running, &bg_running})
-          if (*running && match(**running)) {
-            (*running)->cancelled = true;
-            (*running)->control->cancel();
-            return true;
-          }
-    }
-    if (queued) finish_cancelled(*queued, "cancelled");
-    return queued != nullptr;
-  }
-
-  void cancel_all() {
-    std::vector<std::shared_ptr<Job>> queued;
-    {
-      std::lock_guard lock(jobs_mu);
-      for (auto* q : {&fg_queue, &bg_queue}) {
-        queued.insert(queued.end(), q->begin(), q->end());
-        q->clear();
-      }
-      for (auto* running : {&fg_running, &bg_running})
-        if (*running) {
-          (*running)->cancelled = true;
-          (*running)->control->cancel();
-        }
-    }
-    for (auto& j : queued) finish_cancelled(*j, "cancelled");
-  }
+  void submit(std::shared_ptr<Job> job) { jobs->submit(std::move(job)); }
+  void cancel_all() { jobs->cancel_all(); }
 
   // ---- timers ----
   void at(Clock::time_point when, std::function<void()> fn) {
@@ -1113,10 +992,9 @@ struct Server::Impl {
       return reply(id, nullptr);
     }
     if (command == kCommandStatus) {
-      std::lock_guard lock(jobs_mu);
       return reply(id, {{"model", host.description()},
-                        {"running", fg_running != nullptr || bg_running != nullptr},
-                        {"queued", fg_queue.size() + bg_queue.size()},
+                        {"running", jobs->running()},
+                        {"queued", jobs->queued()},
                         {"indexReady", index_done.load()}});
     }
     if (command == kCommandShowReasoning) return show_reasoning(id, args.is_array() && !args.empty() ? args[0] : json());
@@ -1306,12 +1184,8 @@ struct Server::Impl {
       submit(job);
       throw Deferred{};
     }
-    {
-      std::lock_guard lock(jobs_mu);  // already being explained: do not start it again
-      for (auto& j : bg_queue)
-        if (j->key == job->key) return hover(header + "\n\n*ponder is writing an explanation…*");
-      if (bg_running && bg_running->key == job->key) return hover(header + "\n\n*ponder is writing an explanation…*");
-    }
+    if (jobs->background_pending(job->key))  // already being explained: do not start it again
+      return hover(header + "\n\n*ponder is writing an explanation…*");
     job->background = true;
     job->run = [this, spec](Job& j) {
       try {
@@ -1502,12 +1376,12 @@ struct Server::Impl {
     if (m.method == "workspace/didChangeConfiguration") return on_did_change_configuration(p);
     if (m.method == "$/cancelRequest") {
       const json cid = p.at("id");
-      cancel_job([&](const Job& j) { return j.request_id == cid; });
+      jobs->cancel([&](const Job& j) { return j.request_id == cid; });
       return;
     }
     if (m.method == "window/workDoneProgress/cancel") {
       const std::string token = p.at("token").is_string() ? p.at("token").get<std::string>() : p.at("token").dump();
-      cancel_job([&](const Job& j) { return j.token == token; });
+      jobs->cancel([&](const Job& j) { return j.token == token; });
       return;
     }
     // Other notifications ($/setTrace, ...) are not for us.
@@ -1530,12 +1404,9 @@ struct Server::Impl {
 
   void wait_idle() {
     while (true) {
-      {
-        std::lock_guard lock(jobs_mu);
-        if (fg_queue.empty() && bg_queue.empty() && !fg_running && !bg_running && (!workspace || index_done)) {
-          std::lock_guard tl(timer_mu);
-          if (suggestion_due.empty()) return;
-        }
+      if (jobs->idle() && (!workspace || index_done)) {
+        std::lock_guard tl(timer_mu);
+        if (suggestion_due.empty()) return;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
