@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/backend_setup.h"
 #include "cli/commands.h"
 #include "engine/backend.h"
 #include "engine/cpu/bandwidth.h"
@@ -22,11 +23,12 @@
 namespace ponder::cli {
 namespace {
 
-constexpr const char* kHelp = R"(Usage: ponder bench [--model M] [-p N] [-n N] [-t THREADS] [--ctx N] [--kv f16|f32|q8_0] [--format text|json] [--shared S]
+constexpr const char* kHelp = R"(Usage: ponder bench [--model M] [-p N] [-n N] [-t THREADS] [--ctx N] [--kv f16|f32|q8_0] [--backend cpu|cuda|auto] [--format text|json] [--shared S]
 
-Measures the model on this machine's CPU: prefill of a prompt of -p tokens (pp) and decode of
+Measures the model on this machine (its GPU, or its CPU): prefill of a prompt of -p tokens (pp) and decode of
 -n tokens one at a time after it (tg), in tokens/s, as llama-bench reports them; the memory read
-bandwidth measured on the spot with the same threads, and decode's ratio to the limit it sets
+bandwidth measured on the spot (the CPU's with the same threads, or the GPU's copy bandwidth),
+and decode's ratio to the limit it sets
 (bandwidth ÷ weight bytes). Token ids are arbitrary: speed does not depend on them.
 
 Options:
@@ -36,6 +38,7 @@ Options:
   -t, --threads N    Threads (default: every core).
   --ctx N            KV cache positions (default: p + n).
   --kv f16|f32|q8_0  KV cache type (default f16).
+  --backend B        cpu, cuda or auto: the GPU when one is usable and the model fits (default).
   --format text|json Output format (default text).
   --shared S         Instead: time to first token of a -p token prompt through the Engine,
                      cold, then for a second prompt that shares its first S tokens (the prefix
@@ -55,11 +58,12 @@ std::vector<std::int32_t> bench_tokens(std::size_t n, std::uint32_t real, std::s
 }
 
 // --shared: time to first token, cold and with a shared prefix in the Engine's cache.
-int bench_ttft(std::unique_ptr<Model> model, const ModelRef& ref, const BackendOptions& opt, long p, long shared,
-               const std::string& format) {
+int bench_ttft(std::unique_ptr<Model> model, const ModelRef& ref, const BackendOptions& opt, BackendChoice choice,
+               long p, long shared, const std::string& format) {
   std::string error;
   EngineOptions eopt;
   eopt.backend = opt;
+  eopt.make_backend = backend_maker(choice, ref.spec);
   auto engine = Engine::create(std::move(model), eopt, &error);
   if (!engine) {
     std::fprintf(stderr, "ponder bench: %s\n", error.c_str());
@@ -117,8 +121,9 @@ int bench_ttft(std::unique_ptr<Model> model, const ModelRef& ref, const BackendO
 }  // namespace
 
 int cmd_bench(const std::vector<std::string>& args) {
-  std::string spec, format = "text", kv = "f16";
+  std::string spec, format = "text", kv = "f16", backend_name = "auto";
   KvType kv_type = KvType::f16;
+  BackendChoice choice = BackendChoice::automatic;
   long p = 512, n = 128, threads = 0, ctx = 0, shared = 0;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -137,6 +142,7 @@ int cmd_bench(const std::vector<std::string>& args) {
     if (a == "--model") spec = v;
     else if (a == "--format") format = v;
     else if (a == "--kv") kv = v;
+    else if (a == "--backend") backend_name = v;
     else if (!is_num) {
       std::fprintf(stderr, "ponder bench: %s takes a non-negative number, not '%s'\n", a.c_str(), v.c_str());
       return 2;
@@ -156,8 +162,11 @@ int cmd_bench(const std::vector<std::string>& args) {
                  "--kv f16|f32|q8_0\n");
     return 2;
   }
-
   std::string error;
+  if (!parse_backend_option(backend_name, &choice, &error)) {
+    std::fprintf(stderr, "ponder bench: %s\n", error.c_str());
+    return 2;
+  }
   ModelRef ref;
   const std::uint64_t available = available_memory();
   if (!pick_model(spec, static_cast<std::uint32_t>(p + n), available, &ref, &error)) {
@@ -177,13 +186,10 @@ int cmd_bench(const std::vector<std::string>& args) {
     std::fprintf(stderr, "ponder bench: --ctx %u is smaller than -p + -n\n", opt.context);
     return 2;
   }
-  const MemoryEstimate need = estimate_memory(model->config(), model->weight_bytes(), opt.context, opt.kv);
-  if (!check_memory(model->config(), need, available, &error)) {
-    std::fprintf(stderr, "ponder bench: %s: %s\n", ref.spec.c_str(), error.c_str());
-    return 1;
-  }
-  if (shared > 0) return bench_ttft(std::move(model), ref, opt, p, shared, format);
-  auto backend = make_cpu_backend(*model, opt, &error);
+  if (shared > 0) return bench_ttft(std::move(model), ref, opt, choice, p, shared, format);
+  std::string note;
+  auto backend = make_checked_backend(choice, *model, opt, ref.spec, &error, &note);
+  if (!note.empty()) std::fprintf(stderr, "ponder bench: %s\n", note.c_str());
   if (!backend) {
     std::fprintf(stderr, "ponder bench: %s\n", error.c_str());
     return 1;
@@ -216,16 +222,19 @@ int cmd_bench(const std::vector<std::string>& args) {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   const std::uint64_t peak_rss = static_cast<std::uint64_t>(ru.ru_maxrss) * 1024;
-  // The limit, measured after the run so that its 1 GiB buffer stays out of the peak RSS.
+  // The limit, measured after the run so that its 1 GiB buffer stays out of the peak RSS: the
+  // GPU's copy bandwidth (bytes read + written) for the CUDA backend, else the CPU's read bandwidth.
+  const bool gpu = backend->name() == "cuda";
+  backend.reset();
   cpu::ThreadPool pool(opt.threads);
-  const double bandwidth = cpu::read_bandwidth(pool, 3);
+  const double bandwidth = gpu ? cuda::copy_bandwidth(&error) : cpu::read_bandwidth(pool, 3);
 
   const double pp = static_cast<double>(p) / prefill_s, tg = static_cast<double>(n) / decode_s;
   const double limit = bandwidth * 1e9 / static_cast<double>(model->weight_bytes());
   if (format == "json") {
     nlohmann::json j = {{"model", ref.spec},
                         {"type", model->file_type()},
-                        {"backend", std::string(backend->name())},
+                        {"backend", gpu ? "cuda" : "cpu"},
                         {"threads", pool.size()},
                         {"prompt_tokens", p},
                         {"generated_tokens", n},
@@ -243,12 +252,16 @@ int cmd_bench(const std::vector<std::string>& args) {
   char params[32];
   std::snprintf(params, sizeof params, "%.2f B", static_cast<double>(model->parameters()) / 1e9);
   const std::string common = "| " + ref.spec + " | " + model->file_type() + " | " + format_bytes(model->weight_bytes()) +
-                             " | " + params + " | " + std::string(backend->name()) + " | " +
+                             " | " + params + " | " + (gpu ? "cuda" : "cpu") + " | " +
                              std::to_string(pool.size()) + " | ";
   std::printf("%spp%ld | %.2f | | |\n", common.c_str(), p, pp);
   std::printf("%stg%ld | %.2f | %.2f | %.2f |\n", common.c_str(), n, tg, limit, tg / limit);
-  std::printf("\nread bandwidth %.1f GB/s (%u threads); peak RSS %s\n", bandwidth, pool.size(),
-              format_bytes(peak_rss).c_str());
+  if (gpu)
+    std::printf("\nGPU copy bandwidth %.1f GB/s (%s); peak RSS %s\n", bandwidth, cuda::describe_device().c_str(),
+                format_bytes(peak_rss).c_str());
+  else
+    std::printf("\nread bandwidth %.1f GB/s (%u threads); peak RSS %s\n", bandwidth, pool.size(),
+                format_bytes(peak_rss).c_str());
   return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/backend_setup.h"
 #include "cli/commands.h"
 #include "engine/engine.h"
 #include "engine/model.h"
@@ -37,6 +38,7 @@ Options:
   -t, --threads N    CPU threads (default: every core).
   --ctx N            KV cache positions (default: prompt + N, at most the model's context).
   --kv f16|f32|q8_0  KV cache type (default f16).
+  --backend B        cpu, cuda or auto: the GPU when one is usable and the model fits (default).
   --stop TEXT        End the answer where TEXT appears (not printed); may be repeated.
   --reasoning-budget N
                      With --chat: at most N thinking tokens, then </think> is forced
@@ -62,8 +64,9 @@ void write(std::FILE* f, const std::string& s) {
 }  // namespace
 
 int cmd_generate(const std::vector<std::string>& args) {
-  std::string spec, prompt, kv = "f16";
+  std::string spec, prompt, kv = "f16", backend = "auto";
   KvType kv_type = KvType::f16;
+  BackendChoice backend_choice = BackendChoice::automatic;
   bool chat = false, ids_out = false, show_thinking = false, stats = false, have_prompt = false;
   double n_predict = 256, threads = 0, ctx = 0, reasoning_budget = -1;
   std::vector<std::string> stop_strings;
@@ -91,10 +94,11 @@ int cmd_generate(const std::vector<std::string>& args) {
     if (a == "-h" || a == "--help") {
       std::fputs(kHelp, stdout);
       return 0;
-    } else if (a == "--model" || a == "--prompt" || a == "--chat" || a == "--kv" || a == "--stop") {
+    } else if (a == "--model" || a == "--prompt" || a == "--chat" || a == "--kv" || a == "--stop" || a == "--backend") {
       const std::string* v = value();
       if (!v) return 2;
       if (a == "--model") spec = *v;
+      else if (a == "--backend") backend = *v;
       else if (a == "--stop") stop_strings.push_back(*v);
       else if (a == "--kv") kv = *v;
       else {
@@ -149,8 +153,12 @@ int cmd_generate(const std::vector<std::string>& args) {
                  "--stop not empty, --kv f16, f32 or q8_0\n");
     return 2;
   }
-
   std::string error;
+  if (!parse_backend_option(backend, &backend_choice, &error)) {
+    std::fprintf(stderr, "ponder generate: %s\n", error.c_str());
+    return 2;
+  }
+
   ModelRef ref;
   const std::uint64_t available = available_memory();
   if (!pick_model(spec, 4096, available, &ref, &error)) {
@@ -187,13 +195,9 @@ int cmd_generate(const std::vector<std::string>& args) {
   opt.context = context;
   opt.kv = kv_type;
   opt.threads = static_cast<unsigned>(threads);
-  const MemoryEstimate need = estimate_memory(model->config(), model->weight_bytes(), context, opt.kv);
-  if (!check_memory(model->config(), need, available, &error)) {
-    std::fprintf(stderr, "ponder generate: %s: %s\n", ref.spec.c_str(), error.c_str());
-    return 1;
-  }
   EngineOptions eopt;
   eopt.backend = opt;
+  eopt.make_backend = backend_maker(backend_choice, ref.spec);
   eopt.prefix_cache_bytes = 0;  // one request: nothing to reuse
   const std::string model_type = model->file_type();
   auto engine = Engine::create(std::move(model), eopt, &error, std::move(tok));

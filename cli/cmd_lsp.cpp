@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/backend_setup.h"
 #include "cli/commands.h"
 #include "engine/engine.h"
 #include "engine/log.h"
@@ -38,8 +39,9 @@ Options:
 
 // Loads the model the settings name (or the best one found), checking that it fits.
 std::unique_ptr<Engine> load_engine(const lsp::ModelSettings& s, const lsp::LoadProgress& progress, std::string* error) {
-  if (s.backend == "cuda") {
-    *error = "the CUDA backend is not available in this build yet; use \"backend\": \"cpu\" or \"auto\"";
+  BackendChoice choice = BackendChoice::automatic;
+  if (!parse_backend_choice(s.backend, &choice)) {
+    *error = "the setting \"backend\": \"" + s.backend + "\" is not cpu, cuda or auto";
     return nullptr;
   }
   const std::uint64_t available = available_memory();
@@ -56,11 +58,7 @@ std::unique_ptr<Engine> load_engine(const lsp::ModelSettings& s, const lsp::Load
   EngineOptions eo;
   eo.backend.context = context;
   eo.backend.threads = s.threads;
-  const MemoryEstimate need = estimate_memory(model->config(), model->weight_bytes(), context, eo.backend.kv);
-  if (!check_memory(model->config(), need, available, error)) {
-    *error = ref.spec + ": " + *error;
-    return nullptr;
-  }
+  eo.make_backend = backend_maker(choice, ref.spec);
   progress("starting the engine", 80);
   return Engine::create(std::move(model), eo, error, std::move(tokenizer));
 }

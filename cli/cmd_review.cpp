@@ -17,6 +17,7 @@
 
 #include "agent/index.h"
 #include "agent/review.h"
+#include "cli/backend_setup.h"
 #include "cli/commands.h"
 #include "cli/review_output.h"
 #include "engine/engine.h"
@@ -55,6 +56,7 @@ Options:
                        model; token counts are estimates when no model is found.
   -C DIR               Run in DIR (the repository) instead of the current folder.
   -t, --threads N      CPU threads (default: every core).
+  --backend B          cpu, cuda or auto: the GPU when one is usable and the model fits (default).
   --temp T, --seed S   Sampling (default: the model's temperature; a random seed).
   --no-cache           Neither read nor write the tag cache.
   --force-answer FILE  For tests: force the model's output (reasoning, </think>, answer) to the
@@ -68,7 +70,7 @@ or a model that cannot be found, loaded or run.
 
 struct Args {
   agent::ReviewSpec spec;
-  std::string model, format = "text", fail_on = "never", force_file, dir;
+  std::string model, format = "text", fail_on = "never", force_file, dir, backend = "auto";
   bool show_thinking = false, quiet = false, plan_only = false, no_cache = false;
   std::uint64_t budget = 0, max_tokens = 8192, ctx = 0, threads = 0, seed = 0;
   double temp = -1;
@@ -116,9 +118,11 @@ int parse(const std::vector<std::string>& args, Args* a) {
       a->plan_only = true;
     } else if (s == "--no-cache") {
       a->no_cache = true;
-    } else if (s == "--model" || s == "--format" || s == "--fail-on" || s == "--force-answer" || s == "-C") {
+    } else if (s == "--model" || s == "--format" || s == "--fail-on" || s == "--force-answer" || s == "-C" ||
+               s == "--backend") {
       if (!value()) return usage_error(s + " needs a value");
       (s == "--model"     ? a->model
+       : s == "--backend" ? a->backend
        : s == "--format"  ? a->format
        : s == "--fail-on" ? a->fail_on
        : s == "-C"        ? a->dir
@@ -340,13 +344,11 @@ int cmd_review(const std::vector<std::string>& args) {
   BackendOptions bo;
   bo.context = context;
   bo.threads = static_cast<unsigned>(a.threads);
-  const MemoryEstimate need = estimate_memory(model->config(), model->weight_bytes(), context, bo.kv);
-  if (!check_memory(model->config(), need, available, &error)) {
-    std::fprintf(stderr, "ponder review: %s: %s\n", ref.spec.c_str(), error.c_str());
-    return 2;
-  }
   EngineOptions eo;
   eo.backend = bo;
+  BackendChoice backend_choice = BackendChoice::automatic;
+  if (!parse_backend_option(a.backend, &backend_choice, &error)) return usage_error(error);
+  eo.make_backend = backend_maker(backend_choice, "");  // the messages below name the model
   agent::TaskOptions to;
   to.max_tokens = static_cast<std::uint32_t>(a.max_tokens);
   SamplingParams sp = SamplingParams::from_defaults(model->generation());

@@ -18,6 +18,7 @@
 #include <string_view>
 
 #include "engine/model.h"
+#include "engine/sampler.h"
 
 namespace ponder {
 
@@ -63,6 +64,20 @@ class Backend {
   /// chunks already finished (cached() says how far it got), and returns false with the error
   /// "cancelled". Null (the default) for none. The flag must outlive its use.
   virtual void set_abort_flag(const std::atomic<bool>* flag) = 0;
+
+  /// True when the backend can choose the next token itself (eval_sample), so that only its id
+  /// leaves the device (the CUDA backend). The CPU backend cannot: the Engine's Sampler runs there.
+  virtual bool can_sample() const { return false; }
+  /// Runs `token` at position cached() like eval(&token, 1, ...), then draws the next token from
+  /// its logits with `params`' temperature, top-k, top-p and min-p (no penalties: the caller uses
+  /// eval() and its Sampler for those), using draw number `draw` of `seed`; ids ≥ n_valid
+  /// (padding rows) are never chosen. False with `error` as eval().
+  virtual bool eval_sample(std::int32_t token, const SamplingParams& params, std::uint64_t seed, std::uint64_t draw,
+                           std::uint32_t n_valid, std::int32_t* next, std::string* error) {
+    (void)token, (void)params, (void)seed, (void)draw, (void)n_valid, (void)next;
+    *error = std::string(name()) + " backend cannot sample by itself";
+    return false;
+  }
 };
 
 /// The CPU backend: weights read in place from the model's mapping (the Model must outlive it),

@@ -210,7 +210,8 @@ std::unique_ptr<Engine> Engine::create(std::unique_ptr<Model> model, const Engin
   e->model_ = std::move(model);
   e->tokenizer_ = tokenizer ? std::move(tokenizer) : e->model_->load_tokenizer(error);
   if (!e->tokenizer_) return nullptr;
-  e->backend_ = make_cpu_backend(*e->model_, options.backend, error);
+  e->backend_ = options.make_backend ? options.make_backend(*e->model_, options.backend, error)
+                                     : make_cpu_backend(*e->model_, options.backend, error);
   if (!e->backend_) return nullptr;
   e->impl_ = std::make_unique<Impl>();
   Impl& im = *e->impl_;
@@ -454,6 +455,13 @@ void Engine::serve(Job& job) {
   history = prompt;
   const std::uint32_t V = model_->config().n_vocab;
   std::uint32_t evaluated = 0;  // decode steps run
+  // Sampling on the device when the backend can and nothing needs the host's logits: only the
+  // id comes back. Penalties and log-probabilities need the logits, as does a forced token.
+  const SamplingParams& sp = *req.sampling;
+  const bool device_sampling = backend_->can_sample() && !req.log_probs && sp.repetition_penalty == 1.0f &&
+                               sp.presence_penalty == 0.0f;
+  std::uint64_t draws = 0;
+  std::int32_t presampled = -1;  // the device's choice for the next token
   StopReason reason = StopReason::max_tokens;
 
   // Answer text passes the stop strings; whitespace right after </think> is dropped.
@@ -481,9 +489,12 @@ void Engine::serve(Job& job) {
       ev.token = forced.front();
       ev.forced = true;
       forced.pop_front();
+    } else if (presampled >= 0) {
+      ev.token = presampled;
     } else {
       ev.token = sampler.sample(im.logits.data(), V, history.data(), history.size());
     }
+    presampled = -1;
     if (ev.forced || req.log_probs) ev.log_prob = Sampler::log_prob(im.logits.data(), V, special.n_tokens, ev.token);
     if (st.generated_tokens == 0) {
       const auto now = Clock::now();
@@ -537,7 +548,15 @@ void Engine::serve(Job& job) {
       reason = StopReason::cancelled;
       break;
     }
-    if (!backend_->eval(&ev.token, 1, im.logits.data(), 1, &error)) {
+    // Whether the next token will be forced (as the top of the loop will decide): then the host
+    // needs the logits for its log-probability.
+    const bool next_forced = !forced.empty() || (reasoning && req.reasoning_budget >= 0 && !budget_forced &&
+                                                 st.reasoning_tokens >= static_cast<std::uint64_t>(req.reasoning_budget));
+    const bool ok = device_sampling && !next_forced
+                        ? backend_->eval_sample(ev.token, sp, sampler.seed(), draws++,
+                                                special.n_tokens ? special.n_tokens : V, &presampled, &error)
+                        : backend_->eval(&ev.token, 1, im.logits.data(), 1, &error);
+    if (!ok) {
       backend_->set_abort_flag(nullptr);
       return failed(error);
     }

@@ -39,6 +39,9 @@ struct EngineOptions {
   std::uint64_t prefix_cache_bytes = std::uint64_t{1} << 30;
   /// Sequences shorter than this are not worth keeping aside.
   std::uint32_t min_prefix_tokens = 32;
+  /// Makes the backend; unset: the CPU backend. (kernels/cuda.h's make_backend chooses between
+  /// CUDA and the CPU; the engine does not depend on kernels/.)
+  std::function<std::unique_ptr<Backend>(const Model&, const BackendOptions&, std::string*)> make_backend;
 };
 
 enum class Channel { reasoning, answer };
@@ -128,7 +131,7 @@ struct GenerateResult {
 class Engine {
  public:
   /// Takes the model (and its tokenizer when the caller has built it already; else builds it),
-  /// makes the CPU backend and starts the Engine's thread. Null with `error` when the tokenizer
+  /// makes the backend (options.make_backend, else the CPU's) and starts the Engine's thread. Null with `error` when the tokenizer
   /// or the backend cannot be made.
   static std::unique_ptr<Engine> create(std::unique_ptr<Model> model, const EngineOptions& options,
                                         std::string* error, std::unique_ptr<Tokenizer> tokenizer = nullptr);

@@ -18,4 +18,19 @@ bool rms_norm_host(const float*, const float*, float*, std::size_t, std::size_t,
   return false;
 }
 
+double copy_bandwidth(std::string* error) {
+  if (error) *error = kNoCuda;
+  return 0;
+}
+
 }  // namespace ponder::cuda
+
+namespace ponder {
+
+std::unique_ptr<Backend> make_cuda_backend(const Model&, const BackendOptions&, std::string* error,
+                                           const cuda::CudaBackendOptions&) {
+  if (error) *error = "the CUDA backend: " + std::string(cuda::kNoCuda);
+  return nullptr;
+}
+
+}  // namespace ponder

@@ -113,17 +113,31 @@ bool attention_decode(const AttentionArgs& a, void* workspace, cudaStream_t stre
 /// Chooses the next token from a row of logits on the device, so only the id crosses to the host:
 /// rows ≥ n_valid (padding) and non-finite logits never win. temperature 0: argmax (ties to the
 /// lowest id). Otherwise top-k (0 = off), temperature, softmax, top-p, min-p, then one draw with a
-/// uniform number from Philox(seed, *d_step) (the step read from device memory: graph-safe).
-struct SampleArgs {
-  const float* logits = nullptr;
-  std::uint32_t n_valid = 0;
+/// uniform number hashed from (seed, step), all read from device memory (graph-safe).
+/// The truncations are thresholds on the logit found by radix selection, so tokens tied with the
+/// last one kept are all kept (the CPU sampler breaks such ties by id), and as on the CPU tokens
+/// below e^-30 of the most likely one are never drawn. One block: ~10 passes over the row in L2.
+/// The settings live in device memory (written before each replay of the decode graph).
+struct SampleParams {
   float temperature = 0, top_p = 1, min_p = 0;
   std::uint32_t top_k = 0;
   std::uint64_t seed = 0;
-  const std::uint64_t* d_step = nullptr;
-  std::int32_t* out = nullptr;  // the chosen id (device memory)
+  std::uint64_t step = 0;  // the draw's number: u = hash(seed, step)
+};
+struct SampleArgs {
+  const float* logits = nullptr;
+  std::uint32_t n_valid = 0;
+  const SampleParams* d_params = nullptr;  // device memory
+  std::int32_t* out = nullptr;             // the chosen id (device memory)
 };
 std::size_t sample_workspace(std::uint32_t n_valid);
 bool sample(const SampleArgs& a, void* workspace, cudaStream_t stream, std::string* error);
+
+// ---- random_weights.cu ------------------------------------------------------------------
+/// Fills n elements (whole blocks) of `type` with random values of a weight's magnitude (about
+/// ±0.05; quantized blocks with valid small scales), from a hash of (seed, element): benchmarks of
+/// real shapes with no weights in the file.
+bool fill_random(void* dst, GgmlType type, std::size_t n, std::uint64_t seed, cudaStream_t stream,
+                 std::string* error);
 
 }  // namespace ponder::cuda

@@ -1,6 +1,7 @@
 // RMSNorm: one block per row; each thread sums squares over a strided slice, the block reduces
 // with warp shuffles, then each thread scales its slice. Memory-bound: reads x and weight once,
-// writes out once.
+// writes out once. add_rms_norm fuses the residual add before it (x += delta, then the norm of
+// the new x): the row is read twice from L1/L2 instead of a second pass over device memory.
 #include <cuda_runtime.h>
 
 #include <cstddef>
@@ -8,6 +9,7 @@
 
 #include "kernels/check.cuh"
 #include "kernels/cuda.h"
+#include "kernels/ops.h"
 
 namespace ponder::cuda {
 namespace {
@@ -30,8 +32,9 @@ __device__ float block_sum(float v) {
 }
 
 // x, out: F32 [rows, n]; weight: F32 [n]. grid = rows, block = kBlock.
-__global__ void rms_norm_f32(const float* __restrict__ x, const float* __restrict__ weight,
-                             float* __restrict__ out, int n, float eps) {
+// out may be x (each thread reads its elements before writing them).
+__global__ void rms_norm_f32(const float* x, const float* __restrict__ weight, float* out, int n,
+                             float eps) {
   const float* xr = x + static_cast<std::size_t>(blockIdx.x) * n;
   float* yr = out + static_cast<std::size_t>(blockIdx.x) * n;
   float sum = 0.0f;
@@ -40,7 +43,33 @@ __global__ void rms_norm_f32(const float* __restrict__ x, const float* __restric
   for (int i = threadIdx.x; i < n; i += kBlock) yr[i] = xr[i] * scale * weight[i];
 }
 
+// x += delta, then out = rms_norm(x) * weight. grid = rows, block = kBlock.
+__global__ void add_rms_norm_f32(float* __restrict__ x, const float* __restrict__ delta,
+                                 const float* __restrict__ weight, float* __restrict__ out, int n,
+                                 float eps) {
+  float* xr = x + static_cast<std::size_t>(blockIdx.x) * n;
+  const float* dr = delta + static_cast<std::size_t>(blockIdx.x) * n;
+  float* yr = out + static_cast<std::size_t>(blockIdx.x) * n;
+  float sum = 0.0f;
+  for (int i = threadIdx.x; i < n; i += kBlock) {
+    const float v = xr[i] + dr[i];
+    xr[i] = v;
+    sum += v * v;
+  }
+  const float scale = rsqrtf(block_sum(sum) / n + eps);
+  // Each thread reads back only the elements it wrote: no barrier needed.
+  for (int i = threadIdx.x; i < n; i += kBlock) yr[i] = xr[i] * scale * weight[i];
+}
+
 }  // namespace
+
+bool add_rms_norm(float* x, const float* delta, const float* weight, float* out, std::size_t rows,
+                  std::size_t n, float eps, cudaStream_t stream, std::string* error) {
+  if (rows == 0 || n == 0) return true;
+  add_rms_norm_f32<<<static_cast<unsigned>(rows), kBlock, 0, stream>>>(x, delta, weight, out,
+                                                                       static_cast<int>(n), eps);
+  return check(cudaGetLastError(), "add_rms_norm_f32 launch", error);
+}
 
 /// Device-pointer launcher (the CUDA backend will call this on its stream).
 bool rms_norm_device(const float* x, const float* weight, float* out, std::size_t rows,

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
+#include <unistd.h>
 
 #include "support/gguf_writer.h"
 
@@ -648,6 +649,29 @@ TestModelSpec TestModelSpec::r1_qwen_1_5b() {
   return s;
 }
 
+TestModelSpec TestModelSpec::r1_qwen_7b() {
+  TestModelSpec s = r1_qwen_1_5b();
+  s.n_embd = 3584;
+  s.n_ff = 18944;
+  s.n_head = 28;
+  s.n_head_kv = 4;
+  s.n_vocab = 152064;
+  return s;
+}
+
+TestModelSpec TestModelSpec::r1_qwen_32b() {
+  TestModelSpec s = r1_qwen_1_5b();
+  s.n_embd = 5120;
+  s.n_ff = 27648;
+  s.n_layer = 64;
+  s.n_head = 40;
+  s.n_head_kv = 8;
+  s.n_vocab = 152064;
+  s.rope_theta = 1000000;
+  s.rms_eps = 1e-5;
+  return s;
+}
+
 bool check_spec(const TestModelSpec& s, std::string* error) {
   auto fail = [&](const std::string& what) { return fail_with(error, "test model: " + what); };
   if (s.arch != Arch::qwen2 && s.arch != Arch::qwen3 && s.arch != Arch::llama) return fail("unknown architecture");
@@ -730,7 +754,8 @@ bool write_reduced_tokenizer_json(const std::string& path, std::string* error) {
   return true;
 }
 
-bool write_gguf(const TestModelSpec& spec, GgmlType weight_type, const std::string& path, std::string* error, bool k_m) {
+bool write_gguf(const TestModelSpec& spec, GgmlType weight_type, const std::string& path, std::string* error, bool k_m,
+                bool with_data) {
   if (!check_spec(spec, error)) return false;
   const int ftype = llama_ftype(weight_type, k_m);
   const GgmlTypeInfo* info = ggml_type_info(static_cast<std::uint32_t>(weight_type));
@@ -845,6 +870,12 @@ bool write_gguf(const TestModelSpec& spec, GgmlType weight_type, const std::stri
     return fail_with(error, path + ": " + what);
   };
   if (!write_all(f.get(), header.data(), header.size())) return abandon("write failed");
+  if (!with_data) {  // the data region as a hole: reads as zeros, takes no disk
+    if (std::fflush(f.get()) != 0 || ::ftruncate(::fileno(f.get()), static_cast<off_t>(header.size() + data_size)) != 0)
+      return abandon(std::string("cannot size the file: ") + std::strerror(errno));
+    if (std::fclose(f.release()) != 0) return abandon("close failed");
+    return true;
+  }
   std::uint64_t at = 0;
   static const char zeros[32] = {};
   for (const Planned& p : plan) {

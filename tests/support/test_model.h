@@ -47,6 +47,10 @@ struct TestModelSpec {
 
   /// The real R1-Distill-Qwen-1.5B shape (1536/8960/28/12/2/128, 151936 rows), for benchmarks.
   static TestModelSpec r1_qwen_1_5b();
+  /// The R1-Distill-Qwen-7B shape (3584/18944/28/28/4/128, 152064 rows) and the 32B one
+  /// (5120/27648/64/40/8/128, theta 1e6, eps 1e-5), for GPU benchmarks (written without data).
+  static TestModelSpec r1_qwen_7b();
+  static TestModelSpec r1_qwen_32b();
   /// The tiny shape with the hyperparameters of that architecture's R1 distills: llama with rope
   /// theta 5e5, eps 1e-5 and llama3 scaling; qwen3 with theta 1e6; qwen2 as the defaults.
   static TestModelSpec like_r1(ponder::Arch arch);
@@ -89,8 +93,10 @@ std::vector<TestTensor> test_tensors(const TestModelSpec& spec);
 /// With `k_m` (weight_type Q4_K or Q5_K) the types follow llama-quantize's Q4_K_M / Q5_K_M:
 /// output.weight, and attn_v / ffn_down in the layers use_more_bits picks, are Q6_K.
 /// For llama the rows of Q and K are permuted as the converter does.
+/// With `with_data` false the tensor data is left a hole (zeros that take no disk): the shape of a
+/// large model for a backend that makes its weights itself (CudaBackendOptions::random_weights).
 bool write_gguf(const TestModelSpec& spec, ponder::GgmlType weight_type, const std::string& path,
-                std::string* error, bool k_m = false);
+                std::string* error, bool k_m = false, bool with_data = true);
 
 /// Writes a snapshot folder `dir` (created if needed): BF16 safetensors in `shards` files
 /// (model.safetensors, or model-0000i-of-0000n.safetensors + model.safetensors.index.json).

@@ -18,7 +18,11 @@ Writes a model with random weights (seeded, reproducible) under the real tensor 
   --arch A          qwen2, qwen3 or llama (llama: rope_theta 5e5, rms_eps 1e-5, llama3 rope
                     scaling, as the R1 Llama distills)
   --shape S         tiny (default: 256/512/2 layers/2 heads/1 kv head/head_dim 128) or
-                    r1-qwen-1.5b (1536/8960/28/12/2/128, 151936 embedding rows)
+                    r1-qwen-1.5b (1536/8960/28/12/2/128, 151936 embedding rows),
+                    r1-qwen-7b (3584/18944/28/28/4/128, 152064 rows) or
+                    r1-qwen-32b (5120/27648/64/40/8/128, 152064 rows)
+  --no-data         GGUF: leave the tensor data a hole (zeros, no disk): the shape only, for
+                    backends that make random weights themselves (bench/gpu)
   --layers N        number of layers (overrides the shape's)
   --type T          f32, f16, bf16, q8_0, q4_0, q4_K, q5_K, q6_K, q4_K_M, q5_K_M (GGUF; default
                     f32); a snapshot is always bf16
@@ -55,12 +59,16 @@ int main(int argc, char** argv) {
   using ponder::GgmlType;
   std::string arch, shape = "tiny", type = "f32", format = "gguf", vocab = "reduced", out;
   std::uint64_t layers = 0, shards = 1, seed = 1;
-  bool have_layers = false, have_shards = false, have_type = false;
+  bool have_layers = false, have_shards = false, have_type = false, no_data = false;
   for (int i = 1; i < argc; ++i) {
     std::string_view a = argv[i];
     if (a == "--help" || a == "-h") {
       std::fputs(kHelp, stdout);
       return 0;
+    }
+    if (a == "--no-data") {
+      no_data = true;
+      continue;
     }
     if (a.substr(0, 2) != "--") return usage_error("unexpected argument '" + std::string(a) + "'");
     if (i + 1 >= argc) return usage_error(std::string(a) + " needs a value");
@@ -88,7 +96,9 @@ int main(int argc, char** argv) {
 
   ponder::test::TestModelSpec spec;
   if (shape == "r1-qwen-1.5b") spec = ponder::test::TestModelSpec::r1_qwen_1_5b();
-  else if (shape != "tiny") return usage_error("unknown --shape '" + shape + "' (tiny or r1-qwen-1.5b)");
+  else if (shape == "r1-qwen-7b") spec = ponder::test::TestModelSpec::r1_qwen_7b();
+  else if (shape == "r1-qwen-32b") spec = ponder::test::TestModelSpec::r1_qwen_32b();
+  else if (shape != "tiny") return usage_error("unknown --shape '" + shape + "' (tiny, r1-qwen-1.5b, r1-qwen-7b or r1-qwen-32b)");
   if (arch == "qwen2") spec.arch = ponder::Arch::qwen2;
   else if (arch == "qwen3") spec.arch = ponder::Arch::qwen3;
   else if (arch == "llama") {
@@ -106,6 +116,7 @@ int main(int argc, char** argv) {
   std::string error;
   if (format == "snapshot") {
     if (have_type && type != "bf16") return usage_error("a snapshot holds bf16 weights (--type " + type + " is for GGUF)");
+    if (no_data) return usage_error("--no-data is for --format gguf");
     if (!ponder::test::write_snapshot(spec, out, static_cast<std::uint32_t>(shards), &error)) {
       std::fprintf(stderr, "make_test_model: %s\n", error.c_str());
       return 1;
@@ -126,7 +137,7 @@ int main(int argc, char** argv) {
     for (const Named& n : types)
       if (type == n.name) chosen = &n;
     if (!chosen) return usage_error("unknown --type '" + type + "' (f32, f16, bf16, q8_0, q4_0, q4_K, q5_K, q6_K, q4_K_M, q5_K_M)");
-    if (!ponder::test::write_gguf(spec, chosen->type, out, &error, chosen->k_m)) {
+    if (!ponder::test::write_gguf(spec, chosen->type, out, &error, chosen->k_m, !no_data)) {
       std::fprintf(stderr, "make_test_model: %s\n", error.c_str());
       return 1;
     }

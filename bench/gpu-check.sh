@@ -1,0 +1,49 @@
+#!/bin/bash
+# One call on a GPU machine: build the engine and the CUDA kernels (engine-only: the machine has
+# CUDA, CMake and a compiler but none of our Debian packages; .deps/ from scripts/gather-deps.sh
+# travels with the tree), run the CUDA test harness (every op against the CPU reference, then the
+# backend end to end), and benchmark (bench_gpu). The table comes last; details go to OUT_DIR.
+#
+#   bench/gpu-check.sh OUT_DIR [--quick]
+#
+# Times on an H200 (16 cores): build ~3-4 min (sm_90a only), tests ~1 min, benchmark ~4 min.
+set -u
+out=${1:?usage: bench/gpu-check.sh OUT_DIR [--quick]}
+shift
+mkdir -p "$out"
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+start=$(date +%s)
+step() { echo "== $(($(date +%s) - start)) s: $*"; }
+
+step "device"
+nvidia-smi --query-gpu=name,memory.total,memory.used,clocks.sm,clocks.mem,power.limit --format=csv | tee "$out/nvidia-smi.csv"
+
+step "configure"
+gen=()
+command -v ninja >/dev/null && gen=(-G Ninja)
+prefix=()
+[ -d .deps ] && prefix=(-DCMAKE_PREFIX_PATH="$root/.deps")
+cmake -S . -B build-gpu "${gen[@]}" "${prefix[@]}" -DPONDER_ENGINE_ONLY=ON -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_CUDA_ARCHITECTURES=90a -DPONDER_SHARED_DIR="$root/../shared" >"$out/configure.log" 2>&1 ||
+  { tail -30 "$out/configure.log"; exit 1; }
+
+step "build"
+cmake --build build-gpu -j"$(nproc)" --target test_cuda test_engine bench_gpu make_test_model >"$out/build.log" 2>&1 ||
+  { grep -E "error|Error" "$out/build.log" | head -40; exit 1; }
+
+step "test_cuda (CUDA against the CPU reference)"
+build-gpu/test_cuda --reporter compact --durations yes >"$out/test_cuda.log" 2>&1
+tests_rc=$?
+tail -5 "$out/test_cuda.log"
+grep -E "FAILED|failed" "$out/test_cuda.log" | head -20
+
+step "test_engine [cuda] (host side and the CUDA RMSNorm plumbing)"
+build-gpu/test_engine "[cuda],[cuda_blocks],[cuda_plan]" --reporter compact >"$out/test_engine_cuda.log" 2>&1
+tail -3 "$out/test_engine_cuda.log"
+
+step "bench_gpu"
+build-gpu/bench/bench_gpu --out "$out/bench" "$@" 2>&1 | tee "$out/bench.log" | grep -v "^|" 
+step "done (test_cuda exit $tests_rc)"
+echo
+sed -n '/^| test /,$p' "$out/bench.log"
