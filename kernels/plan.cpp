@@ -34,7 +34,7 @@ CudaPlan plan_memory(const ModelConfig& c, const ModelWeights& w, std::uint32_t 
     p.weights += device_bytes(x);
     if (x.present() && x.n_dims >= 2 && quantized(x.type)) largest_quantized = std::max(largest_quantized, x.elements());
   };
-  add(w.tok_embd);
+  p.weights += device_bytes(w.tok_embd);  // rows are widened by embed(): never dequantized whole
   add(w.output_norm);
   if (w.output.present() && w.output.data != w.tok_embd.data) p.weights += device_bytes(w.output);  // logits: gemv, no scratch
   add(w.rope_freqs);

@@ -7,9 +7,9 @@
 // they compose by taking the largest threshold, found as an order-preserving 32-bit key:
 //   floor  : weight w = exp((l - max) / T) ≥ e^-30          (the CPU sampler's floor)
 //   top-k  : the k-th largest key, by radix selection on counts (4 passes of 8 bits)
-//   top-p  : the smallest key whose tokens above it hold ≥ top_p of the mass (radix selection on
-//            sums of weights), over the tokens top-k kept
-//   min-p  : w ≥ min_p, i.e. l ≥ max + T ln(min_p)
+//   top-p  : the largest key whose tokens at or above it hold ≥ top_p of the mass of the tokens
+//            top-k kept (radix selection on sums of weights)
+//   min-p  : w ≥ min_p, i.e. l ≥ max + T ln(min_p) (applied last, as the CPU sampler does)
 // then the draw: target = u × (mass kept), found by a block-wide prefix sum in id order.
 // Passes over the row: max, (4 top-k), mass, (4 top-p), draw.
 #include <cub/block/block_reduce.cuh>
@@ -150,13 +150,9 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(SampleArgs args) {
   const float t = a.temperature, inv_t = 1.0f / t;
   __syncthreads();
 
-  // Floor (e^-30 of the most likely token) and min-p.
-  std::uint32_t lo = key_of(m - 30.0f * t);
-  if (a.min_p > 0) {
-    const std::uint32_t min_p_key = key_of(m + t * logf(a.min_p));
-    lo = min_p_key > lo ? min_p_key : lo;
-  }
-  // Top-k: the k-th largest logit among those still in (a token below the floor is dropped anyway).
+  // Floor: e^-30 of the most likely token (as the CPU sampler's).
+  const std::uint32_t lo = key_of(m - 30.0f * t);
+  // Top-k: the k-th largest logit among those above the floor (the others are dropped anyway).
   std::uint32_t keep = lo;
   if (a.top_k > 0 && a.top_k < args.n_valid)
     keep = select_threshold<false>(logits, n, lo, m, inv_t, static_cast<float>(a.top_k), s);
@@ -164,6 +160,11 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(SampleArgs args) {
   if (a.top_p < 1) {
     const float mass = kept_mass(logits, n, keep, m, inv_t, s);
     keep = select_threshold<true>(logits, n, keep, m, inv_t, a.top_p * mass, s);
+  }
+  // Min-p last (relative to the best token, so it does not depend on what the others cut).
+  if (a.min_p > 0) {
+    const std::uint32_t min_p_key = key_of(m + t * logf(a.min_p));
+    keep = min_p_key > keep ? min_p_key : keep;
   }
 
   // The draw: u × (mass kept), located by a prefix sum over contiguous ranges of ids.

@@ -22,6 +22,13 @@ namespace ponder::test {
     INFO(#call << ": " << cuda_ok_error_);                       \
     REQUIRE(cuda_ok_);                                           \
   } while (0)
+/// A call that returns false with `error` set, checked (the message shown when it fails).
+#define REQUIRE_OK(call, error)                                   \
+  do {                                                           \
+    const bool require_ok_ = (call);                             \
+    INFO(#call << ": " << (error));                              \
+    REQUIRE(require_ok_);                                        \
+  } while (0)
 /// A runtime call, checked.
 #define CUDA_RT(call)                                                       \
   do {                                                                     \
