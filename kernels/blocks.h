@@ -23,13 +23,18 @@
 // host every load goes through memcpy and any alignment works.
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #ifdef __CUDACC__
 #include <cuda_fp16.h>
 #define PONDER_HD __host__ __device__ __forceinline__
 #else
-#include <cstring>
 #define PONDER_HD inline
+#endif
+#ifdef __CUDA_ARCH__  // the device pass only: the host compiler warns of an unknown pragma
+#define PONDER_UNROLL _Pragma("unroll")
+#else
+#define PONDER_UNROLL
 #endif
 
 #include "engine/quant.h"
@@ -213,20 +218,20 @@ PONDER_HD void load_group(const unsigned char* base, std::size_t e, Group& g) {
   g.scale = 1.0f;
   g.min = 0.0f;
   if constexpr (kType == GgmlType::f32) {
-#pragma unroll
+PONDER_UNROLL
     for (int i = 0; i < 8; ++i) g.q[i] = bits_to_float(load_u32(b + 4 * i));
   } else if constexpr (kType == GgmlType::f16) {
-#pragma unroll
+PONDER_UNROLL
     for (int i = 0; i < 8; ++i) g.q[i] = half_to_float(load_u16(b + 2 * i));
   } else if constexpr (kType == GgmlType::bf16) {
-#pragma unroll
+PONDER_UNROLL
     for (int i = 0; i < 8; ++i) g.q[i] = bf16_to_float(load_u16(b + 2 * i));
   } else if constexpr (kType == GgmlType::q8_0) {
     // f16 d; i8 qs[32]. value = qs[j] * d.
     g.scale = half_to_float(load_u16(b));
     std::uint32_t lo, hi;
     load8<2>(b + 2 + off, &lo, &hi);
-#pragma unroll
+PONDER_UNROLL
     for (int i = 0; i < 8; ++i) g.q[i] = small_int(byte_of(lo, hi, i) ^ 0x80u, 128);  // int8
   } else if constexpr (kType == GgmlType::q4_0) {
     // f16 d; u8 qs[16]: low nibbles are elements 0..15, high nibbles 16..31. (q - 8) * d.
@@ -234,7 +239,7 @@ PONDER_HD void load_group(const unsigned char* base, std::size_t e, Group& g) {
     std::uint32_t lo, hi;
     load8<2>(b + 2 + (off & 15u), &lo, &hi);
     const int shift = off >= 16 ? 4 : 0;
-#pragma unroll
+PONDER_UNROLL
     for (int i = 0; i < 8; ++i) g.q[i] = small_int((byte_of(lo, hi, i) >> shift) & 0xFu, 8);
   } else if constexpr (kType == GgmlType::q4_k || kType == GgmlType::q5_k) {
     // f16 d; f16 dmin; u8 scales[12]; (Q5_K: u8 qh[32];) u8 qs[128]. Per 64 elements, 32 bytes
@@ -251,13 +256,13 @@ PONDER_HD void load_group(const unsigned char* base, std::size_t e, Group& g) {
     load8<8>(b + qs_at + 32 * chunk + l0, &lo, &hi);
     const int shift = high ? 4 : 0;
     if constexpr (kType == GgmlType::q4_k) {
-#pragma unroll
+PONDER_UNROLL
       for (int i = 0; i < 8; ++i) g.q[i] = small_int((byte_of(lo, hi, i) >> shift) & 0xFu, 0);
     } else {
       std::uint32_t hlo, hhi;
       load8<8>(b + 16 + l0, &hlo, &hhi);
       const int bit = static_cast<int>(2 * chunk + high);
-#pragma unroll
+PONDER_UNROLL
       for (int i = 0; i < 8; ++i)
         g.q[i] = small_int(((byte_of(lo, hi, i) >> shift) & 0xFu) |
                                (((byte_of(hlo, hhi, i) >> bit) & 1u) << 4), 0);
@@ -274,7 +279,7 @@ PONDER_HD void load_group(const unsigned char* base, std::size_t e, Group& g) {
     const int shift = (qd >> 1) ? 4 : 0, hshift = static_cast<int>(2 * qd);
     const auto sc = static_cast<std::int8_t>(b[192 + 8 * h + l0 / 16 + 2 * qd]);
     g.scale = mul(half_to_float(load_u16(b + 208)), static_cast<float>(sc));
-#pragma unroll
+PONDER_UNROLL
     for (int i = 0; i < 8; ++i)
       g.q[i] = small_int(((byte_of(lo, hi, i) >> shift) & 0xFu) |
                              (((byte_of(hlo, hhi, i) >> hshift) & 3u) << 4), 32);
@@ -288,7 +293,7 @@ template <GgmlType kType>
 PONDER_HD void decode8(const unsigned char* base, std::size_t e, float* out) {
   Group g;
   load_group<kType>(base, e, g);
-#pragma unroll
+PONDER_UNROLL
   for (int i = 0; i < kGroup; ++i) {
     if constexpr (Traits<kType>::kFloat) out[i] = g.q[i];
     else if constexpr (Traits<kType>::kHasMin) out[i] = mul_sub(g.scale, g.q[i], g.min);
