@@ -38,74 +38,39 @@
 #include "kernels/blocks.h"
 #include "kernels/check.cuh"
 #include "kernels/dispatch.cuh"
+#include "kernels/gemv_tile.h"
 #include "kernels/ops.h"
 
 namespace ponder::cuda {
 namespace {
 
-constexpr int kWarps = 4;                  // per thread block
-constexpr int kThreads = 32 * kWarps;
-constexpr int kRows = 4;                   // weight rows per thread block
-constexpr int kLanesGroups = 32 * blocks::kGroup;  // elements one pass of a warp covers (256)
+using gemv::kRows;
+using gemv::kThreads;
+using gemv::kWarps;
 
-/// The tile of one type: elements per row (a multiple of 256 and of the block), the bytes that
-/// holds, the 16-byte chunks staged per row (room for a start up to 14 bytes into a chunk) and
-/// the loads per lane.
-template <GgmlType kType>
-struct Tile {
-  using Tr = blocks::Traits<kType>;
-  static constexpr int kElements = kType == GgmlType::f32                               ? 256
-                                   : kType == GgmlType::f16 || kType == GgmlType::bf16 ? 512
-                                   : kType == GgmlType::q4_0 || kType == GgmlType::q4_k ? 2048
-                                                                                        : 1024;
-  static constexpr int kBytes = kElements / Tr::kElements * Tr::kBytes;
-  static constexpr int kChunks = (kBytes + 14 + 15) / 16;
-  static constexpr int kLoads = (kRows * kChunks + 31) / 32;
-  static_assert(kElements % kLanesGroups == 0 && kElements % Tr::kElements == 0);
-};
-
-/// 16 bytes at `a` (16-byte aligned), of which only those before `end` are read (the rest 0).
-__device__ __forceinline__ uint4 load_chunk(const unsigned char* a, const unsigned char* end) {
-  if (a + 16 <= end) return __ldcs(reinterpret_cast<const uint4*>(a));
-  unsigned char bytes[16] = {};
-  for (int i = 0; i < 16; ++i)
-    if (a + i < end) bytes[i] = a[i];
-  uint4 v;
-  v.x = bytes[0] | (bytes[1] << 8) | (bytes[2] << 16) | (static_cast<unsigned>(bytes[3]) << 24);
-  v.y = bytes[4] | (bytes[5] << 8) | (bytes[6] << 16) | (static_cast<unsigned>(bytes[7]) << 24);
-  v.z = bytes[8] | (bytes[9] << 8) | (bytes[10] << 16) | (static_cast<unsigned>(bytes[11]) << 24);
-  v.w = bytes[12] | (bytes[13] << 8) | (bytes[14] << 16) | (static_cast<unsigned>(bytes[15]) << 24);
-  return v;
-}
-
-/// x[i], i < 8, from `p` (16-byte aligned when `vec`).
-__device__ __forceinline__ void load_x8(const float* __restrict__ p, bool vec, float* v) {
-  if (vec) {
-    const float4 a = __ldg(reinterpret_cast<const float4*>(p));
-    const float4 b = __ldg(reinterpret_cast<const float4*>(p) + 1);
-    v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w;
-    v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
-  } else {
-#pragma unroll
-    for (int i = 0; i < 8; ++i) v[i] = __ldg(p + i);
-  }
+/// 16 bytes at `a` (16-byte aligned); only the first `n` are read when n < 16 (the rest 0).
+__device__ __forceinline__ uint4 load_chunk(const unsigned char* a, int n) {
+  if (n == 16) return __ldcs(reinterpret_cast<const uint4*>(a));
+  unsigned words[4] = {0, 0, 0, 0};
+  for (int i = 0; i < n; ++i) words[i / 4] |= static_cast<unsigned>(a[i]) << (8 * (i % 4));
+  return make_uint4(words[0], words[1], words[2], words[3]);
 }
 
 /// w: N rows of `row_bytes` (16-byte aligned), ending at w_end; x: [kT][K] (16-byte aligned rows
 /// when x_vec); y: [kT][N]. grid = ceil(N / kRows), block = kThreads.
 template <GgmlType kType, int kT>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, gemv::kMinBlocks)
 gemv_kernel(const unsigned char* __restrict__ w, std::size_t row_bytes, const unsigned char* w_end,
             int N, int K, const float* __restrict__ x, bool x_vec, float* __restrict__ y) {
   using Tr = blocks::Traits<kType>;
-  using Sh = Tile<kType>;
-  __shared__ __align__(16) unsigned char stage[kWarps][kRows][Sh::kChunks * 16];
+  using Sh = gemv::Tile<kType>;
+  __shared__ __align__(16) unsigned char stage[kWarps][kRows * Sh::kRowStage];
   __shared__ float partial[kWarps][kRows * kT];
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int row0 = blockIdx.x * kRows;
   const int rows = min(kRows, N - row0);  // ≥ 1
-  const unsigned char* row_start = w + static_cast<std::size_t>(row0) * row_bytes;
+  const unsigned char* first_row = w + static_cast<std::size_t>(row0) * row_bytes;
 
   float acc[kRows][kT];
 #pragma unroll
@@ -124,74 +89,31 @@ gemv_kernel(const unsigned char* __restrict__ w, std::size_t row_bytes, const un
     uint4 buf[Sh::kLoads];
 #pragma unroll
     for (int i = 0; i < Sh::kLoads; ++i) {
-      const int c = lane + 32 * i, r = c / Sh::kChunks, j = c % Sh::kChunks;
+      int dst;
+      const unsigned char* src;
       buf[i] = make_uint4(0, 0, 0, 0);
-      if (r < rows) {
-        const unsigned char* start = row_start + r * row_bytes + tile_off;
-        const unsigned char* a =
-            reinterpret_cast<const unsigned char*>(reinterpret_cast<std::uintptr_t>(start) & ~std::uintptr_t{15}) + 16 * j;
-        if (a < start + tile_bytes) buf[i] = load_chunk(a, w_end);
-      }
+      if (gemv::stage_slot<kType>(lane, i, rows, first_row, row_bytes, tile_off, tile_bytes, &dst, &src) && src)
+        buf[i] = load_chunk(src, gemv::chunk_bytes(src, w_end));
     }
 #pragma unroll
     for (int i = 0; i < Sh::kLoads; ++i) {
-      const int c = lane + 32 * i, r = c / Sh::kChunks, j = c % Sh::kChunks;
-      if (r < kRows) *reinterpret_cast<uint4*>(&stage[warp][r][16 * j]) = buf[i];
+      int dst;
+      const unsigned char* src;
+      if (gemv::stage_slot<kType>(lane, i, rows, first_row, row_bytes, tile_off, tile_bytes, &dst, &src))
+        *reinterpret_cast<uint4*>(&stage[warp][dst]) = buf[i];
     }
     __syncwarp();
 
-    // 2. Decode and multiply. Rows past N decode whatever their staging holds; never written.
-    const unsigned char* tile_rows[kRows];
+    // 2. Decode and multiply. Rows past N decode their zeros; never written.
+    const unsigned char* staged[kRows];
 #pragma unroll
-    for (int r = 0; r < kRows; ++r) {
-      const auto misalign = static_cast<unsigned>(
-          reinterpret_cast<std::uintptr_t>(row_start + r * row_bytes + tile_off) & 15u);
-      tile_rows[r] = &stage[warp][r][misalign];
-    }
-#pragma unroll
-    for (int pass = 0; pass < Sh::kElements / kLanesGroups; ++pass) {
+    for (int r = 0; r < kRows; ++r)
+      staged[r] = gemv::staged_row<kType>(stage[warp], r, first_row, row_bytes, tile_off);
+#pragma unroll 1
+    for (int pass = 0; pass < Sh::kElements / gemv::kPass; ++pass) {
       const int e = (lane + 32 * pass) * blocks::kGroup;  // within the tile
       if (e >= len) break;
-      const float* xe = x + e0 + e;
-      if (e + blocks::kGroup <= len) {
-        blocks::Group g[kRows];
-#pragma unroll
-        for (int r = 0; r < kRows; ++r) blocks::load_group<kType>(tile_rows[r], e, g[r]);
-#pragma unroll
-        for (int t = 0; t < kT; ++t) {
-          float xv[blocks::kGroup];
-          load_x8(xe + static_cast<std::size_t>(t) * K, x_vec, xv);
-          float sum_x = 0.0f;
-          if constexpr (Tr::kHasMin) {
-#pragma unroll
-            for (int i = 0; i < blocks::kGroup; ++i) sum_x += xv[i];
-          }
-#pragma unroll
-          for (int r = 0; r < kRows; ++r) {
-            float s = 0.0f;
-#pragma unroll
-            for (int i = 0; i < blocks::kGroup; ++i) s = fmaf(g[r].q[i], xv[i], s);
-            if constexpr (Tr::kFloat) {
-              acc[r][t] += s;
-            } else if constexpr (Tr::kHasMin) {
-              acc[r][t] = fmaf(g[r].scale, s, fmaf(-g[r].min, sum_x, acc[r][t]));
-            } else {
-              acc[r][t] = fmaf(g[r].scale, s, acc[r][t]);
-            }
-          }
-        }
-      } else if constexpr (Tr::kFloat) {
-        // The partial last group of an F32/F16/BF16 row (K not a multiple of 8).
-        for (int i = 0; i < len - e; ++i) {
-#pragma unroll
-          for (int r = 0; r < kRows; ++r) {
-            const float v = blocks::decode1<kType>(tile_rows[r], e + i);
-#pragma unroll
-            for (int t = 0; t < kT; ++t)
-              acc[r][t] = fmaf(v, __ldg(xe + static_cast<std::size_t>(t) * K + i), acc[r][t]);
-          }
-        }
-      }
+      gemv::multiply_group<kType, kT>(staged, e, len, x + e0 + e, K, x_vec, acc);
     }
     __syncwarp();  // the next tile's staging overwrites this one
   }
