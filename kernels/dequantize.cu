@@ -1,0 +1,104 @@
+// Dequantization for prefill: a weight (n elements of its stored type, whole blocks) widened to
+// F32 or F16 in a scratch buffer, which cuBLAS then multiplies.
+//
+// Work split: one thread per 8-element group (kernels/blocks.h), grid-stride; consecutive threads
+// take consecutive groups, so each warp writes 32 × 8 consecutive outputs (two float4 or one
+// 16-byte store per thread when the output is 16-byte aligned: coalesced). The values are
+// bit-identical to ponder::dequantize (F16: then rounded to nearest even, as f32_to_f16). The
+// elements past the last whole group (F32/F16/BF16 only) are done one per thread.
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "kernels/blocks.h"
+#include "kernels/check.cuh"
+#include "kernels/dispatch.cuh"
+#include "kernels/ops.h"
+
+namespace ponder::cuda {
+namespace {
+
+constexpr int kBlock = 256;
+constexpr std::size_t kMaxGrid = 1u << 16;  // then grid-stride
+
+__device__ __forceinline__ void store8(float* out, const float* v, bool vec) {
+  if (vec) {
+    reinterpret_cast<float4*>(out)[0] = make_float4(v[0], v[1], v[2], v[3]);
+    reinterpret_cast<float4*>(out)[1] = make_float4(v[4], v[5], v[6], v[7]);
+  } else {
+#pragma unroll
+    for (int i = 0; i < 8; ++i) out[i] = v[i];
+  }
+}
+
+__device__ __forceinline__ void store8(__half* out, const float* v, bool vec) {
+  if (vec) {
+    uint4 packed;
+    unsigned* words = &packed.x;
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+      words[i] = __half_as_ushort(__float2half_rn(v[2 * i])) |
+                 (static_cast<unsigned>(__half_as_ushort(__float2half_rn(v[2 * i + 1]))) << 16);
+    *reinterpret_cast<uint4*>(out) = packed;
+  } else {
+#pragma unroll
+    for (int i = 0; i < 8; ++i) out[i] = __float2half_rn(v[i]);
+  }
+}
+
+__device__ __forceinline__ void store1(float* out, float v) { *out = v; }
+__device__ __forceinline__ void store1(__half* out, float v) { *out = __float2half_rn(v); }
+
+// w: n elements of kType (16-byte aligned); out: n elements (16-byte aligned when out_vec).
+template <GgmlType kType, class Out>
+__global__ void __launch_bounds__(kBlock)
+dequantize_kernel(const unsigned char* __restrict__ w, std::size_t n, Out* __restrict__ out,
+                  bool out_vec) {
+  const std::size_t groups = n / blocks::kGroup;
+  const std::size_t first = static_cast<std::size_t>(blockIdx.x) * kBlock + threadIdx.x;
+  const std::size_t stride = static_cast<std::size_t>(gridDim.x) * kBlock;
+  for (std::size_t g = first; g < groups; g += stride) {
+    float v[blocks::kGroup];
+    blocks::decode8<kType>(w, g * blocks::kGroup, v);
+    store8(out + g * blocks::kGroup, v, out_vec);
+  }
+  const std::size_t tail = groups * blocks::kGroup + first;  // < 8 elements, F types only
+  if (tail < n) store1(out + tail, blocks::decode1<kType>(w, tail));
+}
+
+template <class Out>
+bool launch_dequantize(const void* w, GgmlType type, std::size_t n, Out* out, cudaStream_t stream,
+                       std::string* error) {
+  const GgmlTypeInfo* info = ggml_type_info(static_cast<std::uint32_t>(type));
+  if (!supports(type) || !info) return fail("dequantize", "unsupported weight type " + std::to_string(static_cast<unsigned>(type)), error);
+  if (n % info->block_elements != 0)
+    return fail("dequantize", std::to_string(n) + " elements is not a whole number of " + std::string(info->name) + " blocks", error);
+  if (n == 0) return true;
+  if (reinterpret_cast<std::uintptr_t>(w) % 16 != 0) return fail("dequantize", "the weight is not 16-byte aligned", error);
+  const bool out_vec = reinterpret_cast<std::uintptr_t>(out) % 16 == 0;
+  const std::size_t groups = n / blocks::kGroup;
+  const auto grid = static_cast<unsigned>(std::max<std::size_t>(1, std::min(kMaxGrid, (groups + kBlock - 1) / kBlock)));
+  const auto* bytes = static_cast<const unsigned char*>(w);
+  return dispatch_type(type, [&](auto tag) {
+    dequantize_kernel<decltype(tag)::value, Out><<<grid, kBlock, 0, stream>>>(bytes, n, out, out_vec);
+    return check(cudaGetLastError(), "dequantize launch", error);
+  });
+}
+
+}  // namespace
+
+bool dequantize_f16(const void* w, GgmlType type, std::size_t n, __half* out, cudaStream_t stream,
+                    std::string* error) {
+  return launch_dequantize(w, type, n, out, stream, error);
+}
+
+bool dequantize_f32(const void* w, GgmlType type, std::size_t n, float* out, cudaStream_t stream,
+                    std::string* error) {
+  return launch_dequantize(w, type, n, out, stream, error);
+}
+
+}  // namespace ponder::cuda
