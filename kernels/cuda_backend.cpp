@@ -395,7 +395,12 @@ class CudaBackend final : public Backend {
       for (const DevWeight* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down})
         if (w->type != GgmlType::f32 && w->type != GgmlType::f16 && w->type != GgmlType::bf16)
           largest_quantized = std::max(largest_quantized, w->N * w->K);
-    if (!work_.reserve(plan_.activations + plan_.scratch + plan_.logits + plan_.attention, "GPU memory for the workspace", error))
+    // The plan's estimate of the split-K partials, or what the kernel asks if that is more; and
+    // the step input with the chosen id.
+    const std::size_t attention = std::max<std::size_t>(plan_.attention, aligned(cuda::attention_decode_workspace(c_.n_head, c_.head_dim)));
+    const std::size_t step = aligned(sizeof(StepInput) + sizeof(std::int32_t));
+    if (!work_.reserve(plan_.activations + plan_.scratch + plan_.logits + attention + step, "GPU memory for the workspace",
+                       error))
       return false;
     x_ = work_.take_n<float>(C * E);
     xn_ = work_.take_n<float>(C * E);

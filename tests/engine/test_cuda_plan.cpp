@@ -27,7 +27,7 @@ TEST_CASE("cuda plan: a shape-only 7B GGUF opens with its real sizes and takes n
   REQUIRE(test::write_gguf(TestModelSpec::r1_qwen_7b(), GgmlType::bf16, path, &error, false, /*with_data=*/false));
   struct stat st{};
   REQUIRE(::stat(path.c_str(), &st) == 0);
-  CHECK(st.st_blocks * 512 < (64ull << 20));  // a hole, not 15 GB of zeros
+  CHECK(static_cast<std::uint64_t>(st.st_blocks) * 512 < (64ull << 20));  // a hole, not 15 GB of zeros
   auto model = Model::open(path, &error);
   REQUIRE(model);
   const ModelConfig& c = model->config();
