@@ -22,10 +22,12 @@ nvidia-smi --query-gpu=name,memory.total,memory.used,clocks.sm,clocks.mem,power.
 step "configure"
 gen=()
 command -v ninja >/dev/null && gen=(-G Ninja)
+shared="$root/../shared"
+[ -d "$root/shared" ] && shared="$root/shared"
 prefix=()
 [ -d .deps ] && prefix=(-DCMAKE_PREFIX_PATH="$root/.deps")
 cmake -S . -B build-gpu "${gen[@]}" "${prefix[@]}" -DPONDER_ENGINE_ONLY=ON -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_CUDA_ARCHITECTURES=90a -DPONDER_SHARED_DIR="$root/../shared" >"$out/configure.log" 2>&1 ||
+  -DCMAKE_CUDA_ARCHITECTURES=90a -DPONDER_SHARED_DIR="$shared" >"$out/configure.log" 2>&1 ||
   { tail -30 "$out/configure.log"; exit 1; }
 
 step "build"

@@ -17,4 +17,5 @@ arch_lib=/usr/lib/$(gcc -print-multiarch)
 cp -a "$arch_lib"/libutf8proc.so* "$deps/lib/"
 cp -r /usr/include/catch2 "$deps/include/"
 cp -r /usr/lib/cmake/Catch2 "$deps/lib/cmake/"
+cp /usr/lib/libCatch2WithMain.a "$deps/lib/"  # named by Catch2's CMake targets
 du -sh "$deps" | sed 's/^/gather-deps: /'
