@@ -114,6 +114,22 @@ PONDER_HD std::uint32_t load_u32(const unsigned char* p) {
 #endif
 }
 
+/// True when `p` is 16-byte aligned (a group of F32/F16/BF16 elements then loads as vectors).
+PONDER_HD bool aligned16(const unsigned char* p) {
+  return (reinterpret_cast<std::uintptr_t>(p) & 15u) == 0;
+}
+
+/// 16 bytes from a 16-byte aligned address as four little-endian words (one vector load on the
+/// device).
+PONDER_HD void load16(const unsigned char* p, std::uint32_t* w) {
+#ifdef __CUDA_ARCH__
+  const uint4 v = *reinterpret_cast<const uint4*>(p);
+  w[0] = v.x, w[1] = v.y, w[2] = v.z, w[3] = v.w;
+#else
+  std::memcpy(w, p, 16);
+#endif
+}
+
 /// 32 bits from a 2-byte aligned address (two 16-bit loads on the device).
 PONDER_HD std::uint32_t load_u32_a2(const unsigned char* p) {
   return load_u16(p) | (load_u16(p + 2) << 16);
@@ -218,14 +234,30 @@ PONDER_HD void load_group(const unsigned char* base, std::size_t e, Group& g) {
   g.scale = 1.0f;
   g.min = 0.0f;
   if constexpr (kType == GgmlType::f32) {
-PONDER_UNROLL
-    for (int i = 0; i < 8; ++i) g.q[i] = bits_to_float(load_u32(b + 4 * i));
-  } else if constexpr (kType == GgmlType::f16) {
-PONDER_UNROLL
-    for (int i = 0; i < 8; ++i) g.q[i] = half_to_float(load_u16(b + 2 * i));
-  } else if constexpr (kType == GgmlType::bf16) {
-PONDER_UNROLL
-    for (int i = 0; i < 8; ++i) g.q[i] = bf16_to_float(load_u16(b + 2 * i));
+    if (aligned16(b)) {  // two 16-byte loads (K a multiple of 4)
+      std::uint32_t w[8];
+      load16(b, w);
+      load16(b + 16, w + 4);
+      PONDER_UNROLL
+      for (int i = 0; i < 8; ++i) g.q[i] = bits_to_float(w[i]);
+    } else {
+      PONDER_UNROLL
+      for (int i = 0; i < 8; ++i) g.q[i] = bits_to_float(load_u32(b + 4 * i));
+    }
+  } else if constexpr (kType == GgmlType::f16 || kType == GgmlType::bf16) {
+    std::uint32_t h[8];
+    if (aligned16(b)) {  // one 16-byte load (K a multiple of 8): no bank conflicts
+      std::uint32_t w[4];
+      load16(b, w);
+      PONDER_UNROLL
+      for (int i = 0; i < 4; ++i) h[2 * i] = w[i] & 0xFFFFu, h[2 * i + 1] = w[i] >> 16;
+    } else {
+      PONDER_UNROLL
+      for (int i = 0; i < 8; ++i) h[i] = load_u16(b + 2 * i);
+    }
+    PONDER_UNROLL
+    for (int i = 0; i < 8; ++i)
+      g.q[i] = kType == GgmlType::f16 ? half_to_float(h[i]) : bf16_to_float(h[i]);
   } else if constexpr (kType == GgmlType::q8_0) {
     // f16 d; i8 qs[32]. value = qs[j] * d.
     g.scale = half_to_float(load_u16(b));

@@ -4,7 +4,7 @@
 //
 // Work split: a thread block of kWarps warps owns kRows consecutive rows of W (so a row of x
 // loaded into registers serves kRows weight rows). The rows' K elements are cut into tiles of
-// kTile elements (a whole number of blocks, ~1 KiB of bytes per row); tile i goes to warp
+// Tile<type>::kElements elements (whole blocks, ~1 KiB per row); tile i goes to warp
 // i % kWarps, so for a small N the K dimension still spreads over the warps.
 //
 // One tile, one warp:
@@ -24,6 +24,10 @@
 //      done element by element.
 //   3. After the last tile: each (row, t) sum is reduced across the warp with shuffles, then
 //      across the block's warps through shared memory, and written once.
+//
+// The index arithmetic (staging slots, staged row addresses) and a lane's product of one group
+// are in kernels/gemv_tile.h, shared with a host test that runs them lane by lane without a GPU
+// (tests/engine/test_cuda_gemv_host.cpp).
 //
 // Numerics: float accumulation of the exact dequantized weights (no activation quantization):
 // against a float64 product of the dequantized weights, the error is float rounding (relative
@@ -52,7 +56,9 @@ using gemv::kWarps;
 __device__ __forceinline__ uint4 load_chunk(const unsigned char* a, int n) {
   if (n == 16) return __ldcs(reinterpret_cast<const uint4*>(a));
   unsigned words[4] = {0, 0, 0, 0};
-  for (int i = 0; i < n; ++i) words[i / 4] |= static_cast<unsigned>(a[i]) << (8 * (i % 4));
+#pragma unroll
+  for (int i = 0; i < 16; ++i)  // unrolled: constant indices, the words stay in registers
+    if (i < n) words[i / 4] |= static_cast<unsigned>(a[i]) << (8 * (i % 4));
   return make_uint4(words[0], words[1], words[2], words[3]);
 }
 
