@@ -56,11 +56,11 @@ embed_kernel(const unsigned char* __restrict__ table, std::size_t row_bytes, std
 bool embed(const void* table, GgmlType type, std::size_t n_embd, const std::int32_t* tokens,
            std::size_t T, float* out, cudaStream_t stream, std::string* error) {
   const GgmlTypeInfo* info = ggml_type_info(static_cast<std::uint32_t>(type));
-  if (!supports(type) || !info) return fail("embed", "unsupported table type " + std::to_string(static_cast<unsigned>(type)), error);
+  if (!supports(type) || !info) return launch_refused("embed", "unsupported table type " + std::to_string(static_cast<unsigned>(type)), error);
   if (n_embd % info->block_elements != 0)
-    return fail("embed", "n_embd = " + std::to_string(n_embd) + " is not a whole number of " + std::string(info->name) + " blocks", error);
+    return launch_refused("embed", "n_embd = " + std::to_string(n_embd) + " is not a whole number of " + std::string(info->name) + " blocks", error);
   if (T == 0 || n_embd == 0) return true;
-  if (reinterpret_cast<std::uintptr_t>(table) % 16 != 0) return fail("embed", "the table is not 16-byte aligned", error);
+  if (reinterpret_cast<std::uintptr_t>(table) % 16 != 0) return launch_refused("embed", "the table is not 16-byte aligned", error);
   // Every output row 16-byte aligned: the float4 stores.
   const bool out_vec = reinterpret_cast<std::uintptr_t>(out) % 16 == 0 && n_embd % 4 == 0;
   const std::size_t groups = n_embd / blocks::kGroup;
