@@ -37,13 +37,11 @@ __device__ __forceinline__ void store8(float* out, const float* v, bool vec) {
 
 __device__ __forceinline__ void store8(__half* out, const float* v, bool vec) {
   if (vec) {
-    uint4 packed;
-    unsigned* words = &packed.x;
-#pragma unroll
-    for (int i = 0; i < 4; ++i)
-      words[i] = __half_as_ushort(__float2half_rn(v[2 * i])) |
-                 (static_cast<unsigned>(__half_as_ushort(__float2half_rn(v[2 * i + 1]))) << 16);
-    *reinterpret_cast<uint4*>(out) = packed;
+    const auto pair = [v](int i) {
+      return static_cast<unsigned>(__half_as_ushort(__float2half_rn(v[2 * i]))) |
+             (static_cast<unsigned>(__half_as_ushort(__float2half_rn(v[2 * i + 1]))) << 16);
+    };
+    *reinterpret_cast<uint4*>(out) = make_uint4(pair(0), pair(1), pair(2), pair(3));
   } else {
 #pragma unroll
     for (int i = 0; i < 8; ++i) out[i] = __float2half_rn(v[i]);

@@ -11,6 +11,7 @@
 #include <cuda_runtime.h>
 
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -178,6 +179,36 @@ TEST_CASE("gemv: the output is exactly the same on a second launch and with othe
       const std::vector<float> one = dy1.download();
       for (std::size_t n = 0; n < N; ++n) REQUIRE(bits(one[n]) == bits(first[t * N + n]));
     }
+  }
+}
+
+TEST_CASE("gemv: x and y not 16-byte aligned (the scalar x loads)", "[cuda][gemv]") {
+  auto& rng = fresh_rng();
+  for (GgmlType type : kTypes) {
+    INFO(name_of(type));
+    const std::size_t N = 37, K = block_of(type) == 256 ? 768 : 96, T = 3;
+    const std::vector<unsigned char> w = random_weight(type, N, K, rng);
+    const std::vector<float> wf = dequantized(type, w, N * K);
+    const std::vector<float> x = random_floats(T * K, 1.0f, rng);
+    std::vector<float> want(T * N);
+    for (std::size_t t = 0; t < T; ++t)
+      for (std::size_t n = 0; n < N; ++n) {
+        double s = 0;
+        for (std::size_t k = 0; k < K; ++k) s += double(wf[n * K + k]) * double(x[t * K + k]);
+        want[t * N + n] = static_cast<float>(s);
+      }
+    std::vector<float> x1(T * K + 1, 0.0f);  // x at element 1: 4-byte aligned only
+    std::copy(x.begin(), x.end(), x1.begin() + 1);
+    DeviceBuffer<unsigned char> dw(w);
+    DeviceBuffer<float> dx(x1);
+    DeviceBuffer<float> dy(T * N + 1);
+    dy.poison();
+    CUDA_OK(ponder::cuda::gemv(dw.get(), type, N, K, dx.get() + 1, T, dy.get() + 1, nullptr, &cuda_ok_error_));
+    const std::vector<float> all = dy.download();
+    const std::vector<float> got(all.begin() + 1, all.end());
+    REQUIRE(all_finite(got));
+    CHECK(std::isnan(all[0]));  // nothing written before y
+    CHECK(rel_error(got, want) <= 1e-5);
   }
 }
 
