@@ -263,7 +263,7 @@ PONDER_HD void load_group(const unsigned char* base, std::size_t e, Group& g) {
     g.scale = half_to_float(load_u16(b));
     std::uint32_t lo, hi;
     load8<2>(b + 2 + off, &lo, &hi);
-PONDER_UNROLL
+    PONDER_UNROLL
     for (int i = 0; i < 8; ++i) g.q[i] = small_int(byte_of(lo, hi, i) ^ 0x80u, 128);  // int8
   } else if constexpr (kType == GgmlType::q4_0) {
     // f16 d; u8 qs[16]: low nibbles are elements 0..15, high nibbles 16..31. (q - 8) * d.
@@ -271,7 +271,7 @@ PONDER_UNROLL
     std::uint32_t lo, hi;
     load8<2>(b + 2 + (off & 15u), &lo, &hi);
     const int shift = off >= 16 ? 4 : 0;
-PONDER_UNROLL
+    PONDER_UNROLL
     for (int i = 0; i < 8; ++i) g.q[i] = small_int((byte_of(lo, hi, i) >> shift) & 0xFu, 8);
   } else if constexpr (kType == GgmlType::q4_k || kType == GgmlType::q5_k) {
     // f16 d; f16 dmin; u8 scales[12]; (Q5_K: u8 qh[32];) u8 qs[128]. Per 64 elements, 32 bytes
@@ -288,13 +288,13 @@ PONDER_UNROLL
     load8<8>(b + qs_at + 32 * chunk + l0, &lo, &hi);
     const int shift = high ? 4 : 0;
     if constexpr (kType == GgmlType::q4_k) {
-PONDER_UNROLL
+      PONDER_UNROLL
       for (int i = 0; i < 8; ++i) g.q[i] = small_int((byte_of(lo, hi, i) >> shift) & 0xFu, 0);
     } else {
       std::uint32_t hlo, hhi;
       load8<8>(b + 16 + l0, &hlo, &hhi);
       const int bit = static_cast<int>(2 * chunk + high);
-PONDER_UNROLL
+      PONDER_UNROLL
       for (int i = 0; i < 8; ++i)
         g.q[i] = small_int(((byte_of(lo, hi, i) >> shift) & 0xFu) |
                                (((byte_of(hlo, hhi, i) >> bit) & 1u) << 4), 0);
@@ -311,7 +311,7 @@ PONDER_UNROLL
     const int shift = (qd >> 1) ? 4 : 0, hshift = static_cast<int>(2 * qd);
     const auto sc = static_cast<std::int8_t>(b[192 + 8 * h + l0 / 16 + 2 * qd]);
     g.scale = mul(half_to_float(load_u16(b + 208)), static_cast<float>(sc));
-PONDER_UNROLL
+    PONDER_UNROLL
     for (int i = 0; i < 8; ++i)
       g.q[i] = small_int(((byte_of(lo, hi, i) >> shift) & 0xFu) |
                              (((byte_of(hlo, hhi, i) >> hshift) & 3u) << 4), 32);
@@ -325,7 +325,7 @@ template <GgmlType kType>
 PONDER_HD void decode8(const unsigned char* base, std::size_t e, float* out) {
   Group g;
   load_group<kType>(base, e, g);
-PONDER_UNROLL
+  PONDER_UNROLL
   for (int i = 0; i < kGroup; ++i) {
     if constexpr (Traits<kType>::kFloat) out[i] = g.q[i];
     else if constexpr (Traits<kType>::kHasMin) out[i] = mul_sub(g.scale, g.q[i], g.min);
