@@ -114,6 +114,22 @@ PONDER_HD std::uint32_t load_u32(const unsigned char* p) {
 #endif
 }
 
+/// True when `p` is 16-byte aligned (a group of F32/F16/BF16 elements then loads as vectors).
+PONDER_HD bool aligned16(const unsigned char* p) {
+  return (reinterpret_cast<std::uintptr_t>(p) & 15u) == 0;
+}
+
+/// 16 bytes from a 16-byte aligned address as four little-endian words (one vector load on the
+/// device).
+PONDER_HD void load16(const unsigned char* p, std::uint32_t* w) {
+#ifdef __CUDA_ARCH__
+  const uint4 v = *reinterpret_cast<const uint4*>(p);
+  w[0] = v.x, w[1] = v.y, w[2] = v.z, w[3] = v.w;
+#else
+  std::memcpy(w, p, 16);
+#endif
+}
+
 /// 32 bits from a 2-byte aligned address (two 16-bit loads on the device).
 PONDER_HD std::uint32_t load_u32_a2(const unsigned char* p) {
   return load_u16(p) | (load_u16(p + 2) << 16);
@@ -218,20 +234,36 @@ PONDER_HD void load_group(const unsigned char* base, std::size_t e, Group& g) {
   g.scale = 1.0f;
   g.min = 0.0f;
   if constexpr (kType == GgmlType::f32) {
-PONDER_UNROLL
-    for (int i = 0; i < 8; ++i) g.q[i] = bits_to_float(load_u32(b + 4 * i));
-  } else if constexpr (kType == GgmlType::f16) {
-PONDER_UNROLL
-    for (int i = 0; i < 8; ++i) g.q[i] = half_to_float(load_u16(b + 2 * i));
-  } else if constexpr (kType == GgmlType::bf16) {
-PONDER_UNROLL
-    for (int i = 0; i < 8; ++i) g.q[i] = bf16_to_float(load_u16(b + 2 * i));
+    if (aligned16(b)) {  // two 16-byte loads (K a multiple of 4)
+      std::uint32_t w[8];
+      load16(b, w);
+      load16(b + 16, w + 4);
+      PONDER_UNROLL
+      for (int i = 0; i < 8; ++i) g.q[i] = bits_to_float(w[i]);
+    } else {
+      PONDER_UNROLL
+      for (int i = 0; i < 8; ++i) g.q[i] = bits_to_float(load_u32(b + 4 * i));
+    }
+  } else if constexpr (kType == GgmlType::f16 || kType == GgmlType::bf16) {
+    std::uint32_t h[8];
+    if (aligned16(b)) {  // one 16-byte load (K a multiple of 8): no bank conflicts
+      std::uint32_t w[4];
+      load16(b, w);
+      PONDER_UNROLL
+      for (int i = 0; i < 4; ++i) h[2 * i] = w[i] & 0xFFFFu, h[2 * i + 1] = w[i] >> 16;
+    } else {
+      PONDER_UNROLL
+      for (int i = 0; i < 8; ++i) h[i] = load_u16(b + 2 * i);
+    }
+    PONDER_UNROLL
+    for (int i = 0; i < 8; ++i)
+      g.q[i] = kType == GgmlType::f16 ? half_to_float(h[i]) : bf16_to_float(h[i]);
   } else if constexpr (kType == GgmlType::q8_0) {
     // f16 d; i8 qs[32]. value = qs[j] * d.
     g.scale = half_to_float(load_u16(b));
     std::uint32_t lo, hi;
     load8<2>(b + 2 + off, &lo, &hi);
-PONDER_UNROLL
+    PONDER_UNROLL
     for (int i = 0; i < 8; ++i) g.q[i] = small_int(byte_of(lo, hi, i) ^ 0x80u, 128);  // int8
   } else if constexpr (kType == GgmlType::q4_0) {
     // f16 d; u8 qs[16]: low nibbles are elements 0..15, high nibbles 16..31. (q - 8) * d.
@@ -239,7 +271,7 @@ PONDER_UNROLL
     std::uint32_t lo, hi;
     load8<2>(b + 2 + (off & 15u), &lo, &hi);
     const int shift = off >= 16 ? 4 : 0;
-PONDER_UNROLL
+    PONDER_UNROLL
     for (int i = 0; i < 8; ++i) g.q[i] = small_int((byte_of(lo, hi, i) >> shift) & 0xFu, 8);
   } else if constexpr (kType == GgmlType::q4_k || kType == GgmlType::q5_k) {
     // f16 d; f16 dmin; u8 scales[12]; (Q5_K: u8 qh[32];) u8 qs[128]. Per 64 elements, 32 bytes
@@ -256,13 +288,13 @@ PONDER_UNROLL
     load8<8>(b + qs_at + 32 * chunk + l0, &lo, &hi);
     const int shift = high ? 4 : 0;
     if constexpr (kType == GgmlType::q4_k) {
-PONDER_UNROLL
+      PONDER_UNROLL
       for (int i = 0; i < 8; ++i) g.q[i] = small_int((byte_of(lo, hi, i) >> shift) & 0xFu, 0);
     } else {
       std::uint32_t hlo, hhi;
       load8<8>(b + 16 + l0, &hlo, &hhi);
       const int bit = static_cast<int>(2 * chunk + high);
-PONDER_UNROLL
+      PONDER_UNROLL
       for (int i = 0; i < 8; ++i)
         g.q[i] = small_int(((byte_of(lo, hi, i) >> shift) & 0xFu) |
                                (((byte_of(hlo, hhi, i) >> bit) & 1u) << 4), 0);
@@ -279,7 +311,7 @@ PONDER_UNROLL
     const int shift = (qd >> 1) ? 4 : 0, hshift = static_cast<int>(2 * qd);
     const auto sc = static_cast<std::int8_t>(b[192 + 8 * h + l0 / 16 + 2 * qd]);
     g.scale = mul(half_to_float(load_u16(b + 208)), static_cast<float>(sc));
-PONDER_UNROLL
+    PONDER_UNROLL
     for (int i = 0; i < 8; ++i)
       g.q[i] = small_int(((byte_of(lo, hi, i) >> shift) & 0xFu) |
                              (((byte_of(hlo, hhi, i) >> hshift) & 3u) << 4), 32);
@@ -293,7 +325,7 @@ template <GgmlType kType>
 PONDER_HD void decode8(const unsigned char* base, std::size_t e, float* out) {
   Group g;
   load_group<kType>(base, e, g);
-PONDER_UNROLL
+  PONDER_UNROLL
   for (int i = 0; i < kGroup; ++i) {
     if constexpr (Traits<kType>::kFloat) out[i] = g.q[i];
     else if constexpr (Traits<kType>::kHasMin) out[i] = mul_sub(g.scale, g.q[i], g.min);

@@ -37,13 +37,11 @@ __device__ __forceinline__ void store8(float* out, const float* v, bool vec) {
 
 __device__ __forceinline__ void store8(__half* out, const float* v, bool vec) {
   if (vec) {
-    uint4 packed;
-    unsigned* words = &packed.x;
-#pragma unroll
-    for (int i = 0; i < 4; ++i)
-      words[i] = __half_as_ushort(__float2half_rn(v[2 * i])) |
-                 (static_cast<unsigned>(__half_as_ushort(__float2half_rn(v[2 * i + 1]))) << 16);
-    *reinterpret_cast<uint4*>(out) = packed;
+    const auto pair = [v](int i) {
+      return static_cast<unsigned>(__half_as_ushort(__float2half_rn(v[2 * i]))) |
+             (static_cast<unsigned>(__half_as_ushort(__float2half_rn(v[2 * i + 1]))) << 16);
+    };
+    *reinterpret_cast<uint4*>(out) = make_uint4(pair(0), pair(1), pair(2), pair(3));
   } else {
 #pragma unroll
     for (int i = 0; i < 8; ++i) out[i] = __float2half_rn(v[i]);
@@ -74,11 +72,11 @@ template <class Out>
 bool launch_dequantize(const void* w, GgmlType type, std::size_t n, Out* out, cudaStream_t stream,
                        std::string* error) {
   const GgmlTypeInfo* info = ggml_type_info(static_cast<std::uint32_t>(type));
-  if (!supports(type) || !info) return fail("dequantize", "unsupported weight type " + std::to_string(static_cast<unsigned>(type)), error);
+  if (!supports(type) || !info) return launch_refused("dequantize", "unsupported weight type " + std::to_string(static_cast<unsigned>(type)), error);
   if (n % info->block_elements != 0)
-    return fail("dequantize", std::to_string(n) + " elements is not a whole number of " + std::string(info->name) + " blocks", error);
+    return launch_refused("dequantize", std::to_string(n) + " elements is not a whole number of " + std::string(info->name) + " blocks", error);
   if (n == 0) return true;
-  if (reinterpret_cast<std::uintptr_t>(w) % 16 != 0) return fail("dequantize", "the weight is not 16-byte aligned", error);
+  if (reinterpret_cast<std::uintptr_t>(w) % 16 != 0) return launch_refused("dequantize", "the weight is not 16-byte aligned", error);
   const bool out_vec = reinterpret_cast<std::uintptr_t>(out) % 16 == 0;
   const std::size_t groups = n / blocks::kGroup;
   const auto grid = static_cast<unsigned>(std::max<std::size_t>(1, std::min(kMaxGrid, (groups + kBlock - 1) / kBlock)));

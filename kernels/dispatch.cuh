@@ -29,7 +29,7 @@ bool dispatch_type(GgmlType type, F&& f) {
 }
 
 /// "<what>: <reason>" in `error`; returns false.
-inline bool fail(const char* what, const std::string& reason, std::string* error) {
+inline bool launch_refused(const char* what, const std::string& reason, std::string* error) {
   if (error) *error = std::string(what) + ": " + reason;
   return false;
 }

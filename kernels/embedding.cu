@@ -32,22 +32,22 @@ embed_kernel(const unsigned char* __restrict__ table, std::size_t row_bytes, std
   const std::size_t first = static_cast<std::size_t>(blockIdx.x) * kBlock + threadIdx.x;
   const std::size_t stride = static_cast<std::size_t>(gridDim.x) * kBlock;
   for (std::size_t t = blockIdx.y; t < T; t += gridDim.y) {
-  const unsigned char* row = table + static_cast<std::size_t>(tokens[t]) * row_bytes;
-  float* o = out + t * n_embd;
-  for (std::size_t g = first; g < groups; g += stride) {
-    float v[blocks::kGroup];
-    blocks::decode8<kType>(row, g * blocks::kGroup, v);
-    float* dst = o + g * blocks::kGroup;
-    if (out_vec) {
-      reinterpret_cast<float4*>(dst)[0] = make_float4(v[0], v[1], v[2], v[3]);
-      reinterpret_cast<float4*>(dst)[1] = make_float4(v[4], v[5], v[6], v[7]);
-    } else {
+    const unsigned char* row = table + static_cast<std::size_t>(tokens[t]) * row_bytes;
+    float* o = out + t * n_embd;
+    for (std::size_t g = first; g < groups; g += stride) {
+      float v[blocks::kGroup];
+      blocks::decode8<kType>(row, g * blocks::kGroup, v);
+      float* dst = o + g * blocks::kGroup;
+      if (out_vec) {
+        reinterpret_cast<float4*>(dst)[0] = make_float4(v[0], v[1], v[2], v[3]);
+        reinterpret_cast<float4*>(dst)[1] = make_float4(v[4], v[5], v[6], v[7]);
+      } else {
 #pragma unroll
-      for (int i = 0; i < blocks::kGroup; ++i) dst[i] = v[i];
+        for (int i = 0; i < blocks::kGroup; ++i) dst[i] = v[i];
+      }
     }
-  }
-  const std::size_t tail = groups * blocks::kGroup + first;
-  if (tail < n_embd) o[tail] = blocks::decode1<kType>(row, tail);
+    const std::size_t tail = groups * blocks::kGroup + first;
+    if (tail < n_embd) o[tail] = blocks::decode1<kType>(row, tail);
   }
 }
 
@@ -56,11 +56,11 @@ embed_kernel(const unsigned char* __restrict__ table, std::size_t row_bytes, std
 bool embed(const void* table, GgmlType type, std::size_t n_embd, const std::int32_t* tokens,
            std::size_t T, float* out, cudaStream_t stream, std::string* error) {
   const GgmlTypeInfo* info = ggml_type_info(static_cast<std::uint32_t>(type));
-  if (!supports(type) || !info) return fail("embed", "unsupported table type " + std::to_string(static_cast<unsigned>(type)), error);
+  if (!supports(type) || !info) return launch_refused("embed", "unsupported table type " + std::to_string(static_cast<unsigned>(type)), error);
   if (n_embd % info->block_elements != 0)
-    return fail("embed", "n_embd = " + std::to_string(n_embd) + " is not a whole number of " + std::string(info->name) + " blocks", error);
+    return launch_refused("embed", "n_embd = " + std::to_string(n_embd) + " is not a whole number of " + std::string(info->name) + " blocks", error);
   if (T == 0 || n_embd == 0) return true;
-  if (reinterpret_cast<std::uintptr_t>(table) % 16 != 0) return fail("embed", "the table is not 16-byte aligned", error);
+  if (reinterpret_cast<std::uintptr_t>(table) % 16 != 0) return launch_refused("embed", "the table is not 16-byte aligned", error);
   // Every output row 16-byte aligned: the float4 stores.
   const bool out_vec = reinterpret_cast<std::uintptr_t>(out) % 16 == 0 && n_embd % 4 == 0;
   const std::size_t groups = n_embd / blocks::kGroup;

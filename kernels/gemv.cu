@@ -4,7 +4,7 @@
 //
 // Work split: a thread block of kWarps warps owns kRows consecutive rows of W (so a row of x
 // loaded into registers serves kRows weight rows). The rows' K elements are cut into tiles of
-// kTile elements (a whole number of blocks, ~1 KiB of bytes per row); tile i goes to warp
+// Tile<type>::kElements elements (whole blocks, ~1 KiB per row); tile i goes to warp
 // i % kWarps, so for a small N the K dimension still spreads over the warps.
 //
 // One tile, one warp:
@@ -25,10 +25,23 @@
 //   3. After the last tile: each (row, t) sum is reduced across the warp with shuffles, then
 //      across the block's warps through shared memory, and written once.
 //
+// The index arithmetic (staging slots, staged row addresses) and a lane's product of one group
+// are in kernels/gemv_tile.h, shared with a host test that runs them lane by lane without a GPU
+// (tests/engine/test_cuda_gemv_host.cpp).
+//
 // Numerics: float accumulation of the exact dequantized weights (no activation quantization):
 // against a float64 product of the dequantized weights, the error is float rounding (relative
 // ‖Δ‖/‖y‖ ~1e-7 … 1e-6 for K ≤ 10^4). The CPU's quantized paths quantize x to int8 and differ
 // from this by ~1e-3 … 1e-2 relative (their error, not this one's).
+//
+// Performance (written without a GPU: nothing here is measured yet). The floor is bytes / HBM
+// bandwidth: a 1536 × 8960 Q4_K matrix is 7.7 MB, ~1.6 µs at 4.8 TB/s. Registers ≤ 128 a thread
+// (__launch_bounds__(128, 4): ≥ 16 warps per SM), no spills, 11–19 KB of shared memory a block.
+// Expected limits, to check first on a GPU: small N launches few blocks (N = 1536: 384 blocks of
+// 4 warps on 132 SMs); every x load serves 4 weight rows, so x costs T · 4 bytes of L1 traffic
+// per 4 weight elements, which at T = 8 with 4-bit weights (~8× the weight bytes) may make L1,
+// not HBM, the limit; Q8_0 / Q4_0 / Q6_K blocks are only 2-byte aligned, so their groups are read
+// from shared memory in 16-bit pieces.
 #include <cuda_runtime.h>
 
 #include <cstddef>
@@ -52,7 +65,9 @@ using gemv::kWarps;
 __device__ __forceinline__ uint4 load_chunk(const unsigned char* a, int n) {
   if (n == 16) return __ldcs(reinterpret_cast<const uint4*>(a));
   unsigned words[4] = {0, 0, 0, 0};
-  for (int i = 0; i < n; ++i) words[i / 4] |= static_cast<unsigned>(a[i]) << (8 * (i % 4));
+#pragma unroll
+  for (int i = 0; i < 16; ++i)  // unrolled: constant indices, the words stay in registers
+    if (i < n) words[i / 4] |= static_cast<unsigned>(a[i]) << (8 * (i % 4));
   return make_uint4(words[0], words[1], words[2], words[3]);
 }
 
@@ -163,7 +178,7 @@ bool launch_gemv_rows(const unsigned char* w, std::size_t N, std::size_t K, cons
     case 6: return launch_gemv<kType, 6>(w, N, K, x, y, stream, error);
     case 7: return launch_gemv<kType, 7>(w, N, K, x, y, stream, error);
     case 8: return launch_gemv<kType, 8>(w, N, K, x, y, stream, error);
-    default: return fail("gemv", "T = " + std::to_string(T) + " is not 1..8", error);
+    default: return launch_refused("gemv", "T = " + std::to_string(T) + " is not 1..8", error);
   }
 }
 
@@ -175,14 +190,14 @@ bool supports(GgmlType type) {
 
 bool gemv(const void* w, GgmlType type, std::size_t N, std::size_t K, const float* x,
           std::size_t T, float* y, cudaStream_t stream, std::string* error) {
-  if (!supports(type)) return fail("gemv", "unsupported weight type " + std::to_string(static_cast<unsigned>(type)), error);
+  if (!supports(type)) return launch_refused("gemv", "unsupported weight type " + std::to_string(static_cast<unsigned>(type)), error);
   if (N == 0 || T == 0) return true;
   const GgmlTypeInfo* info = ggml_type_info(static_cast<std::uint32_t>(type));
   if (K == 0 || K % info->block_elements != 0)
-    return fail("gemv", "K = " + std::to_string(K) + " is not a whole number of " + std::string(info->name) + " blocks", error);
-  if (N > 0x7FFFFFFFu || K > 0x7FFFFFFFu) return fail("gemv", "N or K too large", error);
-  if (T > kGemvMaxRows) return fail("gemv", "T = " + std::to_string(T) + " > kGemvMaxRows", error);
-  if (reinterpret_cast<std::uintptr_t>(w) % 16 != 0) return fail("gemv", "the weight is not 16-byte aligned", error);
+    return launch_refused("gemv", "K = " + std::to_string(K) + " is not a whole number of " + std::string(info->name) + " blocks", error);
+  if (N > 0x7FFFFFFFu || K > 0x7FFFFFFFu) return launch_refused("gemv", "N or K too large", error);
+  if (T > kGemvMaxRows) return launch_refused("gemv", "T = " + std::to_string(T) + " > kGemvMaxRows", error);
+  if (reinterpret_cast<std::uintptr_t>(w) % 16 != 0) return launch_refused("gemv", "the weight is not 16-byte aligned", error);
   const auto* bytes = static_cast<const unsigned char*>(w);
   return dispatch_type(type, [&](auto tag) {
     return launch_gemv_rows<decltype(tag)::value>(bytes, N, K, x, T, y, stream, error);
