@@ -2,7 +2,8 @@
 // Just enough of CUDA to run the kernels of kernels/*_kernels.cuh on the host, without a GPU or
 // the CUDA toolkit (tests/engine/test_cuda_emulated.cpp): every thread of a block is a fiber
 // (ucontext) on the calling thread, switched cooperatively at __syncthreads, __syncwarp and the
-// warp shuffles, which are implemented with block / warp barriers; blocks run one after another,
+// warp shuffles, which are implemented with block / warp barriers (threads run in order between
+// barriers, in reverse order in every other block); blocks run one after another,
 // so a `__shared__` variable can be a function-local static. Deterministic, slow (fine for small
 // shapes), and strict where it matters: a barrier that not every live thread of the block (or warp)
 // reaches deadlocks, which the scheduler reports as a failure instead of hanging.
@@ -175,6 +176,10 @@ void launch(dim3 grid, dim3 block_dim, std::size_t smem_bytes, Kernel kernel, Ar
         b.shuffle.assign(n, 0);
         b.smem.assign((smem_bytes + 15) / 16, float4{NAN, NAN, NAN, NAN});  // garbage until written
         block() = &b;
+        // Between barriers a fiber runs alone until it waits: a read of shared memory that some
+        // other thread writes before a barrier that is missing sees stale data only if the
+        // writer runs later. Odd blocks run their threads in reverse order, so both directions show.
+        const bool reverse = (bx + grid.x * (by + grid.y * bz)) % 2 == 1;
         for (int t = 0; t < n; ++t) {
           Fiber& f = b.fibers[t];
           f.tid = dim3(t % block_dim.x, t / block_dim.x % block_dim.y, t / (block_dim.x * block_dim.y));
@@ -184,7 +189,8 @@ void launch(dim3 grid, dim3 block_dim, std::size_t smem_bytes, Kernel kernel, Ar
         // taking at most one round; a block still running after this many rounds is deadlocked.
         for (long rounds = 0;; ++rounds) {
           bool any = false;
-          for (int t = 0; t < n; ++t) {
+          for (int i = 0; i < n; ++i) {
+            const int t = reverse ? n - 1 - i : i;
             if (b.fibers[t].done) continue;
             any = true;
             b.current = t;
