@@ -90,10 +90,14 @@ template <int kType, int kD, int kRows, bool kDecode>
 bool launch(const AttnParams& p, dim3 grid, cudaStream_t stream, const char* what, std::string* error) {
   auto kernel = attention_kernel<kType, kD, kRows, kDecode>;
   const std::size_t bytes = smem_floats(kRows, static_cast<int>(p.head_dim)) * sizeof(float);
-  if (bytes > 48 * 1024 &&
-      !check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)),
-             what, error))
-    return false;
+  // Above 48 KiB (head_dim > 128 only) a kernel needs its limit raised, once per kernel (at the
+  // first call: a backend that captures graphs should make one call of each shape before).
+  if (bytes > 48 * 1024) {
+    static const cudaError_t raised = cudaFuncSetAttribute(
+        kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+        static_cast<int>(smem_floats(kRows, kD ? kD : kMaxHeadDim) * sizeof(float)));
+    if (!check(raised, what, error)) return false;
+  }
   kernel<<<grid, kThreads, bytes, stream>>>(p);
   return check(cudaGetLastError(), what, error);
 }

@@ -162,7 +162,7 @@ struct TileLoader {
 // kRows: query rows per block (a multiple of kWarps). kDecode: T = 1, split over blockIdx.z,
 // partials out; else prefill, final rows out.
 template <int kType, int kD, int kRows, bool kDecode>
-__global__ void __launch_bounds__(kThreads) attention_kernel(AttnParams p) {
+__global__ void __launch_bounds__(kThreads, 2) attention_kernel(AttnParams p) {
   static_assert(kRows % kWarps == 0, "each warp owns whole rows");
   constexpr int kRowsPerWarp = kRows / kWarps;
   constexpr int kMaxD = kD ? kD : kMaxHeadDim;
