@@ -225,6 +225,7 @@ __global__ void __launch_bounds__(kThreads, 2) attention_kernel(AttnParams p) {
     row_end[k] = causal < end ? causal : end;
   }
 
+  const int live_rows = static_cast<int>(total_rows > i0 ? (total_rows - i0 < kRows ? total_rows - i0 : kRows) : 0);
   float acc[kAcc];
 #pragma unroll
   for (int a = 0; a < kAcc; ++a) acc[a] = 0.0f;
@@ -239,15 +240,19 @@ __global__ void __launch_bounds__(kThreads, 2) attention_kernel(AttnParams p) {
 
     // Scores and the online softmax: lane = key j0 + lane.
     {
+      // A row that sees no key of this tile (inactive, or causally before it) skips the dots
+      // (warp-uniform: a warp's rows are its own); its scores are masked below anyway.
       float s[kRowsPerWarp];
+      bool live[kRowsPerWarp], any_live = false;
 #pragma unroll
-      for (int k = 0; k < kRowsPerWarp; ++k) s[k] = 0.0f;
+      for (int k = 0; k < kRowsPerWarp; ++k) s[k] = 0.0f, live[k] = row_end[k] > j0, any_live |= live[k];
       const float* krow = Ks + lane * (D + 4);
 #pragma unroll 4
-      for (int d = 0; d < D; d += 4) {
+      for (int d = 0; d < (any_live ? D : 0); d += 4) {
         const float4 k4 = *reinterpret_cast<const float4*>(krow + d);
 #pragma unroll
         for (int k = 0; k < kRowsPerWarp; ++k) {
+          if (!live[k]) continue;
           const float4 q4 = *reinterpret_cast<const float4*>(Qs + (warp + k * kWarps) * D + d);
           s[k] = fmaf(q4.x, k4.x, s[k]);
           s[k] = fmaf(q4.y, k4.y, s[k]);
@@ -271,7 +276,9 @@ __global__ void __launch_bounds__(kThreads, 2) attention_kernel(AttnParams p) {
     }
     __syncthreads();
 
-    // Values: acc[a] is element tid + 256 a of the kRows × D accumulator.
+    // Values: acc[a] is element tid + 256 a of the kRows × D accumulator. Rows past the last
+    // query row (decode with a group smaller than kRows, the last prefill tile) are skipped
+    // (uniform per warp: a warp's 32 elements lie in one row); they are never written out.
     if constexpr (kSameColumn) {
       const int d = tid % kDiv;
 #pragma unroll
@@ -282,6 +289,7 @@ __global__ void __launch_bounds__(kThreads, 2) attention_kernel(AttnParams p) {
         const float v2 = Vs[(j + 2) * kDiv + d], v3 = Vs[(j + 3) * kDiv + d];
 #pragma unroll
         for (int a = 0; a < kAcc; ++a) {
+          if (tid / kDiv + a * (kThreads / kDiv) >= live_rows) continue;
           const float4 p4 = *reinterpret_cast<const float4*>(Ps + (tid / kDiv + a * (kThreads / kDiv)) * kTile + j);
           acc[a] = fmaf(p4.x, v0, acc[a]);
           acc[a] = fmaf(p4.y, v1, acc[a]);
@@ -294,6 +302,7 @@ __global__ void __launch_bounds__(kThreads, 2) attention_kernel(AttnParams p) {
       for (int a = 0; a < kAcc; ++a) {
         if (a >= n_acc) break;
         const int e = tid + a * kThreads, r = e / D, d = e % D;
+        if (r >= live_rows) continue;
         float x = acc[a] * Alpha[r];
         for (int j = 0; j < kTile; j += 4) {
           const float4 p4 = *reinterpret_cast<const float4*>(Ps + r * kTile + j);

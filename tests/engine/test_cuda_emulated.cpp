@@ -230,6 +230,9 @@ TEST_CASE("cuda emulated: attention prefill kernel against cpu::attention", "[cu
     check_attention({2, 2, 128}, type, 33, 1, false);  // MHA, one query, keys past one tile
     check_attention({2, 1, 96}, type, 3, 9, false);    // run-time head_dim
   }
+  // Row tiles that straddle key tiles: rows that see none of a tile's keys skip its dots.
+  check_attention({2, 1, 64}, GgmlType::f32, 0, 70, false);
+  check_attention({1, 1, 128}, GgmlType::q8_0, 10, 40, false);
   check_attention({1, 1, 256}, GgmlType::f16, 30, 3, false);
   check_attention({16, 1, 32}, GgmlType::q8_0, 2, 2, false);
 }
@@ -242,5 +245,6 @@ TEST_CASE("cuda emulated: attention decode kernels against cpu::attention", "[cu
     check_attention({2, 1, 96}, type, 70, 1, true);
   }
   check_attention({10, 1, 64}, GgmlType::f16, 200, 1, true);  // group 10: two row tiles of 8
+  check_attention({16, 8, 128}, GgmlType::f16, 99, 1, true);  // group 2: 6 idle rows per block
 }
 #endif
