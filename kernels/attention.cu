@@ -7,7 +7,7 @@
 // rows of the next query; 8 in decode: the group's heads, the group split over blocks when it has
 // more). Prefill: grid (row tiles, n_head_kv), the latest row tiles (most keys) first; each block
 // walks keys [0, last row's position] in tiles of 32. Decode: grid (row tiles, n_head_kv,
-// kAttentionSplits): split s walks its share of the keys (math::decode_split, from the length
+// splits: kAttentionSplits, or up to 4× that for few KV heads, math::decode_splits): split s walks its share of the keys (math::decode_split, from the length
 // *d_pos + 1 read on the device, so the fixed grid stays valid in a captured graph; a split with no
 // keys writes a neutral partial m = -inf, l = 0, acc = 0) and writes (m, l, acc[head_dim]) per
 // head to the workspace; a second kernel combines the splits of each head.
@@ -33,7 +33,7 @@
 // Memory traffic: prefill reads each K/V row once per (row tile, KV head) that sees it — the
 // queries of a group share it, so about T · group / 16 tiles × causal half of the cache; decode
 // reads the cache once (each split its range, every KV head once for all its query heads: 8
-// query heads per block) plus n_head × kAttentionSplits × (head_dim + 2) floats of partials.
+// query heads per block) plus n_head × splits × (head_dim + 2) floats of partials.
 // Arithmetic is SIMT FMA (no tensor cores yet); F32 accumulation throughout. Results differ from
 // engine/cpu/attention by float rounding only (summation order, FMA). Rows that see no key of a
 // tile skip its dots, rows past the last query skip the value update (warp-uniform branches).
@@ -46,8 +46,8 @@
 //
 // Known limits, to measure on a GPU: the score phase reads the K tile from shared memory once per
 // warp (8×), and decode is bound by that and by SIMT arithmetic rather than HBM at large groups;
-// with few KV heads (2) decode fills 64 blocks, half an H200, at any length. Tensor-core (mma.sync)
-// scores and values, and more splits for few KV heads, are the next steps.
+// decode's grid is at least 256 blocks (math::decode_splits), about 2 per SM. Tensor-core
+// (mma.sync) scores and values are the next step.
 #include <cuda_runtime.h>
 
 #include <cmath>
@@ -146,7 +146,8 @@ bool attention_prefill(const AttentionArgs& a, cudaStream_t stream, std::string*
 }
 
 std::size_t attention_decode_workspace(std::uint32_t n_head, std::uint32_t head_dim) {
-  return std::size_t{n_head} * kAttentionSplits * (std::size_t{head_dim} + 2) * sizeof(float);
+  static_assert(kAttentionSplits == math::kMinDecodeSplits, "decode splits at least kAttentionSplits");
+  return std::size_t{n_head} * math::kMaxDecodeSplits * (std::size_t{head_dim} + 2) * sizeof(float);
 }
 
 bool attention_decode(const AttentionArgs& a, void* workspace, cudaStream_t stream, std::string* error) {
@@ -158,10 +159,10 @@ bool attention_decode(const AttentionArgs& a, void* workspace, cudaStream_t stre
     return false;
   }
   p.partials = static_cast<float*>(workspace);
-  const dim3 grid = decode_grid(p.group, a.n_head_kv, kAttentionSplits);
+  const dim3 grid = decode_grid(p.group, a.n_head_kv);
   if (!dispatch<kDecodeRows, true>(p, type, grid, stream, "attention_decode launch", error)) return false;
   attention_combine_kernel<<<a.n_head, kCombineThreads, 0, stream>>>(
-      p.partials, a.out, static_cast<int>(a.head_dim), static_cast<int>(kAttentionSplits));
+      p.partials, a.out, static_cast<int>(a.head_dim), static_cast<int>(grid.z));
   return check(cudaGetLastError(), "attention_combine launch", error);
 }
 

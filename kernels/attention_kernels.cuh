@@ -341,12 +341,13 @@ __global__ void __launch_bounds__(kThreads, 2) attention_kernel(AttnParams p) {
 }
 
 // The grids (shared by the launchers and the emulated tests). Prefill: (row tiles, KV heads).
-// Decode: (row tiles of the group, KV heads, splits).
+// Decode: (row tiles of the group, KV heads, math::decode_splits).
 inline std::size_t prefill_row_tiles(std::size_t T, std::uint32_t group) {
   return (T * group + kPrefillRows - 1) / kPrefillRows;
 }
-inline dim3 decode_grid(std::uint32_t group, std::uint32_t n_head_kv, std::uint32_t splits) {
-  return dim3((group + kDecodeRows - 1) / kDecodeRows, n_head_kv, splits);
+inline dim3 decode_grid(std::uint32_t group, std::uint32_t n_head_kv) {
+  const std::uint32_t row_tiles = (group + kDecodeRows - 1) / kDecodeRows;
+  return dim3(row_tiles, n_head_kv, math::decode_splits(row_tiles * n_head_kv));
 }
 
 // Decode's second kernel: one block per head merges the splits' partials:

@@ -63,11 +63,11 @@ template <int kType, int kD>
 void run_attention(const cuda::attention_detail::AttnParams& p, bool decode, std::size_t T) {
   using namespace cuda::attention_detail;
   if (decode) {
-    const dim3 grid = decode_grid(p.group, p.n_head_kv, 32);
+    const dim3 grid = decode_grid(p.group, p.n_head_kv);
     emu::launch(grid, dim3(kThreads), smem_floats(kDecodeRows, int(p.head_dim)) * 4,
                 attention_kernel<kType, kD, kDecodeRows, true>, p);
     emu::launch(dim3(p.n_head), dim3(kCombineThreads), 0, attention_combine_kernel,
-                static_cast<const float*>(p.partials), p.out, int(p.head_dim), 32);
+                static_cast<const float*>(p.partials), p.out, int(p.head_dim), int(grid.z));
   } else {
     emu::launch(dim3(unsigned(prefill_row_tiles(T, p.group)), p.n_head_kv), dim3(kThreads),
                 smem_floats(kPrefillRows, int(p.head_dim)) * 4, attention_kernel<kType, kD, kPrefillRows, false>, p);
@@ -106,7 +106,7 @@ void check_attention(Shape s, GgmlType type, std::uint32_t first_pos, std::size_
   cpu::attention(ca, nullptr, &ws);
 
   std::vector<float> out(q.size(), NAN);
-  std::vector<float> partials(std::size_t{s.n_head} * 32 * (s.head_dim + 2), NAN);
+  std::vector<float> partials(std::size_t{s.n_head} * cuda::math::kMaxDecodeSplits * (s.head_dim + 2), NAN);
   const std::int32_t pos = static_cast<std::int32_t>(first_pos);
   cuda::attention_detail::AttnParams p{};
   p.q = q.data(), p.out = out.data(), p.k = k.data(), p.v = v.data(), p.row_bytes = rb;
@@ -239,9 +239,10 @@ TEST_CASE("cuda emulated: attention prefill kernel against cpu::attention", "[cu
 
 TEST_CASE("cuda emulated: attention decode kernels against cpu::attention", "[cuda_emulated]") {
   for (GgmlType type : {GgmlType::f32, GgmlType::f16, GgmlType::q8_0}) {
-    check_attention({12, 2, 64}, type, 0, 1, true);     // length 1: one split, 31 neutral
+    check_attention({12, 2, 64}, type, 0, 1, true);     // length 1: one split, 127 neutral
     check_attention({7, 1, 128}, type, 32, 1, true);    // length 33
-    check_attention({4, 4, 128}, type, 1099, 1, true);  // 1100 keys: 32 splits of 2 tiles, some part
+    check_attention({4, 4, 128}, type, 1099, 1, true);  // 1100 keys: 64 splits of 1 tile, some empty
+    check_attention({8, 8, 64}, type, 2100, 1, true);   // 32 splits of 3 tiles, the last part
     check_attention({2, 1, 96}, type, 70, 1, true);
   }
   check_attention({10, 1, 64}, GgmlType::f16, 200, 1, true);  // group 10: two row tiles of 8
