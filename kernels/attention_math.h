@@ -60,6 +60,16 @@ PONDER_HD KeyRange decode_split(std::uint32_t length, std::uint32_t n_splits, st
   return {b, e};
 }
 
+/// Decode's splits per KV head: at least kMinDecodeSplits, doubled (up to kMaxDecodeSplits) while
+/// the grid — `blocks_per_split` blocks per split, one per KV head and row tile — has fewer than
+/// kDecodeTargetBlocks blocks: 2 KV heads × 32 splits would fill 64 SMs of an H200's 132.
+constexpr std::uint32_t kMinDecodeSplits = 32, kMaxDecodeSplits = 128, kDecodeTargetBlocks = 256;
+PONDER_HD std::uint32_t decode_splits(std::uint32_t blocks_per_split) {
+  std::uint32_t splits = kMinDecodeSplits;
+  while (splits < kMaxDecodeSplits && std::uint64_t{blocks_per_split} * splits < kDecodeTargetBlocks) splits *= 2;
+  return splits;
+}
+
 /// Row r of an attention block: the flattened (query, head-of-group) index i = t * group + j of
 /// the query rows that share one KV head.
 struct QueryRow {

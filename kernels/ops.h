@@ -103,8 +103,9 @@ struct AttentionArgs {
 /// Prefill (T ≥ 1): flash attention, tiles of queries × tiles of keys with an online softmax.
 bool attention_prefill(const AttentionArgs& a, cudaStream_t stream, std::string* error);
 /// Decode (T = 1): split-K ("flash-decoding"): the keys are split among kAttentionSplits blocks per
-/// head whose partial results (max, sum, weighted values) are combined by a second kernel.
-/// `workspace` holds attention_decode_workspace() bytes.
+/// head (more, up to 4×, when the model has so few KV heads that the grid would not fill the GPU;
+/// fixed for a model, whatever the length) whose partial results (max, sum, weighted values) are
+/// combined by a second kernel. `workspace` holds attention_decode_workspace() bytes.
 constexpr std::uint32_t kAttentionSplits = 32;
 std::size_t attention_decode_workspace(std::uint32_t n_head, std::uint32_t head_dim);
 bool attention_decode(const AttentionArgs& a, void* workspace, cudaStream_t stream, std::string* error);

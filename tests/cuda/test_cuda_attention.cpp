@@ -155,7 +155,7 @@ TEST_CASE("cuda attention: decode matches cpu::attention", "[cuda][attention]") 
     check_decode({2, 2, 32}, type, 65);
     check_decode({16, 1, 128}, type, 300);  // a group of 16: two blocks of 8 heads per split
   }
-  // A long context: 32 splits of 1,250 keys each.
+  // A long context: 128 splits (2 KV heads) of 10 tiles each.
   check_decode({12, 2, 128}, GgmlType::f16, 40000);
 }
 

@@ -62,7 +62,7 @@ TEST_CASE("cuda host math: Q8_0 store rounding equals quantize bit for bit", "[c
 }
 
 TEST_CASE("cuda host math: decode splits cover [0, length) once, in whole tiles", "[cuda_host_math]") {
-  for (std::uint32_t splits : {1u, 7u, 32u}) {
+  for (std::uint32_t splits : {1u, 7u, 32u, 64u, 128u}) {
     for (std::uint32_t length : {1u, 2u, 31u, 32u, 33u, 63u, 64u, 1000u, 1024u, 5000u, 131072u, 131071u}) {
       INFO("splits " << splits << " length " << length);
       std::uint32_t next = 0, non_empty = 0;
@@ -86,6 +86,24 @@ TEST_CASE("cuda host math: decode splits cover [0, length) once, in whole tiles"
       }
     }
   }
+}
+
+TEST_CASE("cuda host math: decode uses more splits for fewer KV heads, within bounds", "[cuda_host_math]") {
+  std::uint32_t previous = math::kMaxDecodeSplits;
+  for (std::uint32_t blocks = 1; blocks <= 1024; ++blocks) {
+    const std::uint32_t s = math::decode_splits(blocks);
+    INFO("blocks per split " << blocks << ": " << s << " splits");
+    REQUIRE(s >= math::kMinDecodeSplits);
+    REQUIRE(s <= math::kMaxDecodeSplits);
+    REQUIRE((s & (s - 1)) == 0);
+    REQUIRE(s <= previous);  // never more splits for a larger grid
+    REQUIRE((blocks * s >= math::kDecodeTargetBlocks || s == math::kMaxDecodeSplits));
+    if (s > math::kMinDecodeSplits) REQUIRE(blocks * (s / 2) < math::kDecodeTargetBlocks);  // no more than needed
+    previous = s;
+  }
+  CHECK(math::decode_splits(2) == 128);  // 1.5B: 2 KV heads, one row tile
+  CHECK(math::decode_splits(4) == 64);   // 7B: 4 KV heads
+  CHECK(math::decode_splits(8) == 32);   // 8B Llama: 8 KV heads
 }
 
 TEST_CASE("cuda host math: RoPE pairs partition the head as the CPU's rope pairs them", "[cuda_host_math]") {
