@@ -41,7 +41,7 @@ tail -5 "$out/test_cuda.log"
 grep -E "FAILED|failed" "$out/test_cuda.log" | head -20
 
 step "test_engine [cuda] (host side and the CUDA RMSNorm plumbing)"
-build-gpu/test_engine "[cuda],[cuda_blocks],[cuda_plan],[cuda_host_math]" --reporter compact >"$out/test_engine_cuda.log" 2>&1
+build-gpu/test_engine "[cuda],[cuda_blocks],[cuda_plan],[cuda_host_math],[cuda_emulated]" --reporter compact >"$out/test_engine_cuda.log" 2>&1
 tail -3 "$out/test_engine_cuda.log"
 
 step "bench_gpu"

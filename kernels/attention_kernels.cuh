@@ -16,6 +16,11 @@
 #include "kernels/attention_math.h"
 
 namespace ponder::cuda::attention_detail {
+// Under the host emulator (tests/engine/cuda_emu.h) the kernels get other link names, so a test
+// binary can hold both them and the real library's host stubs.
+#ifdef PONDER_CUDA_EMU
+inline namespace emulated {
+#endif
 
 
 constexpr int kThreads = 256;
@@ -374,4 +379,7 @@ __global__ void __launch_bounds__(kCombineThreads)
   }
 }
 
+#ifdef PONDER_CUDA_EMU
+}  // namespace emulated
+#endif
 }  // namespace ponder::cuda::attention_detail

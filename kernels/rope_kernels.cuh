@@ -13,6 +13,11 @@
 #include "kernels/attention_math.h"
 
 namespace ponder::cuda::rope_detail {
+// Under the host emulator (tests/engine/cuda_emu.h) the kernels get other link names, so a test
+// binary can hold both them and the real library's host stubs.
+#ifdef PONDER_CUDA_EMU
+inline namespace emulated {
+#endif
 
 
 constexpr int kWarps = 4;
@@ -149,4 +154,7 @@ __global__ void __launch_bounds__(32 * kWarps) qkv_rope_store_kernel(RopeParams 
   store_head<kType>(x, chunks, cache + position * p.row_bytes + h * head_bytes, lane);
 }
 
+#ifdef PONDER_CUDA_EMU
+}  // namespace emulated
+#endif
 }  // namespace ponder::cuda::rope_detail
