@@ -378,7 +378,9 @@ class CudaBackend final : public Backend {
     d_inv_freq_ = inv;
     return check(cudaMemcpy(inv, inv_freq_.data(), inv_freq_.size() * sizeof(double), cudaMemcpyHostToDevice),
                  "upload", error) &&
-           check(cudaStreamSynchronize(stream_), "weights upload", error);
+           // The device, not just stream_: the vectors above went by cudaMemcpy on the legacy stream,
+           // which may return before a pageable copy's DMA lands, and stream_ is non-blocking.
+           check(cudaDeviceSynchronize(), "weights upload", error);
   }
 
   bool allocate(std::string* error) {

@@ -180,11 +180,22 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(SampleArgs args) {
   cub::BlockScan<float, kThreads>(s.cub.scan).ExclusiveSum(local, before, total);
   const double u = static_cast<double>(splitmix64(a.seed ^ splitmix64(a.step)) >> 11) * 0x1.0p-53;
   const float target = static_cast<float>(u * total);
-  if (threadIdx.x == 0) s.chosen = -1;
+  // The owner of the target: the last thread holding kept mass whose range starts at or before it.
+  // (Not "before <= target < before + local": the scan's sums are rounded in another order than
+  // before + local, so that test can hold for two threads or for none.) The thread of the first
+  // kept token has before = 0 exactly, so an owner exists whenever anything is kept.
+  const int claim = local > 0 && target >= before ? static_cast<int>(threadIdx.x) : -1;
+  __syncthreads();  // the scan's temporary storage is reused by the reduction
+  const int owner = cub::BlockReduce<int, kThreads>(s.cub.max_id).Reduce(claim, MaxOp());
+  if (threadIdx.x == 0) s.chosen = owner;
   __syncthreads();
-  if (local > 0 && target >= before && target < before + local) {
+  if (s.chosen < 0) {  // nothing kept (cannot happen: the best token always is)
+    if (threadIdx.x == 0) *args.out = s.best.id;
+    return;
+  }
+  if (static_cast<int>(threadIdx.x) == s.chosen) {
     float cum = before;
-    int pick = last_kept;
+    int pick = last_kept;  // rounding put the target past this range's end: its last kept token
     for (int i = begin; i < end; ++i) {
       const float l = logits[i];
       if (!isfinite(l) || key_of(l) < keep) continue;
@@ -194,16 +205,8 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(SampleArgs args) {
         break;
       }
     }
-    s.chosen = pick;  // exactly one thread's range holds the target
+    *args.out = pick;
   }
-  __syncthreads();
-  if (s.chosen < 0) {  // rounding put the target past the last kept token: take that token
-    __syncthreads();
-    const int last = cub::BlockReduce<int, kThreads>(s.cub.max_id).Reduce(last_kept, MaxOp());
-    if (threadIdx.x == 0) *args.out = last < 0 ? s.best.id : last;
-    return;
-  }
-  if (threadIdx.x == 0) *args.out = s.chosen;
 }
 
 }  // namespace
