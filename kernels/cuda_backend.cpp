@@ -112,6 +112,7 @@ class CudaBackend final : public Backend {
     for (int i = 0; i < 2; ++i) {
       cudaFreeHost(staging_[i]);
       if (staged_[i]) cudaEventDestroy(staged_[i]);
+      if (layer_done_[i]) cudaEventDestroy(layer_done_[i]);
     }
     if (stream_) cudaStreamDestroy(stream_);
   }
@@ -345,7 +346,8 @@ class CudaBackend final : public Backend {
   bool upload_weights(std::string* error) {
     for (int i = 0; i < 2; ++i)
       if (!check(cudaMallocHost(&staging_[i], kStaging), "pinned staging memory", error) ||
-          !check(cudaEventCreateWithFlags(&staged_[i], cudaEventDisableTiming), "cudaEventCreate", error))
+          !check(cudaEventCreateWithFlags(&staged_[i], cudaEventDisableTiming), "cudaEventCreate", error) ||
+          !check(cudaEventCreateWithFlags(&layer_done_[i], cudaEventDisableTiming), "cudaEventCreate", error))
         return false;
     if (!weights_.reserve(plan_.weights, "GPU memory for the weights", error)) return false;
     const ModelWeights& w = model_.weights();
@@ -495,11 +497,8 @@ class CudaBackend final : public Backend {
     qa.q = q_;
     qa.k = k_;
     qa.v = v_;
-    qa.bq = l.bq;
-    qa.bk = l.bk;
-    qa.bv = l.bv;
-    qa.q_norm = l.q_norm;
-    qa.k_norm = l.k_norm;
+    if (c_.qkv_bias) qa.bq = l.bq, qa.bk = l.bk, qa.bv = l.bv;  // as the CPU: by architecture
+    if (c_.qk_norm) qa.q_norm = l.q_norm, qa.k_norm = l.k_norm;
     qa.eps = eps;
     qa.inv_freq = d_inv_freq_;
     qa.rope_scale = static_cast<float>(rope_scale_);
@@ -548,15 +547,17 @@ class CudaBackend final : public Backend {
     if (!cuda::embed(tok_embd_.data, tok_embd_.type, c_.n_embd, d_tokens, T, x_, stream_, error)) return false;
     for (std::uint32_t il = 0; il < c_.n_layer; ++il) {
       if (cancelled && abort_) {
-        // Prefill: wait for the layer queued last, so that the flag is read as often as the CPU
-        // backend reads it (a layer of a chunk takes milliseconds).
-        if (!check(cudaStreamSynchronize(stream_), "prefill", error)) return false;
+        // Prefill: the flag is read before each layer is queued, with the layer before last
+        // finished (so the GPU always has one layer queued, and a cancel waits at most about two
+        // layers: milliseconds, as on the CPU).
+        if (il >= 2 && !check(cudaEventSynchronize(layer_done_[il % 2]), "prefill", error)) return false;
         if (abort_->load(std::memory_order_relaxed)) {
           *cancelled = true;
-          return true;
+          return check(cudaStreamSynchronize(stream_), "prefill", error);
         }
       }
       if (!layer(il, T, d_pos, decode, error)) return false;
+      if (cancelled && !check(cudaEventRecord(layer_done_[il % 2], stream_), "cudaEventRecord", error)) return false;
     }
     return cuda::add_rms_norm(x_, out_, output_norm_, xn_, T, c_.n_embd, static_cast<float>(c_.rms_eps), stream_,
                               error);
@@ -672,6 +673,7 @@ class CudaBackend final : public Backend {
 
   void* staging_[2] = {nullptr, nullptr};
   cudaEvent_t staged_[2] = {nullptr, nullptr};
+  cudaEvent_t layer_done_[2] = {nullptr, nullptr};  // prefill: the last two layers queued
   unsigned turn_ = 0;
   std::uint64_t vectors_ = 0;  // vectors made up so far (random weights)
   void* host_ = nullptr;  // pinned: step input, next id, chunk tokens, logits

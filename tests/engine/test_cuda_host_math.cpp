@@ -61,7 +61,7 @@ TEST_CASE("cuda host math: Q8_0 store rounding equals quantize bit for bit", "[c
   CHECK(checked == 20000);
 }
 
-TEST_CASE("cuda host math: decode splits cover [0, length) once, in whole tiles", "[cuda_host_math]") {
+TEST_CASE("cuda host math: decode splits cover every position below the length once, in whole tiles", "[cuda_host_math]") {
   for (std::uint32_t splits : {1u, 7u, 32u, 64u, 128u}) {
     for (std::uint32_t length : {1u, 2u, 31u, 32u, 33u, 63u, 64u, 1000u, 1024u, 5000u, 131072u, 131071u}) {
       INFO("splits " << splits << " length " << length);
