@@ -21,6 +21,7 @@
 #include <string>
 
 #include "engine/quant.h"
+#include "kernels/sample_args.h"
 
 namespace ponder::cuda {
 
@@ -118,19 +119,6 @@ bool attention_decode(const AttentionArgs& a, void* workspace, cudaStream_t stre
 /// The truncations are thresholds on the logit found by radix selection, so tokens tied with the
 /// last one kept are all kept (the CPU sampler breaks such ties by id), and as on the CPU tokens
 /// below e^-30 of the most likely one are never drawn. One block: ~10 passes over the row in L2.
-/// The settings live in device memory (written before each replay of the decode graph).
-struct SampleParams {
-  float temperature = 0, top_p = 1, min_p = 0;
-  std::uint32_t top_k = 0;
-  std::uint64_t seed = 0;
-  std::uint64_t step = 0;  // the draw's number: u = hash(seed, step)
-};
-struct SampleArgs {
-  const float* logits = nullptr;
-  std::uint32_t n_valid = 0;
-  const SampleParams* d_params = nullptr;  // device memory
-  std::int32_t* out = nullptr;             // the chosen id (device memory)
-};
 std::size_t sample_workspace(std::uint32_t n_valid);
 bool sample(const SampleArgs& a, void* workspace, cudaStream_t stream, std::string* error);
 

@@ -230,4 +230,39 @@ T __shfl_xor_sync(unsigned, T v, int lane_mask) {
   __syncwarp();
   return r;
 }
+template <class T>
+T __shfl_up_sync(unsigned, T v, unsigned delta) {
+  static_assert(sizeof(T) <= 8, "one slot");
+  auto& b = *ponder::emu::block();
+  const int t = ponder::emu::linear_tid();
+  std::uint64_t bits = 0;
+  std::memcpy(&bits, &v, sizeof(T));
+  b.shuffle[t] = bits;
+  __syncwarp();
+  const int lane = t & 31;
+  const int src = lane >= static_cast<int>(delta) ? t - static_cast<int>(delta) : t;  // lanes below delta keep theirs
+  T r;
+  std::memcpy(&r, &b.shuffle[src], sizeof(T));
+  __syncwarp();
+  return r;
+}
+// Fibers switch only at barriers, so an atomic is a plain read-modify-write.
+template <class T>
+T atomicAdd(T* p, T v) {
+  const T old = *p;
+  *p = old + v;
+  return old;
+}
+inline float __expf(float x) { return std::exp(x); }
+inline unsigned __float_as_uint(float f) {
+  unsigned u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+inline float __uint_as_float(unsigned u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+using std::isfinite;
 inline float* dynamic_smem() { return reinterpret_cast<float*>(ponder::emu::block()->smem.data()); }
