@@ -32,7 +32,7 @@
 #define __forceinline__ inline
 #define __launch_bounds__(...)
 #define __shared__ static
-#define __align__(n) alignas(n)
+#define __align__(n) __attribute__((aligned(n)))
 
 struct dim3 {
   unsigned x = 1, y = 1, z = 1;
@@ -265,4 +265,9 @@ inline float __uint_as_float(unsigned u) {
   return f;
 }
 using std::isfinite;
+inline int min(int a, int b) { return a < b ? a : b; }
+template <class T>
+T __ldcs(const T* p) {
+  return *p;
+}
 inline float* dynamic_smem() { return reinterpret_cast<float*>(ponder::emu::block()->smem.data()); }
