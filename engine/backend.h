@@ -80,6 +80,13 @@ class Backend {
   }
 };
 
+/// The checks every backend's eval() makes before touching anything: at least one token,
+/// n_logits ≤ n, room in the context, every token inside the vocabulary. False with `error`.
+bool check_eval(const ModelConfig& config, std::uint32_t cached, std::uint32_t context, const std::int32_t* tokens,
+                std::size_t n, std::size_t n_logits, std::string* error);
+/// The element type of a KV cache of type `kv`.
+GgmlType kv_ggml_type(KvType kv);
+
 /// The CPU backend: weights read in place from the model's mapping (the Model must outlive it),
 /// matrix products by engine/cpu/matmul, attention with an online softmax over the cache (memory
 /// O(context), never a T×T matrix). Null with `error` when the KV cache type is not supported or

@@ -244,14 +244,7 @@ class CudaBackend final : public Backend {
   }
 
  private:
-  GgmlType kv_type() const {
-    switch (options_.kv) {
-      case KvType::f32: return GgmlType::f32;
-      case KvType::f16: return GgmlType::f16;
-      case KvType::q8_0: return GgmlType::q8_0;
-    }
-    return GgmlType::f16;
-  }
+  GgmlType kv_type() const { return kv_ggml_type(options_.kv); }
   unsigned char* k_cell(std::uint32_t layer, std::uint32_t pos) const {
     return static_cast<unsigned char*>(k_cache_) + (std::size_t{layer} * options_.context + pos) * kv_row_;
   }
@@ -260,26 +253,7 @@ class CudaBackend final : public Backend {
   }
 
   bool validate(const std::int32_t* tokens, std::size_t n, std::size_t n_logits, std::string* error) const {
-    if (n == 0) {
-      *error = "no tokens to evaluate";
-      return false;
-    }
-    if (n_logits > n) {
-      *error = "asked for the logits of " + std::to_string(n_logits) + " of " + std::to_string(n) + " tokens";
-      return false;
-    }
-    if (std::size_t{cached_} + n > options_.context) {
-      *error = "context overflow: " + std::to_string(cached_) + " cached + " + std::to_string(n) +
-               " new tokens > the context of " + std::to_string(options_.context);
-      return false;
-    }
-    for (std::size_t i = 0; i < n; ++i)
-      if (tokens[i] < 0 || static_cast<std::uint32_t>(tokens[i]) >= c_.n_vocab) {
-        *error = "token " + std::to_string(tokens[i]) + " at " + std::to_string(i) +
-                 " is outside the vocabulary (" + std::to_string(c_.n_vocab) + " rows)";
-        return false;
-      }
-    return true;
+    return check_eval(c_, cached_, options_.context, tokens, n, n_logits, error);
   }
 
   // ---- loading --------------------------------------------------------------------------------

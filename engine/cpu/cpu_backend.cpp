@@ -157,25 +157,7 @@ class CpuBackend final : public Backend {
 
   bool eval(const std::int32_t* tokens, std::size_t n, float* logits, std::size_t n_logits,
             std::string* error) override {
-    if (n == 0) {
-      *error = "no tokens to evaluate";
-      return false;
-    }
-    if (n_logits > n) {
-      *error = "asked for the logits of " + std::to_string(n_logits) + " of " + std::to_string(n) + " tokens";
-      return false;
-    }
-    if (std::size_t{cached_} + n > options_.context) {
-      *error = "context overflow: " + std::to_string(cached_) + " cached + " + std::to_string(n) +
-               " new tokens > the context of " + std::to_string(options_.context);
-      return false;
-    }
-    for (std::size_t i = 0; i < n; ++i)
-      if (tokens[i] < 0 || static_cast<std::uint32_t>(tokens[i]) >= c_.n_vocab) {
-        *error = "token " + std::to_string(tokens[i]) + " at " + std::to_string(i) +
-                 " is outside the vocabulary (" + std::to_string(c_.n_vocab) + " rows)";
-        return false;
-      }
+    if (!check_eval(c_, cached_, options_.context, tokens, n, n_logits, error)) return false;
     for (std::size_t begin = 0; begin < n; begin += kChunk) {
       const std::size_t T = std::min(kChunk, n - begin);
       if (!run_chunk(tokens + begin, T)) {
@@ -266,14 +248,7 @@ class CpuBackend final : public Backend {
   }
 
   // The cache's element type.
-  GgmlType kv_type() const {
-    switch (options_.kv) {
-      case KvType::f32: return GgmlType::f32;
-      case KvType::f16: return GgmlType::f16;
-      case KvType::q8_0: return GgmlType::q8_0;
-    }
-    return GgmlType::f16;
-  }
+  GgmlType kv_type() const { return kv_ggml_type(options_.kv); }
 
   void store_kv(std::uint32_t layer, std::uint32_t pos, const float* k, const float* v) {
     const std::size_t at = cell(layer, pos);

@@ -215,36 +215,31 @@ inline void __syncthreads() { ponder::emu::wait(ponder::emu::block()->block_barr
 inline void __syncwarp(unsigned = 0xffffffffu) {
   ponder::emu::wait(ponder::emu::block()->warp_barriers[ponder::emu::linear_tid() / 32]);
 }
-template <class T>
-T __shfl_xor_sync(unsigned, T v, int lane_mask) {
+namespace ponder::emu {
+// A warp shuffle: every lane publishes v, then reads the value of lane src(its own lane).
+template <class T, class Src>
+T shuffle(T v, Src src) {
   static_assert(sizeof(T) <= 8, "one slot");
-  auto& b = *ponder::emu::block();
-  const int t = ponder::emu::linear_tid();
+  auto& b = *block();
+  const int t = linear_tid();
   std::uint64_t bits = 0;
   std::memcpy(&bits, &v, sizeof(T));
   b.shuffle[t] = bits;
   __syncwarp();
-  const int src = (t & ~31) | ((t & 31) ^ lane_mask);
   T r;
-  std::memcpy(&r, &b.shuffle[src], sizeof(T));
+  std::memcpy(&r, &b.shuffle[(t & ~31) | src(t & 31)], sizeof(T));
   __syncwarp();
   return r;
 }
+}  // namespace ponder::emu
 template <class T>
-T __shfl_up_sync(unsigned, T v, unsigned delta) {
-  static_assert(sizeof(T) <= 8, "one slot");
-  auto& b = *ponder::emu::block();
-  const int t = ponder::emu::linear_tid();
-  std::uint64_t bits = 0;
-  std::memcpy(&bits, &v, sizeof(T));
-  b.shuffle[t] = bits;
-  __syncwarp();
-  const int lane = t & 31;
-  const int src = lane >= static_cast<int>(delta) ? t - static_cast<int>(delta) : t;  // lanes below delta keep theirs
-  T r;
-  std::memcpy(&r, &b.shuffle[src], sizeof(T));
-  __syncwarp();
-  return r;
+T __shfl_xor_sync(unsigned, T v, int lane_mask) {
+  return ponder::emu::shuffle(v, [lane_mask](int lane) { return lane ^ lane_mask; });
+}
+template <class T>
+T __shfl_up_sync(unsigned, T v, unsigned delta) {  // lanes below delta keep their own value
+  const int d = static_cast<int>(delta);
+  return ponder::emu::shuffle(v, [d](int lane) { return lane >= d ? lane - d : lane; });
 }
 // Fibers switch only at barriers, so an atomic is a plain read-modify-write.
 template <class T>
