@@ -35,17 +35,18 @@ cmake --build build-gpu -j"$(nproc)" --target test_cuda test_engine bench_gpu ma
   { grep -E "error|Error" "$out/build.log" | head -40; exit 1; }
 
 step "test_cuda (CUDA against the CPU reference)"
-build-gpu/test_cuda --reporter compact --durations yes >"$out/test_cuda.log" 2>&1
+# Time limits per phase, so that a hung kernel cannot spend the whole lease (override: T_TESTS, T_BENCH).
+timeout "${T_TESTS:-240}" build-gpu/test_cuda --reporter compact --durations yes >"$out/test_cuda.log" 2>&1
 tests_rc=$?
 tail -5 "$out/test_cuda.log"
 grep -E "FAILED|failed" "$out/test_cuda.log" | head -20
 
 step "test_engine [cuda] (host side and the CUDA RMSNorm plumbing)"
-build-gpu/test_engine "[cuda],[cuda_blocks],[cuda_plan],[cuda_host_math],[cuda_emulated]" --reporter compact >"$out/test_engine_cuda.log" 2>&1
+timeout 120 build-gpu/test_engine "[cuda],[cuda_blocks],[cuda_plan],[cuda_host_math],[cuda_emulated]" --reporter compact >"$out/test_engine_cuda.log" 2>&1
 tail -3 "$out/test_engine_cuda.log"
 
 step "bench_gpu"
-build-gpu/bench/bench_gpu --out "$out/bench" "$@" 2>&1 | tee "$out/bench.log" | grep -v "^|" 
-step "done (test_cuda exit $tests_rc)"
+timeout "${T_BENCH:-300}" build-gpu/bench/bench_gpu --out "$out/bench" "$@" 2>&1 | tee "$out/bench.log" | grep -v "^|" 
+step "done (test_cuda exit $tests_rc; 124 = timed out)"
 echo
 sed -n '/^| test /,$p' "$out/bench.log"
