@@ -151,7 +151,7 @@ describe('contributed settings (package.json)', () => {
   });
 
   it('the backend choices are ones the server accepts', () => {
-    assert.deepEqual(properties['ponder.backend'].enum, ['auto', 'cpu']);
+    assert.deepEqual(properties['ponder.backend'].enum, ['auto', 'cpu', 'cuda']);
     assert.deepEqual(properties['ponder.logLevel'].enum, ['debug', 'info', 'warn', 'error', 'off']);
   });
 });
