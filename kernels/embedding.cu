@@ -14,42 +14,15 @@
 
 #include "kernels/blocks.h"
 #include "kernels/check.cuh"
+#include "kernels/embedding_kernels.cuh"
 #include "kernels/dispatch.cuh"
 #include "kernels/ops.h"
 
 namespace ponder::cuda {
 namespace {
 
-constexpr int kBlock = 128;
-
-// table: rows of row_bytes (16-byte aligned start); out: [T][n_embd].
-template <GgmlType kType>
-__global__ void __launch_bounds__(kBlock)
-embed_kernel(const unsigned char* __restrict__ table, std::size_t row_bytes, std::size_t n_embd,
-             const std::int32_t* __restrict__ tokens, std::size_t T, float* __restrict__ out,
-             bool out_vec) {
-  const std::size_t groups = n_embd / blocks::kGroup;
-  const std::size_t first = static_cast<std::size_t>(blockIdx.x) * kBlock + threadIdx.x;
-  const std::size_t stride = static_cast<std::size_t>(gridDim.x) * kBlock;
-  for (std::size_t t = blockIdx.y; t < T; t += gridDim.y) {
-    const unsigned char* row = table + static_cast<std::size_t>(tokens[t]) * row_bytes;
-    float* o = out + t * n_embd;
-    for (std::size_t g = first; g < groups; g += stride) {
-      float v[blocks::kGroup];
-      blocks::decode8<kType>(row, g * blocks::kGroup, v);
-      float* dst = o + g * blocks::kGroup;
-      if (out_vec) {
-        reinterpret_cast<float4*>(dst)[0] = make_float4(v[0], v[1], v[2], v[3]);
-        reinterpret_cast<float4*>(dst)[1] = make_float4(v[4], v[5], v[6], v[7]);
-      } else {
-#pragma unroll
-        for (int i = 0; i < blocks::kGroup; ++i) dst[i] = v[i];
-      }
-    }
-    const std::size_t tail = groups * blocks::kGroup + first;
-    if (tail < n_embd) o[tail] = blocks::decode1<kType>(row, tail);
-  }
-}
+using embedding_detail::kBlock;
+using embedding_detail::embed_kernel;
 
 }  // namespace
 

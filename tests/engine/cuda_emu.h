@@ -261,6 +261,8 @@ inline float __uint_as_float(unsigned u) {
 }
 using std::isfinite;
 inline int min(int a, int b) { return a < b ? a : b; }
+inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
+inline unsigned short __half_as_ushort(__half h) { return h.bits; }
 template <class T>
 T __ldcs(const T* p) {
   return *p;
