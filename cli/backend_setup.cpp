@@ -7,24 +7,9 @@ namespace ponder::cli {
 
 std::unique_ptr<Backend> make_checked_backend(BackendChoice choice, const Model& model, const BackendOptions& options,
                                               const std::string& spec, std::string* error, std::string* note) {
-  if (note) note->clear();
-  if (choice != BackendChoice::cpu) {
-    std::string why;
-    if (choice == BackendChoice::cuda || cuda::available(&why)) {
-      if (auto b = make_cuda_backend(model, options, &why)) return b;
-      if (choice == BackendChoice::cuda) {
-        *error = spec.empty() ? why : spec + ": " + why;
-        return nullptr;
-      }
-      if (note) *note = "the GPU is not used: " + why;
-    }
-  }
-  const MemoryEstimate need = estimate_memory(model.config(), model.weight_bytes(), options.context, options.kv);
-  if (!check_memory(model.config(), need, available_memory(), error)) {
-    if (!spec.empty()) *error = spec + ": " + *error;
-    return nullptr;
-  }
-  return make_cpu_backend(model, options, error);
+  auto backend = make_backend(choice, model, options, error, note);
+  if (!backend && !spec.empty()) *error = spec + ": " + *error;
+  return backend;
 }
 
 std::function<std::unique_ptr<Backend>(const Model&, const BackendOptions&, std::string*)> backend_maker(

@@ -12,8 +12,8 @@
 
 namespace ponder::cli {
 
-/// The backend for `model` (named `spec` at the start of messages, unless empty). automatic: the GPU when one is usable and
-/// the model fits on it (else `note` says why not), otherwise the CPU. Null with `error`.
+/// kernels/cuda.h's make_backend (the choice and its memory check), with `spec` (the model's name)
+/// at the start of its error messages unless empty.
 std::unique_ptr<Backend> make_checked_backend(BackendChoice choice, const Model& model, const BackendOptions& options,
                                               const std::string& spec, std::string* error, std::string* note);
 

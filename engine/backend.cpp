@@ -27,6 +27,16 @@ bool check_eval(const ModelConfig& config, std::uint32_t cached, std::uint32_t c
   return true;
 }
 
+bool check_weight_types(const Model& model, bool (*supports)(GgmlType), std::string_view backend, std::string* error) {
+  for (const auto& [name, w] : model.named_weights())
+    if (w->n_dims >= 2 && !supports(w->type)) {
+      *error = "tensor '" + name + "': " + std::string(backend) + " cannot multiply " +
+               std::string(ggml_type_info(static_cast<std::uint32_t>(w->type))->name);
+      return false;
+    }
+  return true;
+}
+
 GgmlType kv_ggml_type(KvType kv) {
   switch (kv) {
     case KvType::f32: return GgmlType::f32;

@@ -84,6 +84,9 @@ class Backend {
 /// n_logits ≤ n, room in the context, every token inside the vocabulary. False with `error`.
 bool check_eval(const ModelConfig& config, std::uint32_t cached, std::uint32_t context, const std::int32_t* tokens,
                 std::size_t n, std::size_t n_logits, std::string* error);
+/// Every matrix (2-D weight) of `model` has a type `supports` accepts; else false with an error
+/// naming the tensor, the type and `backend` ("the CPU backend").
+bool check_weight_types(const Model& model, bool (*supports)(GgmlType), std::string_view backend, std::string* error);
 /// The element type of a KV cache of type `kv`.
 GgmlType kv_ggml_type(KvType kv);
 

@@ -54,9 +54,11 @@ std::unique_ptr<Backend> make_cuda_backend(const Model& model, const BackendOpti
 enum class BackendChoice { cpu, cuda, automatic };
 /// "cpu", "cuda" or "auto"; false for anything else.
 bool parse_backend_choice(std::string_view name, BackendChoice* choice);
-/// cpu: the CPU backend. cuda: the CUDA backend, or null with its error. automatic: the CUDA
-/// backend when a GPU is usable and the model fits on it, else the CPU backend, with `note` set to
-/// why the GPU was not used (empty when it was, or when no CUDA was compiled in).
+/// cpu: the CPU backend, when the host's memory holds the model, its KV cache and workspace
+/// (engine/model.h's check_memory; else null with its message). cuda: the CUDA backend, or null
+/// with its error (its own memory plan). automatic: the CUDA backend when a GPU is usable and the
+/// model fits on it, else the CPU backend, with `note` set to why the GPU was not used (empty when
+/// it was, or when no GPU is usable).
 std::unique_ptr<Backend> make_backend(BackendChoice choice, const Model& model, const BackendOptions& options,
                                       std::string* error, std::string* note = nullptr);
 

@@ -128,12 +128,7 @@ class CudaBackend final : public Backend {
                std::to_string(c_.head_dim) + ")";
       return false;
     }
-    for (const auto& [name, w] : model_.named_weights())
-      if (w->n_dims >= 2 && !cuda::supports(w->type)) {
-        *error = "tensor '" + name + "': the CUDA backend cannot multiply " +
-                 std::string(ggml_type_info(static_cast<std::uint32_t>(w->type))->name);
-        return false;
-      }
+    if (!check_weight_types(model_, cuda::supports, "the CUDA backend", error)) return false;
     if (!rope_inverse_frequencies(c_, model_.weights().rope_freqs, &inv_freq_, &rope_scale_, error)) return false;
     if (!check(cudaSetDevice(0), "cudaSetDevice", error) ||
         !check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate", error))
@@ -165,8 +160,8 @@ class CudaBackend final : public Backend {
       return nullptr;
     auto* dst = static_cast<unsigned char*>(snap->data);
     for (std::uint32_t l = 0; l < c_.n_layer; ++l) {
-      if (!check(cudaMemcpyAsync(dst, k_cell(l, 0), span, cudaMemcpyDeviceToDevice, stream_), "copy K", error) ||
-          !check(cudaMemcpyAsync(dst + span, v_cell(l, 0), span, cudaMemcpyDeviceToDevice, stream_), "copy V", error))
+      if (!check(cudaMemcpyAsync(dst, k_layer(l), span, cudaMemcpyDeviceToDevice, stream_), "copy K", error) ||
+          !check(cudaMemcpyAsync(dst + span, v_layer(l), span, cudaMemcpyDeviceToDevice, stream_), "copy V", error))
         return nullptr;
       dst += 2 * span;
     }
@@ -182,8 +177,8 @@ class CudaBackend final : public Backend {
     std::string error;
     bool ok = true;
     for (std::uint32_t l = 0; l < c_.n_layer && ok; ++l) {
-      ok = check(cudaMemcpyAsync(k_cell(l, 0), src, span, cudaMemcpyDeviceToDevice, stream_), "restore K", &error) &&
-           check(cudaMemcpyAsync(v_cell(l, 0), src + stride, span, cudaMemcpyDeviceToDevice, stream_), "restore V",
+      ok = check(cudaMemcpyAsync(k_layer(l), src, span, cudaMemcpyDeviceToDevice, stream_), "restore K", &error) &&
+           check(cudaMemcpyAsync(v_layer(l), src + stride, span, cudaMemcpyDeviceToDevice, stream_), "restore V",
                  &error);
       src += 2 * stride;
     }
@@ -200,7 +195,7 @@ class CudaBackend final : public Backend {
             std::string* error) override {
     if (!validate(tokens, n, n_logits, error)) return false;
     if (n == 1 && (n_logits == 1 || !logits)) {
-      if (!decode(tokens[0], /*sample=*/nullptr, error)) return false;
+      if (!decode(tokens[0], /*in=*/nullptr, error)) return false;  // logits, no sampling
       if (logits) std::memcpy(logits, host_logits_, std::size_t{c_.n_vocab} * sizeof(float));
       return true;
     }
@@ -245,11 +240,12 @@ class CudaBackend final : public Backend {
 
  private:
   GgmlType kv_type() const { return kv_ggml_type(options_.kv); }
-  unsigned char* k_cell(std::uint32_t layer, std::uint32_t pos) const {
-    return static_cast<unsigned char*>(k_cache_) + (std::size_t{layer} * options_.context + pos) * kv_row_;
+  // A layer's K (V) rows: position p at + p * kv_row_.
+  unsigned char* k_layer(std::uint32_t layer) const {
+    return static_cast<unsigned char*>(k_cache_) + std::size_t{layer} * options_.context * kv_row_;
   }
-  unsigned char* v_cell(std::uint32_t layer, std::uint32_t pos) const {
-    return static_cast<unsigned char*>(v_cache_) + (std::size_t{layer} * options_.context + pos) * kv_row_;
+  unsigned char* v_layer(std::uint32_t layer) const {
+    return static_cast<unsigned char*>(v_cache_) + std::size_t{layer} * options_.context * kv_row_;
   }
 
   bool validate(const std::int32_t* tokens, std::size_t n, std::size_t n_logits, std::string* error) const {
@@ -368,17 +364,9 @@ class CudaBackend final : public Backend {
     v_cache_ = v_arena_.take(kv_bytes);
     const std::size_t C = plan_.chunk, E = c_.n_embd, F = c_.n_ff;
     const std::size_t wide = std::max({E, q_dim_, F});
-    std::size_t largest_quantized = 0;
-    for (const DevLayer& l : layers_)
-      for (const DevWeight* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down})
-        if (w->type != GgmlType::f32 && w->type != GgmlType::f16 && w->type != GgmlType::bf16)
-          largest_quantized = std::max(largest_quantized, w->N * w->K);
-    // The plan's estimate of the split-K partials, or what the kernel asks if that is more; and
-    // the step input with the chosen id.
-    const std::size_t attention = std::max<std::size_t>(plan_.attention, aligned(cuda::attention_decode_workspace(c_.n_head, c_.head_dim)));
-    const std::size_t step = aligned(sizeof(StepInput) + sizeof(std::int32_t));
-    if (!work_.reserve(plan_.activations + plan_.scratch + plan_.logits + attention + step, "GPU memory for the workspace",
-                       error))
+    const std::size_t step = aligned(sizeof(StepInput) + sizeof(std::int32_t));  // and the chosen id
+    if (!work_.reserve(plan_.activations + plan_.scratch + plan_.logits + plan_.attention + step,
+                       "GPU memory for the workspace", error))
       return false;
     x_ = work_.take_n<float>(C * E);
     xn_ = work_.take_n<float>(C * E);
@@ -390,13 +378,13 @@ class CudaBackend final : public Backend {
     gate_ = work_.take_n<float>(C * F);
     up_ = work_.take_n<float>(C * F);
     d_tokens_ = work_.take_n<std::int32_t>(C);
-    w_scratch_ = work_.take_n<__half>(largest_quantized);
+    w_scratch_ = work_.take_n<__half>(plan_.dequantized);
     x_scratch_ = work_.take(C * wide * 2);
     d_logits_ = work_.take_n<float>(cuda::kGemvMaxRows * std::size_t{c_.n_vocab});
     attention_ws_ = work_.take(cuda::attention_decode_workspace(c_.n_head, c_.head_dim));
     d_step_ = static_cast<StepInput*>(work_.take(sizeof(StepInput) + sizeof(std::int32_t)));
     if (!x_ || !xn_ || !q_ || !att_ || !k_ || !v_ || !out_ || !gate_ || !up_ || !d_tokens_ || !x_scratch_ ||
-        (largest_quantized && !w_scratch_) || !d_logits_ || !attention_ws_ || !d_step_) {
+        (plan_.dequantized && !w_scratch_) || !d_logits_ || !attention_ws_ || !d_step_) {
       *error = "the CUDA memory plan is short for the workspace (chunk " + std::to_string(C) + ")";
       return false;
     }
@@ -423,8 +411,9 @@ class CudaBackend final : public Backend {
 
   // ---- the layer step -------------------------------------------------------------------------
 
-  // y = x · Wᵀ for T rows: GEMV for a few rows, cuBLAS for more. `x_half` caches x converted to
-  // F16/BF16 for the products that share an input (q/k/v, gate/up).
+  // y = x · Wᵀ for T rows: GEMV for a few rows, cuBLAS for more. `conv` remembers which x the
+  // scratch holds converted to F16/BF16, for the products that share an input (q/k/v, gate/up);
+  // the caller resets it when x changes.
   struct Converted {
     const float* x = nullptr;
     GgmlType as = GgmlType::f32;
@@ -454,8 +443,8 @@ class CudaBackend final : public Backend {
     return blas_->gemm(wdata, x_scratch_, as == GgmlType::bf16 ? CUDA_R_16BF : CUDA_R_16F, w.N, w.K, T, y, error);
   }
 
-  // One layer over T tokens whose first position is at *d_pos; `tokens` null: x already holds
-  // the embeddings. Leaves the block's output in out_ (added to x by the next step).
+  // One layer over the T tokens in x_ (first position at *d_pos). Leaves the MLP's output in out_:
+  // the next layer's (or the final) add_rms_norm adds it to x_.
   bool layer(std::uint32_t il, std::size_t T, const std::int32_t* d_pos, bool decode, std::string* error) {
     const DevLayer& l = layers_[il];
     const float eps = static_cast<float>(c_.rms_eps);
@@ -482,16 +471,16 @@ class CudaBackend final : public Backend {
     qa.head_dim = c_.head_dim;
     qa.T = T;
     qa.d_pos = d_pos;
-    qa.k_cache = k_cell(il, 0);
-    qa.v_cache = v_cell(il, 0);
+    qa.k_cache = k_layer(il);
+    qa.v_cache = v_layer(il);
     qa.row_bytes = kv_row_;
     qa.kv_type = kv_type();
     if (!cuda::qkv_rope_store(qa, stream_, error)) return false;
     cuda::AttentionArgs aa;
     aa.q = q_;
     aa.out = att_;
-    aa.k = k_cell(il, 0);
-    aa.v = v_cell(il, 0);
+    aa.k = k_layer(il);
+    aa.v = v_layer(il);
     aa.row_bytes = kv_row_;
     aa.kv_type = kv_type();
     aa.n_head = c_.n_head;

@@ -3,13 +3,14 @@
 
 #include <algorithm>
 
+#include "kernels/attention_math.h"
+
 namespace ponder::cuda {
 namespace {
 
 constexpr std::uint64_t kAlign = 256;               // every device buffer starts on 256 bytes
 constexpr std::uint64_t kReserve = 192ull << 20;    // cuBLAS workspace (64 MiB) + the runtime's own
 constexpr std::uint32_t kGemvRows = 8;              // kernels/ops.h kGemvMaxRows
-constexpr std::uint32_t kSplits = 32;               // kernels/ops.h kAttentionSplits
 
 std::uint64_t aligned(std::uint64_t b) { return (b + kAlign - 1) / kAlign * kAlign; }
 
@@ -29,10 +30,9 @@ CudaPlan plan_memory(const ModelConfig& c, const ModelWeights& w, std::uint32_t 
   p.context = context;
   p.chunk = chunk;
   p.kv = kv;
-  std::uint64_t largest_quantized = 0;  // elements of the largest quantized layer matrix
   auto add = [&](const Weight& x) {
     p.weights += device_bytes(x);
-    if (x.present() && x.n_dims >= 2 && quantized(x.type)) largest_quantized = std::max(largest_quantized, x.elements());
+    if (x.present() && x.n_dims >= 2 && quantized(x.type)) p.dequantized = std::max(p.dequantized, x.elements());
   };
   p.weights += device_bytes(w.tok_embd);  // rows are widened by embed(): never dequantized whole
   add(w.output_norm);
@@ -51,9 +51,10 @@ CudaPlan plan_memory(const ModelConfig& c, const ModelWeights& w, std::uint32_t 
   // x, xn, q, k, v, att, out (wide), gate, up — F32.
   p.activations = aligned(chunk * E * 4) * 2 + aligned(chunk * Q * 4) * 2 + aligned(chunk * KV * 4) * 2 +
                   aligned(chunk * wide * 4) + aligned(chunk * F * 4) * 2 + aligned(chunk * 4) /* token ids */;
-  p.scratch = aligned(largest_quantized * 2) + aligned(chunk * wide * 2);
+  p.scratch = aligned(p.dequantized * 2) + aligned(chunk * wide * 2);
   p.logits = aligned(std::uint64_t{kGemvRows} * c.n_vocab * 4);
-  p.attention = aligned(std::uint64_t{c.n_head} * kSplits * (c.head_dim + 2) * 4);
+  // Split-K partials at the most splits decode uses (kernels/attention.cu's workspace).
+  p.attention = aligned(std::uint64_t{c.n_head} * math::kMaxDecodeSplits * (c.head_dim + 2) * 4);
   p.reserve = kReserve;
   return p;
 }

@@ -17,6 +17,7 @@ struct CudaPlan {
   std::uint64_t kv_cache = 0;    // K and V, every layer, `context` positions
   std::uint64_t activations = 0; // F32 activations of a chunk (x, normed x, q, k, v, attention, out, gate, up)
   std::uint64_t scratch = 0;     // a quantized weight dequantized for cuBLAS + the chunk's activations in F16
+  std::uint64_t dequantized = 0; // elements of the largest quantized layer matrix (0: none)
   std::uint64_t logits = 0;      // logits of up to kGemvMaxRows rows
   std::uint64_t attention = 0;   // split-K partials of decode attention
   std::uint64_t reserve = 0;     // cuBLAS workspace and the runtime's own allocations

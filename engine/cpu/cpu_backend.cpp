@@ -69,12 +69,7 @@ class CpuBackend final : public Backend {
       *error = "a context of 0 positions";
       return false;
     }
-    for (const auto& [name, w] : model_.named_weights())
-      if (w->n_dims >= 2 && !cpu::matmul_supports(w->type)) {
-        *error = "tensor '" + name + "': the CPU backend cannot multiply " +
-                 std::string(ggml_type_info(static_cast<std::uint32_t>(w->type))->name);
-        return false;
-      }
+    if (!check_weight_types(model_, cpu::matmul_supports, "the CPU backend", error)) return false;
     if (!rope_inverse_frequencies(c_, model_.weights().rope_freqs, &inv_freq_, &rope_scale_, error)) return false;
     const ModelWeights& w = model_.weights();
     output_norm_ = widen(w.output_norm);
