@@ -1,6 +1,7 @@
 // `ponder bench`: prefill and decode speed of a model on this machine, with the ratio of decode
 // to the memory-bandwidth limit measured on the spot (decode at batch 1 reads every weight once
-// per token, so tokens/s ≤ bandwidth ÷ weight bytes).
+// per token, but for the embedding table's one row, and the KV cache written so far, so
+// tokens/s ≤ bandwidth ÷ those bytes).
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -19,6 +20,7 @@
 #include "engine/engine.h"
 #include "engine/model.h"
 #include "engine/model_locator.h"
+#include "engine/quant.h"
 
 namespace ponder::cli {
 namespace {
@@ -28,8 +30,8 @@ constexpr const char* kHelp = R"(Usage: ponder bench [--model M] [-p N] [-n N] [
 Measures the model on this machine (its GPU, or its CPU): prefill of a prompt of -p tokens (pp) and decode of
 -n tokens one at a time after it (tg), in tokens/s, as llama-bench reports them; the memory read
 bandwidth measured on the spot (the CPU's with the same threads, or the GPU's copy bandwidth),
-and decode's ratio to the limit it sets
-(bandwidth ÷ weight bytes). Token ids are arbitrary: speed does not depend on them.
+and decode's ratio to the limit it sets: bandwidth ÷ the bytes a decode step reads (every weight
+but the embedding table, of which one row, plus the KV cache so far; the mean over the run). Token ids are arbitrary: speed does not depend on them.
 
 Options:
   --model M          A GGUF file, a snapshot folder, ollama:NAME[:TAG] or hf:ORG/NAME.
@@ -230,7 +232,13 @@ int cmd_bench(const std::vector<std::string>& args) {
   const double bandwidth = gpu ? cuda::copy_bandwidth(&error) : cpu::read_bandwidth(pool, 3);
 
   const double pp = static_cast<double>(p) / prefill_s, tg = static_cast<double>(n) / decode_s;
-  const double limit = bandwidth * 1e9 / static_cast<double>(model->weight_bytes());
+  // What one decode step reads: the weights (one row of the embedding table) and, per layer, the
+  // K and V rows of every position so far (the mean over the -n steps).
+  const ModelConfig& c = model->config();
+  const double kv_row = static_cast<double>(row_bytes(kv_ggml_type(opt.kv), std::size_t{c.n_head_kv} * c.head_dim));
+  const double kv_read = 2.0 * c.n_layer * kv_row * (static_cast<double>(p) + static_cast<double>(n + 1) / 2.0);
+  const double step_bytes = static_cast<double>(model->decode_weight_bytes()) + kv_read;
+  const double limit = bandwidth * 1e9 / step_bytes;
   if (format == "json") {
     nlohmann::json j = {{"model", ref.spec},
                         {"type", model->file_type()},
@@ -243,6 +251,7 @@ int cmd_bench(const std::vector<std::string>& args) {
                         {"bandwidth_gb_per_s", bandwidth},
                         {"decode_limit_tokens_per_s", limit},
                         {"weight_bytes", model->weight_bytes()},
+                        {"decode_step_bytes", step_bytes},
                         {"peak_rss_bytes", peak_rss}};
     std::printf("%s\n", j.dump(2).c_str());
     return 0;
@@ -260,8 +269,8 @@ int cmd_bench(const std::vector<std::string>& args) {
     std::printf("\nGPU copy bandwidth %.1f GB/s (%s); peak RSS %s\n", bandwidth, cuda::describe_device().c_str(),
                 format_bytes(peak_rss).c_str());
   else
-    std::printf("\nread bandwidth %.1f GB/s (%u threads); peak RSS %s\n", bandwidth, pool.size(),
-                format_bytes(peak_rss).c_str());
+    std::printf("\nread bandwidth %.1f GB/s (%u threads); a decode step reads %s; peak RSS %s\n", bandwidth,
+                pool.size(), format_bytes(static_cast<std::uint64_t>(step_bytes)).c_str(), format_bytes(peak_rss).c_str());
   return 0;
 }
 

@@ -568,6 +568,9 @@ bool Model::check_weights(std::string* error) {
     weight_bytes_ += w->bytes;
     parameters_ += w->elements();
   }
+  decode_weight_bytes_ = weight_bytes_;
+  if (!config_.tied_embeddings && weights_.tok_embd.rows() > 0)
+    decode_weight_bytes_ -= weights_.tok_embd.bytes - weights_.tok_embd.bytes / weights_.tok_embd.rows();
   if (file_type_.empty()) file_type_ = upper(ggml_type_info(static_cast<std::uint32_t>(weights_.layers.empty() ? weights_.tok_embd.type : weights_.layers[0].wq.type))->name);
   return true;
 }

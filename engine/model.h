@@ -135,6 +135,9 @@ class Model {
   bool has_weights() const { return has_weights_; }
   /// Bytes of all weights (what the backend must hold).
   std::uint64_t weight_bytes() const { return weight_bytes_; }
+  /// Bytes of weights one decode step reads: every weight once, except the token embedding
+  /// table, of which one row is read (unless it is also the output matrix).
+  std::uint64_t decode_weight_bytes() const { return decode_weight_bytes_; }
   /// Parameters (elements of all weights).
   std::uint64_t parameters() const { return parameters_; }
 
@@ -157,7 +160,7 @@ class Model {
   SpecialTokens tokens_;
   GenerationDefaults generation_;
   bool has_weights_ = false;
-  std::uint64_t weight_bytes_ = 0, parameters_ = 0;
+  std::uint64_t weight_bytes_ = 0, parameters_ = 0, decode_weight_bytes_ = 0;
   std::unique_ptr<gguf::File> gguf_;
   std::vector<std::unique_ptr<safetensors::File>> shards_;
 };

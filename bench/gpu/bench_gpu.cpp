@@ -151,7 +151,7 @@ int main(int argc, char** argv) {
       std::printf("%s %s: %s\n", c.shape->name, type.c_str(), error.c_str());
       continue;
     }
-    const double tps = n / s, limit = bandwidth * 1e9 / static_cast<double>(model->weight_bytes());
+    const double tps = n / s, limit = bandwidth * 1e9 / static_cast<double>(model->decode_weight_bytes());
     row.figure = fmt("%.1f tok/s", tps);
     row.limit = fmt("%.1f tok/s", limit);
     row.ratio = fmt("%.2f", tps / limit);
@@ -160,6 +160,7 @@ int main(int argc, char** argv) {
     details["decode"].push_back({{"shape", c.shape->name},
                                  {"type", type},
                                  {"weight_bytes", model->weight_bytes()},
+                                 {"decode_weight_bytes", model->decode_weight_bytes()},
                                  {"decode_tokens_per_s", tps},
                                  {"decode_logits_tokens_per_s", 32 / s_logits},
                                  {"limit_tokens_per_s", limit}});

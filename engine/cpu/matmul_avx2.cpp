@@ -159,30 +159,47 @@ inline const B* xrow(const MatmulArgs& a, std::size_t t) {
 }
 
 // Q8_0 and Q4_0 take one block of 32 at a time; `Tile::block(w, b, x, acc)` adds block b of
-// the weight row at `w` times the activation blocks x[c][b] into acc[c]. Two accumulators per
-// output, one for the even blocks and one for the odd ones: a decode row is one long chain of
-// FMAs otherwise, bound by their latency rather than by memory. The loop is unrolled by two so
-// that the accumulators stay in registers (indexed by b & 1 they were kept on the stack, and
-// every block waited for a store and a reload).
+// the weight row at `w` times the activation blocks x[c][b] into acc[c]. Several accumulators
+// per output, block b going to accumulator b % A: one chain of FMAs would be bound by their
+// latency rather than by memory. Decode (C = 1) keeps four (two gave a compute ceiling of ~15
+// GB/s per core, four ~25, both on weights in L2); the prefill tiles keep two, as four per
+// activation row would not fit the 16 registers. The loop is unrolled by A so that the
+// accumulators stay in registers (indexed by b % A they were kept on the stack, and every block
+// waited for a store and a reload).
 template <class Tile, int C>
 void run_blocks32(const MatmulArgs& a, std::size_t n, std::size_t t) {
+  constexpr int A = C == 1 ? 4 : 2;
   const unsigned char* w = a.w + n * a.w_row_bytes;
   const BlockQ8x32* x[C];
 #pragma GCC unroll 4
   for (int c = 0; c < C; ++c) x[c] = xrow<BlockQ8x32>(a, t + c);
-  __m256 even[C], odd[C];
+  __m256 acc[A][C];
 #pragma GCC unroll 4
-  for (int c = 0; c < C; ++c) even[c] = odd[c] = _mm256_setzero_ps();
+  for (int u = 0; u < A; ++u)
+#pragma GCC unroll 4
+    for (int c = 0; c < C; ++c) acc[u][c] = _mm256_setzero_ps();
   const std::size_t nb = a.K / 32;
   std::size_t b = 0;
-  for (; b + 2 <= nb; b += 2) {
-    if (C == 1) _mm_prefetch(reinterpret_cast<const char*>(w + b * Tile::kBytes) + kPrefetchAhead, _MM_HINT_T0);
-    Tile::template block<C>(w + b * Tile::kBytes, b, x, even);
-    Tile::template block<C>(w + (b + 1) * Tile::kBytes, b + 1, x, odd);
-  }
-  if (b < nb) Tile::template block<C>(w + b * Tile::kBytes, b, x, even);
+  for (; b + A <= nb; b += A) {
+    if constexpr (C == 1) {
+      // One line of weights ahead per 64 bytes read (A blocks are 72 or 136 bytes).
 #pragma GCC unroll 4
-  for (int c = 0; c < C; ++c) a.y[(t + c) * a.N + n] = hsum(_mm256_add_ps(even[c], odd[c]));
+      for (std::size_t off = 0; off < A * Tile::kBytes; off += 64)
+        _mm_prefetch(reinterpret_cast<const char*>(w + b * Tile::kBytes + off) + kPrefetchAhead, _MM_HINT_T0);
+    }
+#pragma GCC unroll 4
+    for (int u = 0; u < A; ++u) Tile::template block<C>(w + (b + u) * Tile::kBytes, b + u, x, acc[u]);
+  }
+  // The last nb % A blocks, each to its own accumulator as above.
+#pragma GCC unroll 4
+  for (int u = 0; u < A - 1; ++u)
+    if (b + u < nb) Tile::template block<C>(w + (b + u) * Tile::kBytes, b + u, x, acc[u]);
+#pragma GCC unroll 4
+  for (int c = 0; c < C; ++c) {
+    __m256 s = _mm256_add_ps(acc[0][c], acc[1][c]);
+    if constexpr (A == 4) s = _mm256_add_ps(s, _mm256_add_ps(acc[2][c], acc[3][c]));
+    a.y[(t + c) * a.N + n] = hsum(s);
+  }
 }
 
 struct Q8_0 {

@@ -407,6 +407,9 @@ void check_description(const Model& m, const TestModelSpec& s) {
   std::uint64_t bytes = 0;
   for (const auto& [name, w] : m.named_weights()) bytes += w->bytes;
   CHECK(m.weight_bytes() == bytes);
+  // A decode step reads one row of the (untied) embedding table.
+  const ponder::Weight& e = m.weights().tok_embd;
+  CHECK(m.decode_weight_bytes() == bytes - e.bytes + e.bytes / e.rows());
   CHECK(m.weights().layers.size() == s.n_layer);
 }
 }  // namespace
