@@ -200,9 +200,8 @@ class CpuBackend final : public Backend {
       const LayerSmall& s = layers_[il];
       // Attention block.
       cpu::rms_norm(x_.data(), s.attn_norm.data(), xn_.data(), T, E, eps);
-      cpu::matmul(l.wq, xn_.data(), T, q_.data(), &pool_);
-      cpu::matmul(l.wk, xn_.data(), T, k_.data(), &pool_);
-      cpu::matmul(l.wv, xn_.data(), T, v_.data(), &pool_);
+      const cpu::MatmulOut qkv[] = {{&l.wq, q_.data()}, {&l.wk, k_.data()}, {&l.wv, v_.data()}};
+      cpu::matmul_shared(qkv, 3, xn_.data(), T, &pool_);
       for (std::size_t t = 0; t < T; ++t) {
         float* q = q_.data() + t * q_dim_;
         float* k = k_.data() + t * kv_dim_;
@@ -224,8 +223,8 @@ class CpuBackend final : public Backend {
       for (std::size_t i = 0; i < T * E; ++i) x_[i] += out_[i];
       // MLP block: down(silu(gate(x)) * up(x)).
       cpu::rms_norm(x_.data(), s.ffn_norm.data(), xn_.data(), T, E, eps);
-      cpu::matmul(l.gate, xn_.data(), T, gate_.data(), &pool_);
-      cpu::matmul(l.up, xn_.data(), T, up_.data(), &pool_);
+      const cpu::MatmulOut gate_up[] = {{&l.gate, gate_.data()}, {&l.up, up_.data()}};
+      cpu::matmul_shared(gate_up, 2, xn_.data(), T, &pool_);
       for (std::size_t i = 0; i < T * c_.n_ff; ++i) {
         const float g = gate_[i];
         gate_[i] = g / (1.0f + std::exp(-g)) * up_[i];

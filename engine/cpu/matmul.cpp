@@ -98,66 +98,27 @@ Isa active_isa() {
 // Every type the reference dequantizer reads has a kernel (the portable path is built on it).
 bool matmul_supports(GgmlType type) { return can_dequantize(type); }
 
-void matmul(const Weight& w, const float* x, std::size_t T, float* y, ThreadPool* pool) {
-  using namespace detail;
-  if (!matmul_supports(w.type)) fail("unsupported weight type", w);
-  const GgmlTypeInfo* info = ggml_type_info(static_cast<std::uint32_t>(w.type));
-  const std::size_t K = w.ne[0], N = w.rows();
-  if (K == 0 || K % info->block_elements != 0) fail("rows are not whole blocks", w);
-  if (T == 0 || N == 0) return;
+namespace detail {
+namespace {
 
-  MatmulArgs a{};
-  a.type = w.type;
-  a.w = w.data;
-  a.w_row_bytes = row_bytes(w.type, K);
-  a.K = K;
-  a.N = N;
-  a.T = T;
-  a.x = x;
-  a.y = y;
+// One product of a shared call: its kernel arguments and how its work is cut into tasks.
+struct Job {
+  MatmulArgs a;
+  std::size_t rows_per_task, t_per_task, row_tasks, tasks;
+};
 
-  const Isa isa = active_isa();
-#if defined(__x86_64__)
-  const BlockKernel kernel = isa == Isa::portable ? block_portable : block_avx2;
-#else
-  const BlockKernel kernel = block_portable;
-#endif
-  const unsigned threads = pool ? pool->size() : 1;
-
-  // Quantized activations: once per call, in a buffer that grows and is kept (per calling thread).
-  std::size_t x_row_bytes = K * sizeof(float);  // what one activation row takes in the kernel
-#if defined(__x86_64__)
-  if (isa != Isa::portable && (is_q8x32_type(w.type) || is_q8x256_type(w.type))) {
-    thread_local std::vector<unsigned char> xq;
-    const bool small = is_q8x32_type(w.type);
-    a.xq_row_bytes = small ? K / 32 * sizeof(BlockQ8x32) : K / 256 * sizeof(BlockQ8x256);
-    if (xq.size() < T * a.xq_row_bytes) xq.resize(T * a.xq_row_bytes);
-    unsigned char* base = xq.data();
-    auto quantize_row = [&](std::size_t t, unsigned) {
-      if (small)
-        quantize_row_q8x32(x + t * K, K, reinterpret_cast<BlockQ8x32*>(base + t * a.xq_row_bytes));
-      else
-        quantize_row_q8x256(x + t * K, K, reinterpret_cast<BlockQ8x256*>(base + t * a.xq_row_bytes));
-    };
-    if (pool && T >= 8)
-      pool->parallel_for(T, quantize_row);
-    else
-      for (std::size_t t = 0; t < T; ++t) quantize_row(t, 0);
-    a.xq = base;
-    x_row_bytes = a.xq_row_bytes;
-  }
-#endif
-
-  // Work split. Every output is computed the same way wherever it lands, so these sizes only
-  // decide speed. Decode: runs of rows of about 128 KiB of weights, at least 4 runs per thread
-  // (longer runs are longer sequential streams: 128 KiB read ~10% faster than 32 KiB on two
-  // threads here, the read test itself 25-27 GB/s on 32 KiB runs and 29-31 on 1 MiB ones).
-  // Prefill: tiles of (rows x activation rows), the activation rows of a tile kept in L2
-  // (about 128 KiB) while each weight row of the tile is read once and used for all of them.
+// Work split. Every output is computed the same way wherever it lands, so these sizes only
+// decide speed. Decode: runs of rows of about 128 KiB of weights, at least 4 runs per thread
+// (longer runs are longer sequential streams: 128 KiB read ~10% faster than 32 KiB on two
+// threads here, the read test itself 25-27 GB/s on 32 KiB runs and 29-31 on 1 MiB ones).
+// Prefill: tiles of (rows x activation rows), the activation rows of a tile kept in L2
+// (about 128 KiB) while each weight row of the tile is read once and used for all of them.
+void split(Job& j, std::size_t x_row_bytes, unsigned threads) {
+  const std::size_t T = j.a.T, N = j.a.N;
   std::size_t rows_per_task, t_per_task;
   if (T == 1) {
     t_per_task = 1;
-    rows_per_task = std::max<std::size_t>(1, (128u << 10) / a.w_row_bytes);
+    rows_per_task = std::max<std::size_t>(1, (128u << 10) / j.a.w_row_bytes);
   } else {
     t_per_task = std::clamp<std::size_t>((128u << 10) / x_row_bytes, 4, 64) & ~std::size_t{3};
     t_per_task = std::min(t_per_task, T);
@@ -167,18 +128,104 @@ void matmul(const Weight& w, const float* x, std::size_t T, float* y, ThreadPool
   const std::size_t want_row_tasks = (4 * threads + t_tasks - 1) / t_tasks;
   rows_per_task = std::min(rows_per_task, (N + want_row_tasks - 1) / want_row_tasks);
   if (rows_per_task > 4) rows_per_task &= ~std::size_t{3};
-  rows_per_task = std::max<std::size_t>(rows_per_task, 1);
-  const std::size_t row_tasks = (N + rows_per_task - 1) / rows_per_task;
+  j.rows_per_task = std::max<std::size_t>(rows_per_task, 1);
+  j.t_per_task = t_per_task;
+  j.row_tasks = (N + j.rows_per_task - 1) / j.rows_per_task;
+  j.tasks = j.row_tasks * t_tasks;
+}
 
+}  // namespace
+}  // namespace detail
+
+void matmul(const Weight& w, const float* x, std::size_t T, float* y, ThreadPool* pool) {
+  const MatmulOut out{&w, y};
+  matmul_shared(&out, 1, x, T, pool);
+}
+
+void matmul_shared(const MatmulOut* outs, std::size_t n_outs, const float* x, std::size_t T, ThreadPool* pool) {
+  using namespace detail;
+  if (n_outs == 0 || T == 0) return;
+  if (n_outs > kMaxShared) fail("more products than matmul_shared takes", *outs[0].w);
+  const Isa isa = active_isa();
+#if defined(__x86_64__)
+  const BlockKernel kernel = isa == Isa::portable ? block_portable : block_avx2;
+  const bool int8 = isa != Isa::portable;
+#else
+  const BlockKernel kernel = block_portable;
+  const bool int8 = false;
+#endif
+  const unsigned threads = pool ? pool->size() : 1;
+  const std::size_t K = outs[0].w->ne[0];
+
+  Job jobs[kMaxShared];
+  bool want32 = false, want256 = false;
+  for (std::size_t i = 0; i < n_outs; ++i) {
+    const Weight& w = *outs[i].w;
+    if (!matmul_supports(w.type)) fail("unsupported weight type", w);
+    const GgmlTypeInfo* info = ggml_type_info(static_cast<std::uint32_t>(w.type));
+    if (w.ne[0] != K) fail("rows of another length than the first product's", w);
+    if (K == 0 || K % info->block_elements != 0) fail("rows are not whole blocks", w);
+    MatmulArgs& a = jobs[i].a;
+    a = MatmulArgs{};
+    a.type = w.type;
+    a.w = w.data;
+    a.w_row_bytes = row_bytes(w.type, K);
+    a.K = K;
+    a.N = w.rows();
+    a.T = T;
+    a.x = x;
+    a.y = outs[i].y;
+    want32 |= int8 && is_q8x32_type(w.type);
+    want256 |= int8 && is_q8x256_type(w.type);
+  }
+
+  // Quantized activations: once per call and format, in buffers that grow and are kept (per
+  // calling thread).
+  const std::size_t row32 = K % 32 == 0 ? K / 32 * sizeof(BlockQ8x32) : 0;
+  const std::size_t row256 = K % 256 == 0 ? K / 256 * sizeof(BlockQ8x256) : 0;
+  thread_local std::vector<unsigned char> xq32, xq256;
+#if defined(__x86_64__)
+  if (want32 || want256) {
+    if (want32 && xq32.size() < T * row32) xq32.resize(T * row32);
+    if (want256 && xq256.size() < T * row256) xq256.resize(T * row256);
+    unsigned char *base32 = xq32.data(), *base256 = xq256.data();
+    auto quantize_row = [&](std::size_t t, unsigned) {
+      if (want32) quantize_row_q8x32(x + t * K, K, reinterpret_cast<BlockQ8x32*>(base32 + t * row32));
+      if (want256) quantize_row_q8x256(x + t * K, K, reinterpret_cast<BlockQ8x256*>(base256 + t * row256));
+    };
+    if (pool && T >= 8)
+      pool->parallel_for(T, quantize_row);
+    else
+      for (std::size_t t = 0; t < T; ++t) quantize_row(t, 0);
+  }
+#endif
+  std::size_t total = 0;
+  for (std::size_t i = 0; i < n_outs; ++i) {
+    MatmulArgs& a = jobs[i].a;
+    std::size_t x_row_bytes = K * sizeof(float);  // what one activation row takes in the kernel
+    if (int8 && is_q8x32_type(a.type)) {
+      a.xq = xq32.data();
+      a.xq_row_bytes = x_row_bytes = row32;
+    } else if (int8 && is_q8x256_type(a.type)) {
+      a.xq = xq256.data();
+      a.xq_row_bytes = x_row_bytes = row256;
+    }
+    split(jobs[i], x_row_bytes, threads);
+    total += jobs[i].tasks;
+  }
+
+  // The tasks of every product in one run of the pool, product after product.
   auto task = [&](std::size_t i, unsigned) {
-    const std::size_t rt = i % row_tasks, tt = i / row_tasks;
-    const std::size_t n0 = rt * rows_per_task, t0 = tt * t_per_task;
-    kernel(a, n0, std::min(N, n0 + rows_per_task), t0, std::min(T, t0 + t_per_task));
+    const Job* j = jobs;
+    while (i >= j->tasks) i -= j->tasks, ++j;
+    const std::size_t rt = i % j->row_tasks, tt = i / j->row_tasks;
+    const std::size_t n0 = rt * j->rows_per_task, t0 = tt * j->t_per_task;
+    kernel(j->a, n0, std::min(j->a.N, n0 + j->rows_per_task), t0, std::min(T, t0 + j->t_per_task));
   };
   if (pool)
-    pool->parallel_for(row_tasks * t_tasks, task);
+    pool->parallel_for(total, task);
   else
-    for (std::size_t i = 0; i < row_tasks * t_tasks; ++i) task(i, 0);
+    for (std::size_t i = 0; i < total; ++i) task(i, 0);
 }
 
 }  // namespace ponder::cpu

@@ -47,4 +47,19 @@ bool matmul_supports(GgmlType type);
 /// abort with a message): a supported type, K a whole number of blocks.
 void matmul(const Weight& w, const float* x, std::size_t T, float* y, ThreadPool* pool);
 
+/// One product of matmul_shared: Y = X · Wᵀ into y.
+struct MatmulOut {
+  const Weight* w;
+  float* y;
+};
+/// The most products one matmul_shared call takes.
+inline constexpr std::size_t kMaxShared = 4;
+
+/// Several products of the same X (a layer's q/k/v, its gate/up) in one run of the pool: X is
+/// quantized once per activation format and the tasks of all of them are shared out together,
+/// so the threads wait once instead of once per product. Each Y is what matmul gives, bit for
+/// bit. Preconditions (checked, abort with a message): as matmul's, every weight's rows as long
+/// as the first's, at most kMaxShared products.
+void matmul_shared(const MatmulOut* outs, std::size_t n_outs, const float* x, std::size_t T, ThreadPool* pool);
+
 }  // namespace ponder::cpu

@@ -270,6 +270,43 @@ TEST_CASE("matmul: no pool equals a pool, zero rows of X do nothing", "[matmul]"
   CHECK(std::all_of(untouched.begin(), untouched.end(), [](float v) { return v == 7.0f; }));
 }
 
+TEST_CASE("matmul_shared: several products of one X equal separate matmuls, bit for bit", "[matmul]") {
+  // Mixed formats in one call (Q8_0 takes X in blocks of 32, the K-quants in blocks of 256, F16
+  // as floats), rows of differing counts, decode and prefill, every path this machine has.
+  std::mt19937 rng(7);
+  const std::size_t K = 512;
+  const GgmlType types[] = {GgmlType::q8_0, GgmlType::q4_k, GgmlType::f16, GgmlType::q6_k};
+  const std::size_t rows[] = {67, 5, 130, 33};
+  std::vector<TestWeight> ws(4);
+  for (int i = 0; i < 4; ++i) {
+    ws[i] = make_weight(types[i], rows[i], K, rng);
+    finish(ws[i], types[i], rows[i], K);
+  }
+  cpu::ThreadPool pool(2);
+  for (cpu::Isa isa : isas()) {
+    cpu::force_isa(isa);
+    for (std::size_t T : {1, 9}) {
+      INFO(cpu::isa_name(isa) << " T=" << T);
+      const std::vector<float> x = make_x(T, K, rng);
+      std::vector<float> separate[4], shared[4];
+      cpu::MatmulOut outs[4];
+      for (int i = 0; i < 4; ++i) {
+        separate[i].assign(T * rows[i], std::nanf(""));
+        shared[i].assign(T * rows[i], std::nanf(""));
+        cpu::matmul(ws[i].w, x.data(), T, separate[i].data(), &pool);
+        outs[i] = {&ws[i].w, shared[i].data()};
+      }
+      cpu::matmul_shared(outs, 4, x.data(), T, &pool);
+      for (int i = 0; i < 4; ++i) CHECK(std::memcmp(separate[i].data(), shared[i].data(), separate[i].size() * 4) == 0);
+      // The same on the calling thread alone.
+      for (int i = 0; i < 4; ++i) shared[i].assign(T * rows[i], std::nanf(""));
+      cpu::matmul_shared(outs, 4, x.data(), T, nullptr);
+      for (int i = 0; i < 4; ++i) CHECK(std::memcmp(separate[i].data(), shared[i].data(), separate[i].size() * 4) == 0);
+    }
+  }
+  cpu::force_isa(cpu::detect_isa());
+}
+
 TEST_CASE("ThreadPool: every task runs exactly once, on a valid thread", "[matmul][thread_pool]") {
   for (unsigned threads : {1u, 2u, 3u, 5u}) {
     cpu::ThreadPool pool(threads);
