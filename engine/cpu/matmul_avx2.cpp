@@ -267,6 +267,11 @@ struct Q6K {
     for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
     const std::size_t nb = a.K / 256;
     for (std::size_t b = 0; b < nb; ++b, w += 210) {
+      if constexpr (C == 1) {  // decode streams the row: every line of the block, ahead
+#pragma GCC unroll 4
+        for (int off = 0; off < 210; off += 64)
+          _mm_prefetch(reinterpret_cast<const char*>(w) + kPrefetchAhead + off, _MM_HINT_T0);
+      }
       const auto* sc = reinterpret_cast<const std::int8_t*>(w + 192);
       const float d = half(w + 208);
       const __m256i sc16 = _mm256_cvtepi8_epi16(load128(sc));
@@ -454,7 +459,10 @@ struct QK45 {
         _mm_prefetch(reinterpret_cast<const char*>(w) + kPrefetchAhead + 64, _MM_HINT_T0);
         _mm_prefetch(reinterpret_cast<const char*>(w) + kPrefetchAhead + 128, _MM_HINT_T0);
       }
-      const float d = half(w), dmin = half(w + 2);
+      // d and dmin widened together (lanes 0 and 1).
+      std::uint32_t dd_bits;
+      std::memcpy(&dd_bits, w, 4);
+      const __m128 dd = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(dd_bits)));
       const __m128i sm = unpack_scales_k4(w + 4);
       // The eight scales as 16-bit words, in both 128-bit lanes (for in-lane shuffles).
       const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
@@ -491,10 +499,12 @@ struct QK45 {
 #pragma GCC unroll 4
       for (int c = 0; c < C; ++c) {
         const BlockQ8x256& xb = x[c][b];
-        acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(d * xb.d), _mm256_cvtepi32_ps(isum[c]), acc[c]);
+        const __m128 scale = _mm_mul_ps(dd, _mm_set1_ps(xb.d));  // d * xd, dmin * xd
+        acc[c] = _mm256_fmadd_ps(_mm256_broadcastss_ps(scale), _mm256_cvtepi32_ps(isum[c]), acc[c]);
         // Sums of the activations per 32-block (pairs of 16-sums, |.| <= 4064) times the mins.
         const __m128i pairs = _mm_hadd_epi16(load128(xb.bsums), load128(xb.bsums + 8));
-        mins[c] = _mm_fmadd_ps(_mm_set1_ps(dmin * xb.d), _mm_cvtepi32_ps(_mm_madd_epi16(pairs, m16)), mins[c]);
+        mins[c] = _mm_fmadd_ps(_mm_permute_ps(scale, _MM_SHUFFLE(1, 1, 1, 1)),
+                               _mm_cvtepi32_ps(_mm_madd_epi16(pairs, m16)), mins[c]);
       }
     }
 #pragma GCC unroll 4
