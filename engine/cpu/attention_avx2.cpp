@@ -85,9 +85,11 @@ void widen_block(const AttentionArgs& a, const unsigned char* cache, std::size_t
 inline void scores_2x4(const float* q0, const float* q1, const float* const k[4], std::size_t D, float scale,
                        float* s0, float* s1) {
   __m256 a[8];
+#pragma GCC unroll 8
   for (int i = 0; i < 8; ++i) a[i] = _mm256_setzero_ps();
   for (std::size_t d = 0; d < D; d += 8) {
     const __m256 x0 = _mm256_loadu_ps(q0 + d), x1 = _mm256_loadu_ps(q1 + d);
+#pragma GCC unroll 4
     for (int i = 0; i < 4; ++i) {
       const __m256 kv = _mm256_loadu_ps(k[i] + d);
       a[i] = _mm256_fmadd_ps(x0, kv, a[i]);
@@ -103,18 +105,27 @@ inline void scores_2x4(const float* q0, const float* q1, const float* const k[4]
 template <int NR, int NV>
 inline void add_values(float* const acc[NR], const float* const p[NR], const float* v, std::size_t D,
                        std::size_t nb, std::size_t d) {
+  // The loops over r and i carry `#pragma GCC unroll`: g++ -O2 leaves them rolled and keeps c[][]
+  // on the stack (a load, an FMA and a store per step: this was most of attention's time).
   __m256 c[NR][NV];
+#pragma GCC unroll 4
   for (int r = 0; r < NR; ++r)
+#pragma GCC unroll 4
     for (int i = 0; i < NV; ++i) c[r][i] = _mm256_loadu_ps(acc[r] + d + 8 * i);
   for (std::size_t j = 0; j < nb; ++j) {
     __m256 vv[NV];
+#pragma GCC unroll 4
     for (int i = 0; i < NV; ++i) vv[i] = _mm256_loadu_ps(v + j * D + d + 8 * i);
+#pragma GCC unroll 4
     for (int r = 0; r < NR; ++r) {
       const __m256 pj = _mm256_broadcast_ss(p[r] + j);
+#pragma GCC unroll 4
       for (int i = 0; i < NV; ++i) c[r][i] = _mm256_fmadd_ps(pj, vv[i], c[r][i]);
     }
   }
+#pragma GCC unroll 4
   for (int r = 0; r < NR; ++r)
+#pragma GCC unroll 4
     for (int i = 0; i < NV; ++i) _mm256_storeu_ps(acc[r] + d + 8 * i, c[r][i]);
 }
 
