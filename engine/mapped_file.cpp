@@ -32,6 +32,11 @@ std::unique_ptr<MappedFile> MappedFile::open(const std::string& path, std::strin
       return nullptr;
     }
     data = static_cast<const unsigned char*>(p);
+#ifdef MADV_HUGEPAGE
+    // Model weights are streamed whole at every decode step: where the kernel can map the page
+    // cache with 2 MiB pages, that is 512 times fewer TLB misses. Advice only; errors ignored.
+    if (size >= (std::size_t{2} << 20)) ::madvise(p, size, MADV_HUGEPAGE);
+#endif
   }
   ::close(fd);
   return std::unique_ptr<MappedFile>(new MappedFile(path, data, size));
