@@ -29,9 +29,10 @@ constexpr const char* kHelp = R"(Usage: ponder bench [--model M] [-p N] [-n N] [
 
 Measures the model on this machine (its GPU, or its CPU): prefill of a prompt of -p tokens (pp) and decode of
 -n tokens one at a time after it (tg), in tokens/s, as llama-bench reports them; the memory read
-bandwidth measured on the spot (the CPU's with the same threads, or the GPU's copy bandwidth),
-and decode's ratio to the limit it sets: bandwidth ÷ the bytes a decode step reads (every weight
-but the embedding table, of which one row, plus the KV cache so far; the mean over the run). Token ids are arbitrary: speed does not depend on them.
+bandwidth measured on the spot (the CPU's with the same threads, before and after the run, the
+higher reading; or the GPU's copy bandwidth), and decode's ratio to the limit it sets: bandwidth ÷
+the bytes a decode step reads (every weight but the embedding table, of which one row, plus the
+KV cache so far; the mean over the run). Token ids are arbitrary: speed does not depend on them.
 
 Options:
   --model M          A GGUF file, a snapshot folder, ollama:NAME[:TAG] or hf:ORG/NAME.
@@ -196,6 +197,15 @@ int cmd_bench(const std::vector<std::string>& args) {
     std::fprintf(stderr, "ponder bench: %s\n", error.c_str());
     return 1;
   }
+  // The CPU's read bandwidth moves from minute to minute on a shared machine: it is measured
+  // before the run too (on 256 MiB, before the weights are paged in, so that the peak RSS stays
+  // the run's) and after it, and the limit uses the higher reading.
+  const bool gpu = backend->name() == "cuda";
+  double bandwidth_before = 0;
+  if (!gpu) {
+    cpu::ThreadPool pool(opt.threads);
+    bandwidth_before = cpu::read_bandwidth(pool, 5, std::size_t{256} << 20);
+  }
   const std::uint32_t V = model->config().n_vocab, real = model->tokens().n_tokens;
   const std::vector<std::int32_t> prompt = bench_tokens(static_cast<std::size_t>(p), real, 0);
   std::vector<float> logits(V);
@@ -225,11 +235,11 @@ int cmd_bench(const std::vector<std::string>& args) {
   getrusage(RUSAGE_SELF, &ru);
   const std::uint64_t peak_rss = static_cast<std::uint64_t>(ru.ru_maxrss) * 1024;
   // The limit, measured after the run so that its 1 GiB buffer stays out of the peak RSS: the
-  // GPU's copy bandwidth (bytes read + written) for the CUDA backend, else the CPU's read bandwidth.
-  const bool gpu = backend->name() == "cuda";
+  // GPU's copy bandwidth (bytes read + written) for the CUDA backend, else the CPU's read
+  // bandwidth (the higher of this reading and the one before the run).
   backend.reset();
   cpu::ThreadPool pool(opt.threads);
-  const double bandwidth = gpu ? cuda::copy_bandwidth(&error) : cpu::read_bandwidth(pool, 3);
+  const double bandwidth = gpu ? cuda::copy_bandwidth(&error) : std::max(bandwidth_before, cpu::read_bandwidth(pool, 5));
 
   const double pp = static_cast<double>(p) / prefill_s, tg = static_cast<double>(n) / decode_s;
   // What one decode step reads: the weights (one row of the embedding table) and, per layer, the
