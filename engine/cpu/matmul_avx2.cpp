@@ -260,6 +260,12 @@ struct Q4_0 {
   static void run(const MatmulArgs& a, std::size_t n, std::size_t t) { run_blocks32<Q4_0, C>(a, n, t); }
 };
 
+// An empty asm that takes and returns v in a register: the integer sums of the K-quant tiles
+// are added in source order instead of being reassociated by g++ into one chain at the end of
+// the block, which kept every product of the block alive at once (with C = 4 rows, spilled to
+// the stack: a store and a reload per product).
+inline void keep_in_order(__m256i& v) { asm("" : "+x"(v)); }
+
 // Shuffle control for _mm256_shuffle_epi8 that copies 16-bit word i (of each 128-bit lane) to
 // every word of a lane; pair_broadcast(i): word 2i in the low lane, word 2i+1 in the high lane.
 inline __m256i word_broadcast(int i) { return _mm256_set1_epi16(static_cast<short>(((2 * i + 1) << 8) | (2 * i))); }
@@ -324,6 +330,7 @@ struct Q6K {
           const __m256i p2 = _mm256_madd_epi16(_mm256_maddubs_epi16(q2, load256(xq + 64)), s2);
           const __m256i p3 = _mm256_madd_epi16(_mm256_maddubs_epi16(q3, load256(xq + 96)), s3);
           isum[c] = _mm256_add_epi32(isum[c], _mm256_add_epi32(_mm256_add_epi32(p0, p1), _mm256_add_epi32(p2, p3)));
+          keep_in_order(isum[c]);
         }
       }
 #pragma GCC unroll 4
@@ -510,6 +517,7 @@ struct QK45 {
           const __m256i plo = _mm256_madd_epi16(_mm256_maddubs_epi16(qlo, load256(xq)), slo);
           const __m256i phi = _mm256_madd_epi16(_mm256_maddubs_epi16(qhi, load256(xq + 32)), shi);
           isum[c] = _mm256_add_epi32(isum[c], _mm256_add_epi32(plo, phi));
+          keep_in_order(isum[c]);
         }
       }
 #pragma GCC unroll 4
