@@ -120,7 +120,10 @@ void split(Job& j, std::size_t x_row_bytes, unsigned threads) {
     t_per_task = 1;
     rows_per_task = std::max<std::size_t>(1, (128u << 10) / j.a.w_row_bytes);
   } else {
-    t_per_task = std::clamp<std::size_t>((128u << 10) / x_row_bytes, 4, 64) & ~std::size_t{3};
+    // A whole number of the kernels' tiles: 3 activation rows for the float types, 4 for the
+    // block types (matmul_avx2.cpp).
+    const std::size_t tile = is_q8x32_type(j.a.type) || is_q8x256_type(j.a.type) ? 4 : 3;
+    t_per_task = std::clamp<std::size_t>((128u << 10) / x_row_bytes, tile, 64) / tile * tile;
     t_per_task = std::min(t_per_task, T);
     rows_per_task = 32;
   }
