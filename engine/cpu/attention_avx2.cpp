@@ -3,8 +3,8 @@
 // this file.
 //
 // A tile is R = queries × heads rows sharing one KV head. For each block of keys: the block's K
-// rows are widened to float once, every row's scores are computed against them (2 rows × 4 keys
-// per step, 8 accumulators), the online softmax updates each row's max m, sum l and
+// rows are widened to float once, every row's scores are computed against them (3 rows × 4 keys
+// per step, 12 accumulators), the online softmax updates each row's max m, sum l and
 // accumulator, then the block's V rows are widened once and added in with the probabilities.
 // Each row's numbers go through the same instructions in the same order whatever its neighbours
 // in the tile, so a row's result does not depend on the tiling.
@@ -81,46 +81,58 @@ void widen_block(const AttentionArgs& a, const unsigned char* cache, std::size_t
   }
 }
 
-// Scores of query rows q0, q1 against keys k[0..3] (D floats each), scaled: s0[0..3], s1[0..3].
-inline void scores_2x4(const float* q0, const float* q1, const float* const k[4], std::size_t D, float scale,
-                       float* s0, float* s1) {
-  __m256 a[8];
-#pragma GCC unroll 8
-  for (int i = 0; i < 8; ++i) a[i] = _mm256_setzero_ps();
-  for (std::size_t d = 0; d < D; d += 8) {
-    const __m256 x0 = _mm256_loadu_ps(q0 + d), x1 = _mm256_loadu_ps(q1 + d);
+// Scores of NQ <= 3 query rows q[0..NQ) against keys k[0..3] (D floats each), scaled: s[r][0..3].
+// One accumulator per (row, key): 12 chains in flight for 3 rows (2 rows, 8 chains, were bound
+// by the FMA latency).
+template <int NQ>
+inline void scores_x4(const float* const q[NQ], const float* const k[4], std::size_t D, float scale, float* const s[NQ]) {
+  __m256 a[NQ][4];
 #pragma GCC unroll 4
-    for (int i = 0; i < 4; ++i) {
-      const __m256 kv = _mm256_loadu_ps(k[i] + d);
-      a[i] = _mm256_fmadd_ps(x0, kv, a[i]);
-      a[4 + i] = _mm256_fmadd_ps(x1, kv, a[4 + i]);
+  for (int r = 0; r < NQ; ++r)
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i) a[r][i] = _mm256_setzero_ps();
+  for (std::size_t d = 0; d < D; d += 8) {
+    __m256 kv[4];
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i) kv[i] = _mm256_loadu_ps(k[i] + d);
+#pragma GCC unroll 4
+    for (int r = 0; r < NQ; ++r) {
+      const __m256 x = _mm256_loadu_ps(q[r] + d);
+#pragma GCC unroll 4
+      for (int i = 0; i < 4; ++i) a[r][i] = _mm256_fmadd_ps(x, kv[i], a[r][i]);
     }
   }
-  const __m256 s = _mm256_mul_ps(reduce8(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]), _mm256_set1_ps(scale));
-  _mm_storeu_ps(s0, _mm256_castps256_ps128(s));
-  _mm_storeu_ps(s1, _mm256_extractf128_ps(s, 1));
+  const __m256 sc = _mm256_set1_ps(scale), z = _mm256_setzero_ps();
+  for (int r = 0; r < NQ; r += 2) {
+    const bool pair = r + 1 < NQ;
+    const __m256 v = _mm256_mul_ps(reduce8(a[r][0], a[r][1], a[r][2], a[r][3], pair ? a[r + 1][0] : z,
+                                           pair ? a[r + 1][1] : z, pair ? a[r + 1][2] : z, pair ? a[r + 1][3] : z),
+                                   sc);
+    _mm_storeu_ps(s[r], _mm256_castps256_ps128(v));
+    if (pair) _mm_storeu_ps(s[r + 1], _mm256_extractf128_ps(v, 1));
+  }
 }
 
 // acc[r][i] += Σ_j p[r][j] · v[j][i] for NR rows, NV vectors of 8 dimensions from `d`.
+// The loops over r and i carry `#pragma GCC unroll`: g++ -O2 leaves them rolled and keeps c[][]
+// on the stack (a load, an FMA and a store per step: this was most of attention's time).
 template <int NR, int NV>
 inline void add_values(float* const acc[NR], const float* const p[NR], const float* v, std::size_t D,
                        std::size_t nb, std::size_t d) {
-  // The loops over r and i carry `#pragma GCC unroll`: g++ -O2 leaves them rolled and keeps c[][]
-  // on the stack (a load, an FMA and a store per step: this was most of attention's time).
   __m256 c[NR][NV];
 #pragma GCC unroll 4
   for (int r = 0; r < NR; ++r)
 #pragma GCC unroll 4
     for (int i = 0; i < NV; ++i) c[r][i] = _mm256_loadu_ps(acc[r] + d + 8 * i);
   for (std::size_t j = 0; j < nb; ++j) {
-    __m256 vv[NV];
+    __m256 pj[NR];
 #pragma GCC unroll 4
-    for (int i = 0; i < NV; ++i) vv[i] = _mm256_loadu_ps(v + j * D + d + 8 * i);
+    for (int r = 0; r < NR; ++r) pj[r] = _mm256_broadcast_ss(p[r] + j);
 #pragma GCC unroll 4
-    for (int r = 0; r < NR; ++r) {
-      const __m256 pj = _mm256_broadcast_ss(p[r] + j);
+    for (int i = 0; i < NV; ++i) {
+      const __m256 vv = _mm256_loadu_ps(v + j * D + d + 8 * i);
 #pragma GCC unroll 4
-      for (int i = 0; i < NV; ++i) c[r][i] = _mm256_fmadd_ps(pj, vv[i], c[r][i]);
+      for (int r = 0; r < NR; ++r) c[r][i] = _mm256_fmadd_ps(pj[r], vv, c[r][i]);
     }
   }
 #pragma GCC unroll 4
@@ -181,10 +193,17 @@ void attention_tile_avx2(const AttentionArgs& a, const AttentionTile& tile, floa
       // Past the block's end, the last key again (its scores land in unused columns).
       const float* k4[4];
       for (std::size_t i = 0; i < 4; ++i) k4[i] = keys + min_size(j + i, nb - 1) * key_stride;
-      float spill[4];
-      for (std::size_t r = 0; r < R; r += 2) {
-        const bool pair = r + 1 < R;
-        scores_2x4(q[r], pair ? q[r + 1] : q[r], k4, D, scale, S + r * kB + j, pair ? S + (r + 1) * kB + j : spill);
+      std::size_t r = 0;
+      for (; r + 3 <= R; r += 3) {
+        float* const s3[3] = {S + r * kB + j, S + (r + 1) * kB + j, S + (r + 2) * kB + j};
+        scores_x4<3>(q + r, k4, D, scale, s3);
+      }
+      if (R - r == 2) {
+        float* const s2[2] = {S + r * kB + j, S + (r + 1) * kB + j};
+        scores_x4<2>(q + r, k4, D, scale, s2);
+      } else if (R - r == 1) {
+        float* const s1[1] = {S + r * kB + j};
+        scores_x4<1>(q + r, k4, D, scale, s1);
       }
     }
     // Online softmax: p = e^(s - m_new) for the keys a row sees (0 for the others); the row's
@@ -217,7 +236,7 @@ void attention_tile_avx2(const AttentionArgs& a, const AttentionTile& tile, floa
           _mm256_storeu_ps(acc + r * D + i, _mm256_mul_ps(c, _mm256_loadu_ps(acc + r * D + i)));
       }
     }
-    // Values: acc += P · V, two rows at a time.
+    // Values: acc += P · V, three rows at a time (12 accumulators).
     const float* values = vf;
     if (a.kv_type == GgmlType::f32) {
       // Rows of an F32 cache are not contiguous per head: copy them together.
@@ -227,12 +246,16 @@ void attention_tile_avx2(const AttentionArgs& a, const AttentionTile& tile, floa
       widen_block(a, a.v, tile.head_offset, j0, nb, vf);
     }
     std::size_t r = 0;
-    for (; r + 2 <= R; r += 2) {
+    for (; r + 3 <= R; r += 3) {
+      float* const rows[3] = {acc + r * D, acc + (r + 1) * D, acc + (r + 2) * D};
+      const float* const p[3] = {S + r * kB, S + (r + 1) * kB, S + (r + 2) * kB};
+      add_values_rows<3>(rows, p, values, D, nb);
+    }
+    if (R - r == 2) {
       float* const rows[2] = {acc + r * D, acc + (r + 1) * D};
       const float* const p[2] = {S + r * kB, S + (r + 1) * kB};
       add_values_rows<2>(rows, p, values, D, nb);
-    }
-    if (r < R) {
+    } else if (R - r == 1) {
       float* const rows[1] = {acc + r * D};
       const float* const p[1] = {S + r * kB};
       add_values_rows<1>(rows, p, values, D, nb);
