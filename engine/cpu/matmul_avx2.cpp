@@ -231,6 +231,43 @@ void run_blocks32(const MatmulArgs& a, std::size_t n, std::size_t t) {
   }
 }
 
+// Decode of two rows, n and m, side by side: two sequential streams per thread instead of one
+// (a GEMV of Q8_0 rows from DRAM read ~6% more per second on two threads, ~10% on one). Each row
+// goes through exactly the instructions of run_blocks32<Tile, 1>, so its result is the same
+// whether it is paired or not.
+template <class Tile>
+void run_blocks32_pair(const MatmulArgs& a, std::size_t n, std::size_t m) {
+  constexpr int A = 4;
+  const unsigned char* wn = a.w + n * a.w_row_bytes;
+  const unsigned char* wm = a.w + m * a.w_row_bytes;
+  const BlockQ8x32* x[1] = {xrow<BlockQ8x32>(a, 0)};
+  __m256 an[A][1], am[A][1];
+#pragma GCC unroll 4
+  for (int u = 0; u < A; ++u) an[u][0] = am[u][0] = _mm256_setzero_ps();
+  const std::size_t nb = a.K / 32;
+  std::size_t b = 0;
+  for (; b + A <= nb; b += A) {
+#pragma GCC unroll 4
+    for (std::size_t off = 0; off < A * Tile::kBytes; off += 64) {
+      _mm_prefetch(reinterpret_cast<const char*>(wn + b * Tile::kBytes + off) + kPrefetchAhead, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(wm + b * Tile::kBytes + off) + kPrefetchAhead, _MM_HINT_T0);
+    }
+#pragma GCC unroll 4
+    for (int u = 0; u < A; ++u) {
+      Tile::template block<1>(wn + (b + u) * Tile::kBytes, b + u, x, an[u]);
+      Tile::template block<1>(wm + (b + u) * Tile::kBytes, b + u, x, am[u]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int u = 0; u < A - 1; ++u)
+    if (b + u < nb) {
+      Tile::template block<1>(wn + (b + u) * Tile::kBytes, b + u, x, an[u]);
+      Tile::template block<1>(wm + (b + u) * Tile::kBytes, b + u, x, am[u]);
+    }
+  a.y[n] = hsum(_mm256_add_ps(_mm256_add_ps(an[0][0], an[1][0]), _mm256_add_ps(an[2][0], an[3][0])));
+  a.y[m] = hsum(_mm256_add_ps(_mm256_add_ps(am[0][0], am[1][0]), _mm256_add_ps(am[2][0], am[3][0])));
+}
+
 struct Q8_0 {
   static constexpr std::size_t kBytes = 34;
   template <int C>
@@ -249,6 +286,8 @@ struct Q8_0 {
   }
   template <int C>
   static void run(const MatmulArgs& a, std::size_t n, std::size_t t) { run_blocks32<Q8_0, C>(a, n, t); }
+  static constexpr bool kPairs = true;
+  static void run_pair(const MatmulArgs& a, std::size_t n, std::size_t m) { run_blocks32_pair<Q8_0>(a, n, m); }
 };
 
 struct Q4_0 {
@@ -271,6 +310,8 @@ struct Q4_0 {
   }
   template <int C>
   static void run(const MatmulArgs& a, std::size_t n, std::size_t t) { run_blocks32<Q4_0, C>(a, n, t); }
+  static constexpr bool kPairs = true;
+  static void run_pair(const MatmulArgs& a, std::size_t n, std::size_t m) { run_blocks32_pair<Q4_0>(a, n, m); }
 };
 
 // An empty asm that takes and returns v in a register: the integer sums of the K-quant tiles
@@ -290,6 +331,8 @@ inline __m256i pair_broadcast(int i) {
 // Q6_K: per 128 weights, 64 bytes of low nibbles and 32 of 2-bit highs; a signed 8-bit scale
 // per 16 weights; value d * sc * (q - 32), q in 0..63.
 struct Q6K {
+  static constexpr bool kPairs = false;
+  static void run_pair(const MatmulArgs&, std::size_t, std::size_t) {}
   template <int C>
   static void run(const MatmulArgs& a, std::size_t n, std::size_t t) {
     const unsigned char* w = a.w + n * a.w_row_bytes;
@@ -433,6 +476,14 @@ namespace {
 
 template <class Tile>
 void int8_block(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
+  if constexpr (Tile::kPairs) {
+    if (a.T == 1) {  // decode: the first half of the rows beside the second half
+      const std::size_t half = (n1 - n0) / 2;
+      for (std::size_t i = 0; i < half; ++i) Tile::run_pair(a, n0 + i, n0 + half + i);
+      if ((n1 - n0) % 2) Tile::template run<1>(a, n1 - 1, 0);
+      return;
+    }
+  }
   for (std::size_t n = n0; n < n1; ++n) {
     std::size_t t = t0;
     for (; t + 4 <= t1; t += 4) Tile::template run<4>(a, n, t);
@@ -473,6 +524,8 @@ inline float hsum128(__m128 s) {
 // (j+32..j+63), each 32 with its own 6-bit scale; Q5_K adds a fifth bit from qh.
 template <bool Five>
 struct QK45 {
+  static constexpr bool kPairs = false;
+  static void run_pair(const MatmulArgs&, std::size_t, std::size_t) {}
   template <int C>
   static void run(const MatmulArgs& a, std::size_t n, std::size_t t) {
     const unsigned char* w = a.w + n * a.w_row_bytes;
