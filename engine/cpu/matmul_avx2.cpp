@@ -4,7 +4,7 @@
 // Shapes: a "tile" is R weight rows x C activation rows. Each output element has its own
 // accumulator, updated by the same instructions in the same order in every tile shape, so the
 // result of Y[t, n] does not depend on which tile (or which thread) computed it. Decode (T = 1)
-// of the float types has its own one-row kernel (float_gemv_row).
+// of the float types has its own kernel (float_gemv_rows, two rows side by side).
 //
 // The loops over the C activation rows (C <= 4) carry `#pragma GCC unroll 4`: g++ -O2 leaves
 // them rolled, and then keeps the per-row accumulators and pointers on the stack (a store and a
@@ -111,46 +111,62 @@ void float_tile(const MatmulArgs& a, std::size_t n, std::size_t t) {
     }
 }
 
-// Decode: one row at a time, so the weights are read as one sequential stream (four rows side by
-// side are four short streams, which the prefetchers follow badly: F16 rows of 1536 ran at half
-// the speed of rows of 8960), with four accumulators over interleaved runs of 8 for the FMA
-// latency. (Its rounding differs from the prefill tiles' one chain per output; T = 1 always
+// Decode: each row read as one sequential stream (four neighbouring rows side by side are four
+// short streams, which the prefetchers follow badly: F16 rows of 1536 ran at half the speed of
+// rows of 8960), with four accumulators over interleaved runs of 8 for the FMA latency. (Its rounding differs from the prefill tiles' one chain per output; T = 1 always
 // comes here, whatever the thread count.)
 // Decode streams the weights: prefetch this far ahead of the loads (past the end of a row is
 // the next row, or harmlessly nothing).
 constexpr std::size_t kPrefetchAhead = 2048;
 
-template <GgmlType Ty>
-void float_gemv_row(const MatmulArgs& a, std::size_t n) {
-  const unsigned char* w = a.w + n * a.w_row_bytes;
+// P rows side by side (P = 2: the rows n[0] and n[1] come from the two halves of a task, two
+// sequential streams per thread, as run_blocks32_pair); each row goes through the same
+// instructions whatever P is.
+template <GgmlType Ty, int P>
+void float_gemv_rows(const MatmulArgs& a, const std::size_t* n) {
+  const unsigned char* w[P];
+#pragma GCC unroll 2
+  for (int p = 0; p < P; ++p) w[p] = a.w + n[p] * a.w_row_bytes;
   const float* x = a.x;
   const std::size_t K = a.K;
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+  __m256 acc[P][4];
+#pragma GCC unroll 2
+  for (int p = 0; p < P; ++p) acc[p][0] = acc[p][1] = acc[p][2] = acc[p][3] = _mm256_setzero_ps();
   std::size_t k = 0;
   constexpr std::size_t kBytes = Ty == GgmlType::f32 ? 4 : 2;
   for (; k + 32 <= K; k += 32) {
-    _mm_prefetch(reinterpret_cast<const char*>(w + kBytes * k) + kPrefetchAhead, _MM_HINT_T0);
-    if constexpr (Ty == GgmlType::f32)
-      _mm_prefetch(reinterpret_cast<const char*>(w + kBytes * k) + kPrefetchAhead + 64, _MM_HINT_T0);
-    if constexpr (Ty == GgmlType::f32) {
-      acc0 = _mm256_fmadd_ps(load8<Ty>(w, k), _mm256_loadu_ps(x + k), acc0);
-      acc1 = _mm256_fmadd_ps(load8<Ty>(w, k + 8), _mm256_loadu_ps(x + k + 8), acc1);
-      acc2 = _mm256_fmadd_ps(load8<Ty>(w, k + 16), _mm256_loadu_ps(x + k + 16), acc2);
-      acc3 = _mm256_fmadd_ps(load8<Ty>(w, k + 24), _mm256_loadu_ps(x + k + 24), acc3);
-    } else {
-      // Two 32-byte loads per line, each widened half by half: from DRAM this read 5-15% faster
-      // than four 16-byte loads on rows of 8960 (fewer loads waiting on each missed line).
-      const __m256i v0 = load256(w + 2 * k), v1 = load256(w + 2 * k + 32);
-      acc0 = _mm256_fmadd_ps(widen8<Ty>(_mm256_castsi256_si128(v0)), _mm256_loadu_ps(x + k), acc0);
-      acc1 = _mm256_fmadd_ps(widen8<Ty>(_mm256_extracti128_si256(v0, 1)), _mm256_loadu_ps(x + k + 8), acc1);
-      acc2 = _mm256_fmadd_ps(widen8<Ty>(_mm256_castsi256_si128(v1)), _mm256_loadu_ps(x + k + 16), acc2);
-      acc3 = _mm256_fmadd_ps(widen8<Ty>(_mm256_extracti128_si256(v1, 1)), _mm256_loadu_ps(x + k + 24), acc3);
+#pragma GCC unroll 2
+    for (int p = 0; p < P; ++p) {
+      _mm_prefetch(reinterpret_cast<const char*>(w[p] + kBytes * k) + kPrefetchAhead, _MM_HINT_T0);
+      if constexpr (Ty == GgmlType::f32)
+        _mm_prefetch(reinterpret_cast<const char*>(w[p] + kBytes * k) + kPrefetchAhead + 64, _MM_HINT_T0);
+    }
+#pragma GCC unroll 2
+    for (int p = 0; p < P; ++p) {
+      if constexpr (Ty == GgmlType::f32) {
+        acc[p][0] = _mm256_fmadd_ps(load8<Ty>(w[p], k), _mm256_loadu_ps(x + k), acc[p][0]);
+        acc[p][1] = _mm256_fmadd_ps(load8<Ty>(w[p], k + 8), _mm256_loadu_ps(x + k + 8), acc[p][1]);
+        acc[p][2] = _mm256_fmadd_ps(load8<Ty>(w[p], k + 16), _mm256_loadu_ps(x + k + 16), acc[p][2]);
+        acc[p][3] = _mm256_fmadd_ps(load8<Ty>(w[p], k + 24), _mm256_loadu_ps(x + k + 24), acc[p][3]);
+      } else {
+        // Two 32-byte loads per line, each widened half by half: from DRAM this read 5-15% faster
+        // than four 16-byte loads on rows of 8960 (fewer loads waiting on each missed line).
+        const __m256i v0 = load256(w[p] + 2 * k), v1 = load256(w[p] + 2 * k + 32);
+        acc[p][0] = _mm256_fmadd_ps(widen8<Ty>(_mm256_castsi256_si128(v0)), _mm256_loadu_ps(x + k), acc[p][0]);
+        acc[p][1] = _mm256_fmadd_ps(widen8<Ty>(_mm256_extracti128_si256(v0, 1)), _mm256_loadu_ps(x + k + 8), acc[p][1]);
+        acc[p][2] = _mm256_fmadd_ps(widen8<Ty>(_mm256_castsi256_si128(v1)), _mm256_loadu_ps(x + k + 16), acc[p][2]);
+        acc[p][3] = _mm256_fmadd_ps(widen8<Ty>(_mm256_extracti128_si256(v1, 1)), _mm256_loadu_ps(x + k + 24), acc[p][3]);
+      }
     }
   }
-  for (; k + 8 <= K; k += 8) acc0 = _mm256_fmadd_ps(load8<Ty>(w, k), _mm256_loadu_ps(x + k), acc0);
-  float s = hsum(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
-  for (; k < K; ++k) s += load1<Ty>(w, k) * x[k];
-  a.y[n] = s;
+#pragma GCC unroll 2
+  for (int p = 0; p < P; ++p) {
+    std::size_t kk = k;
+    for (; kk + 8 <= K; kk += 8) acc[p][0] = _mm256_fmadd_ps(load8<Ty>(w[p], kk), _mm256_loadu_ps(x + kk), acc[p][0]);
+    float s = hsum(_mm256_add_ps(_mm256_add_ps(acc[p][0], acc[p][1]), _mm256_add_ps(acc[p][2], acc[p][3])));
+    for (; kk < K; ++kk) s += load1<Ty>(w[p], kk) * x[kk];
+    a.y[n[p]] = s;
+  }
 }
 
 template <GgmlType Ty, int R>
@@ -167,8 +183,16 @@ void float_rows(const MatmulArgs& a, std::size_t n, std::size_t t0, std::size_t 
 template <GgmlType Ty>
 void float_block(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
   std::size_t n = n0;
-  if (a.T == 1) {
-    for (; n < n1; ++n) float_gemv_row<Ty>(a, n);
+  if (a.T == 1) {  // decode: the first half of the rows beside the second half
+    const std::size_t half = (n1 - n0) / 2;
+    for (std::size_t i = 0; i < half; ++i) {
+      const std::size_t rows[2] = {n0 + i, n0 + half + i};
+      float_gemv_rows<Ty, 2>(a, rows);
+    }
+    if ((n1 - n0) % 2) {
+      const std::size_t last[1] = {n1 - 1};
+      float_gemv_rows<Ty, 1>(a, last);
+    }
     return;
   }
   for (; n + 4 <= n1; n += 4) float_rows<Ty, 4>(a, n, t0, t1);
