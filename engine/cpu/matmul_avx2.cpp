@@ -355,75 +355,96 @@ inline __m256i pair_broadcast(int i) {
 // Q6_K: per 128 weights, 64 bytes of low nibbles and 32 of 2-bit highs; a signed 8-bit scale
 // per 16 weights; value d * sc * (q - 32), q in 0..63.
 struct Q6K {
-  static constexpr bool kPairs = false;
-  static void run_pair(const MatmulArgs&, std::size_t, std::size_t) {}
   template <int C>
   static void run(const MatmulArgs& a, std::size_t n, std::size_t t) {
-    const unsigned char* w = a.w + n * a.w_row_bytes;
+    const std::size_t row[1] = {n};
+    rows<1, C>(a, row, t);
+  }
+  // Decode: two rows side by side (two streams per thread), each through the same instructions.
+  static constexpr bool kPairs = true;
+  static void run_pair(const MatmulArgs& a, std::size_t n, std::size_t m) {
+    const std::size_t pair[2] = {n, m};
+    rows<2, 1>(a, pair, 0);
+  }
+
+  // Weight rows n[0..P) x activation rows [t, t + C).
+  template <int P, int C>
+  static void rows(const MatmulArgs& a, const std::size_t* n, std::size_t t) {
+    const unsigned char* wrow[P];
+#pragma GCC unroll 2
+    for (int p = 0; p < P; ++p) wrow[p] = a.w + n[p] * a.w_row_bytes;
     const BlockQ8x256* x[C];
 #pragma GCC unroll 4
     for (int c = 0; c < C; ++c) x[c] = xrow<BlockQ8x256>(a, t + c);
     const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
-    __m256 acc[C];
+    __m256 acc[P][C];
+#pragma GCC unroll 2
+    for (int p = 0; p < P; ++p)
 #pragma GCC unroll 4
-    for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
+      for (int c = 0; c < C; ++c) acc[p][c] = _mm256_setzero_ps();
     const std::size_t nb = a.K / 256;
-    for (std::size_t b = 0; b < nb; ++b, w += 210) {
-      if constexpr (C == 1) {  // decode streams the row: every line of the block, ahead
+    for (std::size_t b = 0; b < nb; ++b) {
+#pragma GCC unroll 2
+      for (int p = 0; p < P; ++p) {
+        const unsigned char* w = wrow[p] + b * 210;
+        if constexpr (C == 1) {  // decode streams the row: every line of the block, ahead
 #pragma GCC unroll 4
-        for (int off = 0; off < 210; off += 64)
-          _mm_prefetch(reinterpret_cast<const char*>(w) + kPrefetchAhead + off, _MM_HINT_T0);
-      }
-      const auto* sc = reinterpret_cast<const std::int8_t*>(w + 192);
-      const float d = half(w + 208);
-      const __m256i sc16 = _mm256_cvtepi8_epi16(load128(sc));
-      __m256i isum[C];
+          for (int off = 0; off < 210; off += 64)
+            _mm_prefetch(reinterpret_cast<const char*>(w) + kPrefetchAhead + off, _MM_HINT_T0);
+        }
+        const auto* sc = reinterpret_cast<const std::int8_t*>(w + 192);
+        const float d = half(w + 208);
+        const __m256i sc16 = _mm256_cvtepi8_epi16(load128(sc));
+        __m256i isum[C];
 #pragma GCC unroll 4
-      for (int c = 0; c < C; ++c) isum[c] = _mm256_setzero_si256();
+        for (int c = 0; c < C; ++c) isum[c] = _mm256_setzero_si256();
 #pragma GCC unroll 2  // as the Q4_K loop below: constant shuffle controls
-      for (int h = 0; h < 2; ++h) {
-        const __m256i ql0 = load256(w + 64 * h), ql1 = load256(w + 64 * h + 32);
-        const __m256i qh = load256(w + 128 + 32 * h);
-        const __m256i q0 = _mm256_or_si256(_mm256_and_si256(ql0, m4),
-                                           _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4));
-        const __m256i q1 = _mm256_or_si256(_mm256_and_si256(ql1, m4),
-                                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4));
-        const __m256i q2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
-                                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4));
-        const __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
-                                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
-        // Scales sc[8h .. 8h+7] as words in both lanes; s_i: sc[8h+2i] in the low lane (weights
-        // 0..15 of the 32), sc[8h+2i+1] in the high lane (16..31).
-        const __m256i sch = _mm256_broadcastsi128_si256(
-            _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc + 8 * h))));
-        const __m256i s0 = _mm256_shuffle_epi8(sch, pair_broadcast(0));
-        const __m256i s1 = _mm256_shuffle_epi8(sch, pair_broadcast(1));
-        const __m256i s2 = _mm256_shuffle_epi8(sch, pair_broadcast(2));
-        const __m256i s3 = _mm256_shuffle_epi8(sch, pair_broadcast(3));
+        for (int h = 0; h < 2; ++h) {
+          const __m256i ql0 = load256(w + 64 * h), ql1 = load256(w + 64 * h + 32);
+          const __m256i qh = load256(w + 128 + 32 * h);
+          const __m256i q0 = _mm256_or_si256(_mm256_and_si256(ql0, m4),
+                                             _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4));
+          const __m256i q1 = _mm256_or_si256(_mm256_and_si256(ql1, m4),
+                                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4));
+          const __m256i q2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4));
+          const __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
+          // Scales sc[8h .. 8h+7] as words in both lanes; s_i: sc[8h+2i] in the low lane (weights
+          // 0..15 of the 32), sc[8h+2i+1] in the high lane (16..31).
+          const __m256i sch = _mm256_broadcastsi128_si256(
+              _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc + 8 * h))));
+          const __m256i s0 = _mm256_shuffle_epi8(sch, pair_broadcast(0));
+          const __m256i s1 = _mm256_shuffle_epi8(sch, pair_broadcast(1));
+          const __m256i s2 = _mm256_shuffle_epi8(sch, pair_broadcast(2));
+          const __m256i s3 = _mm256_shuffle_epi8(sch, pair_broadcast(3));
+#pragma GCC unroll 4
+          for (int c = 0; c < C; ++c) {
+            const std::int8_t* xq = x[c][b].qs + 128 * h;
+            // q <= 63, |x| <= 127: pairs <= 16002; times |scale| <= 128 and summed over the
+            // block: below 2^29.
+            const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(q0, load256(xq)), s0);
+            const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(q1, load256(xq + 32)), s1);
+            const __m256i p2 = _mm256_madd_epi16(_mm256_maddubs_epi16(q2, load256(xq + 64)), s2);
+            const __m256i p3 = _mm256_madd_epi16(_mm256_maddubs_epi16(q3, load256(xq + 96)), s3);
+            isum[c] = _mm256_add_epi32(isum[c], _mm256_add_epi32(_mm256_add_epi32(p0, p1), _mm256_add_epi32(p2, p3)));
+            keep_in_order(isum[c]);
+          }
+        }
 #pragma GCC unroll 4
         for (int c = 0; c < C; ++c) {
-          const std::int8_t* xq = x[c][b].qs + 128 * h;
-          // q <= 63, |x| <= 127: pairs <= 16002; times |scale| <= 128 and summed over the
-          // block: below 2^29.
-          const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(q0, load256(xq)), s0);
-          const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(q1, load256(xq + 32)), s1);
-          const __m256i p2 = _mm256_madd_epi16(_mm256_maddubs_epi16(q2, load256(xq + 64)), s2);
-          const __m256i p3 = _mm256_madd_epi16(_mm256_maddubs_epi16(q3, load256(xq + 96)), s3);
-          isum[c] = _mm256_add_epi32(isum[c], _mm256_add_epi32(_mm256_add_epi32(p0, p1), _mm256_add_epi32(p2, p3)));
-          keep_in_order(isum[c]);
+          const BlockQ8x256& xb = x[c][b];
+          // The -32 offset: 32 * sum over the 16-blocks of sc[g] * (sum of their activations).
+          const __m256i off = _mm256_madd_epi16(sc16, load256(xb.bsums));
+          isum[c] = _mm256_sub_epi32(isum[c], _mm256_slli_epi32(off, 5));
+          acc[p][c] = _mm256_fmadd_ps(_mm256_set1_ps(d * xb.d), _mm256_cvtepi32_ps(isum[c]), acc[p][c]);
         }
       }
-#pragma GCC unroll 4
-      for (int c = 0; c < C; ++c) {
-        const BlockQ8x256& xb = x[c][b];
-        // The -32 offset: 32 * sum over the 16-blocks of sc[g] * (sum of their activations).
-        const __m256i off = _mm256_madd_epi16(sc16, load256(xb.bsums));
-        isum[c] = _mm256_sub_epi32(isum[c], _mm256_slli_epi32(off, 5));
-        acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(d * xb.d), _mm256_cvtepi32_ps(isum[c]), acc[c]);
-      }
     }
+#pragma GCC unroll 2
+    for (int p = 0; p < P; ++p)
 #pragma GCC unroll 4
-    for (int c = 0; c < C; ++c) a.y[(t + c) * a.N + n] = hsum(acc[c]);
+      for (int c = 0; c < C; ++c) a.y[(t + c) * a.N + n[p]] = hsum(acc[p][c]);
   }
 };
 
@@ -548,81 +569,102 @@ inline float hsum128(__m128 s) {
 // (j+32..j+63), each 32 with its own 6-bit scale; Q5_K adds a fifth bit from qh.
 template <bool Five>
 struct QK45 {
-  static constexpr bool kPairs = false;
-  static void run_pair(const MatmulArgs&, std::size_t, std::size_t) {}
   template <int C>
   static void run(const MatmulArgs& a, std::size_t n, std::size_t t) {
-    const unsigned char* w = a.w + n * a.w_row_bytes;
+    const std::size_t row[1] = {n};
+    rows<1, C>(a, row, t);
+  }
+  // Decode: two rows side by side (two streams per thread), each through the same instructions.
+  static constexpr bool kPairs = true;
+  static void run_pair(const MatmulArgs& a, std::size_t n, std::size_t m) {
+    const std::size_t pair[2] = {n, m};
+    rows<2, 1>(a, pair, 0);
+  }
+
+  // Weight rows n[0..P) x activation rows [t, t + C).
+  template <int P, int C>
+  static void rows(const MatmulArgs& a, const std::size_t* n, std::size_t t) {
+    const unsigned char* wrow[P];
+#pragma GCC unroll 2
+    for (int p = 0; p < P; ++p) wrow[p] = a.w + n[p] * a.w_row_bytes;
     const BlockQ8x256* x[C];
 #pragma GCC unroll 4
     for (int c = 0; c < C; ++c) x[c] = xrow<BlockQ8x256>(a, t + c);
     const __m256i m4 = _mm256_set1_epi8(0x0F), bit0 = _mm256_set1_epi8(1), bit1 = _mm256_set1_epi8(2);
-    __m256 acc[C];
-    __m128 mins[C];  // dmin * m[j] * (sum of the activations of 32-block j), four lanes
-#pragma GCC unroll 4
-    for (int c = 0; c < C; ++c) {
-      acc[c] = _mm256_setzero_ps();
-      mins[c] = _mm_setzero_ps();
-    }
-    const std::size_t nb = a.K / 256;
-    constexpr std::size_t block_bytes = Five ? 176 : 144;
-    for (std::size_t b = 0; b < nb; ++b, w += block_bytes) {
-      if (C == 1) {
-        _mm_prefetch(reinterpret_cast<const char*>(w) + kPrefetchAhead, _MM_HINT_T0);
-        _mm_prefetch(reinterpret_cast<const char*>(w) + kPrefetchAhead + 64, _MM_HINT_T0);
-        _mm_prefetch(reinterpret_cast<const char*>(w) + kPrefetchAhead + 128, _MM_HINT_T0);
-      }
-      // d and dmin widened together (lanes 0 and 1).
-      std::uint32_t dd_bits;
-      std::memcpy(&dd_bits, w, 4);
-      const __m128 dd = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(dd_bits)));
-      const __m128i sm = unpack_scales_k4(w + 4);
-      // The eight scales as 16-bit words, in both 128-bit lanes (for in-lane shuffles).
-      const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
-      const __m128i m16 = _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8));
-      const unsigned char* qs = w + (Five ? 48 : 16);
-      __m256i hb = Five ? load256(w + 16) : _mm256_setzero_si256();
-      __m256i isum[C];
-#pragma GCC unroll 4
-      for (int c = 0; c < C; ++c) isum[c] = _mm256_setzero_si256();
-      // Unrolled, so that the shuffle controls below are constants (as a loop, each was built
-      // from j with a move and a broadcast: Q4_K decode ran at 8 GB/cpu-s for it).
-#pragma GCC unroll 4
-      for (int j = 0; j < 4; ++j) {
-        const __m256i q = load256(qs + 32 * j);
-        __m256i qlo = _mm256_and_si256(q, m4);
-        __m256i qhi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-        if constexpr (Five) {
-          // After j shifts by 2, bits 0 and 1 of each byte are its bits 2j and 2j+1.
-          qlo = _mm256_or_si256(qlo, _mm256_slli_epi16(_mm256_and_si256(hb, bit0), 4));
-          qhi = _mm256_or_si256(qhi, _mm256_slli_epi16(_mm256_and_si256(hb, bit1), 3));
-          hb = _mm256_srli_epi16(hb, 2);
-        }
-        const __m256i slo = _mm256_shuffle_epi8(sc16, word_broadcast(2 * j));
-        const __m256i shi = _mm256_shuffle_epi8(sc16, word_broadcast(2 * j + 1));
-#pragma GCC unroll 4
-        for (int c = 0; c < C; ++c) {
-          const std::int8_t* xq = x[c][b].qs + 64 * j;
-          // q <= 31, |x| <= 127: pairs <= 7874; times scale <= 63, summed: far from overflow.
-          const __m256i plo = _mm256_madd_epi16(_mm256_maddubs_epi16(qlo, load256(xq)), slo);
-          const __m256i phi = _mm256_madd_epi16(_mm256_maddubs_epi16(qhi, load256(xq + 32)), shi);
-          isum[c] = _mm256_add_epi32(isum[c], _mm256_add_epi32(plo, phi));
-          keep_in_order(isum[c]);
-        }
-      }
+    __m256 acc[P][C];
+    __m128 mins[P][C];  // dmin * m[j] * (sum of the activations of 32-block j), four lanes
+#pragma GCC unroll 2
+    for (int p = 0; p < P; ++p)
 #pragma GCC unroll 4
       for (int c = 0; c < C; ++c) {
-        const BlockQ8x256& xb = x[c][b];
-        const __m128 scale = _mm_mul_ps(dd, _mm_set1_ps(xb.d));  // d * xd, dmin * xd
-        acc[c] = _mm256_fmadd_ps(_mm256_broadcastss_ps(scale), _mm256_cvtepi32_ps(isum[c]), acc[c]);
-        // Sums of the activations per 32-block (pairs of 16-sums, |.| <= 4064) times the mins.
-        const __m128i pairs = _mm_hadd_epi16(load128(xb.bsums), load128(xb.bsums + 8));
-        mins[c] = _mm_fmadd_ps(_mm_permute_ps(scale, _MM_SHUFFLE(1, 1, 1, 1)),
-                               _mm_cvtepi32_ps(_mm_madd_epi16(pairs, m16)), mins[c]);
+        acc[p][c] = _mm256_setzero_ps();
+        mins[p][c] = _mm_setzero_ps();
+      }
+    const std::size_t nb = a.K / 256;
+    constexpr std::size_t block_bytes = Five ? 176 : 144;
+    for (std::size_t b = 0; b < nb; ++b) {
+#pragma GCC unroll 2
+      for (int p = 0; p < P; ++p) {
+        const unsigned char* w = wrow[p] + b * block_bytes;
+        if (C == 1) {
+          _mm_prefetch(reinterpret_cast<const char*>(w) + kPrefetchAhead, _MM_HINT_T0);
+          _mm_prefetch(reinterpret_cast<const char*>(w) + kPrefetchAhead + 64, _MM_HINT_T0);
+          _mm_prefetch(reinterpret_cast<const char*>(w) + kPrefetchAhead + 128, _MM_HINT_T0);
+        }
+        // d and dmin widened together (lanes 0 and 1).
+        std::uint32_t dd_bits;
+        std::memcpy(&dd_bits, w, 4);
+        const __m128 dd = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(dd_bits)));
+        const __m128i sm = unpack_scales_k4(w + 4);
+        // The eight scales as 16-bit words, in both 128-bit lanes (for in-lane shuffles).
+        const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
+        const __m128i m16 = _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8));
+        const unsigned char* qs = w + (Five ? 48 : 16);
+        __m256i hb = Five ? load256(w + 16) : _mm256_setzero_si256();
+        __m256i isum[C];
+#pragma GCC unroll 4
+        for (int c = 0; c < C; ++c) isum[c] = _mm256_setzero_si256();
+        // Unrolled, so that the shuffle controls below are constants (as a loop, each was built
+        // from j with a move and a broadcast: Q4_K decode ran at 8 GB/cpu-s for it).
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; ++j) {
+          const __m256i q = load256(qs + 32 * j);
+          __m256i qlo = _mm256_and_si256(q, m4);
+          __m256i qhi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+          if constexpr (Five) {
+            // After j shifts by 2, bits 0 and 1 of each byte are its bits 2j and 2j+1.
+            qlo = _mm256_or_si256(qlo, _mm256_slli_epi16(_mm256_and_si256(hb, bit0), 4));
+            qhi = _mm256_or_si256(qhi, _mm256_slli_epi16(_mm256_and_si256(hb, bit1), 3));
+            hb = _mm256_srli_epi16(hb, 2);
+          }
+          const __m256i slo = _mm256_shuffle_epi8(sc16, word_broadcast(2 * j));
+          const __m256i shi = _mm256_shuffle_epi8(sc16, word_broadcast(2 * j + 1));
+#pragma GCC unroll 4
+          for (int c = 0; c < C; ++c) {
+            const std::int8_t* xq = x[c][b].qs + 64 * j;
+            // q <= 31, |x| <= 127: pairs <= 7874; times scale <= 63, summed: far from overflow.
+            const __m256i plo = _mm256_madd_epi16(_mm256_maddubs_epi16(qlo, load256(xq)), slo);
+            const __m256i phi = _mm256_madd_epi16(_mm256_maddubs_epi16(qhi, load256(xq + 32)), shi);
+            isum[c] = _mm256_add_epi32(isum[c], _mm256_add_epi32(plo, phi));
+            keep_in_order(isum[c]);
+          }
+        }
+#pragma GCC unroll 4
+        for (int c = 0; c < C; ++c) {
+          const BlockQ8x256& xb = x[c][b];
+          const __m128 scale = _mm_mul_ps(dd, _mm_set1_ps(xb.d));  // d * xd, dmin * xd
+          acc[p][c] = _mm256_fmadd_ps(_mm256_broadcastss_ps(scale), _mm256_cvtepi32_ps(isum[c]), acc[p][c]);
+          // Sums of the activations per 32-block (pairs of 16-sums, |.| <= 4064) times the mins.
+          const __m128i pairs = _mm_hadd_epi16(load128(xb.bsums), load128(xb.bsums + 8));
+          mins[p][c] = _mm_fmadd_ps(_mm_permute_ps(scale, _MM_SHUFFLE(1, 1, 1, 1)),
+                                    _mm_cvtepi32_ps(_mm_madd_epi16(pairs, m16)), mins[p][c]);
+        }
       }
     }
+#pragma GCC unroll 2
+    for (int p = 0; p < P; ++p)
 #pragma GCC unroll 4
-    for (int c = 0; c < C; ++c) a.y[(t + c) * a.N + n] = hsum(acc[c]) - hsum128(mins[c]);
+      for (int c = 0; c < C; ++c) a.y[(t + c) * a.N + n[p]] = hsum(acc[p][c]) - hsum128(mins[p][c]);
   }
 };
 
