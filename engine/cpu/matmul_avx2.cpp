@@ -352,21 +352,26 @@ inline __m256i pair_broadcast(int i) {
                           _mm_set1_epi16(static_cast<short>(((4 * i + 1) << 8) | (4 * i))));
 }
 
-// Q6_K: per 128 weights, 64 bytes of low nibbles and 32 of 2-bit highs; a signed 8-bit scale
-// per 16 weights; value d * sc * (q - 32), q in 0..63.
-struct Q6K {
+// The K-quant kernels' entry points, from their `rows<P, C>(a, rows, t)` (weight rows rows[0..P)
+// x activation rows [t, t + C)): one row, or in decode two rows side by side (two streams per
+// thread), each through the same instructions.
+template <class Kernel>
+struct SuperBlockRows {
   template <int C>
   static void run(const MatmulArgs& a, std::size_t n, std::size_t t) {
     const std::size_t row[1] = {n};
-    rows<1, C>(a, row, t);
+    Kernel::template rows<1, C>(a, row, t);
   }
-  // Decode: two rows side by side (two streams per thread), each through the same instructions.
   static constexpr bool kPairs = true;
   static void run_pair(const MatmulArgs& a, std::size_t n, std::size_t m) {
     const std::size_t pair[2] = {n, m};
-    rows<2, 1>(a, pair, 0);
+    Kernel::template rows<2, 1>(a, pair, 0);
   }
+};
 
+// Q6_K: per 128 weights, 64 bytes of low nibbles and 32 of 2-bit highs; a signed 8-bit scale
+// per 16 weights; value d * sc * (q - 32), q in 0..63.
+struct Q6K : SuperBlockRows<Q6K> {
   // Weight rows n[0..P) x activation rows [t, t + C).
   template <int P, int C>
   static void rows(const MatmulArgs& a, const std::size_t* n, std::size_t t) {
@@ -568,19 +573,7 @@ inline float hsum128(__m128 s) {
 // Q4_K and Q5_K: per 64 weights, 32 bytes of low nibbles (weights j..j+31) and high nibbles
 // (j+32..j+63), each 32 with its own 6-bit scale; Q5_K adds a fifth bit from qh.
 template <bool Five>
-struct QK45 {
-  template <int C>
-  static void run(const MatmulArgs& a, std::size_t n, std::size_t t) {
-    const std::size_t row[1] = {n};
-    rows<1, C>(a, row, t);
-  }
-  // Decode: two rows side by side (two streams per thread), each through the same instructions.
-  static constexpr bool kPairs = true;
-  static void run_pair(const MatmulArgs& a, std::size_t n, std::size_t m) {
-    const std::size_t pair[2] = {n, m};
-    rows<2, 1>(a, pair, 0);
-  }
-
+struct QK45 : SuperBlockRows<QK45<Five>> {
   // Weight rows n[0..P) x activation rows [t, t + C).
   template <int P, int C>
   static void rows(const MatmulArgs& a, const std::size_t* n, std::size_t t) {
