@@ -120,7 +120,7 @@ void float_tile(const MatmulArgs& a, std::size_t n, std::size_t t) {
 constexpr std::size_t kPrefetchAhead = 2048;
 
 // P rows side by side (P = 2: the rows n[0] and n[1] come from the two halves of a task, two
-// sequential streams per thread, as run_blocks32_pair); each row goes through the same
+// sequential streams per thread, as the block kernels in decode); each row goes through the same
 // instructions whatever P is.
 template <GgmlType Ty, int P>
 void float_gemv_rows(const MatmulArgs& a, const std::size_t* n) {
@@ -219,18 +219,26 @@ inline const B* xrow(const MatmulArgs& a, std::size_t t) {
 // activation row would not fit the 16 registers. The loop is unrolled by A so that the
 // accumulators stay in registers (indexed by b % A they were kept on the stack, and every block
 // waited for a store and a reload).
-template <class Tile, int C>
-void run_blocks32(const MatmulArgs& a, std::size_t n, std::size_t t) {
+// Weight rows n[0..P) x activation rows [t, t + C). P = 2 (decode only) reads two rows side by
+// side: two sequential streams per thread instead of one (a GEMV of Q8_0 rows from DRAM read ~6%
+// more per second on two threads, ~10% on one). Each row goes through the same instructions
+// whatever P is, so its result does not depend on the pairing.
+template <class Tile, int P, int C>
+void run_blocks32(const MatmulArgs& a, const std::size_t* n, std::size_t t) {
   constexpr int A = C == 1 ? 4 : 2;
-  const unsigned char* w = a.w + n * a.w_row_bytes;
+  const unsigned char* w[P];
+#pragma GCC unroll 2
+  for (int p = 0; p < P; ++p) w[p] = a.w + n[p] * a.w_row_bytes;
   const BlockQ8x32* x[C];
 #pragma GCC unroll 4
   for (int c = 0; c < C; ++c) x[c] = xrow<BlockQ8x32>(a, t + c);
-  __m256 acc[A][C];
+  __m256 acc[P][A][C];
+#pragma GCC unroll 2
+  for (int p = 0; p < P; ++p)
 #pragma GCC unroll 4
-  for (int u = 0; u < A; ++u)
+    for (int u = 0; u < A; ++u)
 #pragma GCC unroll 4
-    for (int c = 0; c < C; ++c) acc[u][c] = _mm256_setzero_ps();
+      for (int c = 0; c < C; ++c) acc[p][u][c] = _mm256_setzero_ps();
   const std::size_t nb = a.K / 32;
   std::size_t b = 0;
   for (; b + A <= nb; b += A) {
@@ -238,61 +246,47 @@ void run_blocks32(const MatmulArgs& a, std::size_t n, std::size_t t) {
       // One line of weights ahead per 64 bytes read (A blocks are 72 or 136 bytes).
 #pragma GCC unroll 4
       for (std::size_t off = 0; off < A * Tile::kBytes; off += 64)
-        _mm_prefetch(reinterpret_cast<const char*>(w + b * Tile::kBytes + off) + kPrefetchAhead, _MM_HINT_T0);
+#pragma GCC unroll 2
+        for (int p = 0; p < P; ++p)
+          _mm_prefetch(reinterpret_cast<const char*>(w[p] + b * Tile::kBytes + off) + kPrefetchAhead, _MM_HINT_T0);
     }
 #pragma GCC unroll 4
-    for (int u = 0; u < A; ++u) Tile::template block<C>(w + (b + u) * Tile::kBytes, b + u, x, acc[u]);
+    for (int u = 0; u < A; ++u)
+#pragma GCC unroll 2
+      for (int p = 0; p < P; ++p) Tile::template block<C>(w[p] + (b + u) * Tile::kBytes, b + u, x, acc[p][u]);
   }
   // The last nb % A blocks, each to its own accumulator as above.
 #pragma GCC unroll 4
   for (int u = 0; u < A - 1; ++u)
-    if (b + u < nb) Tile::template block<C>(w + (b + u) * Tile::kBytes, b + u, x, acc[u]);
+    if (b + u < nb)
+#pragma GCC unroll 2
+      for (int p = 0; p < P; ++p) Tile::template block<C>(w[p] + (b + u) * Tile::kBytes, b + u, x, acc[p][u]);
+#pragma GCC unroll 2
+  for (int p = 0; p < P; ++p)
 #pragma GCC unroll 4
-  for (int c = 0; c < C; ++c) {
-    __m256 s = _mm256_add_ps(acc[0][c], acc[1][c]);
-    if constexpr (A == 4) s = _mm256_add_ps(s, _mm256_add_ps(acc[2][c], acc[3][c]));
-    a.y[(t + c) * a.N + n] = hsum(s);
-  }
+    for (int c = 0; c < C; ++c) {
+      __m256 s = _mm256_add_ps(acc[p][0][c], acc[p][1][c]);
+      if constexpr (A == 4) s = _mm256_add_ps(s, _mm256_add_ps(acc[p][2][c], acc[p][3][c]));
+      a.y[(t + c) * a.N + n[p]] = hsum(s);
+    }
 }
 
-// Decode of two rows, n and m, side by side: two sequential streams per thread instead of one
-// (a GEMV of Q8_0 rows from DRAM read ~6% more per second on two threads, ~10% on one). Each row
-// goes through exactly the instructions of run_blocks32<Tile, 1>, so its result is the same
-// whether it is paired or not.
-template <class Tile>
-void run_blocks32_pair(const MatmulArgs& a, std::size_t n, std::size_t m) {
-  constexpr int A = 4;
-  const unsigned char* wn = a.w + n * a.w_row_bytes;
-  const unsigned char* wm = a.w + m * a.w_row_bytes;
-  const BlockQ8x32* x[1] = {xrow<BlockQ8x32>(a, 0)};
-  __m256 an[A][1], am[A][1];
-#pragma GCC unroll 4
-  for (int u = 0; u < A; ++u) an[u][0] = am[u][0] = _mm256_setzero_ps();
-  const std::size_t nb = a.K / 32;
-  std::size_t b = 0;
-  for (; b + A <= nb; b += A) {
-#pragma GCC unroll 4
-    for (std::size_t off = 0; off < A * Tile::kBytes; off += 64) {
-      _mm_prefetch(reinterpret_cast<const char*>(wn + b * Tile::kBytes + off) + kPrefetchAhead, _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(wm + b * Tile::kBytes + off) + kPrefetchAhead, _MM_HINT_T0);
-    }
-#pragma GCC unroll 4
-    for (int u = 0; u < A; ++u) {
-      Tile::template block<1>(wn + (b + u) * Tile::kBytes, b + u, x, an[u]);
-      Tile::template block<1>(wm + (b + u) * Tile::kBytes, b + u, x, am[u]);
-    }
+// The block kernels' entry points, from their `rows<P, C>(a, rows, t)`: one weight row, or in
+// decode two rows side by side.
+template <class Kernel>
+struct RowKernel {
+  template <int C>
+  static void run(const MatmulArgs& a, std::size_t n, std::size_t t) {
+    const std::size_t row[1] = {n};
+    Kernel::template rows<1, C>(a, row, t);
   }
-#pragma GCC unroll 4
-  for (int u = 0; u < A - 1; ++u)
-    if (b + u < nb) {
-      Tile::template block<1>(wn + (b + u) * Tile::kBytes, b + u, x, an[u]);
-      Tile::template block<1>(wm + (b + u) * Tile::kBytes, b + u, x, am[u]);
-    }
-  a.y[n] = hsum(_mm256_add_ps(_mm256_add_ps(an[0][0], an[1][0]), _mm256_add_ps(an[2][0], an[3][0])));
-  a.y[m] = hsum(_mm256_add_ps(_mm256_add_ps(am[0][0], am[1][0]), _mm256_add_ps(am[2][0], am[3][0])));
-}
+  static void run_pair(const MatmulArgs& a, std::size_t n, std::size_t m) {
+    const std::size_t pair[2] = {n, m};
+    Kernel::template rows<2, 1>(a, pair, 0);
+  }
+};
 
-struct Q8_0 {
+struct Q8_0 : RowKernel<Q8_0> {
   static constexpr std::size_t kBytes = 34;
   template <int C>
   static void block(const unsigned char* w, std::size_t b, const BlockQ8x32* const* x, __m256* acc) {
@@ -308,13 +302,11 @@ struct Q8_0 {
       acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * x[c][b].d), _mm256_cvtepi32_ps(p32), acc[c]);
     }
   }
-  template <int C>
-  static void run(const MatmulArgs& a, std::size_t n, std::size_t t) { run_blocks32<Q8_0, C>(a, n, t); }
-  static constexpr bool kPairs = true;
-  static void run_pair(const MatmulArgs& a, std::size_t n, std::size_t m) { run_blocks32_pair<Q8_0>(a, n, m); }
+  template <int P, int C>
+  static void rows(const MatmulArgs& a, const std::size_t* n, std::size_t t) { run_blocks32<Q8_0, P, C>(a, n, t); }
 };
 
-struct Q4_0 {
+struct Q4_0 : RowKernel<Q4_0> {
   static constexpr std::size_t kBytes = 18;
   template <int C>
   static void block(const unsigned char* w, std::size_t b, const BlockQ8x32* const* x, __m256* acc) {
@@ -332,10 +324,8 @@ struct Q4_0 {
       acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * x[c][b].d), _mm256_cvtepi32_ps(p32), acc[c]);
     }
   }
-  template <int C>
-  static void run(const MatmulArgs& a, std::size_t n, std::size_t t) { run_blocks32<Q4_0, C>(a, n, t); }
-  static constexpr bool kPairs = true;
-  static void run_pair(const MatmulArgs& a, std::size_t n, std::size_t m) { run_blocks32_pair<Q4_0>(a, n, m); }
+  template <int P, int C>
+  static void rows(const MatmulArgs& a, const std::size_t* n, std::size_t t) { run_blocks32<Q4_0, P, C>(a, n, t); }
 };
 
 // An empty asm that takes and returns v in a register: the integer sums of the K-quant tiles
@@ -352,26 +342,9 @@ inline __m256i pair_broadcast(int i) {
                           _mm_set1_epi16(static_cast<short>(((4 * i + 1) << 8) | (4 * i))));
 }
 
-// The K-quant kernels' entry points, from their `rows<P, C>(a, rows, t)` (weight rows rows[0..P)
-// x activation rows [t, t + C)): one row, or in decode two rows side by side (two streams per
-// thread), each through the same instructions.
-template <class Kernel>
-struct SuperBlockRows {
-  template <int C>
-  static void run(const MatmulArgs& a, std::size_t n, std::size_t t) {
-    const std::size_t row[1] = {n};
-    Kernel::template rows<1, C>(a, row, t);
-  }
-  static constexpr bool kPairs = true;
-  static void run_pair(const MatmulArgs& a, std::size_t n, std::size_t m) {
-    const std::size_t pair[2] = {n, m};
-    Kernel::template rows<2, 1>(a, pair, 0);
-  }
-};
-
 // Q6_K: per 128 weights, 64 bytes of low nibbles and 32 of 2-bit highs; a signed 8-bit scale
 // per 16 weights; value d * sc * (q - 32), q in 0..63.
-struct Q6K : SuperBlockRows<Q6K> {
+struct Q6K : RowKernel<Q6K> {
   // Weight rows n[0..P) x activation rows [t, t + C).
   template <int P, int C>
   static void rows(const MatmulArgs& a, const std::size_t* n, std::size_t t) {
@@ -526,13 +499,11 @@ namespace {
 
 template <class Tile>
 void int8_block(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
-  if constexpr (Tile::kPairs) {
-    if (a.T == 1) {  // decode: the first half of the rows beside the second half
-      const std::size_t half = (n1 - n0) / 2;
-      for (std::size_t i = 0; i < half; ++i) Tile::run_pair(a, n0 + i, n0 + half + i);
-      if ((n1 - n0) % 2) Tile::template run<1>(a, n1 - 1, 0);
-      return;
-    }
+  if (a.T == 1) {  // decode: the first half of the rows beside the second half
+    const std::size_t half = (n1 - n0) / 2;
+    for (std::size_t i = 0; i < half; ++i) Tile::run_pair(a, n0 + i, n0 + half + i);
+    if ((n1 - n0) % 2) Tile::template run<1>(a, n1 - 1, 0);
+    return;
   }
   for (std::size_t n = n0; n < n1; ++n) {
     std::size_t t = t0;
@@ -573,7 +544,7 @@ inline float hsum128(__m128 s) {
 // Q4_K and Q5_K: per 64 weights, 32 bytes of low nibbles (weights j..j+31) and high nibbles
 // (j+32..j+63), each 32 with its own 6-bit scale; Q5_K adds a fifth bit from qh.
 template <bool Five>
-struct QK45 : SuperBlockRows<QK45<Five>> {
+struct QK45 : RowKernel<QK45<Five>> {
   // Weight rows n[0..P) x activation rows [t, t + C).
   template <int P, int C>
   static void rows(const MatmulArgs& a, const std::size_t* n, std::size_t t) {
