@@ -108,9 +108,10 @@ struct Job {
 };
 
 // Work split. Every output is computed the same way wherever it lands, so these sizes only
-// decide speed. Decode: runs of rows of about 128 KiB of weights, at least 4 runs per thread
-// (longer runs are longer sequential streams: 128 KiB read ~10% faster than 32 KiB on two
-// threads here, the read test itself 25-27 GB/s on 32 KiB runs and 29-31 on 1 MiB ones).
+// decide speed. Decode: runs of rows of about 256 KiB of weights, at least 4 runs per thread
+// (longer runs are longer sequential streams: on two threads here 128 KiB read ~10% faster than
+// 32 KiB, 256 KiB another 10-15% (medians of five runs), 512 KiB no more; the read test itself
+// 25-27 GB/s on 32 KiB runs and 29-31 on 1 MiB ones).
 // Prefill: tiles of (rows x activation rows), the activation rows of a tile kept in L2
 // (about 128 KiB) while each weight row of the tile is read once and used for all of them.
 void split(Job& j, std::size_t x_row_bytes, unsigned threads) {
@@ -118,7 +119,7 @@ void split(Job& j, std::size_t x_row_bytes, unsigned threads) {
   std::size_t rows_per_task, t_per_task;
   if (T == 1) {
     t_per_task = 1;
-    rows_per_task = std::max<std::size_t>(1, (128u << 10) / j.a.w_row_bytes);
+    rows_per_task = std::max<std::size_t>(1, (256u << 10) / j.a.w_row_bytes);
   } else {
     // A whole number of the kernels' tiles: 3 activation rows for the float types, 4 for the
     // block types (matmul_avx2.cpp).
