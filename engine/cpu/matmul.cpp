@@ -148,7 +148,7 @@ void matmul(const Weight& w, const float* x, std::size_t T, float* y, ThreadPool
 
 void matmul_shared(const MatmulOut* outs, std::size_t n_outs, const float* x, std::size_t T, ThreadPool* pool) {
   using namespace detail;
-  if (n_outs == 0 || T == 0) return;
+  if (n_outs == 0) return;
   if (n_outs > kMaxShared) fail("more products than matmul_shared takes", *outs[0].w);
   const Isa isa = active_isa();
 #if defined(__x86_64__)
@@ -182,6 +182,7 @@ void matmul_shared(const MatmulOut* outs, std::size_t n_outs, const float* x, st
     want32 |= int8 && is_q8x32_type(w.type);
     want256 |= int8 && is_q8x256_type(w.type);
   }
+  if (T == 0) return;  // after the checks: a bad weight is reported whatever T is
 
   // Quantized activations: once per call and format, in buffers that grow and are kept (per
   // calling thread).

@@ -1,10 +1,13 @@
 // AVX2 + FMA + F16C kernels for matmul (compiled with -mavx2 -mfma -mf16c; called only when the
 // CPU has them). See matmul.h for the numerics and matmul_internal.h for the rules of this file.
 //
-// Shapes: a "tile" is R weight rows x C activation rows. Each output element has its own
-// accumulator, updated by the same instructions in the same order in every tile shape, so the
-// result of Y[t, n] does not depend on which tile (or which thread) computed it. Decode (T = 1)
-// of the float types has its own kernel (float_gemv_rows, two rows side by side).
+// Shapes: a "tile" of prefill (T > 1) is R weight rows x C activation rows. Each output element
+// has its own accumulators, updated by the same instructions in the same order in every tile
+// shape, so a prefill's Y[t, n] does not depend on which tile (or which thread) computed it, nor
+// on how many rows were prefilled together. Decode (T = 1) has its own instruction sequences (the
+// float types' float_gemv_rows; four accumulators per row instead of two for Q8_0/Q4_0), so its
+// rounding differs from a prefill's; T = 1 always takes them, whatever the thread count, one row
+// or two side by side.
 //
 // The loops over the C activation rows (C <= 4) carry `#pragma GCC unroll 4`: g++ -O2 leaves
 // them rolled, and then keeps the per-row accumulators and pointers on the stack (a store and a
@@ -113,8 +116,9 @@ void float_tile(const MatmulArgs& a, std::size_t n, std::size_t t) {
 
 // Decode: each row read as one sequential stream (four neighbouring rows side by side are four
 // short streams, which the prefetchers follow badly: F16 rows of 1536 ran at half the speed of
-// rows of 8960), with four accumulators over interleaved runs of 8 for the FMA latency. (Its rounding differs from the prefill tiles' one chain per output; T = 1 always
-// comes here, whatever the thread count.)
+// rows of 8960), with four accumulators over interleaved runs of 8 for the FMA latency. (Its
+// rounding differs from the prefill tiles' one chain per output; T = 1 always comes here,
+// whatever the thread count.)
 // Decode streams the weights: prefetch this far ahead of the loads (past the end of a row is
 // the next row, or harmlessly nothing).
 constexpr std::size_t kPrefetchAhead = 2048;
@@ -213,19 +217,16 @@ inline const B* xrow(const MatmulArgs& a, std::size_t t) {
 
 // Q8_0 and Q4_0 take one block of 32 at a time; `Tile::block(w, b, x, acc)` adds block b of
 // the weight row at `w` times the activation blocks x[c][b] into acc[c]. Several accumulators
-// per output, block b going to accumulator b % A: one chain of FMAs would be bound by their
-// latency rather than by memory. Decode (C = 1) keeps four (two gave a compute ceiling of ~15
-// GB/s per core, four ~25, both on weights in L2); the prefill tiles keep two, as four per
-// activation row would not fit the 16 registers. The loop is unrolled by A so that the
-// accumulators stay in registers (indexed by b % A they were kept on the stack, and every block
-// waited for a store and a reload).
+// per output, block b going to accumulator b % A (run_blocks32 below says how many): one chain
+// of FMAs would be bound by their latency rather than by memory. The loop is unrolled by A so
+// that the accumulators stay in registers (indexed by b % A they were kept on the stack, and
+// every block waited for a store and a reload).
 // Weight rows n[0..P) x activation rows [t, t + C). P = 2 (decode only) reads two rows side by
 // side: two sequential streams per thread instead of one (a GEMV of Q8_0 rows from DRAM read ~6%
 // more per second on two threads, ~10% on one). Each row goes through the same instructions
 // whatever P is, so its result does not depend on the pairing.
-template <class Tile, int P, int C>
-void run_blocks32(const MatmulArgs& a, const std::size_t* n, std::size_t t) {
-  constexpr int A = C == 1 ? 4 : 2;
+template <class Tile, int P, int C, int A>
+void run_blocks32_acc(const MatmulArgs& a, const std::size_t* n, std::size_t t) {
   const unsigned char* w[P];
 #pragma GCC unroll 2
   for (int p = 0; p < P; ++p) w[p] = a.w + n[p] * a.w_row_bytes;
@@ -269,6 +270,21 @@ void run_blocks32(const MatmulArgs& a, const std::size_t* n, std::size_t t) {
       if constexpr (A == 4) s = _mm256_add_ps(s, _mm256_add_ps(acc[p][2][c], acc[p][3][c]));
       a.y[(t + c) * a.N + n[p]] = hsum(s);
     }
+}
+
+// A accumulators per output, block b to accumulator b % A. Decode (T = 1) keeps four (two gave a
+// compute ceiling of ~15 GB/s per core, four ~25, both on weights in L2); every prefill tile
+// keeps two, one-row tiles included (four per activation row would not fit the 16 registers
+// with 4 rows, and a prefill's result must not depend on its tile shape).
+template <class Tile, int P, int C>
+void run_blocks32(const MatmulArgs& a, const std::size_t* n, std::size_t t) {
+  if constexpr (C == 1) {
+    if (a.T == 1) {
+      run_blocks32_acc<Tile, P, 1, 4>(a, n, t);
+      return;
+    }
+  }
+  run_blocks32_acc<Tile, P, C, 2>(a, n, t);
 }
 
 // The block kernels' entry points, from their `rows<P, C>(a, rows, t)`: one weight row, or in

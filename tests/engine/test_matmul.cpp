@@ -270,6 +270,34 @@ TEST_CASE("matmul: no pool equals a pool, zero rows of X do nothing", "[matmul]"
   CHECK(std::all_of(untouched.begin(), untouched.end(), [](float v) { return v == 7.0f; }));
 }
 
+TEST_CASE("matmul: a prefill row's result does not depend on the rows prefilled with it", "[matmul]") {
+  // Prefill (T > 1) puts activation rows in tiles of 1 to 4 by where they fall; every tile shape
+  // must give the same bits (as prefix reuse prefills a suffix alone). K = 224 is 7 blocks of 32,
+  // an odd tail for the block accumulators.
+  std::mt19937 rng(11);
+  cpu::ThreadPool pool(2);
+  const std::size_t T = 11;
+  for (GgmlType type : {GgmlType::f32, GgmlType::f16, GgmlType::bf16, GgmlType::q8_0, GgmlType::q4_0, GgmlType::q4_k,
+                        GgmlType::q5_k, GgmlType::q6_k}) {
+    const std::size_t K = block_of(type) == 256 ? 512 : 224, N = 13;
+    TestWeight tw = make_weight(type, N, K, rng);
+    finish(tw, type, N, K);
+    const std::vector<float> x = make_x(T, K, rng);
+    for (cpu::Isa isa : isas()) {
+      cpu::force_isa(isa);
+      std::vector<float> all(T * N);
+      cpu::matmul(tw.w, x.data(), T, all.data(), &pool);
+      for (std::size_t s = 1; s + 2 <= T; ++s) {
+        INFO(ponder::ggml_type_info(static_cast<std::uint32_t>(type))->name << " " << cpu::isa_name(isa) << " rows from " << s);
+        std::vector<float> part((T - s) * N, std::nanf(""));
+        cpu::matmul(tw.w, x.data() + s * K, T - s, part.data(), &pool);
+        CHECK(std::memcmp(part.data(), all.data() + s * N, part.size() * 4) == 0);
+      }
+    }
+  }
+  cpu::force_isa(cpu::detect_isa());
+}
+
 TEST_CASE("matmul_shared: several products of one X equal separate matmuls, bit for bit", "[matmul]") {
   // Mixed formats in one call (Q8_0 takes X in blocks of 32, the K-quants in blocks of 256, F16
   // as floats), rows of differing counts, decode and prefill, every path this machine has.
