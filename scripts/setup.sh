@@ -11,7 +11,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 APT_PACKAGES=(
   build-essential cmake pkg-config git
-  libasio-dev nlohmann-json3-dev libgit2-dev catch2 libutf8proc-dev
+  libasio-dev nlohmann-json3-dev libgit2-dev catch2 libutf8proc-dev libsimde-dev
   python3-numpy python3-torch libopenblas0-pthread
   neovim
 )

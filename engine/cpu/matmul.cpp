@@ -53,12 +53,13 @@ bool is_q8x256_type(GgmlType t) {
   std::abort();
 }
 
-Isa detect() {
+Isa detect_cpu() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni"))
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512vnni"))
       return Isa::avx512;
     return Isa::avx2;
   }
@@ -66,7 +67,20 @@ Isa detect() {
   return Isa::portable;
 }
 
+// What the CPU has, capped by PONDER_CPU_ISA (portable, avx2 or avx512) when it is set: a way
+// around a kernel path without rebuilding. An unknown value is reported once and ignored.
+Isa detect() {
+  const Isa cpu = detect_cpu();
+  const char* cap = std::getenv("PONDER_CPU_ISA");
+  if (cap == nullptr || *cap == '\0') return cpu;
+  for (Isa isa : {Isa::portable, Isa::avx2, Isa::avx512})
+    if (std::strcmp(cap, isa_name(isa)) == 0) return std::min(isa, cpu);
+  std::fprintf(stderr, "ponder: PONDER_CPU_ISA=%s is not one of portable, avx2, avx512; ignored\n", cap);
+  return cpu;
+}
+
 std::atomic<int> g_forced{-1};
+std::atomic<BlockKernel> g_emulated_avx512{nullptr};
 
 }  // namespace
 }  // namespace detail
@@ -85,8 +99,20 @@ const char* isa_name(Isa isa) {
   return "?";
 }
 
+namespace detail {
+
+void emulate_avx512(BlockKernel kernel) {
+  if (detect_isa() == Isa::avx2) g_emulated_avx512.store(kernel, std::memory_order_relaxed);
+}
+
+Isa usable_isa() {
+  return g_emulated_avx512.load(std::memory_order_relaxed) != nullptr ? Isa::avx512 : detect_isa();
+}
+
+}  // namespace detail
+
 void force_isa(Isa isa) {
-  const Isa best = detect_isa();
+  const Isa best = detail::usable_isa();
   detail::g_forced.store(static_cast<int>(std::min(isa, best)), std::memory_order_relaxed);
 }
 
@@ -152,7 +178,12 @@ void matmul_shared(const MatmulOut* outs, std::size_t n_outs, const float* x, st
   if (n_outs > kMaxShared) fail("more products than matmul_shared takes", *outs[0].w);
   const Isa isa = active_isa();
 #if defined(__x86_64__)
-  const BlockKernel kernel = isa == Isa::portable ? block_portable : block_avx2;
+  BlockKernel kernel = block_portable;
+  if (isa == Isa::avx2) kernel = block_avx2;
+  if (isa == Isa::avx512) {
+    const BlockKernel emulated = g_emulated_avx512.load(std::memory_order_relaxed);
+    kernel = detect_isa() == Isa::avx512 || emulated == nullptr ? block_avx512 : emulated;
+  }
   const bool int8 = isa != Isa::portable;
 #else
   const BlockKernel kernel = block_portable;

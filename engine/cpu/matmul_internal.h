@@ -8,6 +8,10 @@
 
 #include "engine/quant.h"
 
+namespace ponder::cpu {
+enum class Isa;  // matmul.h
+}
+
 namespace ponder::cpu::detail {
 
 /// One row of X quantized to 8-bit blocks of 32 (for Q8_0 and Q4_0 weights):
@@ -47,5 +51,21 @@ using BlockKernel = void (*)(const MatmulArgs& a, std::size_t n0, std::size_t n1
 void quantize_row_q8x32(const float* x, std::size_t K, BlockQ8x32* out);
 void quantize_row_q8x256(const float* x, std::size_t K, BlockQ8x256* out);
 void block_avx2(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1);
+
+/// matmul_avx512.cpp (compiled with -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
+/// -mfma -mf16c): the AVX-512 kernels; the activations are quantized as for AVX2.
+void block_avx512(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1);
+
+/// The same source compiled against SIMDe's portable AVX-512 (library ponder_avx512_emulated,
+/// tests only): runs on any CPU with AVX2, slowly.
+void block_avx512_emulated(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0,
+                           std::size_t t1);
+
+/// Tests: makes Isa::avx512 usable on a CPU with AVX2 but without AVX-512, running `kernel`
+/// (block_avx512_emulated) for it; force_isa(Isa::avx512) then selects it. No effect where the
+/// CPU has AVX-512 (the real kernels run) or lacks AVX2.
+void emulate_avx512(BlockKernel kernel);
+/// The best path force_isa accepts: detect_isa(), or avx512 after emulate_avx512.
+Isa usable_isa();
 
 }  // namespace ponder::cpu::detail

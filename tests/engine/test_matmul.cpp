@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "engine/cpu/matmul.h"
+#include "engine/cpu/matmul_internal.h"
 #include "engine/cpu/thread_pool.h"
 #include "engine/quant.h"
 
@@ -133,10 +134,15 @@ struct Worst {
   }
 };
 
+// Every path this machine can run. Where the CPU has AVX2 but not AVX-512, the avx512 path runs
+// its kernels compiled against SIMDe's emulation of the instructions (engine/CMakeLists.txt).
 std::vector<cpu::Isa> isas() {
+#if defined(PONDER_HAVE_AVX512_EMU)
+  cpu::detail::emulate_avx512(cpu::detail::block_avx512_emulated);
+#endif
   std::vector<cpu::Isa> out;
   for (cpu::Isa isa : {cpu::Isa::portable, cpu::Isa::avx2, cpu::Isa::avx512})
-    if (isa <= cpu::detect_isa()) out.push_back(isa);
+    if (isa <= cpu::detail::usable_isa()) out.push_back(isa);
   return out;
 }
 
@@ -228,12 +234,19 @@ void check_type(GgmlType type, bool raw) {
 
 TEST_CASE("matmul: the ISA this machine has", "[matmul]") {
   const cpu::Isa isa = cpu::detect_isa();
-  WARN("matmul paths here: up to " << cpu::isa_name(isa));
+  const std::vector<cpu::Isa> tested = isas();
+  WARN("matmul paths here: up to " << cpu::isa_name(isa) << "; tested up to "
+       << cpu::isa_name(tested.back()) << (tested.back() > isa ? " (emulated)" : ""));
+#if defined(PONDER_HAVE_AVX512_EMU) && defined(__x86_64__)
+  // Every x86-64 machine that builds the tests checks the AVX-512 kernels, natively or not.
+  if (isa >= cpu::Isa::avx2) CHECK(tested.back() == cpu::Isa::avx512);
+#endif
   cpu::force_isa(cpu::Isa::avx512);
-  CHECK(cpu::active_isa() == isa);  // clamped to what the CPU supports
+  CHECK(cpu::active_isa() == tested.back());  // clamped to what can run here
   cpu::force_isa(cpu::Isa::portable);
   CHECK(cpu::active_isa() == cpu::Isa::portable);
   cpu::force_isa(isa);
+  CHECK(cpu::active_isa() == isa);
 }
 
 TEST_CASE("matmul: every weight type against the scalar reference", "[matmul]") {
