@@ -16,6 +16,7 @@
 #include "cli/commands.h"
 #include "engine/backend.h"
 #include "engine/cpu/bandwidth.h"
+#include "engine/cpu/matmul.h"
 #include "engine/cpu/thread_pool.h"
 #include "engine/engine.h"
 #include "engine/model.h"
@@ -254,6 +255,7 @@ int cmd_bench(const std::vector<std::string>& args) {
                         {"type", model->file_type()},
                         {"backend", gpu ? "cuda" : "cpu"},
                         {"threads", pool.size()},
+                        {"cpu_kernels", cpu::isa_name(cpu::active_isa())},
                         {"prompt_tokens", p},
                         {"generated_tokens", n},
                         {"prefill_tokens_per_s", pp},
@@ -271,7 +273,7 @@ int cmd_bench(const std::vector<std::string>& args) {
   char params[32];
   std::snprintf(params, sizeof params, "%.2f B", static_cast<double>(model->parameters()) / 1e9);
   const std::string common = "| " + ref.spec + " | " + model->file_type() + " | " + format_bytes(model->weight_bytes()) +
-                             " | " + params + " | " + (gpu ? "cuda" : "cpu") + " | " +
+                             " | " + params + " | " + (gpu ? std::string("cuda") : std::string("cpu ") + cpu::isa_name(cpu::active_isa())) + " | " +
                              std::to_string(pool.size()) + " | ";
   std::printf("%spp%ld | %.2f | | |\n", common.c_str(), p, pp);
   std::printf("%stg%ld | %.2f | %.2f | %.2f |\n", common.c_str(), n, tg, limit, tg / limit);
