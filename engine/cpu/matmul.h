@@ -15,8 +15,8 @@
 // - Q8_0 / Q4_0 (AVX2, AVX-512): each row of X is quantized once per call to 8-bit blocks of 32
 //   (d = max|x| / 127, q = round-to-nearest-even(x / d)), and the block dot products are
 //   integer (exact) before one float scale per block.
-// - Q4_K / Q5_K / Q6_K (AVX2, also on the avx512 path): X rows are quantized to 8-bit blocks of
-//   256 the same way (llama.cpp's q8_K idea: one float scale, plus sums of each 16 values for the offsets);
+// - Q4_K / Q5_K / Q6_K (AVX2, AVX-512): X rows are quantized to 8-bit blocks of 256 the same
+//   way (llama.cpp's q8_K idea: one float scale, plus sums of each 16 values for the offsets);
 //   integer dot products per super-block, one float scale (two for Q4_K/Q5_K: d and dmin).
 // - portable: every type is dequantized row by row with the reference dequantizer and
 //   multiplied in float (no activation quantization).
@@ -33,9 +33,7 @@ namespace ponder::cpu {
 enum class Isa { portable, avx2, avx512 };
 
 /// The best path this CPU supports: avx512 needs AVX-512 F/BW/VL/DQ/VNNI, avx2 needs AVX2, FMA
-/// and F16C. The environment variable PONDER_CPU_ISA (portable, avx2 or avx512) caps it. The
-/// avx512 path has its own kernels for F32, F16, BF16, Q8_0 and Q4_0 (matmul_avx512.cpp) and
-/// runs the AVX2 ones for the K-quants.
+/// and F16C. The environment variable PONDER_CPU_ISA (portable, avx2 or avx512) caps it.
 Isa detect_isa();
 const char* isa_name(Isa isa);
 /// Forces the path matmul uses (for tests and benchmarks), clamped to what the CPU supports.

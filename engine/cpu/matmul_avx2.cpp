@@ -17,25 +17,10 @@
 #include <cstring>
 
 #include "engine/cpu/matmul_internal.h"
+#include "engine/cpu/kernel_common.h"
 
 namespace ponder::cpu::detail {
 namespace {
-
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
-inline float half(const unsigned char* p) {
-  unsigned short h;
-  std::memcpy(&h, p, 2);
-  return _cvtsh_ss(h);
-}
-
-inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
-inline __m128i load128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
 
 // ---- F32 / F16 / BF16: widen 8 weights at a time, float FMAs ----
 
@@ -533,30 +518,6 @@ void int8_block(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t
   }
 }
 
-// Q4_K / Q5_K scales: eight 6-bit scales and eight 6-bit mins from 12 bytes, returned as bytes
-// 0..7 (scales) and 8..15 (mins): llama.cpp's rearrangement of the three words u0 u1 u2, lane by
-// lane in one register (no trip through memory):
-//   out0 = u0 & 0x3f..   out1 = (u2 & 0x0f..) | ((u0 >> 6) & 0x03..) << 4
-//   out2 = u1 & 0x3f..   out3 = ((u2 >> 4) & 0x0f..) | ((u1 >> 6) & 0x03..) << 4
-// `p` points at the 12 bytes; 16 are read (the next 4 are in the same block).
-inline __m128i unpack_scales_k4(const unsigned char* p) {
-  const __m128i v = load128(p);
-  const __m128i A = _mm_shuffle_epi32(v, _MM_SHUFFLE(2, 1, 2, 0));  // u0 u2 u1 u2
-  const __m128i B = _mm_shuffle_epi32(v, _MM_SHUFFLE(1, 1, 0, 0));  // u0 u0 u1 u1
-  const __m128i low = _mm_and_si128(_mm_srlv_epi32(A, _mm_setr_epi32(0, 0, 0, 4)),
-                                    _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
-  const __m128i high = _mm_and_si128(
-      _mm_slli_epi32(_mm_and_si128(_mm_srli_epi32(B, 6), _mm_set1_epi32(0x03030303)), 4),
-      _mm_setr_epi32(0, -1, 0, -1));
-  return _mm_or_si128(low, high);
-}
-
-inline float hsum128(__m128 s) {
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
 // Q4_K and Q5_K: per 64 weights, 32 bytes of low nibbles (weights j..j+31) and high nibbles
 // (j+32..j+63), each 32 with its own 6-bit scale; Q5_K adds a fifth bit from qh.
 template <bool Five>
@@ -634,10 +595,7 @@ struct QK45 : RowKernel<QK45<Five>> {
           const BlockQ8x256& xb = x[c][b];
           const __m128 scale = _mm_mul_ps(dd, _mm_set1_ps(xb.d));  // d * xd, dmin * xd
           acc[p][c] = _mm256_fmadd_ps(_mm256_broadcastss_ps(scale), _mm256_cvtepi32_ps(isum[c]), acc[p][c]);
-          // Sums of the activations per 32-block (pairs of 16-sums, |.| <= 4064) times the mins.
-          const __m128i pairs = _mm_hadd_epi16(load128(xb.bsums), load128(xb.bsums + 8));
-          mins[p][c] = _mm_fmadd_ps(_mm_permute_ps(scale, _MM_SHUFFLE(1, 1, 1, 1)),
-                                    _mm_cvtepi32_ps(_mm_madd_epi16(pairs, m16)), mins[p][c]);
+          mins[p][c] = add_mins_k4(mins[p][c], scale, m16, xb.bsums);
         }
       }
     }

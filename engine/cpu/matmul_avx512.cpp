@@ -1,7 +1,6 @@
 // AVX-512 kernels for matmul (F, BW, VL, DQ and VNNI; compiled with those flags plus FMA and F16C,
 // called only when the CPU has them). See matmul.h for the numerics and matmul_internal.h for the
-// rules of this file. The K-quants (Q4_K, Q5_K, Q6_K) have no 512-bit kernel yet and run the AVX2
-// ones (matmul_avx2.cpp): same numbers either way.
+// rules of this file. The activations are quantized as for AVX2 (matmul_avx2.cpp).
 //
 // The same source is compiled a second time with PONDER_SIMD_EMU defined, against SIMDe's
 // portable definitions of the AVX-512 intrinsics, as `block_avx512_emulated`: the tests run that
@@ -13,9 +12,12 @@
 // - float types, prefill: tiles of R <= 4 weight rows x C <= 3 activation rows, 16 lanes;
 //   decode: two rows side by side, four accumulators each.
 // - Q8_0 / Q4_0: two blocks of 32 per 512-bit register (blocks b and b + 1 in the low and high
-//   halves), integer dot products by VPDPBUSD. Prefill: one weight row x C <= 4 activation rows,
-//   one accumulator per output; decode: two rows side by side, two accumulators per row (the
-//   block pairs alternate between them).
+//   halves), integer dot products by VPDPBUSD. Prefill: one accumulator per output; decode: two
+//   per row (the block pairs alternate between them).
+// - Q4_K / Q5_K / Q6_K: 64 weights per register, VPMADDUBSW pairs times the sub-block scales by
+//   VPDPWSSD, one float scale per super-block.
+// - The block types' prefill: one weight row x C <= 4 activation rows; decode: two rows side by
+//   side.
 // Each output's accumulators are updated by the same instructions in the same order whatever the
 // tile shape, so a prefill's Y[t, n] does not depend on its tile or thread; decode (T = 1) has its
 // own sequences.
@@ -29,14 +31,12 @@
 #include <cstring>
 
 #include "engine/cpu/matmul_internal.h"
+#include "engine/cpu/kernel_common.h"
 
 namespace ponder::cpu::detail {
 namespace {
 
 // ---- Helpers: those SIMDe 0.7 lacks are built from the 256-bit halves under PONDER_SIMD_EMU ----
-
-inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
-inline __m128i load128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
 
 inline __m256i high256(__m512i v) { return _mm512_extracti64x4_epi64(v, 1); }
 inline __m512i join256(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
@@ -71,19 +71,18 @@ inline __m512 widen16_bf16(const unsigned char* p) {
 
 // The 16 lanes summed in a fixed order: the halves added, then 8 -> 4 -> 2 -> 1.
 inline float hsum(__m512 v) {
-  const __m256 lo = _mm512_castps512_ps256(v);
   const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
-  const __m256 s8 = _mm256_add_ps(lo, hi);
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
+  return hsum(_mm256_add_ps(_mm512_castps512_ps256(v), hi));
 }
 
-inline float half(const unsigned char* p) {
-  unsigned short h;
-  std::memcpy(&h, p, 2);
-  return _cvtsh_ss(h);
+inline __m512i zext256(__m256i v) { return _mm512_inserti64x4(_mm512_setzero_si512(), v, 0); }
+
+// Control for _mm512_shuffle_epi8 that fills 128-bit lane k of the result with 16-bit word w_k of
+// the same lane of the source.
+inline __m512i word_pick(int w0, int w1, int w2, int w3) {
+  auto ctl = [](int w) { return static_cast<short>(((2 * w + 1) << 8) | (2 * w)); };
+  return join256(_mm256_set_m128i(_mm_set1_epi16(ctl(w1)), _mm_set1_epi16(ctl(w0))),
+                 _mm256_set_m128i(_mm_set1_epi16(ctl(w3)), _mm_set1_epi16(ctl(w2))));
 }
 
 // a in lanes 0-7, b in lanes 8-15: the scales of a pair of blocks.
@@ -342,28 +341,216 @@ void run_pairs(const MatmulArgs& a, const std::size_t* n, std::size_t t) {
     }
 }
 
+// Q8_0 / Q4_0 as a row kernel: decode (T = 1) two accumulators per row, prefill one.
 template <class Tile>
-void pairs_block(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
-  if (a.T == 1) {  // decode: the first half of the rows beside the second half, two accumulators
+struct Pairs {
+  template <int P, int C>
+  static void rows(const MatmulArgs& a, const std::size_t* n, std::size_t t) {
+    if constexpr (C == 1) {
+      if (a.T == 1) {
+        run_pairs<Tile, P, 1, 2>(a, n, t);
+        return;
+      }
+    }
+    run_pairs<Tile, P, C, 1>(a, n, t);
+  }
+};
+
+// ---- Q4_K / Q5_K / Q6_K: 64 weights per 512-bit register, VPMADDUBSW then VPDPWSSD ----
+// As the AVX2 kernels: unsigned quant values times signed activations in 16-bit pairs, then the
+// pairs times their sub-block scales summed into 32-bit lanes (VPDPWSSD does the multiply and the
+// add of VPMADDWD + VPADDD), one float scale per super-block.
+
+inline const BlockQ8x256* xrow256(const MatmulArgs& a, std::size_t t) {
+  return reinterpret_cast<const BlockQ8x256*>(static_cast<const unsigned char*>(a.xq) + t * a.xq_row_bytes);
+}
+
+// Decode streams the rows: the lines of a block of `bytes`, kPrefetchAhead ahead.
+template <int C>
+inline void prefetch_block(const unsigned char* w, int bytes) {
+  if constexpr (C == 1)
+#pragma GCC unroll 4
+    for (int off = 0; off < bytes; off += 64) _mm_prefetch(reinterpret_cast<const char*>(w) + kPrefetchAhead + off, _MM_HINT_T0);
+}
+
+// Q4_K and Q5_K: per 64 weights (group j), 32 bytes of low nibbles (sub-block 2j) and high
+// nibbles (2j + 1); a register holds groups j (low half) and j + 1 (high half), so the low
+// nibbles are sub-blocks 2j and 2j + 2, the high ones 2j + 1 and 2j + 3. Q5_K's fifth bits: bit
+// 2j (low nibble) and 2j + 1 (high) of byte i of qh, for weight i of the group's 32.
+template <bool Five>
+struct QK45 {
+  template <int P, int C>
+  static void rows(const MatmulArgs& a, const std::size_t* n, std::size_t t) {
+    const unsigned char* wrow[P];
+#pragma GCC unroll 2
+    for (int p = 0; p < P; ++p) wrow[p] = a.w + n[p] * a.w_row_bytes;
+    const BlockQ8x256* x[C];
+#pragma GCC unroll 4
+    for (int c = 0; c < C; ++c) x[c] = xrow256(a, t + c);
+    const __m512i m4 = _mm512_set1_epi8(0x0F), bit0 = _mm512_set1_epi8(1), bit1 = _mm512_set1_epi8(2);
+    __m512 acc[P][C];
+    __m128 mins[P][C];
+#pragma GCC unroll 2
+    for (int p = 0; p < P; ++p)
+#pragma GCC unroll 4
+      for (int c = 0; c < C; ++c) {
+        acc[p][c] = _mm512_setzero_ps();
+        mins[p][c] = _mm_setzero_ps();
+      }
+    constexpr int block_bytes = Five ? 176 : 144;
+    for (std::size_t b = 0; b < a.K / 256; ++b) {
+#pragma GCC unroll 2
+      for (int p = 0; p < P; ++p) {
+        const unsigned char* w = wrow[p] + b * block_bytes;
+        prefetch_block<C>(w, block_bytes);
+        std::uint32_t dd_bits;
+        std::memcpy(&dd_bits, w, 4);
+        const __m128 dd = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(dd_bits)));  // d, dmin
+        const __m128i sm = unpack_scales_k4(w + 4);
+        const __m512i sc = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(sm));  // 8 scale words per lane
+        const __m128i m16 = _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8));
+        const unsigned char* qs = w + (Five ? 48 : 16);
+        __m512i hb = _mm512_setzero_si512();
+        if constexpr (Five) {
+          const __m256i qh = load256(w + 16);
+          hb = join256(qh, _mm256_srli_epi16(qh, 2));  // bits 0, 1: group j low half, j + 1 high
+        }
+        __m512i isum[C];
+#pragma GCC unroll 4
+        for (int c = 0; c < C; ++c) isum[c] = _mm512_setzero_si512();
+#pragma GCC unroll 2
+        for (int jj = 0; jj < 2; ++jj) {  // groups 2jj and 2jj + 1
+          const __m512i q = _mm512_loadu_si512(qs + 64 * jj);
+          __m512i qlo = _mm512_and_si512(q, m4);
+          __m512i qhi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+          if constexpr (Five) {
+            qlo = _mm512_or_si512(qlo, _mm512_slli_epi16(_mm512_and_si512(hb, bit0), 4));
+            qhi = _mm512_or_si512(qhi, _mm512_slli_epi16(_mm512_and_si512(hb, bit1), 3));
+            hb = _mm512_srli_epi16(hb, 4);
+          }
+          const __m512i slo = _mm512_shuffle_epi8(sc, word_pick(4 * jj, 4 * jj, 4 * jj + 2, 4 * jj + 2));
+          const __m512i shi = _mm512_shuffle_epi8(sc, word_pick(4 * jj + 1, 4 * jj + 1, 4 * jj + 3, 4 * jj + 3));
+#pragma GCC unroll 4
+          for (int c = 0; c < C; ++c) {
+            const std::int8_t* xq = x[c][b].qs + 128 * jj;
+            const __m512i xlo = join256(load256(xq), load256(xq + 64));
+            const __m512i xhi = join256(load256(xq + 32), load256(xq + 96));
+            // q <= 31, |x| <= 127: pairs <= 7874; times scale <= 63, summed: far from overflow.
+            isum[c] = _mm512_dpwssd_epi32(isum[c], _mm512_maddubs_epi16(qlo, xlo), slo);
+            isum[c] = _mm512_dpwssd_epi32(isum[c], _mm512_maddubs_epi16(qhi, xhi), shi);
+          }
+        }
+#pragma GCC unroll 4
+        for (int c = 0; c < C; ++c) {
+          const BlockQ8x256& xb = x[c][b];
+          const __m128 scale = _mm_mul_ps(dd, _mm_set1_ps(xb.d));  // d * xd, dmin * xd
+          acc[p][c] = _mm512_fmadd_ps(_mm512_set1_ps(_mm_cvtss_f32(scale)), cvt_i32_f32(isum[c]), acc[p][c]);
+          mins[p][c] = add_mins_k4(mins[p][c], scale, m16, xb.bsums);
+        }
+      }
+    }
+#pragma GCC unroll 2
+    for (int p = 0; p < P; ++p)
+#pragma GCC unroll 4
+      for (int c = 0; c < C; ++c) a.y[(t + c) * a.N + n[p]] = hsum(acc[p][c]) - hsum128(mins[p][c]);
+  }
+};
+
+// Q6_K: per 128 weights (half h of the block), 64 bytes of low nibbles and 32 of 2-bit highs; a
+// signed 8-bit scale per 16 weights; value d * sc * (q - 32), q in 0..63. A register holds 64
+// consecutive weights (four scales, one per 128-bit lane).
+struct Q6K {
+  template <int P, int C>
+  static void rows(const MatmulArgs& a, const std::size_t* n, std::size_t t) {
+    const unsigned char* wrow[P];
+#pragma GCC unroll 2
+    for (int p = 0; p < P; ++p) wrow[p] = a.w + n[p] * a.w_row_bytes;
+    const BlockQ8x256* x[C];
+#pragma GCC unroll 4
+    for (int c = 0; c < C; ++c) x[c] = xrow256(a, t + c);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+    __m512 acc[P][C];
+#pragma GCC unroll 2
+    for (int p = 0; p < P; ++p)
+#pragma GCC unroll 4
+      for (int c = 0; c < C; ++c) acc[p][c] = _mm512_setzero_ps();
+    for (std::size_t b = 0; b < a.K / 256; ++b) {
+#pragma GCC unroll 2
+      for (int p = 0; p < P; ++p) {
+        const unsigned char* w = wrow[p] + b * 210;
+        prefetch_block<C>(w, 210);
+        const auto* sc = reinterpret_cast<const std::int8_t*>(w + 192);
+        const float d = half(w + 208);
+        __m512i isum[C];
+#pragma GCC unroll 4
+        for (int c = 0; c < C; ++c) isum[c] = _mm512_setzero_si512();
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; ++h) {
+          const __m256i ql0 = load256(w + 64 * h), ql1 = load256(w + 64 * h + 32);
+          const __m256i qh = load256(w + 128 + 32 * h);
+          // Weights 0-31, 32-63, 64-95, 96-127 of the half.
+          const __m256i q0 = _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4));
+          const __m256i q1 = _mm256_or_si256(_mm256_and_si256(ql1, m4),
+                                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4));
+          const __m256i q2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4));
+          const __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
+          const __m512i q01 = join256(q0, q1), q23 = join256(q2, q3);
+          // sc[8h .. 8h + 7] as words in every lane; lane k of q01 takes word k, of q23 word 4 + k.
+          const __m512i sch = _mm512_broadcast_i32x4(_mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc + 8 * h))));
+          const __m512i s01 = _mm512_shuffle_epi8(sch, word_pick(0, 1, 2, 3));
+          const __m512i s23 = _mm512_shuffle_epi8(sch, word_pick(4, 5, 6, 7));
+#pragma GCC unroll 4
+          for (int c = 0; c < C; ++c) {
+            const std::int8_t* xq = x[c][b].qs + 128 * h;
+            // q <= 63, |x| <= 127: pairs <= 16002; times |scale| <= 128 and summed: below 2^29.
+            isum[c] = _mm512_dpwssd_epi32(isum[c], _mm512_maddubs_epi16(q01, _mm512_loadu_si512(xq)), s01);
+            isum[c] = _mm512_dpwssd_epi32(isum[c], _mm512_maddubs_epi16(q23, _mm512_loadu_si512(xq + 64)), s23);
+          }
+        }
+        const __m256i sc16 = _mm256_cvtepi8_epi16(load128(sc));
+#pragma GCC unroll 4
+        for (int c = 0; c < C; ++c) {
+          const BlockQ8x256& xb = x[c][b];
+          // The -32 offset: 32 * sum over the 16-blocks of sc[g] * (sum of their activations).
+          const __m256i off = _mm256_madd_epi16(sc16, load256(xb.bsums));
+          isum[c] = _mm512_sub_epi32(isum[c], zext256(_mm256_slli_epi32(off, 5)));
+          acc[p][c] = _mm512_fmadd_ps(_mm512_set1_ps(d * xb.d), cvt_i32_f32(isum[c]), acc[p][c]);
+        }
+      }
+    }
+#pragma GCC unroll 2
+    for (int p = 0; p < P; ++p)
+#pragma GCC unroll 4
+      for (int c = 0; c < C; ++c) a.y[(t + c) * a.N + n[p]] = hsum(acc[p][c]);
+  }
+};
+
+// The block types' work: decode (T = 1) pairs the first half of the rows with the second half;
+// prefill takes one weight row x up to 4 activation rows at a time.
+template <class Kernel>
+void int8_block(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
+  if (a.T == 1) {
     const std::size_t half_rows = (n1 - n0) / 2;
     for (std::size_t i = 0; i < half_rows; ++i) {
       const std::size_t rows[2] = {n0 + i, n0 + half_rows + i};
-      run_pairs<Tile, 2, 1, 2>(a, rows, 0);
+      Kernel::template rows<2, 1>(a, rows, 0);
     }
     if ((n1 - n0) % 2) {
       const std::size_t last[1] = {n1 - 1};
-      run_pairs<Tile, 1, 1, 2>(a, last, 0);
+      Kernel::template rows<1, 1>(a, last, 0);
     }
     return;
   }
   for (std::size_t n = n0; n < n1; ++n) {
     const std::size_t row[1] = {n};
     std::size_t t = t0;
-    for (; t + 4 <= t1; t += 4) run_pairs<Tile, 1, 4, 1>(a, row, t);
+    for (; t + 4 <= t1; t += 4) Kernel::template rows<1, 4>(a, row, t);
     switch (t1 - t) {
-      case 3: run_pairs<Tile, 1, 3, 1>(a, row, t); break;
-      case 2: run_pairs<Tile, 1, 2, 1>(a, row, t); break;
-      case 1: run_pairs<Tile, 1, 1, 1>(a, row, t); break;
+      case 3: Kernel::template rows<1, 3>(a, row, t); break;
+      case 2: Kernel::template rows<1, 2>(a, row, t); break;
+      case 1: Kernel::template rows<1, 1>(a, row, t); break;
       default: break;
     }
   }
@@ -380,9 +567,12 @@ void block_avx512(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size
     case GgmlType::f32: float_block<GgmlType::f32>(a, n0, n1, t0, t1); break;
     case GgmlType::f16: float_block<GgmlType::f16>(a, n0, n1, t0, t1); break;
     case GgmlType::bf16: float_block<GgmlType::bf16>(a, n0, n1, t0, t1); break;
-    case GgmlType::q8_0: pairs_block<Q8_0>(a, n0, n1, t0, t1); break;
-    case GgmlType::q4_0: pairs_block<Q4_0>(a, n0, n1, t0, t1); break;
-    default: block_avx2(a, n0, n1, t0, t1); break;  // the K-quants (see the top of this file)
+    case GgmlType::q8_0: int8_block<Pairs<Q8_0>>(a, n0, n1, t0, t1); break;
+    case GgmlType::q4_0: int8_block<Pairs<Q4_0>>(a, n0, n1, t0, t1); break;
+    case GgmlType::q4_k: int8_block<QK45<false>>(a, n0, n1, t0, t1); break;
+    case GgmlType::q5_k: int8_block<QK45<true>>(a, n0, n1, t0, t1); break;
+    case GgmlType::q6_k: int8_block<Q6K>(a, n0, n1, t0, t1); break;
+    default: break;
   }
 }
 
