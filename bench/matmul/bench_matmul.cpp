@@ -133,11 +133,12 @@ int main(int argc, char** argv) {
       const std::string v = next();
       ponder::cpu::force_isa(v == "portable" ? ponder::cpu::Isa::portable
                              : v == "avx2"   ? ponder::cpu::Isa::avx2
-                                             : ponder::cpu::Isa::avx512);
+                             : v == "avx512" ? ponder::cpu::Isa::avx512
+                                             : ponder::cpu::Isa::amx);
     } else {
       std::fprintf(stderr,
                    "usage: bench_matmul [--threads 1,2] [--passes N] [--prefill-passes N] [--T 512] "
-                   "[--isa portable|avx2|avx512] [--types f32,f16,...] [--no-prefill]\n");
+                   "[--isa portable|avx2|avx512|amx] [--types f32,f16,...] [--no-prefill]\n");
       return 2;
     }
   }

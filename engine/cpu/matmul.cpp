@@ -9,6 +9,11 @@
 
 #include "engine/cpu/matmul_internal.h"
 
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
 namespace ponder::cpu {
 namespace detail {
 namespace {
@@ -53,14 +58,27 @@ bool is_q8x256_type(GgmlType t) {
   std::abort();
 }
 
+// AMX tile data is off until the process asks Linux for it (once; then for every thread).
+bool amx_permitted() {
+#if defined(__linux__) && defined(__x86_64__)
+  constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+  return false;
+#endif
+}
+
 Isa detect_cpu() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-        __builtin_cpu_supports("avx512vnni"))
+        __builtin_cpu_supports("avx512vnni")) {
+      if (__builtin_cpu_supports("amx-tile") && __builtin_cpu_supports("amx-int8") && amx_permitted())
+        return Isa::amx;
       return Isa::avx512;
+    }
     return Isa::avx2;
   }
 #endif
@@ -73,14 +91,15 @@ Isa detect() {
   const Isa cpu = detect_cpu();
   const char* cap = std::getenv("PONDER_CPU_ISA");
   if (cap == nullptr || *cap == '\0') return cpu;
-  for (Isa isa : {Isa::portable, Isa::avx2, Isa::avx512})
+  for (Isa isa : {Isa::portable, Isa::avx2, Isa::avx512, Isa::amx})
     if (std::strcmp(cap, isa_name(isa)) == 0) return std::min(isa, cpu);
-  std::fprintf(stderr, "ponder: PONDER_CPU_ISA=%s is not one of portable, avx2, avx512; ignored\n", cap);
+  std::fprintf(stderr, "ponder: PONDER_CPU_ISA=%s is not one of portable, avx2, avx512, amx; ignored\n", cap);
   return cpu;
 }
 
 std::atomic<int> g_forced{-1};
-std::atomic<BlockKernel> g_emulated_avx512{nullptr};
+// Tests: the emulated kernels of the paths this CPU lacks (emulate_isa), by Isa.
+std::atomic<BlockKernel> g_emulated[4] = {};
 
 }  // namespace
 }  // namespace detail
@@ -95,18 +114,41 @@ const char* isa_name(Isa isa) {
     case Isa::portable: return "portable";
     case Isa::avx2: return "avx2";
     case Isa::avx512: return "avx512";
+    case Isa::amx: return "amx";
   }
   return "?";
 }
 
 namespace detail {
 
-void emulate_avx512(BlockKernel kernel) {
-  if (detect_isa() == Isa::avx2) g_emulated_avx512.store(kernel, std::memory_order_relaxed);
+void emulate_isa(Isa isa, BlockKernel kernel) {
+  if (isa > Isa::avx2 && detect_isa() >= Isa::avx2 && isa > detect_isa())
+    g_emulated[static_cast<int>(isa)].store(kernel, std::memory_order_relaxed);
 }
 
 Isa usable_isa() {
-  return g_emulated_avx512.load(std::memory_order_relaxed) != nullptr ? Isa::avx512 : detect_isa();
+  for (Isa isa : {Isa::amx, Isa::avx512})
+    if (isa <= detect_isa() || g_emulated[static_cast<int>(isa)].load(std::memory_order_relaxed) != nullptr) return isa;
+  return detect_isa();
+}
+
+// The kernel of a path force_isa allowed: its own where the CPU has it, else the emulated one.
+BlockKernel kernel_for(Isa isa) {
+  switch (isa) {
+    case Isa::portable: return block_portable;
+#if defined(__x86_64__)
+    case Isa::avx2: return block_avx2;
+    case Isa::avx512:
+    case Isa::amx: {
+      if (detect_isa() >= isa) return isa == Isa::amx ? block_amx : block_avx512;
+      const BlockKernel emulated = g_emulated[static_cast<int>(isa)].load(std::memory_order_relaxed);
+      return emulated != nullptr ? emulated : block_avx2;
+    }
+#else
+    default: break;
+#endif
+  }
+  return block_portable;
 }
 
 }  // namespace detail
@@ -140,9 +182,22 @@ struct Job {
 // 25-27 GB/s on 32 KiB runs and 29-31 on 1 MiB ones).
 // Prefill: tiles of (rows x activation rows), the activation rows of a tile kept in L2
 // (about 128 KiB) while each weight row of the tile is read once and used for all of them.
-void split(Job& j, std::size_t x_row_bytes, unsigned threads) {
+void split(Job& j, std::size_t x_row_bytes, unsigned threads, bool amx) {
   const std::size_t T = j.a.T, N = j.a.N;
   std::size_t rows_per_task, t_per_task;
+  if (amx) {
+    // The AMX kernels' tiles: 16 weight rows x 16 activation rows; every task starts on a tile
+    // (the rows past the last whole 16 go to the AVX-512 kernels inside the last task).
+    t_per_task = std::clamp<std::size_t>((128u << 10) / x_row_bytes, 16, 64) / 16 * 16;
+    const std::size_t t_tasks = (T + t_per_task - 1) / t_per_task;
+    const std::size_t want_row_tasks = (4 * threads + t_tasks - 1) / t_tasks;
+    rows_per_task = std::max<std::size_t>(16, std::min<std::size_t>(64, (N + want_row_tasks - 1) / want_row_tasks) / 16 * 16);
+    j.rows_per_task = rows_per_task;
+    j.t_per_task = t_per_task;
+    j.row_tasks = (N + rows_per_task - 1) / rows_per_task;
+    j.tasks = j.row_tasks * t_tasks;
+    return;
+  }
   if (T == 1) {
     t_per_task = 1;
     rows_per_task = std::max<std::size_t>(1, (256u << 10) / j.a.w_row_bytes);
@@ -164,7 +219,26 @@ void split(Job& j, std::size_t x_row_bytes, unsigned threads) {
   j.tasks = j.row_tasks * t_tasks;
 }
 
+// The activations of the AMX kernels for the rows 16 g .. 16 g + 15 of X (matmul_internal.h):
+// from their BlockQ8x32 rows (`xq`, `row_bytes` apart), rows past T as zeros.
+void pack_amx(const unsigned char* xq, std::size_t row_bytes, std::size_t T, std::size_t nb, std::size_t g,
+              AmxBlock16* out) {
+  for (std::size_t b = 0; b < nb; ++b) {
+    AmxBlock16& o = out[b];
+    std::memset(&o, 0, sizeof o);
+    for (std::size_t j = 0; j < 16 && 16 * g + j < T; ++j) {
+      const BlockQ8x32& x = reinterpret_cast<const BlockQ8x32*>(xq + (16 * g + j) * row_bytes)[b];
+      for (int r = 0; r < 8; ++r) std::memcpy(&o.qs[r][4 * j], x.qs + 4 * r, 4);
+      o.d[j] = x.d;
+      o.sum[j] = x.sum;
+    }
+  }
+}
+
 }  // namespace
+
+bool amx_takes(GgmlType type, std::size_t T) { return T > 1 && (type == GgmlType::q8_0 || type == GgmlType::q4_0); }
+
 }  // namespace detail
 
 void matmul(const Weight& w, const float* x, std::size_t T, float* y, ThreadPool* pool) {
@@ -177,23 +251,17 @@ void matmul_shared(const MatmulOut* outs, std::size_t n_outs, const float* x, st
   if (n_outs == 0) return;
   if (n_outs > kMaxShared) fail("more products than matmul_shared takes", *outs[0].w);
   const Isa isa = active_isa();
+  const BlockKernel kernel = kernel_for(isa);
 #if defined(__x86_64__)
-  BlockKernel kernel = block_portable;
-  if (isa == Isa::avx2) kernel = block_avx2;
-  if (isa == Isa::avx512) {
-    const BlockKernel emulated = g_emulated_avx512.load(std::memory_order_relaxed);
-    kernel = detect_isa() == Isa::avx512 || emulated == nullptr ? block_avx512 : emulated;
-  }
   const bool int8 = isa != Isa::portable;
 #else
-  const BlockKernel kernel = block_portable;
   const bool int8 = false;
 #endif
   const unsigned threads = pool ? pool->size() : 1;
   const std::size_t K = outs[0].w->ne[0];
 
   Job jobs[kMaxShared];
-  bool want32 = false, want256 = false;
+  bool want32 = false, want256 = false, want_amx = false;
   for (std::size_t i = 0; i < n_outs; ++i) {
     const Weight& w = *outs[i].w;
     if (!matmul_supports(w.type)) fail("unsupported weight type", w);
@@ -212,6 +280,7 @@ void matmul_shared(const MatmulOut* outs, std::size_t n_outs, const float* x, st
     a.y = outs[i].y;
     want32 |= int8 && is_q8x32_type(w.type);
     want256 |= int8 && is_q8x256_type(w.type);
+    want_amx |= isa == Isa::amx && amx_takes(w.type, T);
   }
   if (T == 0) return;  // after the checks: a bad weight is reported whatever T is
 
@@ -235,6 +304,20 @@ void matmul_shared(const MatmulOut* outs, std::size_t n_outs, const float* x, st
       for (std::size_t t = 0; t < T; ++t) quantize_row(t, 0);
   }
 #endif
+  // The AMX kernels' copy of the blocks of 32, regrouped by 16 rows of X.
+  thread_local std::vector<AmxBlock16> xamx;
+  if (want_amx) {
+    const std::size_t groups = (T + 15) / 16, nb = K / 32;
+    if (xamx.size() < groups * nb) xamx.resize(groups * nb);
+    // (Pointers, not the thread_local vectors: in a worker those names are the worker's own.)
+    const unsigned char* q32 = xq32.data();
+    AmxBlock16* packed = xamx.data();
+    auto pack = [&](std::size_t g, unsigned) { pack_amx(q32, row32, T, nb, g, packed + g * nb); };
+    if (pool && groups > 1)
+      pool->parallel_for(groups, pack);
+    else
+      for (std::size_t g = 0; g < groups; ++g) pack(g, 0);
+  }
   std::size_t total = 0;
   for (std::size_t i = 0; i < n_outs; ++i) {
     MatmulArgs& a = jobs[i].a;
@@ -246,7 +329,9 @@ void matmul_shared(const MatmulOut* outs, std::size_t n_outs, const float* x, st
       a.xq = xq256.data();
       a.xq_row_bytes = x_row_bytes = row256;
     }
-    split(jobs[i], x_row_bytes, threads);
+    const bool amx = isa == Isa::amx && amx_takes(a.type, T);
+    if (amx) a.xamx = xamx.data();
+    split(jobs[i], x_row_bytes, threads, amx);
     total += jobs[i].tasks;
   }
 

@@ -12,8 +12,8 @@
 // - F32 / F16 / BF16 weights: the weights are widened to float and multiplied with X in float,
 //   fused multiply-adds in 8 lanes (16 on the avx512 path), then the lanes summed. Error: float
 //   rounding only.
-// - Q8_0 / Q4_0 (AVX2, AVX-512): each row of X is quantized once per call to 8-bit blocks of 32
-//   (d = max|x| / 127, q = round-to-nearest-even(x / d)), and the block dot products are
+// - Q8_0 / Q4_0 (AVX2, AVX-512, AMX): each row of X is quantized once per call to 8-bit blocks
+//   of 32 (d = max|x| / 127, q = round-to-nearest-even(x / d)), and the block dot products are
 //   integer (exact) before one float scale per block.
 // - Q4_K / Q5_K / Q6_K (AVX2, AVX-512): X rows are quantized to 8-bit blocks of 256 the same
 //   way (llama.cpp's q8_K idea: one float scale, plus sums of each 16 values for the offsets);
@@ -30,10 +30,13 @@
 namespace ponder::cpu {
 
 /// Instruction-set paths, in increasing order.
-enum class Isa { portable, avx2, avx512 };
+enum class Isa { portable, avx2, avx512, amx };
 
-/// The best path this CPU supports: avx512 needs AVX-512 F/BW/VL/DQ/VNNI, avx2 needs AVX2, FMA
-/// and F16C. The environment variable PONDER_CPU_ISA (portable, avx2 or avx512) caps it.
+/// The best path this CPU supports: amx needs avx512's and AMX-TILE/AMX-INT8 with the kernel's
+/// leave to use them (Linux arch_prctl ARCH_REQ_XCOMP_PERM), avx512 needs AVX-512
+/// F/BW/VL/DQ/VNNI, avx2 needs AVX2, FMA and F16C. The environment variable PONDER_CPU_ISA
+/// (portable, avx2, avx512 or amx) caps it. The amx path is the avx512 one with AMX tiles for
+/// the prefill of Q8_0 and Q4_0 weights.
 Isa detect_isa();
 const char* isa_name(Isa isa);
 /// Forces the path matmul uses (for tests and benchmarks), clamped to what the CPU supports.

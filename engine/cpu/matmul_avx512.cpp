@@ -3,10 +3,11 @@
 // rules of this file. The activations are quantized as for AVX2 (matmul_avx2.cpp).
 //
 // The same source is compiled a second time with PONDER_SIMD_EMU defined, against SIMDe's
-// portable definitions of the AVX-512 intrinsics, as `block_avx512_emulated`: the tests run that
-// copy on CPUs without AVX-512, so every line below is checked against the scalar reference on
-// any x86-64 with AVX2. The few intrinsics SIMDe 0.7 lacks are written out below from the two
-// 256-bit halves (conversions and widenings, exact either way).
+// portable definitions of the AVX-512 intrinsics and an emulation of AMX
+// (tests/engine/avx512_emulated.cpp), as `block_avx512_emulated` / `block_amx_emulated`: the
+// tests run that copy on CPUs without AVX-512 or AMX, so every line below is checked against the
+// scalar reference on any x86-64 with AVX2. The few intrinsics SIMDe 0.7 lacks are written out
+// below from the two 256-bit halves (conversions and widenings, exact either way).
 //
 // Shapes, as the AVX2 kernels (split() in matmul.cpp cuts the work the same way for both):
 // - float types, prefill: tiles of R <= 4 weight rows x C <= 3 activation rows, 16 lanes;
@@ -21,10 +22,7 @@
 // Each output's accumulators are updated by the same instructions in the same order whatever the
 // tile shape, so a prefill's Y[t, n] does not depend on its tile or thread; decode (T = 1) has its
 // own sequences.
-#if defined(PONDER_SIMD_EMU)
-#define SIMDE_ENABLE_NATIVE_ALIASES
-#include <simde/x86/avx512.h>
-#else
+#if !defined(PONDER_SIMD_EMU)  // else tests/engine/avx512_emulated.cpp has included the emulations
 #include <immintrin.h>
 #endif
 
@@ -323,14 +321,20 @@ void run_pairs(const MatmulArgs& a, const std::size_t* n, std::size_t t) {
       for (int p = 0; p < P; ++p)
         Tile::template pair<true, C>(w[p] + (b + 2 * u) * Tile::kBytes, b + 2 * u, x, acc[p][u]);
   }
-  // What is left: fewer than 2A blocks, in pairs, then an odd one alone.
-  int u = 0;
-  for (; b + 2 <= nb; b += 2, ++u)
+  // What is left: fewer than 2A blocks, in pairs, then an odd one alone, to the accumulators in
+  // turn (unrolled: indexed at run time, the accumulators would live on the stack).
 #pragma GCC unroll 2
-    for (int p = 0; p < P; ++p) Tile::template pair<true, C>(w[p] + b * Tile::kBytes, b, x, acc[p][u]);
-  if (b < nb)
+  for (int u = 0; u < A; ++u) {
+    if (b + 2 <= nb) {
 #pragma GCC unroll 2
-    for (int p = 0; p < P; ++p) Tile::template pair<false, C>(w[p] + b * Tile::kBytes, b, x, acc[p][u % A]);
+      for (int p = 0; p < P; ++p) Tile::template pair<true, C>(w[p] + b * Tile::kBytes, b, x, acc[p][u]);
+      b += 2;
+    } else if (b < nb) {
+#pragma GCC unroll 2
+      for (int p = 0; p < P; ++p) Tile::template pair<false, C>(w[p] + b * Tile::kBytes, b, x, acc[p][u]);
+      b = nb;
+    }
+  }
 #pragma GCC unroll 2
   for (int p = 0; p < P; ++p)
 #pragma GCC unroll 4
@@ -556,13 +560,117 @@ void int8_block(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t
   }
 }
 
+// ---- AMX: Q8_0 / Q4_0 prefill, 16 weight rows x 16 activation rows per tile ----
+// Per block of 32: tile 1 (A) holds the 16 weight rows' 32 quant values (Q8_0: read from the
+// weights in place, the rows w_row_bytes apart; Q4_0: the nibbles widened to bytes first), tile 2
+// (B) the 16 activation rows' (AmxBlock16::qs), and TDPBSSD (TDPBUSD for Q4_0's unsigned
+// nibbles) makes tile 0 (C): the exact int32 dot products of every pair. Each C row (one weight
+// row, 16 activation rows across) is then scaled and added in float, as the AVX-512 kernels do per
+// block: acc += (dw * dx) * float(C) (for Q4_0, C - 8 * the activations' sum first). Each output
+// goes through the same operations, block after block, whichever tile or task it falls in.
+
+struct alignas(64) TileConfig {
+  unsigned char palette, start_row, reserved0[14];
+  unsigned short colsb[8];
+  unsigned char reserved1[16];
+  unsigned char rows[8];
+  unsigned char reserved2[8];
+};
+static_assert(sizeof(TileConfig) == 64, "LDTILECFG reads 64 bytes");
+
+inline void configure_tiles() {
+  TileConfig c = {};
+  c.palette = 1;
+  c.colsb[0] = 64, c.rows[0] = 16;  // C: 16 x 16 int32
+  c.colsb[1] = 32, c.rows[1] = 16;  // A: 16 weight rows x 32 values
+  c.colsb[2] = 64, c.rows[2] = 8;   // B: 8 rows of (4 values x 16 activation rows)
+  _tile_loadconfig(&c);
+}
+
+// Weight rows [n0, n1) (whole groups of 16) x activation rows [t0, t1) (t0 a multiple of 16).
+template <bool Q4>
+void amx_rows(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
+  configure_tiles();
+  constexpr std::size_t kBytes = Q4 ? 18 : 34;
+  const std::size_t nb = a.K / 32, rb = a.w_row_bytes;
+  alignas(64) std::int32_t c[16][16];
+  alignas(64) unsigned char q4[16][32];
+  alignas(64) float out[16][16];
+  for (std::size_t n = n0; n + 16 <= n1; n += 16) {
+    const unsigned char* w = a.w + n * rb;
+    for (std::size_t t = t0; t < t1; t += 16) {
+      const AmxBlock16* xg = a.xamx + (t / 16) * nb;
+      __m512 acc[16];
+#pragma GCC unroll 16
+      for (int i = 0; i < 16; ++i) acc[i] = _mm512_setzero_ps();
+      for (std::size_t b = 0; b < nb; ++b) {
+        const unsigned char* wb = w + b * kBytes;
+        if constexpr (Q4) {
+          // Low nibbles are values 0-15, high nibbles 16-31.
+#pragma GCC unroll 16
+          for (int i = 0; i < 16; ++i) {
+            const __m128i q = load128(wb + i * rb + 2);
+            _mm256_store_si256(reinterpret_cast<__m256i*>(q4[i]),
+                               _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0F)));
+          }
+          _tile_loadd(1, q4, 32);
+        } else {
+          _tile_loadd(1, wb + 2, rb);
+        }
+        _tile_loadd(2, xg[b].qs, 64);
+        _tile_zero(0);
+        if constexpr (Q4)
+          _tile_dpbusd(0, 1, 2);
+        else
+          _tile_dpbssd(0, 1, 2);
+        _tile_stored(0, c, 64);
+        const __m512 dx = _mm512_loadu_ps(xg[b].d);
+        const __m512i off = Q4 ? _mm512_slli_epi32(_mm512_loadu_si512(xg[b].sum), 3) : _mm512_setzero_si512();
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; ++i) {
+          __m512i ci = _mm512_load_si512(c[i]);
+          if constexpr (Q4) ci = _mm512_sub_epi32(ci, off);
+          acc[i] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(half(wb + i * rb)), dx), cvt_i32_f32(ci), acc[i]);
+        }
+      }
+#pragma GCC unroll 16
+      for (int i = 0; i < 16; ++i) _mm512_store_ps(out[i], acc[i]);
+      const std::size_t tn = t1 - t < 16 ? t1 - t : 16;
+      for (std::size_t j = 0; j < tn; ++j)
+        for (int i = 0; i < 16; ++i) a.y[(t + j) * a.N + n + i] = out[i][j];
+    }
+  }
+  _tile_release();
+}
+
 }  // namespace
 
 #if defined(PONDER_SIMD_EMU)
-void block_avx512_emulated(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
+#define PONDER_AVX512_ENTRY block_avx512_emulated
+#define PONDER_AMX_ENTRY block_amx_emulated
 #else
-void block_avx512(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
+#define PONDER_AVX512_ENTRY block_avx512
+#define PONDER_AMX_ENTRY block_amx
 #endif
+
+// Q8_0 / Q4_0 prefill: the whole groups of 16 weight rows by AMX, the last N % 16 rows and
+// everything else by the AVX-512 kernels.
+void PONDER_AMX_ENTRY(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
+  if (a.xamx == nullptr || !amx_takes(a.type, a.T)) {
+    PONDER_AVX512_ENTRY(a, n0, n1, t0, t1);
+    return;
+  }
+  const std::size_t whole = a.N / 16 * 16, amx_end = n1 < whole ? n1 : whole;
+  if (n0 < amx_end) {
+    if (a.type == GgmlType::q4_0)
+      amx_rows<true>(a, n0, amx_end, t0, t1);
+    else
+      amx_rows<false>(a, n0, amx_end, t0, t1);
+  }
+  if (n1 > amx_end) PONDER_AVX512_ENTRY(a, n0 > amx_end ? n0 : amx_end, n1, t0, t1);
+}
+
+void PONDER_AVX512_ENTRY(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
   switch (a.type) {
     case GgmlType::f32: float_block<GgmlType::f32>(a, n0, n1, t0, t1); break;
     case GgmlType::f16: float_block<GgmlType::f16>(a, n0, n1, t0, t1); break;

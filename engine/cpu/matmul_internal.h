@@ -30,6 +30,16 @@ struct BlockQ8x256 {
   std::int8_t qs[256];
 };
 
+/// Activations for the AMX kernels: one block of 32 of 16 rows of X (rows 16 g .. 16 g + 15, past
+/// T: zeros) in the layout of the B operand of TDPBSSD: qs[r][4 j + i] = value 4 r + i of row
+/// 16 g + j. Then the 16 rows' scales and sums (BlockQ8x32's d and sum). Group g, block b at
+/// index g * (K / 32) + b.
+struct AmxBlock16 {
+  std::int8_t qs[8][64];
+  float d[16];
+  std::int32_t sum[16];
+};
+
 /// Everything a kernel needs for one call.
 struct MatmulArgs {
   GgmlType type;
@@ -39,6 +49,7 @@ struct MatmulArgs {
   const float* x;  // T x K
   const void* xq;  // T rows of quantized X (BlockQ8x32 or BlockQ8x256), row stride xq_row_bytes
   std::size_t xq_row_bytes;
+  const AmxBlock16* xamx;  // the AMX kernels' activations (Q8_0 / Q4_0 prefill on Isa::amx), else null
   float* y;  // T x N
 };
 
@@ -53,19 +64,26 @@ void quantize_row_q8x256(const float* x, std::size_t K, BlockQ8x256* out);
 void block_avx2(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1);
 
 /// matmul_avx512.cpp (compiled with -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
-/// -mfma -mf16c): the AVX-512 kernels; the activations are quantized as for AVX2.
+/// -mamx-tile -mamx-int8 -mfma -mf16c): the AVX-512 kernels, and the AMX ones (Q8_0 / Q4_0
+/// prefill on whole groups of 16 weight rows; the rest goes to block_avx512). The activations are
+/// quantized as for AVX2.
 void block_avx512(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1);
+void block_amx(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1);
+/// True when the AMX kernels take this product (matmul.cpp): Q8_0 or Q4_0, T > 1. Then split()
+/// gives them tasks that start on whole groups of 16 weight rows and of 16 activation rows, and
+/// a.xamx is set.
+bool amx_takes(GgmlType type, std::size_t T);
 
-/// The same source compiled against SIMDe's portable AVX-512 (library ponder_avx512_emulated,
-/// tests only): runs on any CPU with AVX2, slowly.
+/// The same source compiled against emulations of the instructions (tests/engine/
+/// avx512_emulated.cpp; tests only): runs on any CPU with AVX2, slowly.
 void block_avx512_emulated(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0,
                            std::size_t t1);
+void block_amx_emulated(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1);
 
-/// Tests: makes Isa::avx512 usable on a CPU with AVX2 but without AVX-512, running `kernel`
-/// (block_avx512_emulated) for it; force_isa(Isa::avx512) then selects it. No effect where the
-/// CPU has AVX-512 (the real kernels run) or lacks AVX2.
-void emulate_avx512(BlockKernel kernel);
-/// The best path force_isa accepts: detect_isa(), or avx512 after emulate_avx512.
+/// Tests: makes `isa` (avx512 or amx) usable on a CPU with AVX2 that lacks it, running `kernel`
+/// (the emulated one) for it; force_isa then selects it. No effect where the CPU has it.
+void emulate_isa(Isa isa, BlockKernel kernel);
+/// The best path force_isa accepts: detect_isa(), or the best emulated one.
 Isa usable_isa();
 
 }  // namespace ponder::cpu::detail

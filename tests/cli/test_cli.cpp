@@ -247,13 +247,13 @@ TEST_CASE("ponder bench reports prefill and decode speed against the bandwidth l
   CHECK(j["peak_rss_bytes"].get<std::uint64_t>() > j["weight_bytes"].get<std::uint64_t>());
   // The CPU kernels that ran: the best this CPU has, or what PONDER_CPU_ISA caps them to.
   const std::string kernels = j["cpu_kernels"].get<std::string>();
-  CHECK((kernels == "portable" || kernels == "avx2" || kernels == "avx512"));
+  CHECK((kernels == "portable" || kernels == "avx2" || kernels == "avx512" || kernels == "amx"));
   Run capped = run_ponder("bench --model " + path + " -p 8 -n 2 -t 1 --format json", false, "PONDER_CPU_ISA=portable ");
   REQUIRE(capped.status == 0);
   CHECK(nlohmann::json::parse(capped.out)["cpu_kernels"] == "portable");
   Run unknown = run_ponder("bench --model " + path + " -p 8 -n 2 -t 1", true, "PONDER_CPU_ISA=sse9 ");
   CHECK(unknown.status == 0);
-  CHECK(unknown.out.find("PONDER_CPU_ISA=sse9 is not one of portable, avx2, avx512") != std::string::npos);
+  CHECK(unknown.out.find("PONDER_CPU_ISA=sse9 is not one of portable, avx2, avx512, amx") != std::string::npos);
   CHECK(unknown.out.find("| cpu " + kernels + " |") != std::string::npos);
   Run text = run_ponder("bench --model " + path + " -p 16 -n 2 -t 1");
   CHECK(text.status == 0);

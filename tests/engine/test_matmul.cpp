@@ -134,14 +134,15 @@ struct Worst {
   }
 };
 
-// Every path this machine can run. Where the CPU has AVX2 but not AVX-512, the avx512 path runs
-// its kernels compiled against SIMDe's emulation of the instructions (engine/CMakeLists.txt).
+// Every path this machine can run. Where the CPU has AVX2 but not AVX-512 or AMX, those paths
+// run their kernels compiled against emulations of the instructions (avx512_emulated.cpp).
 std::vector<cpu::Isa> isas() {
 #if defined(PONDER_HAVE_AVX512_EMU)
-  cpu::detail::emulate_avx512(cpu::detail::block_avx512_emulated);
+  cpu::detail::emulate_isa(cpu::Isa::avx512, cpu::detail::block_avx512_emulated);
+  cpu::detail::emulate_isa(cpu::Isa::amx, cpu::detail::block_amx_emulated);
 #endif
   std::vector<cpu::Isa> out;
-  for (cpu::Isa isa : {cpu::Isa::portable, cpu::Isa::avx2, cpu::Isa::avx512})
+  for (cpu::Isa isa : {cpu::Isa::portable, cpu::Isa::avx2, cpu::Isa::avx512, cpu::Isa::amx})
     if (isa <= cpu::detail::usable_isa()) out.push_back(isa);
   return out;
 }
@@ -238,10 +239,10 @@ TEST_CASE("matmul: the ISA this machine has", "[matmul]") {
   WARN("matmul paths here: up to " << cpu::isa_name(isa) << "; tested up to "
        << cpu::isa_name(tested.back()) << (tested.back() > isa ? " (emulated)" : ""));
 #if defined(PONDER_HAVE_AVX512_EMU) && defined(__x86_64__)
-  // Every x86-64 machine that builds the tests checks the AVX-512 kernels, natively or not.
-  if (isa >= cpu::Isa::avx2) CHECK(tested.back() == cpu::Isa::avx512);
+  // Every x86-64 machine that builds the tests checks the AVX-512 and AMX kernels, natively or not.
+  if (isa >= cpu::Isa::avx2) CHECK(tested.back() == cpu::Isa::amx);
 #endif
-  cpu::force_isa(cpu::Isa::avx512);
+  cpu::force_isa(cpu::Isa::amx);
   CHECK(cpu::active_isa() == tested.back());  // clamped to what can run here
   cpu::force_isa(cpu::Isa::portable);
   CHECK(cpu::active_isa() == cpu::Isa::portable);

@@ -1,0 +1,124 @@
+#pragma once
+// Intel AMX (AMX-TILE and AMX-INT8, palette 1) emulated on the host, for the tests: the kernels
+// of engine/cpu/matmul_avx512.cpp that use it are compiled a second time with this header in
+// front (tests/engine/avx512_emulated.cpp) and run on CPUs without AMX.
+//
+// Written from the instruction descriptions of Intel's Software Developer's Manual (LDTILECFG,
+// TILELOADD, TILESTORED, TILEZERO, TDPBSSD/TDPBUSD, TILERELEASE): the 64-byte configuration
+// (palette, start_row, 2-15 reserved, 16-31 colsb of tiles 0-7 as 16-bit words, 32-47 reserved,
+// 48-55 rows of tiles 0-7, 56-63 reserved), loads that zero what is past colsb and rows, and
+//   DPBD(c, x, y) = c + x.byte[0] * y.byte[0] + ... + x.byte[3] * y.byte[3]
+//   for m < dst.rows, k < a.colsb / 4, n < dst.colsb / 4:
+//     dst.row[m].dword[n] = DPBD(dst.row[m].dword[n], a.row[m].dword[k], b.row[k].dword[n])
+// with each byte signed or unsigned by the instruction (S/U: TDPBSSD signed x signed, TDPBUSD
+// unsigned a x signed b). What the hardware faults on, this aborts on, with the reason: a bad
+// configuration, a tile used before configuration or beyond its configured shape, and operand
+// shapes that do not match (a.colsb / 4 != b.rows, dst.colsb != b.colsb, dst.rows != a.rows).
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace ponder::test::amx_emu {
+
+struct State {
+  bool configured = false;
+  std::uint16_t colsb[8] = {};
+  std::uint8_t rows[8] = {};
+  std::uint8_t data[8][16][64] = {};
+};
+
+inline State& state() {
+  thread_local State s;  // tile registers and configuration are per thread, as on the hardware
+  return s;
+}
+
+[[noreturn]] inline void fault(const char* what, int tile = -1) {
+  std::fprintf(stderr, "amx_emu: %s (tile %d)\n", what, tile);
+  std::abort();
+}
+
+inline void loadconfig(const void* config) {
+  const auto* b = static_cast<const unsigned char*>(config);
+  State& s = state();
+  s = State{};
+  if (b[0] == 0) return;  // palette 0: the init state, tiles unconfigured
+  if (b[0] != 1) fault("palette other than 0 or 1");
+  for (int i = 2; i < 16; ++i)
+    if (b[i] != 0) fault("reserved configuration bytes 2-15 not zero");
+  for (int i = 32; i < 48; ++i)
+    if (b[i] != 0) fault("reserved configuration bytes 32-47 not zero");
+  for (int i = 56; i < 64; ++i)
+    if (b[i] != 0) fault("reserved configuration bytes 56-63 not zero");
+  for (int t = 0; t < 8; ++t) {
+    s.colsb[t] = static_cast<std::uint16_t>(b[16 + 2 * t] | (b[17 + 2 * t] << 8));
+    s.rows[t] = b[48 + t];
+    if (s.colsb[t] > 64 || s.rows[t] > 16) fault("tile larger than 16 rows x 64 bytes", t);
+    if ((s.colsb[t] == 0) != (s.rows[t] == 0)) fault("tile with rows but no columns or the reverse", t);
+  }
+  s.configured = true;
+}
+
+inline void release() { state() = State{}; }
+
+inline State& tile(int t) {
+  State& s = state();
+  if (!s.configured) fault("tile instruction before LDTILECFG", t);
+  if (t < 0 || t > 7) fault("no such tile", t);
+  if (s.rows[t] == 0) fault("tile not configured", t);
+  return s;
+}
+
+inline void loadd(int t, const void* base, std::ptrdiff_t stride) {
+  State& s = tile(t);
+  std::memset(s.data[t], 0, sizeof s.data[t]);
+  for (int r = 0; r < s.rows[t]; ++r) std::memcpy(s.data[t][r], static_cast<const char*>(base) + r * stride, s.colsb[t]);
+}
+
+inline void stored(int t, void* base, std::ptrdiff_t stride) {
+  State& s = tile(t);
+  for (int r = 0; r < s.rows[t]; ++r) std::memcpy(static_cast<char*>(base) + r * stride, s.data[t][r], s.colsb[t]);
+}
+
+inline void zero(int t) { std::memset(tile(t).data[t], 0, sizeof state().data[t]); }
+
+template <bool SignedA, bool SignedB>
+inline void dp(int dst, int a, int b) {
+  tile(dst), tile(a);
+  State& s = tile(b);
+  if (dst == a || dst == b || a == b) fault("TDPB* operands not distinct", dst);
+  if (s.colsb[a] % 4 != 0 || s.colsb[a] / 4 != s.rows[b]) fault("a.colsb / 4 != b.rows", a);
+  if (s.colsb[dst] != s.colsb[b]) fault("dst.colsb != b.colsb", dst);
+  if (s.rows[dst] != s.rows[a]) fault("dst.rows != a.rows", dst);
+  auto ext = [](std::uint8_t v, bool is_signed) -> std::int64_t {
+    return is_signed ? static_cast<std::int64_t>(static_cast<std::int8_t>(v)) : static_cast<std::int64_t>(v);
+  };
+  for (int m = 0; m < s.rows[dst]; ++m)
+    for (int k = 0; k < s.colsb[a] / 4; ++k)
+      for (int n = 0; n < s.colsb[dst] / 4; ++n) {
+        std::uint32_t c;
+        std::memcpy(&c, &s.data[dst][m][4 * n], 4);
+        std::int64_t sum = 0;
+        for (int i = 0; i < 4; ++i) sum += ext(s.data[a][m][4 * k + i], SignedA) * ext(s.data[b][k][4 * n + i], SignedB);
+        c += static_cast<std::uint32_t>(sum);  // 32-bit wrap-around, as the hardware's dword add
+        std::memcpy(&s.data[dst][m][4 * n], &c, 4);
+      }
+}
+
+}  // namespace ponder::test::amx_emu
+
+// The intrinsics' names, as g++'s <immintrin.h> spells them (there they are macros or inline
+// functions; a function-like macro of the same name takes precedence from here on).
+#undef _tile_loadd
+#undef _tile_stored
+#undef _tile_zero
+#undef _tile_dpbssd
+#undef _tile_dpbusd
+#define _tile_loadconfig(config) ::ponder::test::amx_emu::loadconfig(config)
+#define _tile_release() ::ponder::test::amx_emu::release()
+#define _tile_loadd(t, base, stride) ::ponder::test::amx_emu::loadd((t), (base), static_cast<std::ptrdiff_t>(stride))
+#define _tile_stored(t, base, stride) ::ponder::test::amx_emu::stored((t), (base), static_cast<std::ptrdiff_t>(stride))
+#define _tile_zero(t) ::ponder::test::amx_emu::zero(t)
+#define _tile_dpbssd(dst, a, b) ::ponder::test::amx_emu::dp<true, true>((dst), (a), (b))
+#define _tile_dpbusd(dst, a, b) ::ponder::test::amx_emu::dp<false, true>((dst), (a), (b))
