@@ -12,6 +12,7 @@
 
 #include "engine/backend.h"
 #include "engine/model.h"
+#include "support/cpu_isas.h"
 #include "support/reference_bridge.h"
 #include "support/temp_dir.h"
 #include "support/test_model.h"
@@ -327,6 +328,22 @@ TEST_CASE("cpu backend: logits match the PyTorch float64 reference", "[backend][
       const double err = rel_l2_vs(got, ref.logits.data(), got.size());
       UNSCOPED_INFO("relative L2 " << err);
       CHECK(err < c.bound);
+      if (c.type == GgmlType::q8_0 || c.type == GgmlType::q4_k) {
+        // The quantized weights through every other kernel path too (the AVX-512 and AMX ones
+        // emulated where the CPU lacks them), against the same reference and bound.
+        const cpu::Isa best = cpu::active_isa();
+        for (cpu::Isa isa : ponder::test::cpu_isas()) {
+          if (isa == best || isa == cpu::Isa::portable) continue;
+          cpu::force_isa(isa);
+          b->truncate(0);
+          std::vector<float> other(ref.n_rows * V);
+          REQUIRE(b->eval(job.ids.data(), n, other.data(), ref.n_rows, &error));
+          const double e = rel_l2_vs(other, ref.logits.data(), other.size());
+          INFO(cpu::isa_name(isa) << " kernels: relative L2 " << e);
+          CHECK(e < c.bound);
+        }
+        cpu::force_isa(best);
+      }
       if (!exact(c)) continue;
       if (job.options.greedy > 0) {  // the same greedy tokens as the reference
         std::vector<float> row(got.end() - V, got.end());

@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "engine/cpu/matmul.h"
-#include "engine/cpu/matmul_internal.h"
 #include "engine/cpu/thread_pool.h"
 #include "engine/quant.h"
+#include "support/cpu_isas.h"
 
 using ponder::GgmlType;
 using ponder::Weight;
@@ -134,18 +134,7 @@ struct Worst {
   }
 };
 
-// Every path this machine can run. Where the CPU has AVX2 but not AVX-512 or AMX, those paths
-// run their kernels compiled against emulations of the instructions (avx512_emulated.cpp).
-std::vector<cpu::Isa> isas() {
-#if defined(PONDER_HAVE_AVX512_EMU)
-  cpu::detail::emulate_isa(cpu::Isa::avx512, cpu::detail::block_avx512_emulated);
-  cpu::detail::emulate_isa(cpu::Isa::amx, cpu::detail::block_amx_emulated);
-#endif
-  std::vector<cpu::Isa> out;
-  for (cpu::Isa isa : {cpu::Isa::portable, cpu::Isa::avx2, cpu::Isa::avx512, cpu::Isa::amx})
-    if (isa <= cpu::detail::usable_isa()) out.push_back(isa);
-  return out;
-}
+std::vector<cpu::Isa> isas() { return ponder::test::cpu_isas(); }
 
 // Runs every ISA path, thread count and T on one weight, checks against the references, and
 // that 1, 2 and 3 threads give bit-identical results.
