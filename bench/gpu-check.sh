@@ -2,7 +2,9 @@
 # One call on a GPU machine: build the engine and the CUDA kernels (engine-only: the machine has
 # CUDA, CMake and a compiler but none of our Debian packages; .deps/ from scripts/gather-deps.sh
 # travels with the tree), run the CUDA test harness (every op against the CPU reference, then the
-# backend end to end), and benchmark (bench_gpu). The table comes last; details go to OUT_DIR.
+# backend end to end), check and time the CPU's AVX-512 / AMX kernels where the machine's CPU has
+# them (test_engine [matmul], bench_matmul), and benchmark (bench_gpu). The table comes last;
+# details go to OUT_DIR.
 #
 #   bench/gpu-check.sh OUT_DIR [--quick]
 #
@@ -31,7 +33,7 @@ cmake -S . -B build-gpu "${gen[@]}" "${prefix[@]}" -DPONDER_ENGINE_ONLY=ON -DCMA
   { tail -30 "$out/configure.log"; exit 1; }
 
 step "build"
-cmake --build build-gpu -j"$(nproc)" --target test_cuda test_engine bench_gpu make_test_model >"$out/build.log" 2>&1 ||
+cmake --build build-gpu -j"$(nproc)" --target test_cuda test_engine bench_gpu bench_matmul make_test_model >"$out/build.log" 2>&1 ||
   { grep -E "error|Error" "$out/build.log" | head -40; exit 1; }
 
 step "test_cuda (CUDA against the CPU reference)"
@@ -44,6 +46,18 @@ grep -E "FAILED|failed" "$out/test_cuda.log" | head -20
 step "test_engine [cuda] (host side and the CUDA RMSNorm plumbing)"
 timeout 120 build-gpu/test_engine "[cuda],[cuda_blocks],[cuda_plan],[cuda_host_math],[cuda_emulated]" --reporter compact >"$out/test_engine_cuda.log" 2>&1
 tail -3 "$out/test_engine_cuda.log"
+
+step "cpu kernels: AVX-512 and AMX where this CPU has them (emulated in the tests where not)"
+grep -o -w -E 'avx512f|avx512_vnni|avx512_bf16|amx_tile|amx_int8|amx_bf16' /proc/cpuinfo | sort -u | tr '\n' ' ' |
+  tee "$out/cpu_flags.txt"
+echo
+timeout 180 build-gpu/test_engine "[matmul]" --reporter compact >"$out/test_matmul.log" 2>&1
+tail -2 "$out/test_matmul.log"
+for isa in avx2 avx512 amx; do
+  timeout 60 build-gpu/bench/bench_matmul --isa $isa --threads 16 --passes 3 --prefill-passes 2 \
+    --types f16,q8_0,q4_0,q4_K,q6_K >"$out/bench_matmul_$isa.log" 2>&1
+  grep -E "^isa|GFLOP|prefill" "$out/bench_matmul_$isa.log" | head -12
+done
 
 step "bench_gpu"
 timeout "${T_BENCH:-300}" build-gpu/bench/bench_gpu --out "$out/bench" "$@" 2>&1 | tee "$out/bench.log" | grep -v "^|" 
