@@ -68,33 +68,37 @@ bool amx_permitted() {
 #endif
 }
 
-Isa detect_cpu() {
+// The best path the CPU has, up to `cap`; AMX's leave is asked for only when `cap` allows amx
+// (once given, the process's signal frames grow).
+Isa detect_cpu(Isa cap) {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_cpu_init();
+  if (cap < Isa::avx2) return Isa::portable;
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+    if (cap >= Isa::avx512 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
         __builtin_cpu_supports("avx512vnni")) {
-      if (__builtin_cpu_supports("amx-tile") && __builtin_cpu_supports("amx-int8") && amx_permitted())
+      if (cap >= Isa::amx && __builtin_cpu_supports("amx-tile") && __builtin_cpu_supports("amx-int8") &&
+          amx_permitted())
         return Isa::amx;
       return Isa::avx512;
     }
     return Isa::avx2;
   }
 #endif
+  (void)cap;
   return Isa::portable;
 }
 
-// What the CPU has, capped by PONDER_CPU_ISA (portable, avx2 or avx512) when it is set: a way
-// around a kernel path without rebuilding. An unknown value is reported once and ignored.
+// What the CPU has, capped by PONDER_CPU_ISA (portable, avx2, avx512 or amx) when it is set: a
+// way around a kernel path without rebuilding. An unknown value is reported and ignored.
 Isa detect() {
-  const Isa cpu = detect_cpu();
   const char* cap = std::getenv("PONDER_CPU_ISA");
-  if (cap == nullptr || *cap == '\0') return cpu;
+  if (cap == nullptr || *cap == '\0') return detect_cpu(Isa::amx);
   for (Isa isa : {Isa::portable, Isa::avx2, Isa::avx512, Isa::amx})
-    if (std::strcmp(cap, isa_name(isa)) == 0) return std::min(isa, cpu);
+    if (std::strcmp(cap, isa_name(isa)) == 0) return detect_cpu(isa);
   std::fprintf(stderr, "ponder: PONDER_CPU_ISA=%s is not one of portable, avx2, avx512, amx; ignored\n", cap);
-  return cpu;
+  return detect_cpu(Isa::amx);
 }
 
 std::atomic<int> g_forced{-1};
@@ -126,10 +130,15 @@ void emulate_isa(Isa isa, BlockKernel kernel) {
     g_emulated[static_cast<int>(isa)].store(kernel, std::memory_order_relaxed);
 }
 
+// Every path up to the one returned runs here, natively or emulated.
 Isa usable_isa() {
-  for (Isa isa : {Isa::amx, Isa::avx512})
-    if (isa <= detect_isa() || g_emulated[static_cast<int>(isa)].load(std::memory_order_relaxed) != nullptr) return isa;
-  return detect_isa();
+  Isa best = detect_isa();
+  for (Isa isa : {Isa::avx512, Isa::amx}) {
+    if (isa <= best) continue;
+    if (best < Isa::avx2 || g_emulated[static_cast<int>(isa)].load(std::memory_order_relaxed) == nullptr) break;
+    best = isa;
+  }
+  return best;
 }
 
 // The kernel of a path force_isa allowed: its own where the CPU has it, else the emulated one.
@@ -142,7 +151,8 @@ BlockKernel kernel_for(Isa isa) {
     case Isa::amx: {
       if (detect_isa() >= isa) return isa == Isa::amx ? block_amx : block_avx512;
       const BlockKernel emulated = g_emulated[static_cast<int>(isa)].load(std::memory_order_relaxed);
-      return emulated != nullptr ? emulated : block_avx2;
+      if (emulated == nullptr) std::abort();  // force_isa allows only usable paths
+      return emulated;
     }
 #else
     default: break;
@@ -235,9 +245,28 @@ void pack_amx(const unsigned char* xq, std::size_t row_bytes, std::size_t T, std
   }
 }
 
+// The same from BlockQ8x256 rows, per sub-block of 32 (K / 32 of them): the super-block's scale
+// and the sub-block's sum (two of the 16-sums).
+void pack_amx_256(const unsigned char* xq, std::size_t row_bytes, std::size_t T, std::size_t nsub, std::size_t g,
+                  AmxBlock16* out) {
+  for (std::size_t s = 0; s < nsub; ++s) {
+    AmxBlock16& o = out[s];
+    std::memset(&o, 0, sizeof o);
+    for (std::size_t j = 0; j < 16 && 16 * g + j < T; ++j) {
+      const BlockQ8x256& x = reinterpret_cast<const BlockQ8x256*>(xq + (16 * g + j) * row_bytes)[s / 8];
+      const std::size_t sub = s % 8;
+      for (int r = 0; r < 8; ++r) std::memcpy(&o.qs[r][4 * j], x.qs + 32 * sub + 4 * r, 4);
+      o.d[j] = x.d;
+      o.sum[j] = x.bsums[2 * sub] + x.bsums[2 * sub + 1];
+    }
+  }
+}
+
 }  // namespace
 
-bool amx_takes(GgmlType type, std::size_t T) { return T > 1 && (type == GgmlType::q8_0 || type == GgmlType::q4_0); }
+bool amx_takes(GgmlType type, std::size_t T) {
+  return T > 1 && (type == GgmlType::q8_0 || type == GgmlType::q4_0 || type == GgmlType::q4_k || type == GgmlType::q5_k);
+}
 
 }  // namespace detail
 
@@ -261,7 +290,7 @@ void matmul_shared(const MatmulOut* outs, std::size_t n_outs, const float* x, st
   const std::size_t K = outs[0].w->ne[0];
 
   Job jobs[kMaxShared];
-  bool want32 = false, want256 = false, want_amx = false;
+  bool want32 = false, want256 = false, want_amx32 = false, want_amx256 = false;
   for (std::size_t i = 0; i < n_outs; ++i) {
     const Weight& w = *outs[i].w;
     if (!matmul_supports(w.type)) fail("unsupported weight type", w);
@@ -280,7 +309,7 @@ void matmul_shared(const MatmulOut* outs, std::size_t n_outs, const float* x, st
     a.y = outs[i].y;
     want32 |= int8 && is_q8x32_type(w.type);
     want256 |= int8 && is_q8x256_type(w.type);
-    want_amx |= isa == Isa::amx && amx_takes(w.type, T);
+    if (isa == Isa::amx && amx_takes(w.type, T)) (is_q8x32_type(w.type) ? want_amx32 : want_amx256) = true;
   }
   if (T == 0) return;  // after the checks: a bad weight is reported whatever T is
 
@@ -304,15 +333,19 @@ void matmul_shared(const MatmulOut* outs, std::size_t n_outs, const float* x, st
       for (std::size_t t = 0; t < T; ++t) quantize_row(t, 0);
   }
 #endif
-  // The AMX kernels' copy of the blocks of 32, regrouped by 16 rows of X.
-  thread_local std::vector<AmxBlock16> xamx;
-  if (want_amx) {
-    const std::size_t groups = (T + 15) / 16, nb = K / 32;
-    if (xamx.size() < groups * nb) xamx.resize(groups * nb);
+  // The AMX kernels' copy of the quantized activations, regrouped by 16 rows of X in blocks of 32.
+  thread_local std::vector<AmxBlock16> xamx32, xamx256;
+  if (want_amx32 || want_amx256) {
+    const std::size_t groups = (T + 15) / 16, nsub = K / 32;
+    if (want_amx32 && xamx32.size() < groups * nsub) xamx32.resize(groups * nsub);
+    if (want_amx256 && xamx256.size() < groups * nsub) xamx256.resize(groups * nsub);
     // (Pointers, not the thread_local vectors: in a worker those names are the worker's own.)
-    const unsigned char* q32 = xq32.data();
-    AmxBlock16* packed = xamx.data();
-    auto pack = [&](std::size_t g, unsigned) { pack_amx(q32, row32, T, nb, g, packed + g * nb); };
+    const unsigned char *q32 = xq32.data(), *q256 = xq256.data();
+    AmxBlock16 *p32 = xamx32.data(), *p256 = xamx256.data();
+    auto pack = [&](std::size_t g, unsigned) {
+      if (want_amx32) pack_amx(q32, row32, T, nsub, g, p32 + g * nsub);
+      if (want_amx256) pack_amx_256(q256, row256, T, nsub, g, p256 + g * nsub);
+    };
     if (pool && groups > 1)
       pool->parallel_for(groups, pack);
     else
@@ -330,7 +363,7 @@ void matmul_shared(const MatmulOut* outs, std::size_t n_outs, const float* x, st
       a.xq_row_bytes = x_row_bytes = row256;
     }
     const bool amx = isa == Isa::amx && amx_takes(a.type, T);
-    if (amx) a.xamx = xamx.data();
+    if (amx) a.xamx = is_q8x32_type(a.type) ? xamx32.data() : xamx256.data();
     split(jobs[i], x_row_bytes, threads, amx);
     total += jobs[i].tasks;
   }

@@ -578,12 +578,18 @@ struct alignas(64) TileConfig {
 };
 static_assert(sizeof(TileConfig) == 64, "LDTILECFG reads 64 bytes");
 
+// g++'s tile intrinsics are asm statements that take their buffers' addresses only, without
+// saying that they read memory: a buffer written just before must be made visible to them (or
+// the stores may be moved past the load, or dropped).
+inline void tiles_read_memory() { asm volatile("" ::: "memory"); }
+
 inline void configure_tiles() {
   TileConfig c = {};
   c.palette = 1;
   c.colsb[0] = 64, c.rows[0] = 16;  // C: 16 x 16 int32
   c.colsb[1] = 32, c.rows[1] = 16;  // A: 16 weight rows x 32 values
   c.colsb[2] = 64, c.rows[2] = 8;   // B: 8 rows of (4 values x 16 activation rows)
+  tiles_read_memory();
   _tile_loadconfig(&c);
 }
 
@@ -613,6 +619,7 @@ void amx_rows(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t
             _mm256_store_si256(reinterpret_cast<__m256i*>(q4[i]),
                                _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0F)));
           }
+          tiles_read_memory();
           _tile_loadd(1, q4, 32);
         } else {
           _tile_loadd(1, wb + 2, rb);
@@ -643,6 +650,78 @@ void amx_rows(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t
   _tile_release();
 }
 
+// Q4_K / Q5_K: per sub-block j of 32 (of 8 per super-block), tile A holds its 16 weight rows'
+// quant values, widened from the nibbles (plus Q5_K's fifth bit), unsigned; B the activations of
+// the same 32 positions, packed per sub-block with the super-block's scale and the sub-block's
+// sum (pack_amx_256 in matmul.cpp). With w = d sc_j q - dmin m_j and x = dx xq:
+//   acc += dx * ((d sc_j) * float(C) - (dmin m_j) * float(sum_j))
+template <bool Five>
+void amx_k45(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
+  configure_tiles();
+  constexpr std::size_t kBytes = Five ? 176 : 144, kQs = Five ? 48 : 16;
+  const std::size_t nb = a.K / 256, rb = a.w_row_bytes;
+  alignas(64) std::int32_t c[16][16];
+  alignas(64) unsigned char q[16][32];
+  alignas(64) float out[16][16];
+  alignas(64) float sc[16][8], mn[16][8];  // per weight row: d * scale_j, dmin * min_j
+  const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+  for (std::size_t n = n0; n + 16 <= n1; n += 16) {
+    const unsigned char* w = a.w + n * rb;
+    for (std::size_t t = t0; t < t1; t += 16) {
+      const AmxBlock16* xg = a.xamx + (t / 16) * (a.K / 32);
+      __m512 acc[16];
+#pragma GCC unroll 16
+      for (int i = 0; i < 16; ++i) acc[i] = _mm512_setzero_ps();
+      for (std::size_t b = 0; b < nb; ++b) {
+        const unsigned char* wb = w + b * kBytes;
+        for (int i = 0; i < 16; ++i) {
+          const unsigned char* blk = wb + i * rb;
+          std::uint32_t dd_bits;
+          std::memcpy(&dd_bits, blk, 4);
+          const __m128 dd = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(dd_bits)));  // d, dmin
+          const __m128i sm = unpack_scales_k4(blk + 4);
+          _mm256_store_ps(sc[i], _mm256_mul_ps(_mm256_set1_ps(_mm_cvtss_f32(dd)), _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sm))));
+          _mm256_store_ps(mn[i], _mm256_mul_ps(_mm256_set1_ps(_mm_cvtss_f32(_mm_movehdup_ps(dd))),
+                                               _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(sm, 8)))));
+        }
+        for (int j = 0; j < 8; ++j) {
+          // Sub-block j: the low (j even) or high (j odd) nibbles of the 32 bytes of group j / 2;
+          // Q5_K's fifth bit is bit j of qh byte k.
+          for (int i = 0; i < 16; ++i) {
+            const unsigned char* blk = wb + i * rb;
+            const __m256i qs = load256(blk + kQs + 32 * (j / 2));
+            __m256i v = _mm256_and_si256(j % 2 ? _mm256_srli_epi16(qs, 4) : qs, m4);
+            if constexpr (Five)
+              v = _mm256_or_si256(v, _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(load256(blk + 16), _mm_cvtsi32_si128(j)), one), 4));
+            _mm256_store_si256(reinterpret_cast<__m256i*>(q[i]), v);
+          }
+          const AmxBlock16& x = xg[8 * b + j];
+          tiles_read_memory();
+          _tile_loadd(1, q, 32);
+          _tile_loadd(2, x.qs, 64);
+          _tile_zero(0);
+          _tile_dpbusd(0, 1, 2);
+          _tile_stored(0, c, 64);
+          const __m512 dx = _mm512_loadu_ps(x.d);
+          const __m512 sum = cvt_i32_f32(_mm512_loadu_si512(x.sum));
+#pragma GCC unroll 16
+          for (int i = 0; i < 16; ++i) {
+            const __m512 v = _mm512_fmsub_ps(_mm512_set1_ps(sc[i][j]), cvt_i32_f32(_mm512_load_si512(c[i])),
+                                             _mm512_mul_ps(_mm512_set1_ps(mn[i][j]), sum));
+            acc[i] = _mm512_fmadd_ps(dx, v, acc[i]);
+          }
+        }
+      }
+#pragma GCC unroll 16
+      for (int i = 0; i < 16; ++i) _mm512_store_ps(out[i], acc[i]);
+      const std::size_t tn = t1 - t < 16 ? t1 - t : 16;
+      for (std::size_t j = 0; j < tn; ++j)
+        for (int i = 0; i < 16; ++i) a.y[(t + j) * a.N + n + i] = out[i][j];
+    }
+  }
+  _tile_release();
+}
+
 }  // namespace
 
 #if defined(PONDER_SIMD_EMU)
@@ -653,8 +732,8 @@ void amx_rows(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t
 #define PONDER_AMX_ENTRY block_amx
 #endif
 
-// Q8_0 / Q4_0 prefill: the whole groups of 16 weight rows by AMX, the last N % 16 rows and
-// everything else by the AVX-512 kernels.
+// Q8_0 / Q4_0 / Q4_K / Q5_K prefill: the whole groups of 16 weight rows by AMX, the last N % 16
+// rows and everything else by the AVX-512 kernels.
 void PONDER_AMX_ENTRY(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
   if (a.xamx == nullptr || !amx_takes(a.type, a.T)) {
     PONDER_AVX512_ENTRY(a, n0, n1, t0, t1);
@@ -662,10 +741,13 @@ void PONDER_AMX_ENTRY(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::
   }
   const std::size_t whole = a.N / 16 * 16, amx_end = n1 < whole ? n1 : whole;
   if (n0 < amx_end) {
-    if (a.type == GgmlType::q4_0)
-      amx_rows<true>(a, n0, amx_end, t0, t1);
-    else
-      amx_rows<false>(a, n0, amx_end, t0, t1);
+    switch (a.type) {
+      case GgmlType::q8_0: amx_rows<false>(a, n0, amx_end, t0, t1); break;
+      case GgmlType::q4_0: amx_rows<true>(a, n0, amx_end, t0, t1); break;
+      case GgmlType::q4_k: amx_k45<false>(a, n0, amx_end, t0, t1); break;
+      case GgmlType::q5_k: amx_k45<true>(a, n0, amx_end, t0, t1); break;
+      default: break;
+    }
   }
   if (n1 > amx_end) PONDER_AVX512_ENTRY(a, n0 > amx_end ? n0 : amx_end, n1, t0, t1);
 }

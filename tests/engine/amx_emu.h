@@ -20,7 +20,10 @@
 #include <cstdlib>
 #include <cstring>
 
+// Unnamed inner namespace: each file that includes this gets its own copy (the rule of the
+// kernel files, which are compiled with their own -m flags).
 namespace ponder::test::amx_emu {
+namespace {
 
 struct State {
   bool configured = false;
@@ -45,6 +48,7 @@ inline void loadconfig(const void* config) {
   s = State{};
   if (b[0] == 0) return;  // palette 0: the init state, tiles unconfigured
   if (b[0] != 1) fault("palette other than 0 or 1");
+  if (b[1] != 0) fault("start_row not zero (restarting an interrupted load is not emulated)");
   for (int i = 2; i < 16; ++i)
     if (b[i] != 0) fault("reserved configuration bytes 2-15 not zero");
   for (int i = 32; i < 48; ++i)
@@ -106,6 +110,7 @@ inline void dp(int dst, int a, int b) {
       }
 }
 
+}  // namespace
 }  // namespace ponder::test::amx_emu
 
 // The intrinsics' names, as g++'s <immintrin.h> spells them (there they are macros or inline

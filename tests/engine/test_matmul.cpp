@@ -274,15 +274,16 @@ TEST_CASE("matmul: no pool equals a pool, zero rows of X do nothing", "[matmul]"
 }
 
 TEST_CASE("matmul: a prefill row's result does not depend on the rows prefilled with it", "[matmul]") {
-  // Prefill (T > 1) puts activation rows in tiles of 1 to 4 by where they fall; every tile shape
-  // must give the same bits (as prefix reuse prefills a suffix alone). K = 224 is 7 blocks of 32,
-  // an odd tail for the block accumulators.
+  // Prefill (T > 1) puts activation rows in tiles of 1 to 4 (AMX: 16) by where they fall; every
+  // tile shape must give the same bits (as prefix reuse prefills a suffix alone). K = 224 is 7
+  // blocks of 32, an odd tail for the block accumulators; N = 19 is one AMX tile of 16 weight
+  // rows and 3 rows for the other kernels; T = 70 is more than one task's 64 activation rows.
   std::mt19937 rng(11);
   cpu::ThreadPool pool(2);
-  const std::size_t T = 11;
+  const std::size_t T = 70;
   for (GgmlType type : {GgmlType::f32, GgmlType::f16, GgmlType::bf16, GgmlType::q8_0, GgmlType::q4_0, GgmlType::q4_k,
                         GgmlType::q5_k, GgmlType::q6_k}) {
-    const std::size_t K = block_of(type) == 256 ? 512 : 224, N = 13;
+    const std::size_t K = block_of(type) == 256 ? 512 : 224, N = 19;
     TestWeight tw = make_weight(type, N, K, rng);
     finish(tw, type, N, K);
     const std::vector<float> x = make_x(T, K, rng);
