@@ -1,9 +1,13 @@
 #pragma once
-// SSE / AVX / F16C helpers shared by the kernel files (matmul_avx2.cpp, matmul_avx512.cpp). Include after
-// the intrinsics header. In an unnamed namespace on purpose: each kernel file, compiled with its
-// own ISA flags, gets its own copy (one inline copy merged across files by the linker could run
+// What the kernel files (matmul_avx2.cpp, matmul_avx512.cpp) share: SSE / AVX / F16C helpers, and
+// the drivers that are the same for every vector width (float prefill tiles, the block types'
+// decode pairing and prefill tiling), as templates over the file's vector path. Include after the
+// intrinsics header. In an unnamed namespace on purpose: each kernel file, compiled with its own
+// ISA flags, gets its own copy (one inline copy merged across files by the linker could run
 // AVX-512 instructions on an AVX2 machine).
 #include <cstring>
+
+#include "engine/cpu/matmul_internal.h"
 
 namespace ponder::cpu::detail {
 namespace {
@@ -53,6 +57,217 @@ inline __m128 add_mins_k4(__m128 mins, __m128 scale, __m128i m16, const std::int
   const __m128i pairs = _mm_hadd_epi16(load128(bsums), load128(bsums + 8));  // |.| <= 4064
   return _mm_fmadd_ps(_mm_permute_ps(scale, _MM_SHUFFLE(1, 1, 1, 1)), _mm_cvtepi32_ps(_mm_madd_epi16(pairs, m16)),
                       mins);
+}
+
+// ---- Pointers into a call's operands ----
+
+// Row t of the quantized activations (B = BlockQ8x32 or BlockQ8x256).
+template <class B>
+inline const B* xrow(const MatmulArgs& a, std::size_t t) {
+  return reinterpret_cast<const B*>(static_cast<const unsigned char*>(a.xq) + t * a.xq_row_bytes);
+}
+
+// Weight rows n[0..P) and quantized activation rows [t, t + C), as a block kernel's tile takes
+// them.
+template <class B, int P, int C>
+struct TileRows {
+  const unsigned char* w[P];
+  const B* x[C];
+  TileRows(const MatmulArgs& a, const std::size_t* n, std::size_t t) {
+#pragma GCC unroll 2
+    for (int p = 0; p < P; ++p) w[p] = a.w + n[p] * a.w_row_bytes;
+#pragma GCC unroll 4
+    for (int c = 0; c < C; ++c) x[c] = xrow<B>(a, t + c);
+  }
+};
+
+// ---- F32 / F16 / BF16 ----
+
+// Element k of a row of the float type Ty, widened.
+template <GgmlType Ty>
+inline float load1(const unsigned char* row, std::size_t k) {
+  if constexpr (Ty == GgmlType::f32) {
+    float f;
+    std::memcpy(&f, row + 4 * k, 4);
+    return f;
+  } else if constexpr (Ty == GgmlType::f16) {
+    return half(row + 2 * k);
+  } else {
+    unsigned short h;
+    std::memcpy(&h, row + 2 * k, 2);
+    const unsigned bits = static_cast<unsigned>(h) << 16;
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return f;
+  }
+}
+
+// The vector path V of a kernel file provides: Vec, kLanes, zero(), loadx(const float*),
+// loadw<Ty>(row, k) (kLanes weights widened), fma(w, x, acc), add(a, b), hsum(Vec), and
+// gemv_step<Ty>(row, x, k, acc[4]): acc[u] += weights and x at k + u kLanes, u < 4.
+
+// Decode streams the weights: prefetch this far ahead of the loads (past the end of a row is
+// the next row, or harmlessly nothing).
+constexpr std::size_t kPrefetchAhead = 2048;
+
+// Decode (C = 1 activation row) streams the rows: every line of a block of `bytes` at w,
+// kPrefetchAhead ahead.
+template <int C>
+inline void prefetch_block(const unsigned char* w, int bytes) {
+  if constexpr (C == 1)
+#pragma GCC unroll 4
+    for (int off = 0; off < bytes; off += 64) _mm_prefetch(reinterpret_cast<const char*>(w) + kPrefetchAhead + off, _MM_HINT_T0);
+}
+
+// Decode: each row read as one sequential stream (four neighbouring rows side by side are four
+// short streams, which the prefetchers follow badly: F16 rows of 1536 ran at half the speed of
+// rows of 8960), with four accumulators over interleaved runs of kLanes for the FMA latency. (Its
+// rounding differs from the prefill tiles' one chain per output; T = 1 always comes here,
+// whatever the thread count.) P rows side by side (P = 2: the rows n[0] and n[1] come from the
+// two halves of a task, two sequential streams per thread, as the block kernels in decode); each
+// row goes through the same instructions whatever P is.
+template <class V, GgmlType Ty, int P>
+void float_gemv_rows(const MatmulArgs& a, const std::size_t* n) {
+  using Vec = typename V::Vec;
+  const unsigned char* w[P];
+#pragma GCC unroll 2
+  for (int p = 0; p < P; ++p) w[p] = a.w + n[p] * a.w_row_bytes;
+  const float* x = a.x;
+  const std::size_t K = a.K;
+  Vec acc[P][4];
+#pragma GCC unroll 2
+  for (int p = 0; p < P; ++p) acc[p][0] = acc[p][1] = acc[p][2] = acc[p][3] = V::zero();
+  constexpr std::size_t kBytes = Ty == GgmlType::f32 ? 4 : 2, kStep = 4 * V::kLanes;
+  std::size_t k = 0;
+  for (; k + kStep <= K; k += kStep) {
+#pragma GCC unroll 2
+    for (int p = 0; p < P; ++p)
+#pragma GCC unroll 4
+      for (std::size_t off = 0; off < kStep * kBytes; off += 64)
+        _mm_prefetch(reinterpret_cast<const char*>(w[p] + kBytes * k + off) + kPrefetchAhead, _MM_HINT_T0);
+#pragma GCC unroll 2
+    for (int p = 0; p < P; ++p) V::template gemv_step<Ty>(w[p], x, k, acc[p]);
+  }
+#pragma GCC unroll 2
+  for (int p = 0; p < P; ++p) {
+    std::size_t kk = k;
+    for (; kk + V::kLanes <= K; kk += V::kLanes)
+      acc[p][0] = V::fma(V::template loadw<Ty>(w[p], kk), V::loadx(x + kk), acc[p][0]);
+    float s = V::hsum(V::add(V::add(acc[p][0], acc[p][1]), V::add(acc[p][2], acc[p][3])));
+    for (; kk < K; ++kk) s += load1<Ty>(w[p], kk) * x[kk];
+    a.y[n[p]] = s;
+  }
+}
+
+// Prefill: a tile of R <= 4 weight rows x C <= 3 activation rows, one accumulator per output (12
+// at most): the C activation vectors are loaded, then each weight row's values are widened once
+// and used C times; the last K % kLanes elements one by one. (2 x 4 tiles, 8 accumulators, one
+// FMA chain each per step, were bound by the FMA latency: with AVX2, 44 GFLOP/s per core on F16
+// in L2 against 79 for 4 x 3.)
+template <class V, GgmlType Ty, int R, int C>
+void float_tile(const MatmulArgs& a, std::size_t n, std::size_t t) {
+  using Vec = typename V::Vec;
+  const unsigned char* w[R];
+  const float* x[C];
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r) w[r] = a.w + (n + r) * a.w_row_bytes;
+#pragma GCC unroll 4
+  for (int c = 0; c < C; ++c) x[c] = a.x + (t + c) * a.K;
+  Vec acc[R][C];
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int c = 0; c < C; ++c) acc[r][c] = V::zero();
+  const std::size_t K = a.K;
+  std::size_t k = 0;
+  for (; k + V::kLanes <= K; k += V::kLanes) {
+    Vec xv[C];
+#pragma GCC unroll 4
+    for (int c = 0; c < C; ++c) xv[c] = V::loadx(x[c] + k);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+      const Vec wv = V::template loadw<Ty>(w[r], k);
+#pragma GCC unroll 4
+      for (int c = 0; c < C; ++c) acc[r][c] = V::fma(wv, xv[c], acc[r][c]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int c = 0; c < C; ++c) {
+      float s = V::hsum(acc[r][c]);
+      for (std::size_t kk = k; kk < K; ++kk) s += load1<Ty>(w[r], kk) * x[c][kk];
+      a.y[(t + c) * a.N + n + r] = s;
+    }
+}
+
+template <class V, GgmlType Ty, int R>
+void float_rows(const MatmulArgs& a, std::size_t n, std::size_t t0, std::size_t t1) {
+  std::size_t t = t0;
+  for (; t + 3 <= t1; t += 3) float_tile<V, Ty, R, 3>(a, n, t);
+  switch (t1 - t) {
+    case 2: float_tile<V, Ty, R, 2>(a, n, t); break;
+    case 1: float_tile<V, Ty, R, 1>(a, n, t); break;
+    default: break;
+  }
+}
+
+// Decode (T = 1): the first half of the task's rows beside the second half, two sequential
+// streams per thread; prefill: tiles of 4 x 3.
+template <class V, GgmlType Ty>
+void float_block(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
+  if (a.T == 1) {
+    const std::size_t half_rows = (n1 - n0) / 2;
+    for (std::size_t i = 0; i < half_rows; ++i) {
+      const std::size_t rows[2] = {n0 + i, n0 + half_rows + i};
+      float_gemv_rows<V, Ty, 2>(a, rows);
+    }
+    if ((n1 - n0) % 2) {
+      const std::size_t last[1] = {n1 - 1};
+      float_gemv_rows<V, Ty, 1>(a, last);
+    }
+    return;
+  }
+  std::size_t n = n0;
+  for (; n + 4 <= n1; n += 4) float_rows<V, Ty, 4>(a, n, t0, t1);
+  switch (n1 - n) {
+    case 3: float_rows<V, Ty, 3>(a, n, t0, t1); break;
+    case 2: float_rows<V, Ty, 2>(a, n, t0, t1); break;
+    case 1: float_rows<V, Ty, 1>(a, n, t0, t1); break;
+    default: break;
+  }
+}
+
+// ---- Block types ----
+
+// The work of a block kernel (Kernel::rows<P, C>(a, n, t): weight rows n[0..P) x activation rows
+// [t, t + C)). Decode (T = 1) pairs the first half of the task's rows with the second half (two
+// sequential streams per thread); prefill takes one weight row x up to 4 activation rows.
+template <class Kernel>
+void int8_block(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
+  if (a.T == 1) {
+    const std::size_t half_rows = (n1 - n0) / 2;
+    for (std::size_t i = 0; i < half_rows; ++i) {
+      const std::size_t rows[2] = {n0 + i, n0 + half_rows + i};
+      Kernel::template rows<2, 1>(a, rows, 0);
+    }
+    if ((n1 - n0) % 2) {
+      const std::size_t last[1] = {n1 - 1};
+      Kernel::template rows<1, 1>(a, last, 0);
+    }
+    return;
+  }
+  for (std::size_t n = n0; n < n1; ++n) {
+    const std::size_t row[1] = {n};
+    std::size_t t = t0;
+    for (; t + 4 <= t1; t += 4) Kernel::template rows<1, 4>(a, row, t);
+    switch (t1 - t) {
+      case 3: Kernel::template rows<1, 3>(a, row, t); break;
+      case 2: Kernel::template rows<1, 2>(a, row, t); break;
+      case 1: Kernel::template rows<1, 1>(a, row, t); break;
+      default: break;
+    }
+  }
 }
 
 }  // namespace

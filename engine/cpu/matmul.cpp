@@ -229,38 +229,28 @@ void split(Job& j, std::size_t x_row_bytes, unsigned threads, bool amx) {
   j.tasks = j.row_tasks * t_tasks;
 }
 
-// The activations of the AMX kernels for the rows 16 g .. 16 g + 15 of X (matmul_internal.h):
-// from their BlockQ8x32 rows (`xq`, `row_bytes` apart), rows past T as zeros.
-void pack_amx(const unsigned char* xq, std::size_t row_bytes, std::size_t T, std::size_t nb, std::size_t g,
-              AmxBlock16* out) {
-  for (std::size_t b = 0; b < nb; ++b) {
-    AmxBlock16& o = out[b];
-    std::memset(&o, 0, sizeof o);
-    for (std::size_t j = 0; j < 16 && 16 * g + j < T; ++j) {
-      const BlockQ8x32& x = reinterpret_cast<const BlockQ8x32*>(xq + (16 * g + j) * row_bytes)[b];
-      for (int r = 0; r < 8; ++r) std::memcpy(&o.qs[r][4 * j], x.qs + 4 * r, 4);
-      o.d[j] = x.d;
-      o.sum[j] = x.sum;
-    }
-  }
-}
-
-// The same from BlockQ8x256 rows, per sub-block of 32 (K / 32 of them): the super-block's scale
-// and the sub-block's sum (two of the 16-sums).
-void pack_amx_256(const unsigned char* xq, std::size_t row_bytes, std::size_t T, std::size_t nsub, std::size_t g,
-                  AmxBlock16* out) {
+// The activations of the AMX kernels for the rows 16 g .. 16 g + 15 of X (matmul_internal.h),
+// rows past T as zeros: for row t and block s of 32, fetch(t, s) gives its 32 values, scale and
+// sum as {const int8_t*, float, int32_t}.
+template <class Fetch>
+void pack_amx(std::size_t T, std::size_t nsub, std::size_t g, AmxBlock16* out, Fetch fetch) {
   for (std::size_t s = 0; s < nsub; ++s) {
     AmxBlock16& o = out[s];
     std::memset(&o, 0, sizeof o);
     for (std::size_t j = 0; j < 16 && 16 * g + j < T; ++j) {
-      const BlockQ8x256& x = reinterpret_cast<const BlockQ8x256*>(xq + (16 * g + j) * row_bytes)[s / 8];
-      const std::size_t sub = s % 8;
-      for (int r = 0; r < 8; ++r) std::memcpy(&o.qs[r][4 * j], x.qs + 32 * sub + 4 * r, 4);
-      o.d[j] = x.d;
-      o.sum[j] = x.bsums[2 * sub] + x.bsums[2 * sub + 1];
+      const auto [qs, d, sum] = fetch(16 * g + j, s);
+      for (int r = 0; r < 8; ++r) std::memcpy(&o.qs[r][4 * j], qs + 4 * r, 4);
+      o.d[j] = d;
+      o.sum[j] = sum;
     }
   }
 }
+
+struct Block32View {
+  const std::int8_t* qs;
+  float d;
+  std::int32_t sum;
+};
 
 }  // namespace
 
@@ -342,9 +332,20 @@ void matmul_shared(const MatmulOut* outs, std::size_t n_outs, const float* x, st
     // (Pointers, not the thread_local vectors: in a worker those names are the worker's own.)
     const unsigned char *q32 = xq32.data(), *q256 = xq256.data();
     AmxBlock16 *p32 = xamx32.data(), *p256 = xamx256.data();
+    // BlockQ8x32 rows as they are; BlockQ8x256 rows per sub-block of 32, with the super-block's
+    // scale and the sub-block's sum (two of the 16-sums).
+    auto from32 = [&](std::size_t t, std::size_t s) {
+      const BlockQ8x32& x = reinterpret_cast<const BlockQ8x32*>(q32 + t * row32)[s];
+      return Block32View{x.qs, x.d, x.sum};
+    };
+    auto from256 = [&](std::size_t t, std::size_t s) {
+      const BlockQ8x256& x = reinterpret_cast<const BlockQ8x256*>(q256 + t * row256)[s / 8];
+      const std::size_t j = s % 8;
+      return Block32View{x.qs + 32 * j, x.d, x.bsums[2 * j] + x.bsums[2 * j + 1]};
+    };
     auto pack = [&](std::size_t g, unsigned) {
-      if (want_amx32) pack_amx(q32, row32, T, nsub, g, p32 + g * nsub);
-      if (want_amx256) pack_amx_256(q256, row256, T, nsub, g, p256 + g * nsub);
+      if (want_amx32) pack_amx(T, nsub, g, p32 + g * nsub, from32);
+      if (want_amx256) pack_amx(T, nsub, g, p256 + g * nsub, from256);
     };
     if (pool && groups > 1)
       pool->parallel_for(groups, pack);

@@ -41,164 +41,36 @@ inline __m256 load8(const unsigned char* row, std::size_t k) {
     return widen8<Ty>(load128(row + 2 * k));
 }
 
-template <GgmlType Ty>
-inline float load1(const unsigned char* row, std::size_t k) {
-  if constexpr (Ty == GgmlType::f32) {
-    float f;
-    std::memcpy(&f, row + 4 * k, 4);
-    return f;
-  } else if constexpr (Ty == GgmlType::f16) {
-    return half(row + 2 * k);
-  } else {
-    unsigned short h;
-    std::memcpy(&h, row + 2 * k, 2);
-    const unsigned bits = static_cast<unsigned>(h) << 16;
-    float f;
-    std::memcpy(&f, &bits, 4);
-    return f;
-  }
-}
-
-// Prefill: a tile of R <= 4 weight rows x C <= 3 activation rows, 12 accumulators at most: the C
-// activation vectors are loaded, then each weight row's 8 values are widened once and used C
-// times. (2 x 4 tiles, 8 accumulators, one FMA chain each per step, were bound by the FMA latency:
-// 44 GFLOP/s per core on F16 in L2 against 79 for 4 x 3.)
-template <GgmlType Ty, int R, int C>
-void float_tile(const MatmulArgs& a, std::size_t n, std::size_t t) {
-  const unsigned char* w[R];
-  const float* x[C];
+// The vector path of the float drivers in kernel_common.h: 8 lanes.
+struct Avx2 {
+  using Vec = __m256;
+  static constexpr std::size_t kLanes = 8;
+  static Vec zero() { return _mm256_setzero_ps(); }
+  static Vec loadx(const float* x) { return _mm256_loadu_ps(x); }
+  template <GgmlType Ty>
+  static Vec loadw(const unsigned char* row, std::size_t k) { return load8<Ty>(row, k); }
+  static Vec fma(Vec w, Vec x, Vec acc) { return _mm256_fmadd_ps(w, x, acc); }
+  static Vec add(Vec a, Vec b) { return _mm256_add_ps(a, b); }
+  static float hsum(Vec v) { return detail::hsum(v); }
+  // Decode, 32 elements of a row into its four accumulators.
+  template <GgmlType Ty>
+  static void gemv_step(const unsigned char* w, const float* x, std::size_t k, Vec* acc) {
+    if constexpr (Ty == GgmlType::f32) {
 #pragma GCC unroll 4
-  for (int r = 0; r < R; ++r) w[r] = a.w + (n + r) * a.w_row_bytes;
-#pragma GCC unroll 4
-  for (int c = 0; c < C; ++c) x[c] = a.x + (t + c) * a.K;
-  __m256 acc[R][C];
-#pragma GCC unroll 4
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-    for (int c = 0; c < C; ++c) acc[r][c] = _mm256_setzero_ps();
-  const std::size_t K = a.K;
-  std::size_t k = 0;
-  for (; k + 8 <= K; k += 8) {
-    __m256 xv[C];
-#pragma GCC unroll 4
-    for (int c = 0; c < C; ++c) xv[c] = _mm256_loadu_ps(x[c] + k);
-#pragma GCC unroll 4
-    for (int r = 0; r < R; ++r) {
-      const __m256 wv = load8<Ty>(w[r], k);
-#pragma GCC unroll 4
-      for (int c = 0; c < C; ++c) acc[r][c] = _mm256_fmadd_ps(wv, xv[c], acc[r][c]);
+      for (int u = 0; u < 4; ++u) acc[u] = fma(load8<Ty>(w, k + 8 * u), loadx(x + k + 8 * u), acc[u]);
+    } else {
+      // Two 32-byte loads per line, each widened half by half: from DRAM this read 5-15% faster
+      // than four 16-byte loads on rows of 8960 (fewer loads waiting on each missed line).
+      const __m256i v0 = load256(w + 2 * k), v1 = load256(w + 2 * k + 32);
+      acc[0] = fma(widen8<Ty>(_mm256_castsi256_si128(v0)), loadx(x + k), acc[0]);
+      acc[1] = fma(widen8<Ty>(_mm256_extracti128_si256(v0, 1)), loadx(x + k + 8), acc[1]);
+      acc[2] = fma(widen8<Ty>(_mm256_castsi256_si128(v1)), loadx(x + k + 16), acc[2]);
+      acc[3] = fma(widen8<Ty>(_mm256_extracti128_si256(v1, 1)), loadx(x + k + 24), acc[3]);
     }
   }
-#pragma GCC unroll 4
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-    for (int c = 0; c < C; ++c) {
-      float s = hsum(acc[r][c]);
-      for (std::size_t kk = k; kk < K; ++kk) s += load1<Ty>(w[r], kk) * x[c][kk];
-      a.y[(t + c) * a.N + n + r] = s;
-    }
-}
-
-// Decode: each row read as one sequential stream (four neighbouring rows side by side are four
-// short streams, which the prefetchers follow badly: F16 rows of 1536 ran at half the speed of
-// rows of 8960), with four accumulators over interleaved runs of 8 for the FMA latency. (Its
-// rounding differs from the prefill tiles' one chain per output; T = 1 always comes here,
-// whatever the thread count.)
-// Decode streams the weights: prefetch this far ahead of the loads (past the end of a row is
-// the next row, or harmlessly nothing).
-constexpr std::size_t kPrefetchAhead = 2048;
-
-// P rows side by side (P = 2: the rows n[0] and n[1] come from the two halves of a task, two
-// sequential streams per thread, as the block kernels in decode); each row goes through the same
-// instructions whatever P is.
-template <GgmlType Ty, int P>
-void float_gemv_rows(const MatmulArgs& a, const std::size_t* n) {
-  const unsigned char* w[P];
-#pragma GCC unroll 2
-  for (int p = 0; p < P; ++p) w[p] = a.w + n[p] * a.w_row_bytes;
-  const float* x = a.x;
-  const std::size_t K = a.K;
-  __m256 acc[P][4];
-#pragma GCC unroll 2
-  for (int p = 0; p < P; ++p) acc[p][0] = acc[p][1] = acc[p][2] = acc[p][3] = _mm256_setzero_ps();
-  std::size_t k = 0;
-  constexpr std::size_t kBytes = Ty == GgmlType::f32 ? 4 : 2;
-  for (; k + 32 <= K; k += 32) {
-#pragma GCC unroll 2
-    for (int p = 0; p < P; ++p) {
-      _mm_prefetch(reinterpret_cast<const char*>(w[p] + kBytes * k) + kPrefetchAhead, _MM_HINT_T0);
-      if constexpr (Ty == GgmlType::f32)
-        _mm_prefetch(reinterpret_cast<const char*>(w[p] + kBytes * k) + kPrefetchAhead + 64, _MM_HINT_T0);
-    }
-#pragma GCC unroll 2
-    for (int p = 0; p < P; ++p) {
-      if constexpr (Ty == GgmlType::f32) {
-        acc[p][0] = _mm256_fmadd_ps(load8<Ty>(w[p], k), _mm256_loadu_ps(x + k), acc[p][0]);
-        acc[p][1] = _mm256_fmadd_ps(load8<Ty>(w[p], k + 8), _mm256_loadu_ps(x + k + 8), acc[p][1]);
-        acc[p][2] = _mm256_fmadd_ps(load8<Ty>(w[p], k + 16), _mm256_loadu_ps(x + k + 16), acc[p][2]);
-        acc[p][3] = _mm256_fmadd_ps(load8<Ty>(w[p], k + 24), _mm256_loadu_ps(x + k + 24), acc[p][3]);
-      } else {
-        // Two 32-byte loads per line, each widened half by half: from DRAM this read 5-15% faster
-        // than four 16-byte loads on rows of 8960 (fewer loads waiting on each missed line).
-        const __m256i v0 = load256(w[p] + 2 * k), v1 = load256(w[p] + 2 * k + 32);
-        acc[p][0] = _mm256_fmadd_ps(widen8<Ty>(_mm256_castsi256_si128(v0)), _mm256_loadu_ps(x + k), acc[p][0]);
-        acc[p][1] = _mm256_fmadd_ps(widen8<Ty>(_mm256_extracti128_si256(v0, 1)), _mm256_loadu_ps(x + k + 8), acc[p][1]);
-        acc[p][2] = _mm256_fmadd_ps(widen8<Ty>(_mm256_castsi256_si128(v1)), _mm256_loadu_ps(x + k + 16), acc[p][2]);
-        acc[p][3] = _mm256_fmadd_ps(widen8<Ty>(_mm256_extracti128_si256(v1, 1)), _mm256_loadu_ps(x + k + 24), acc[p][3]);
-      }
-    }
-  }
-#pragma GCC unroll 2
-  for (int p = 0; p < P; ++p) {
-    std::size_t kk = k;
-    for (; kk + 8 <= K; kk += 8) acc[p][0] = _mm256_fmadd_ps(load8<Ty>(w[p], kk), _mm256_loadu_ps(x + kk), acc[p][0]);
-    float s = hsum(_mm256_add_ps(_mm256_add_ps(acc[p][0], acc[p][1]), _mm256_add_ps(acc[p][2], acc[p][3])));
-    for (; kk < K; ++kk) s += load1<Ty>(w[p], kk) * x[kk];
-    a.y[n[p]] = s;
-  }
-}
-
-template <GgmlType Ty, int R>
-void float_rows(const MatmulArgs& a, std::size_t n, std::size_t t0, std::size_t t1) {
-  std::size_t t = t0;
-  for (; t + 3 <= t1; t += 3) float_tile<Ty, R, 3>(a, n, t);
-  switch (t1 - t) {
-    case 2: float_tile<Ty, R, 2>(a, n, t); break;
-    case 1: float_tile<Ty, R, 1>(a, n, t); break;
-    default: break;
-  }
-}
-
-template <GgmlType Ty>
-void float_block(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
-  std::size_t n = n0;
-  if (a.T == 1) {  // decode: the first half of the rows beside the second half
-    const std::size_t half = (n1 - n0) / 2;
-    for (std::size_t i = 0; i < half; ++i) {
-      const std::size_t rows[2] = {n0 + i, n0 + half + i};
-      float_gemv_rows<Ty, 2>(a, rows);
-    }
-    if ((n1 - n0) % 2) {
-      const std::size_t last[1] = {n1 - 1};
-      float_gemv_rows<Ty, 1>(a, last);
-    }
-    return;
-  }
-  for (; n + 4 <= n1; n += 4) float_rows<Ty, 4>(a, n, t0, t1);
-  switch (n1 - n) {
-    case 3: float_rows<Ty, 3>(a, n, t0, t1); break;
-    case 2: float_rows<Ty, 2>(a, n, t0, t1); break;
-    case 1: float_rows<Ty, 1>(a, n, t0, t1); break;
-    default: break;
-  }
-}
+};
 
 // ---- Block types: one weight row x C quantized activation rows, integer dot products ----
-
-template <class B>
-inline const B* xrow(const MatmulArgs& a, std::size_t t) {
-  return reinterpret_cast<const B*>(static_cast<const unsigned char*>(a.xq) + t * a.xq_row_bytes);
-}
 
 // Q8_0 and Q4_0 take one block of 32 at a time; `Tile::block(w, b, x, acc)` adds block b of
 // the weight row at `w` times the activation blocks x[c][b] into acc[c]. Several accumulators
@@ -212,12 +84,9 @@ inline const B* xrow(const MatmulArgs& a, std::size_t t) {
 // whatever P is, so its result does not depend on the pairing.
 template <class Tile, int P, int C, int A>
 void run_blocks32_acc(const MatmulArgs& a, const std::size_t* n, std::size_t t) {
-  const unsigned char* w[P];
-#pragma GCC unroll 2
-  for (int p = 0; p < P; ++p) w[p] = a.w + n[p] * a.w_row_bytes;
-  const BlockQ8x32* x[C];
-#pragma GCC unroll 4
-  for (int c = 0; c < C; ++c) x[c] = xrow<BlockQ8x32>(a, t + c);
+  const TileRows<BlockQ8x32, P, C> tr(a, n, t);
+  const unsigned char* const* w = tr.w;
+  const BlockQ8x32* const* x = tr.x;
   __m256 acc[P][A][C];
 #pragma GCC unroll 2
   for (int p = 0; p < P; ++p)
@@ -272,22 +141,7 @@ void run_blocks32(const MatmulArgs& a, const std::size_t* n, std::size_t t) {
   run_blocks32_acc<Tile, P, C, 2>(a, n, t);
 }
 
-// The block kernels' entry points, from their `rows<P, C>(a, rows, t)`: one weight row, or in
-// decode two rows side by side.
-template <class Kernel>
-struct RowKernel {
-  template <int C>
-  static void run(const MatmulArgs& a, std::size_t n, std::size_t t) {
-    const std::size_t row[1] = {n};
-    Kernel::template rows<1, C>(a, row, t);
-  }
-  static void run_pair(const MatmulArgs& a, std::size_t n, std::size_t m) {
-    const std::size_t pair[2] = {n, m};
-    Kernel::template rows<2, 1>(a, pair, 0);
-  }
-};
-
-struct Q8_0 : RowKernel<Q8_0> {
+struct Q8_0 {
   static constexpr std::size_t kBytes = 34;
   template <int C>
   static void block(const unsigned char* w, std::size_t b, const BlockQ8x32* const* x, __m256* acc) {
@@ -307,7 +161,7 @@ struct Q8_0 : RowKernel<Q8_0> {
   static void rows(const MatmulArgs& a, const std::size_t* n, std::size_t t) { run_blocks32<Q8_0, P, C>(a, n, t); }
 };
 
-struct Q4_0 : RowKernel<Q4_0> {
+struct Q4_0 {
   static constexpr std::size_t kBytes = 18;
   template <int C>
   static void block(const unsigned char* w, std::size_t b, const BlockQ8x32* const* x, __m256* acc) {
@@ -345,16 +199,13 @@ inline __m256i pair_broadcast(int i) {
 
 // Q6_K: per 128 weights, 64 bytes of low nibbles and 32 of 2-bit highs; a signed 8-bit scale
 // per 16 weights; value d * sc * (q - 32), q in 0..63.
-struct Q6K : RowKernel<Q6K> {
+struct Q6K {
   // Weight rows n[0..P) x activation rows [t, t + C).
   template <int P, int C>
   static void rows(const MatmulArgs& a, const std::size_t* n, std::size_t t) {
-    const unsigned char* wrow[P];
-#pragma GCC unroll 2
-    for (int p = 0; p < P; ++p) wrow[p] = a.w + n[p] * a.w_row_bytes;
-    const BlockQ8x256* x[C];
-#pragma GCC unroll 4
-    for (int c = 0; c < C; ++c) x[c] = xrow<BlockQ8x256>(a, t + c);
+    const TileRows<BlockQ8x256, P, C> tr(a, n, t);
+    const unsigned char* const* wrow = tr.w;
+    const BlockQ8x256* const* x = tr.x;
     const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
     __m256 acc[P][C];
 #pragma GCC unroll 2
@@ -366,11 +217,7 @@ struct Q6K : RowKernel<Q6K> {
 #pragma GCC unroll 2
       for (int p = 0; p < P; ++p) {
         const unsigned char* w = wrow[p] + b * 210;
-        if constexpr (C == 1) {  // decode streams the row: every line of the block, ahead
-#pragma GCC unroll 4
-          for (int off = 0; off < 210; off += 64)
-            _mm_prefetch(reinterpret_cast<const char*>(w) + kPrefetchAhead + off, _MM_HINT_T0);
-        }
+        prefetch_block<C>(w, 210);
         const auto* sc = reinterpret_cast<const std::int8_t*>(w + 192);
         const float d = half(w + 208);
         const __m256i sc16 = _mm256_cvtepi8_epi16(load128(sc));
@@ -498,39 +345,16 @@ void quantize_row_q8x256(const float* x, std::size_t K, BlockQ8x256* out) {
 
 namespace {
 
-template <class Tile>
-void int8_block(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
-  if (a.T == 1) {  // decode: the first half of the rows beside the second half
-    const std::size_t half = (n1 - n0) / 2;
-    for (std::size_t i = 0; i < half; ++i) Tile::run_pair(a, n0 + i, n0 + half + i);
-    if ((n1 - n0) % 2) Tile::template run<1>(a, n1 - 1, 0);
-    return;
-  }
-  for (std::size_t n = n0; n < n1; ++n) {
-    std::size_t t = t0;
-    for (; t + 4 <= t1; t += 4) Tile::template run<4>(a, n, t);
-    switch (t1 - t) {
-      case 3: Tile::template run<3>(a, n, t); break;
-      case 2: Tile::template run<2>(a, n, t); break;
-      case 1: Tile::template run<1>(a, n, t); break;
-      default: break;
-    }
-  }
-}
-
 // Q4_K and Q5_K: per 64 weights, 32 bytes of low nibbles (weights j..j+31) and high nibbles
 // (j+32..j+63), each 32 with its own 6-bit scale; Q5_K adds a fifth bit from qh.
 template <bool Five>
-struct QK45 : RowKernel<QK45<Five>> {
+struct QK45 {
   // Weight rows n[0..P) x activation rows [t, t + C).
   template <int P, int C>
   static void rows(const MatmulArgs& a, const std::size_t* n, std::size_t t) {
-    const unsigned char* wrow[P];
-#pragma GCC unroll 2
-    for (int p = 0; p < P; ++p) wrow[p] = a.w + n[p] * a.w_row_bytes;
-    const BlockQ8x256* x[C];
-#pragma GCC unroll 4
-    for (int c = 0; c < C; ++c) x[c] = xrow<BlockQ8x256>(a, t + c);
+    const TileRows<BlockQ8x256, P, C> tr(a, n, t);
+    const unsigned char* const* wrow = tr.w;
+    const BlockQ8x256* const* x = tr.x;
     const __m256i m4 = _mm256_set1_epi8(0x0F), bit0 = _mm256_set1_epi8(1), bit1 = _mm256_set1_epi8(2);
     __m256 acc[P][C];
     __m128 mins[P][C];  // dmin * m[j] * (sum of the activations of 32-block j), four lanes
@@ -547,11 +371,7 @@ struct QK45 : RowKernel<QK45<Five>> {
 #pragma GCC unroll 2
       for (int p = 0; p < P; ++p) {
         const unsigned char* w = wrow[p] + b * block_bytes;
-        if (C == 1) {
-          _mm_prefetch(reinterpret_cast<const char*>(w) + kPrefetchAhead, _MM_HINT_T0);
-          _mm_prefetch(reinterpret_cast<const char*>(w) + kPrefetchAhead + 64, _MM_HINT_T0);
-          _mm_prefetch(reinterpret_cast<const char*>(w) + kPrefetchAhead + 128, _MM_HINT_T0);
-        }
+        prefetch_block<C>(w, static_cast<int>(block_bytes));
         // d and dmin widened together (lanes 0 and 1).
         std::uint32_t dd_bits;
         std::memcpy(&dd_bits, w, 4);
@@ -611,9 +431,9 @@ struct QK45 : RowKernel<QK45<Five>> {
 
 void block_avx2(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
   switch (a.type) {
-    case GgmlType::f32: float_block<GgmlType::f32>(a, n0, n1, t0, t1); break;
-    case GgmlType::f16: float_block<GgmlType::f16>(a, n0, n1, t0, t1); break;
-    case GgmlType::bf16: float_block<GgmlType::bf16>(a, n0, n1, t0, t1); break;
+    case GgmlType::f32: float_block<Avx2, GgmlType::f32>(a, n0, n1, t0, t1); break;
+    case GgmlType::f16: float_block<Avx2, GgmlType::f16>(a, n0, n1, t0, t1); break;
+    case GgmlType::bf16: float_block<Avx2, GgmlType::bf16>(a, n0, n1, t0, t1); break;
     case GgmlType::q8_0: int8_block<Q8_0>(a, n0, n1, t0, t1); break;
     case GgmlType::q4_0: int8_block<Q4_0>(a, n0, n1, t0, t1); break;
     case GgmlType::q4_k: int8_block<QK45<false>>(a, n0, n1, t0, t1); break;

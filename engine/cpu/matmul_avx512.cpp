@@ -98,141 +98,26 @@ inline __m512 load16(const unsigned char* row, std::size_t k) {
     return widen16_bf16(row + 2 * k);
 }
 
-template <GgmlType Ty>
-inline float load1(const unsigned char* row, std::size_t k) {
-  if constexpr (Ty == GgmlType::f32) {
-    float f;
-    std::memcpy(&f, row + 4 * k, 4);
-    return f;
-  } else if constexpr (Ty == GgmlType::f16) {
-    return half(row + 2 * k);
-  } else {
-    unsigned short h;
-    std::memcpy(&h, row + 2 * k, 2);
-    const unsigned bits = static_cast<unsigned>(h) << 16;
-    float f;
-    std::memcpy(&f, &bits, 4);
-    return f;
+// The vector path of the float drivers in kernel_common.h: 16 lanes.
+struct Avx512 {
+  using Vec = __m512;
+  static constexpr std::size_t kLanes = 16;
+  static Vec zero() { return _mm512_setzero_ps(); }
+  static Vec loadx(const float* x) { return _mm512_loadu_ps(x); }
+  template <GgmlType Ty>
+  static Vec loadw(const unsigned char* row, std::size_t k) { return load16<Ty>(row, k); }
+  static Vec fma(Vec w, Vec x, Vec acc) { return _mm512_fmadd_ps(w, x, acc); }
+  static Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
+  static float hsum(Vec v) { return detail::hsum(v); }
+  // Decode, 64 elements of a row into its four accumulators.
+  template <GgmlType Ty>
+  static void gemv_step(const unsigned char* w, const float* x, std::size_t k, Vec* acc) {
+#pragma GCC unroll 4
+    for (int u = 0; u < 4; ++u) acc[u] = fma(load16<Ty>(w, k + 16 * u), loadx(x + k + 16 * u), acc[u]);
   }
-}
-
-// Prefill: R <= 4 weight rows x C <= 3 activation rows, one 16-lane accumulator per output; the
-// last K % 16 elements one by one.
-template <GgmlType Ty, int R, int C>
-void float_tile(const MatmulArgs& a, std::size_t n, std::size_t t) {
-  const unsigned char* w[R];
-  const float* x[C];
-#pragma GCC unroll 4
-  for (int r = 0; r < R; ++r) w[r] = a.w + (n + r) * a.w_row_bytes;
-#pragma GCC unroll 4
-  for (int c = 0; c < C; ++c) x[c] = a.x + (t + c) * a.K;
-  __m512 acc[R][C];
-#pragma GCC unroll 4
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-    for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
-  const std::size_t K = a.K;
-  std::size_t k = 0;
-  for (; k + 16 <= K; k += 16) {
-    __m512 xv[C];
-#pragma GCC unroll 4
-    for (int c = 0; c < C; ++c) xv[c] = _mm512_loadu_ps(x[c] + k);
-#pragma GCC unroll 4
-    for (int r = 0; r < R; ++r) {
-      const __m512 wv = load16<Ty>(w[r], k);
-#pragma GCC unroll 4
-      for (int c = 0; c < C; ++c) acc[r][c] = _mm512_fmadd_ps(wv, xv[c], acc[r][c]);
-    }
-  }
-#pragma GCC unroll 4
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-    for (int c = 0; c < C; ++c) {
-      float s = hsum(acc[r][c]);
-      for (std::size_t kk = k; kk < K; ++kk) s += load1<Ty>(w[r], kk) * x[c][kk];
-      a.y[(t + c) * a.N + n + r] = s;
-    }
-}
-
-// Decode streams the weights: prefetch this far ahead of the loads.
-constexpr std::size_t kPrefetchAhead = 2048;
-
-// Decode: P rows side by side (the two halves of a task), four accumulators per row over
-// interleaved runs of 16; each row goes through the same instructions whatever P is.
-template <GgmlType Ty, int P>
-void float_gemv_rows(const MatmulArgs& a, const std::size_t* n) {
-  const unsigned char* w[P];
-#pragma GCC unroll 2
-  for (int p = 0; p < P; ++p) w[p] = a.w + n[p] * a.w_row_bytes;
-  const float* x = a.x;
-  const std::size_t K = a.K;
-  constexpr std::size_t kBytes = Ty == GgmlType::f32 ? 4 : 2;
-  __m512 acc[P][4];
-#pragma GCC unroll 2
-  for (int p = 0; p < P; ++p) acc[p][0] = acc[p][1] = acc[p][2] = acc[p][3] = _mm512_setzero_ps();
-  std::size_t k = 0;
-  for (; k + 64 <= K; k += 64) {
-#pragma GCC unroll 2
-    for (int p = 0; p < P; ++p)
-#pragma GCC unroll 4
-      for (std::size_t off = 0; off < 64 * kBytes; off += 64)
-        _mm_prefetch(reinterpret_cast<const char*>(w[p] + kBytes * k + off) + kPrefetchAhead, _MM_HINT_T0);
-#pragma GCC unroll 2
-    for (int p = 0; p < P; ++p)
-#pragma GCC unroll 4
-      for (int u = 0; u < 4; ++u)
-        acc[p][u] = _mm512_fmadd_ps(load16<Ty>(w[p], k + 16 * u), _mm512_loadu_ps(x + k + 16 * u), acc[p][u]);
-  }
-#pragma GCC unroll 2
-  for (int p = 0; p < P; ++p) {
-    std::size_t kk = k;
-    for (; kk + 16 <= K; kk += 16) acc[p][0] = _mm512_fmadd_ps(load16<Ty>(w[p], kk), _mm512_loadu_ps(x + kk), acc[p][0]);
-    float s = hsum(_mm512_add_ps(_mm512_add_ps(acc[p][0], acc[p][1]), _mm512_add_ps(acc[p][2], acc[p][3])));
-    for (; kk < K; ++kk) s += load1<Ty>(w[p], kk) * x[kk];
-    a.y[n[p]] = s;
-  }
-}
-
-template <GgmlType Ty, int R>
-void float_rows(const MatmulArgs& a, std::size_t n, std::size_t t0, std::size_t t1) {
-  std::size_t t = t0;
-  for (; t + 3 <= t1; t += 3) float_tile<Ty, R, 3>(a, n, t);
-  switch (t1 - t) {
-    case 2: float_tile<Ty, R, 2>(a, n, t); break;
-    case 1: float_tile<Ty, R, 1>(a, n, t); break;
-    default: break;
-  }
-}
-
-template <GgmlType Ty>
-void float_block(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
-  if (a.T == 1) {  // decode: the first half of the rows beside the second half
-    const std::size_t half_rows = (n1 - n0) / 2;
-    for (std::size_t i = 0; i < half_rows; ++i) {
-      const std::size_t rows[2] = {n0 + i, n0 + half_rows + i};
-      float_gemv_rows<Ty, 2>(a, rows);
-    }
-    if ((n1 - n0) % 2) {
-      const std::size_t last[1] = {n1 - 1};
-      float_gemv_rows<Ty, 1>(a, last);
-    }
-    return;
-  }
-  std::size_t n = n0;
-  for (; n + 4 <= n1; n += 4) float_rows<Ty, 4>(a, n, t0, t1);
-  switch (n1 - n) {
-    case 3: float_rows<Ty, 3>(a, n, t0, t1); break;
-    case 2: float_rows<Ty, 2>(a, n, t0, t1); break;
-    case 1: float_rows<Ty, 1>(a, n, t0, t1); break;
-    default: break;
-  }
-}
+};
 
 // ---- Q8_0 / Q4_0: pairs of blocks, VPDPBUSD ----
-
-inline const BlockQ8x32* xrow(const MatmulArgs& a, std::size_t t) {
-  return reinterpret_cast<const BlockQ8x32*>(static_cast<const unsigned char*>(a.xq) + t * a.xq_row_bytes);
-}
 
 // The quantized activations of blocks b and b + 1 (Two) or of block b alone with zeros above
 // (the last block of an odd count), and their scales in the same halves.
@@ -292,12 +177,9 @@ struct Q4_0 {
 // (blocks 2j, 2j + 1) goes to accumulator j % A; an odd last block alone, to the next.
 template <class Tile, int P, int C, int A>
 void run_pairs(const MatmulArgs& a, const std::size_t* n, std::size_t t) {
-  const unsigned char* w[P];
-#pragma GCC unroll 2
-  for (int p = 0; p < P; ++p) w[p] = a.w + n[p] * a.w_row_bytes;
-  const BlockQ8x32* x[C];
-#pragma GCC unroll 4
-  for (int c = 0; c < C; ++c) x[c] = xrow(a, t + c);
+  const TileRows<BlockQ8x32, P, C> tr(a, n, t);
+  const unsigned char* const* w = tr.w;
+  const BlockQ8x32* const* x = tr.x;
   __m512 acc[P][A][C];
 #pragma GCC unroll 2
   for (int p = 0; p < P; ++p)
@@ -365,17 +247,6 @@ struct Pairs {
 // pairs times their sub-block scales summed into 32-bit lanes (VPDPWSSD does the multiply and the
 // add of VPMADDWD + VPADDD), one float scale per super-block.
 
-inline const BlockQ8x256* xrow256(const MatmulArgs& a, std::size_t t) {
-  return reinterpret_cast<const BlockQ8x256*>(static_cast<const unsigned char*>(a.xq) + t * a.xq_row_bytes);
-}
-
-// Decode streams the rows: the lines of a block of `bytes`, kPrefetchAhead ahead.
-template <int C>
-inline void prefetch_block(const unsigned char* w, int bytes) {
-  if constexpr (C == 1)
-#pragma GCC unroll 4
-    for (int off = 0; off < bytes; off += 64) _mm_prefetch(reinterpret_cast<const char*>(w) + kPrefetchAhead + off, _MM_HINT_T0);
-}
 
 // Q4_K and Q5_K: per 64 weights (group j), 32 bytes of low nibbles (sub-block 2j) and high
 // nibbles (2j + 1); a register holds groups j (low half) and j + 1 (high half), so the low
@@ -385,12 +256,9 @@ template <bool Five>
 struct QK45 {
   template <int P, int C>
   static void rows(const MatmulArgs& a, const std::size_t* n, std::size_t t) {
-    const unsigned char* wrow[P];
-#pragma GCC unroll 2
-    for (int p = 0; p < P; ++p) wrow[p] = a.w + n[p] * a.w_row_bytes;
-    const BlockQ8x256* x[C];
-#pragma GCC unroll 4
-    for (int c = 0; c < C; ++c) x[c] = xrow256(a, t + c);
+    const TileRows<BlockQ8x256, P, C> tr(a, n, t);
+    const unsigned char* const* wrow = tr.w;
+    const BlockQ8x256* const* x = tr.x;
     const __m512i m4 = _mm512_set1_epi8(0x0F), bit0 = _mm512_set1_epi8(1), bit1 = _mm512_set1_epi8(2);
     __m512 acc[P][C];
     __m128 mins[P][C];
@@ -466,12 +334,9 @@ struct QK45 {
 struct Q6K {
   template <int P, int C>
   static void rows(const MatmulArgs& a, const std::size_t* n, std::size_t t) {
-    const unsigned char* wrow[P];
-#pragma GCC unroll 2
-    for (int p = 0; p < P; ++p) wrow[p] = a.w + n[p] * a.w_row_bytes;
-    const BlockQ8x256* x[C];
-#pragma GCC unroll 4
-    for (int c = 0; c < C; ++c) x[c] = xrow256(a, t + c);
+    const TileRows<BlockQ8x256, P, C> tr(a, n, t);
+    const unsigned char* const* wrow = tr.w;
+    const BlockQ8x256* const* x = tr.x;
     const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
     __m512 acc[P][C];
 #pragma GCC unroll 2
@@ -531,35 +396,6 @@ struct Q6K {
   }
 };
 
-// The block types' work: decode (T = 1) pairs the first half of the rows with the second half;
-// prefill takes one weight row x up to 4 activation rows at a time.
-template <class Kernel>
-void int8_block(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
-  if (a.T == 1) {
-    const std::size_t half_rows = (n1 - n0) / 2;
-    for (std::size_t i = 0; i < half_rows; ++i) {
-      const std::size_t rows[2] = {n0 + i, n0 + half_rows + i};
-      Kernel::template rows<2, 1>(a, rows, 0);
-    }
-    if ((n1 - n0) % 2) {
-      const std::size_t last[1] = {n1 - 1};
-      Kernel::template rows<1, 1>(a, last, 0);
-    }
-    return;
-  }
-  for (std::size_t n = n0; n < n1; ++n) {
-    const std::size_t row[1] = {n};
-    std::size_t t = t0;
-    for (; t + 4 <= t1; t += 4) Kernel::template rows<1, 4>(a, row, t);
-    switch (t1 - t) {
-      case 3: Kernel::template rows<1, 3>(a, row, t); break;
-      case 2: Kernel::template rows<1, 2>(a, row, t); break;
-      case 1: Kernel::template rows<1, 1>(a, row, t); break;
-      default: break;
-    }
-  }
-}
-
 // ---- AMX: Q8_0 / Q4_0 prefill, 16 weight rows x 16 activation rows per tile ----
 // Per block of 32: tile 1 (A) holds the 16 weight rows' 32 quant values (Q8_0: read from the
 // weights in place, the rows w_row_bytes apart; Q4_0: the nibbles widened to bytes first), tile 2
@@ -593,53 +429,20 @@ inline void configure_tiles() {
   _tile_loadconfig(&c);
 }
 
-// Weight rows [n0, n1) (whole groups of 16) x activation rows [t0, t1) (t0 a multiple of 16).
-template <bool Q4>
-void amx_rows(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
+// Weight rows [n0, n1) (whole groups of 16) x activation rows [t0, t1) (t0 a multiple of 16):
+// per 16 x 16 outputs, Kernel::accumulate(a, w, xg, acc) adds into acc[i] (weight row i, the 16
+// activation rows across) from the 16 weight rows at w and the group's activations xg.
+template <class Kernel>
+void amx_run(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
   configure_tiles();
-  constexpr std::size_t kBytes = Q4 ? 18 : 34;
-  const std::size_t nb = a.K / 32, rb = a.w_row_bytes;
-  alignas(64) std::int32_t c[16][16];
-  alignas(64) unsigned char q4[16][32];
   alignas(64) float out[16][16];
   for (std::size_t n = n0; n + 16 <= n1; n += 16) {
-    const unsigned char* w = a.w + n * rb;
+    const unsigned char* w = a.w + n * a.w_row_bytes;
     for (std::size_t t = t0; t < t1; t += 16) {
-      const AmxBlock16* xg = a.xamx + (t / 16) * nb;
       __m512 acc[16];
 #pragma GCC unroll 16
       for (int i = 0; i < 16; ++i) acc[i] = _mm512_setzero_ps();
-      for (std::size_t b = 0; b < nb; ++b) {
-        const unsigned char* wb = w + b * kBytes;
-        if constexpr (Q4) {
-          // Low nibbles are values 0-15, high nibbles 16-31.
-#pragma GCC unroll 16
-          for (int i = 0; i < 16; ++i) {
-            const __m128i q = load128(wb + i * rb + 2);
-            _mm256_store_si256(reinterpret_cast<__m256i*>(q4[i]),
-                               _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0F)));
-          }
-          tiles_read_memory();
-          _tile_loadd(1, q4, 32);
-        } else {
-          _tile_loadd(1, wb + 2, rb);
-        }
-        _tile_loadd(2, xg[b].qs, 64);
-        _tile_zero(0);
-        if constexpr (Q4)
-          _tile_dpbusd(0, 1, 2);
-        else
-          _tile_dpbssd(0, 1, 2);
-        _tile_stored(0, c, 64);
-        const __m512 dx = _mm512_loadu_ps(xg[b].d);
-        const __m512i off = Q4 ? _mm512_slli_epi32(_mm512_loadu_si512(xg[b].sum), 3) : _mm512_setzero_si512();
-#pragma GCC unroll 16
-        for (int i = 0; i < 16; ++i) {
-          __m512i ci = _mm512_load_si512(c[i]);
-          if constexpr (Q4) ci = _mm512_sub_epi32(ci, off);
-          acc[i] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(half(wb + i * rb)), dx), cvt_i32_f32(ci), acc[i]);
-        }
-      }
+      Kernel::accumulate(a, w, a.xamx + (t / 16) * (a.K / 32), acc);
 #pragma GCC unroll 16
       for (int i = 0; i < 16; ++i) _mm512_store_ps(out[i], acc[i]);
       const std::size_t tn = t1 - t < 16 ? t1 - t : 16;
@@ -650,77 +453,104 @@ void amx_rows(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t
   _tile_release();
 }
 
+// Q8_0 / Q4_0: per block of 32, as above.
+template <bool Q4>
+struct AmxBlocks32 {
+  static void accumulate(const MatmulArgs& a, const unsigned char* w, const AmxBlock16* xg, __m512* acc) {
+    constexpr std::size_t kBytes = Q4 ? 18 : 34;
+    const std::size_t rb = a.w_row_bytes;
+    alignas(64) std::int32_t c[16][16];
+    alignas(64) unsigned char q4[16][32];
+    for (std::size_t b = 0; b < a.K / 32; ++b) {
+      const unsigned char* wb = w + b * kBytes;
+      if constexpr (Q4) {
+        // Low nibbles are values 0-15, high nibbles 16-31.
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; ++i) {
+          const __m128i q = load128(wb + i * rb + 2);
+          _mm256_store_si256(reinterpret_cast<__m256i*>(q4[i]),
+                             _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0F)));
+        }
+        tiles_read_memory();
+        _tile_loadd(1, q4, 32);
+      } else {
+        _tile_loadd(1, wb + 2, rb);
+      }
+      _tile_loadd(2, xg[b].qs, 64);
+      _tile_zero(0);
+      if constexpr (Q4)
+        _tile_dpbusd(0, 1, 2);
+      else
+        _tile_dpbssd(0, 1, 2);
+      _tile_stored(0, c, 64);
+      const __m512 dx = _mm512_loadu_ps(xg[b].d);
+      const __m512i off = Q4 ? _mm512_slli_epi32(_mm512_loadu_si512(xg[b].sum), 3) : _mm512_setzero_si512();
+#pragma GCC unroll 16
+      for (int i = 0; i < 16; ++i) {
+        __m512i ci = _mm512_load_si512(c[i]);
+        if constexpr (Q4) ci = _mm512_sub_epi32(ci, off);
+        acc[i] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(half(wb + i * rb)), dx), cvt_i32_f32(ci), acc[i]);
+      }
+    }
+  }
+};
+
 // Q4_K / Q5_K: per sub-block j of 32 (of 8 per super-block), tile A holds its 16 weight rows'
 // quant values, widened from the nibbles (plus Q5_K's fifth bit), unsigned; B the activations of
 // the same 32 positions, packed per sub-block with the super-block's scale and the sub-block's
-// sum (pack_amx_256 in matmul.cpp). With w = d sc_j q - dmin m_j and x = dx xq:
+// sum (pack_amx in matmul.cpp). With w = d sc_j q - dmin m_j and x = dx xq:
 //   acc += dx * ((d sc_j) * float(C) - (dmin m_j) * float(sum_j))
 template <bool Five>
-void amx_k45(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
-  configure_tiles();
-  constexpr std::size_t kBytes = Five ? 176 : 144, kQs = Five ? 48 : 16;
-  const std::size_t nb = a.K / 256, rb = a.w_row_bytes;
-  alignas(64) std::int32_t c[16][16];
-  alignas(64) unsigned char q[16][32];
-  alignas(64) float out[16][16];
-  alignas(64) float sc[16][8], mn[16][8];  // per weight row: d * scale_j, dmin * min_j
-  const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
-  for (std::size_t n = n0; n + 16 <= n1; n += 16) {
-    const unsigned char* w = a.w + n * rb;
-    for (std::size_t t = t0; t < t1; t += 16) {
-      const AmxBlock16* xg = a.xamx + (t / 16) * (a.K / 32);
-      __m512 acc[16];
-#pragma GCC unroll 16
-      for (int i = 0; i < 16; ++i) acc[i] = _mm512_setzero_ps();
-      for (std::size_t b = 0; b < nb; ++b) {
-        const unsigned char* wb = w + b * kBytes;
+struct AmxK45 {
+  static void accumulate(const MatmulArgs& a, const unsigned char* w, const AmxBlock16* xg, __m512* acc) {
+    constexpr std::size_t kBytes = Five ? 176 : 144, kQs = Five ? 48 : 16;
+    const std::size_t rb = a.w_row_bytes;
+    alignas(64) std::int32_t c[16][16];
+    alignas(64) unsigned char q[16][32];
+    alignas(64) float sc[16][8], mn[16][8];  // per weight row: d * scale_j, dmin * min_j
+    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    for (std::size_t b = 0; b < a.K / 256; ++b) {
+      const unsigned char* wb = w + b * kBytes;
+      for (int i = 0; i < 16; ++i) {
+        const unsigned char* blk = wb + i * rb;
+        std::uint32_t dd_bits;
+        std::memcpy(&dd_bits, blk, 4);
+        const __m128 dd = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(dd_bits)));  // d, dmin
+        const __m128i sm = unpack_scales_k4(blk + 4);
+        _mm256_store_ps(sc[i], _mm256_mul_ps(_mm256_set1_ps(_mm_cvtss_f32(dd)), _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sm))));
+        _mm256_store_ps(mn[i], _mm256_mul_ps(_mm256_set1_ps(_mm_cvtss_f32(_mm_movehdup_ps(dd))),
+                                             _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(sm, 8)))));
+      }
+      for (int j = 0; j < 8; ++j) {
+        // Sub-block j: the low (j even) or high (j odd) nibbles of the 32 bytes of group j / 2;
+        // Q5_K's fifth bit is bit j of qh byte k.
         for (int i = 0; i < 16; ++i) {
           const unsigned char* blk = wb + i * rb;
-          std::uint32_t dd_bits;
-          std::memcpy(&dd_bits, blk, 4);
-          const __m128 dd = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(dd_bits)));  // d, dmin
-          const __m128i sm = unpack_scales_k4(blk + 4);
-          _mm256_store_ps(sc[i], _mm256_mul_ps(_mm256_set1_ps(_mm_cvtss_f32(dd)), _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sm))));
-          _mm256_store_ps(mn[i], _mm256_mul_ps(_mm256_set1_ps(_mm_cvtss_f32(_mm_movehdup_ps(dd))),
-                                               _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(sm, 8)))));
+          const __m256i qs = load256(blk + kQs + 32 * (j / 2));
+          __m256i v = _mm256_and_si256(j % 2 ? _mm256_srli_epi16(qs, 4) : qs, m4);
+          if constexpr (Five)
+            v = _mm256_or_si256(v, _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(load256(blk + 16), _mm_cvtsi32_si128(j)), one), 4));
+          _mm256_store_si256(reinterpret_cast<__m256i*>(q[i]), v);
         }
-        for (int j = 0; j < 8; ++j) {
-          // Sub-block j: the low (j even) or high (j odd) nibbles of the 32 bytes of group j / 2;
-          // Q5_K's fifth bit is bit j of qh byte k.
-          for (int i = 0; i < 16; ++i) {
-            const unsigned char* blk = wb + i * rb;
-            const __m256i qs = load256(blk + kQs + 32 * (j / 2));
-            __m256i v = _mm256_and_si256(j % 2 ? _mm256_srli_epi16(qs, 4) : qs, m4);
-            if constexpr (Five)
-              v = _mm256_or_si256(v, _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(load256(blk + 16), _mm_cvtsi32_si128(j)), one), 4));
-            _mm256_store_si256(reinterpret_cast<__m256i*>(q[i]), v);
-          }
-          const AmxBlock16& x = xg[8 * b + j];
-          tiles_read_memory();
-          _tile_loadd(1, q, 32);
-          _tile_loadd(2, x.qs, 64);
-          _tile_zero(0);
-          _tile_dpbusd(0, 1, 2);
-          _tile_stored(0, c, 64);
-          const __m512 dx = _mm512_loadu_ps(x.d);
-          const __m512 sum = cvt_i32_f32(_mm512_loadu_si512(x.sum));
+        const AmxBlock16& x = xg[8 * b + j];
+        tiles_read_memory();
+        _tile_loadd(1, q, 32);
+        _tile_loadd(2, x.qs, 64);
+        _tile_zero(0);
+        _tile_dpbusd(0, 1, 2);
+        _tile_stored(0, c, 64);
+        const __m512 dx = _mm512_loadu_ps(x.d);
+        const __m512 sum = cvt_i32_f32(_mm512_loadu_si512(x.sum));
 #pragma GCC unroll 16
-          for (int i = 0; i < 16; ++i) {
-            const __m512 v = _mm512_fmsub_ps(_mm512_set1_ps(sc[i][j]), cvt_i32_f32(_mm512_load_si512(c[i])),
-                                             _mm512_mul_ps(_mm512_set1_ps(mn[i][j]), sum));
-            acc[i] = _mm512_fmadd_ps(dx, v, acc[i]);
-          }
+        for (int i = 0; i < 16; ++i) {
+          const __m512 v = _mm512_fmsub_ps(_mm512_set1_ps(sc[i][j]), cvt_i32_f32(_mm512_load_si512(c[i])),
+                                           _mm512_mul_ps(_mm512_set1_ps(mn[i][j]), sum));
+          acc[i] = _mm512_fmadd_ps(dx, v, acc[i]);
         }
       }
-#pragma GCC unroll 16
-      for (int i = 0; i < 16; ++i) _mm512_store_ps(out[i], acc[i]);
-      const std::size_t tn = t1 - t < 16 ? t1 - t : 16;
-      for (std::size_t j = 0; j < tn; ++j)
-        for (int i = 0; i < 16; ++i) a.y[(t + j) * a.N + n + i] = out[i][j];
     }
   }
-  _tile_release();
-}
+};
 
 }  // namespace
 
@@ -742,10 +572,10 @@ void PONDER_AMX_ENTRY(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::
   const std::size_t whole = a.N / 16 * 16, amx_end = n1 < whole ? n1 : whole;
   if (n0 < amx_end) {
     switch (a.type) {
-      case GgmlType::q8_0: amx_rows<false>(a, n0, amx_end, t0, t1); break;
-      case GgmlType::q4_0: amx_rows<true>(a, n0, amx_end, t0, t1); break;
-      case GgmlType::q4_k: amx_k45<false>(a, n0, amx_end, t0, t1); break;
-      case GgmlType::q5_k: amx_k45<true>(a, n0, amx_end, t0, t1); break;
+      case GgmlType::q8_0: amx_run<AmxBlocks32<false>>(a, n0, amx_end, t0, t1); break;
+      case GgmlType::q4_0: amx_run<AmxBlocks32<true>>(a, n0, amx_end, t0, t1); break;
+      case GgmlType::q4_k: amx_run<AmxK45<false>>(a, n0, amx_end, t0, t1); break;
+      case GgmlType::q5_k: amx_run<AmxK45<true>>(a, n0, amx_end, t0, t1); break;
       default: break;
     }
   }
@@ -754,9 +584,9 @@ void PONDER_AMX_ENTRY(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::
 
 void PONDER_AVX512_ENTRY(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
   switch (a.type) {
-    case GgmlType::f32: float_block<GgmlType::f32>(a, n0, n1, t0, t1); break;
-    case GgmlType::f16: float_block<GgmlType::f16>(a, n0, n1, t0, t1); break;
-    case GgmlType::bf16: float_block<GgmlType::bf16>(a, n0, n1, t0, t1); break;
+    case GgmlType::f32: float_block<Avx512, GgmlType::f32>(a, n0, n1, t0, t1); break;
+    case GgmlType::f16: float_block<Avx512, GgmlType::f16>(a, n0, n1, t0, t1); break;
+    case GgmlType::bf16: float_block<Avx512, GgmlType::bf16>(a, n0, n1, t0, t1); break;
     case GgmlType::q8_0: int8_block<Pairs<Q8_0>>(a, n0, n1, t0, t1); break;
     case GgmlType::q4_0: int8_block<Pairs<Q4_0>>(a, n0, n1, t0, t1); break;
     case GgmlType::q4_k: int8_block<QK45<false>>(a, n0, n1, t0, t1); break;
