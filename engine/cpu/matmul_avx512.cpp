@@ -19,6 +19,8 @@
 //   VPDPWSSD, one float scale per super-block.
 // - The block types' prefill: one weight row x C <= 4 activation rows; decode: two rows side by
 //   side.
+// - AMX (Isa::amx, at the end of the file): the prefill of Q8_0, Q4_0, Q4_K and Q5_K in tiles of
+//   16 weight rows x 16 activation rows; everything else as above.
 // Each output's accumulators are updated by the same instructions in the same order whatever the
 // tile shape, so a prefill's Y[t, n] does not depend on its tile or thread; decode (T = 1) has its
 // own sequences.
@@ -396,8 +398,8 @@ struct Q6K {
   }
 };
 
-// ---- AMX: Q8_0 / Q4_0 prefill, 16 weight rows x 16 activation rows per tile ----
-// Per block of 32: tile 1 (A) holds the 16 weight rows' 32 quant values (Q8_0: read from the
+// ---- AMX: Q8_0 / Q4_0 / Q4_K / Q5_K prefill, 16 weight rows x 16 activation rows per tile ----
+// Q8_0 / Q4_0, per block of 32: tile 1 (A) holds the 16 weight rows' 32 quant values (Q8_0: read from the
 // weights in place, the rows w_row_bytes apart; Q4_0: the nibbles widened to bytes first), tile 2
 // (B) the 16 activation rows' (AmxBlock16::qs), and TDPBSSD (TDPBUSD for Q4_0's unsigned
 // nibbles) makes tile 0 (C): the exact int32 dot products of every pair. Each C row (one weight
