@@ -292,6 +292,7 @@ std::unique_ptr<Backend> make_cpu_backend(const Model& model, const BackendOptio
     *error = model.path() + ": has no weights to run";
     return nullptr;
   }
+  cpu::verify_kernels_once();  // the AVX-512 / AMX kernels against the AVX2 ones, natively, once
   auto b = std::make_unique<CpuBackend>(model, options);
   if (!b->init(error)) return nullptr;
   return b;

@@ -4,10 +4,15 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <cmath>
 #include <cstring>
+#include <mutex>
+#include <random>
+#include <string>
 #include <vector>
 
 #include "engine/cpu/matmul_internal.h"
+#include "engine/log.h"
 
 #if defined(__linux__)
 #include <sys/syscall.h>
@@ -102,6 +107,8 @@ Isa detect() {
 }
 
 std::atomic<int> g_forced{-1};
+// verify_kernels_once's cap on every later force_isa (-1: none).
+std::atomic<int> g_capped{-1};
 // Tests: the emulated kernels of the paths this CPU lacks (emulate_isa), by Isa.
 std::atomic<BlockKernel> g_emulated[4] = {};
 
@@ -164,7 +171,9 @@ BlockKernel kernel_for(Isa isa) {
 }  // namespace detail
 
 void force_isa(Isa isa) {
-  const Isa best = detail::usable_isa();
+  Isa best = detail::usable_isa();
+  const int capped = detail::g_capped.load(std::memory_order_relaxed);
+  if (capped >= 0) best = std::min(best, static_cast<Isa>(capped));
   detail::g_forced.store(static_cast<int>(std::min(isa, best)), std::memory_order_relaxed);
 }
 
@@ -266,10 +275,14 @@ void matmul(const Weight& w, const float* x, std::size_t T, float* y, ThreadPool
 }
 
 void matmul_shared(const MatmulOut* outs, std::size_t n_outs, const float* x, std::size_t T, ThreadPool* pool) {
+  detail::matmul_on(active_isa(), outs, n_outs, x, T, pool);
+}
+
+void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const float* x, std::size_t T,
+                       ThreadPool* pool) {
   using namespace detail;
   if (n_outs == 0) return;
   if (n_outs > kMaxShared) fail("more products than matmul_shared takes", *outs[0].w);
-  const Isa isa = active_isa();
   const BlockKernel kernel = kernel_for(isa);
 #if defined(__x86_64__)
   const bool int8 = isa != Isa::portable;
@@ -381,6 +394,71 @@ void matmul_shared(const MatmulOut* outs, std::size_t n_outs, const float* x, st
     pool->parallel_for(total, task);
   else
     for (std::size_t i = 0; i < total; ++i) task(i, 0);
+}
+
+bool check_kernels(Isa isa, std::string* report) {
+  if (isa <= Isa::avx2 || detail::usable_isa() < isa) return true;  // nothing to compare / cannot run
+  std::mt19937 rng(20261129);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  bool ok = true;
+  // N = 37: two AMX tiles and 5 rows for the other kernels; K = 512: two super-blocks, 16
+  // blocks of 32; T = 1 (decode) and 21 (prefill: a whole and a partial group of 16).
+  const std::size_t N = 37, K = 512;
+  for (GgmlType type : {GgmlType::f32, GgmlType::f16, GgmlType::bf16, GgmlType::q8_0, GgmlType::q4_0,
+                        GgmlType::q4_k, GgmlType::q5_k, GgmlType::q6_k}) {
+    std::vector<float> src(N * K);
+    for (float& v : src) v = 0.05f * normal(rng);
+    std::vector<unsigned char> bytes(row_bytes(type, K) * N);
+    std::string error;
+    if (!quantize(type, src.data(), bytes.data(), N * K, &error)) {
+      *report += std::string("cannot make a test weight: ") + error + "\n";
+      ok = false;
+      continue;
+    }
+    Weight w;
+    w.type = type;
+    w.n_dims = 2;
+    w.ne[0] = K;
+    w.ne[1] = N;
+    w.data = bytes.data();
+    w.bytes = bytes.size();
+    w.source = "check_kernels";
+    for (std::size_t T : {std::size_t{1}, std::size_t{21}}) {
+      std::vector<float> x(T * K), want(T * N), got(T * N);
+      for (float& v : x) v = normal(rng);
+      const MatmulOut want_out{&w, want.data()}, got_out{&w, got.data()};
+      detail::matmul_on(Isa::avx2, &want_out, 1, x.data(), T, nullptr);
+      detail::matmul_on(isa, &got_out, 1, x.data(), T, nullptr);
+      double err = 0, norm = 0;
+      for (std::size_t i = 0; i < want.size(); ++i) {
+        err += (double(got[i]) - want[i]) * (double(got[i]) - want[i]);
+        norm += double(want[i]) * want[i];
+      }
+      // Both paths quantize X the same way; what is left is float rounding (~1e-7 relative).
+      const double rel = std::sqrt(err / norm);
+      if (!(rel < 1e-4)) {
+        *report += std::string(ggml_type_info(static_cast<std::uint32_t>(type))->name) + " T=" + std::to_string(T) +
+                   ": relative difference " + std::to_string(rel) + " from the avx2 kernels\n";
+        ok = false;
+      }
+    }
+  }
+  return ok;
+}
+
+Isa verify_kernels_once() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    const Isa best = detect_isa();
+    std::string report;
+    if (best > Isa::avx2 && !check_kernels(best, &report)) {
+      log::error("cpu: the ", isa_name(best), " matmul kernels disagree with the avx2 ones on this CPU; using avx2 (please report this):\n",
+                 report);
+      detail::g_capped.store(static_cast<int>(Isa::avx2), std::memory_order_relaxed);
+      force_isa(Isa::avx2);
+    }
+  });
+  return active_isa();
 }
 
 }  // namespace ponder::cpu

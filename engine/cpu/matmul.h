@@ -23,6 +23,7 @@
 // Every output element is computed by the same sequence of operations whichever thread computes
 // it and however the work is split, so results do not depend on the thread count.
 #include <cstddef>
+#include <string>
 
 #include "engine/model.h"
 #include "engine/cpu/thread_pool.h"
@@ -43,6 +44,18 @@ const char* isa_name(Isa isa);
 void force_isa(Isa isa);
 /// The path matmul uses now (detect_isa() unless forced).
 Isa active_isa();
+
+/// Compares the products of `isa` with those of the AVX2 kernels on small random weights of every
+/// type (decode and prefill shapes, AMX tiles and their remainders included). True when they
+/// agree to float rounding; else false, with what differed in `*report`. No effect on the path
+/// in use.
+bool check_kernels(Isa isa, std::string* report);
+
+/// Once per process (the CPU backend calls it): where the best path is avx512 or amx, runs
+/// check_kernels on it; on a disagreement, logs an error saying so and caps the path at avx2 for
+/// the rest of the process (those kernels are checked here in emulation only, so a machine's
+/// first run checks them natively). Returns the path in use afterwards.
+Isa verify_kernels_once();
 
 /// True when `type` can be multiplied by matmul.
 bool matmul_supports(GgmlType type);

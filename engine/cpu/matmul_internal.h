@@ -10,6 +10,8 @@
 
 namespace ponder::cpu {
 enum class Isa;  // matmul.h
+struct MatmulOut;
+class ThreadPool;
 }
 
 namespace ponder::cpu::detail {
@@ -79,6 +81,10 @@ bool amx_takes(GgmlType type, std::size_t T);
 void block_avx512_emulated(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0,
                            std::size_t t1);
 void block_amx_emulated(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1);
+
+/// matmul_shared on the path `isa` (one that usable_isa allows), whatever active_isa() says.
+void matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const float* x, std::size_t T,
+               ThreadPool* pool);
 
 /// Tests: makes `isa` (avx512 or amx) usable on a CPU with AVX2 that lacks it, running `kernel`
 /// (the emulated one) for it; force_isa then selects it. No effect where the CPU has it.

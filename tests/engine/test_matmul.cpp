@@ -239,6 +239,41 @@ TEST_CASE("matmul: the ISA this machine has", "[matmul]") {
   CHECK(cpu::active_isa() == isa);
 }
 
+#if defined(PONDER_HAVE_AVX512_EMU)
+// The emulated AVX-512 kernels with Q4_K's results 1% off: what check_kernels must catch.
+void q4k_off_kernel(const cpu::detail::MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
+  cpu::detail::block_avx512_emulated(a, n0, n1, t0, t1);
+  if (a.type == GgmlType::q4_k)
+    for (std::size_t t = t0; t < t1; ++t)
+      for (std::size_t n = n0; n < n1; ++n) a.y[t * a.N + n] *= 1.01f;
+}
+#endif
+
+TEST_CASE("check_kernels: the paths past AVX2 agree with it, a wrong kernel is named", "[matmul]") {
+  for (cpu::Isa isa : isas()) {
+    std::string report;
+    const bool ok = cpu::check_kernels(isa, &report);
+    INFO(cpu::isa_name(isa) << ": " << report);
+    CHECK(ok);
+    CHECK(report.empty());
+  }
+#if defined(PONDER_HAVE_AVX512_EMU)
+  if (cpu::detect_isa() == cpu::Isa::avx2) {
+    cpu::detail::emulate_isa(cpu::Isa::avx512, q4k_off_kernel);
+    std::string report;
+    const bool ok = cpu::check_kernels(cpu::Isa::avx512, &report);
+    INFO(report);
+    CHECK_FALSE(ok);
+    CHECK(report.find("q4_K T=1: relative difference") != std::string::npos);
+    CHECK(report.find("q4_K T=21: relative difference") != std::string::npos);
+    CHECK(report.find("q8_0") == std::string::npos);
+    cpu::detail::emulate_isa(cpu::Isa::avx512, cpu::detail::block_avx512_emulated);
+  }
+#endif
+  // Here (no AVX-512 in hardware, or kernels that agree) the path in use stays the best one.
+  CHECK(cpu::verify_kernels_once() == cpu::active_isa());
+}
+
 TEST_CASE("matmul: every weight type against the scalar reference", "[matmul]") {
   for (GgmlType type : {GgmlType::f32, GgmlType::f16, GgmlType::bf16, GgmlType::q8_0,
                         GgmlType::q4_0, GgmlType::q4_k, GgmlType::q5_k, GgmlType::q6_k}) {
