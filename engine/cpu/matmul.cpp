@@ -239,16 +239,16 @@ void split(Job& j, std::size_t x_row_bytes, unsigned threads, bool amx) {
 }
 
 // The activations of the AMX kernels for the rows 16 g .. 16 g + 15 of X (matmul_internal.h),
-// rows past T as zeros: for row t and block s of 32, fetch(t, s) gives its 32 values, scale and
-// sum as {const int8_t*, float, int32_t}.
-template <class Fetch>
+// rows past T as zeros: for row t and block s of Values (32, or 16 for Q6_K), fetch(t, s) gives
+// its values, scale and sum as {const int8_t*, float, int32_t}.
+template <int Values, class Fetch>
 void pack_amx(std::size_t T, std::size_t nsub, std::size_t g, AmxBlock16* out, Fetch fetch) {
   for (std::size_t s = 0; s < nsub; ++s) {
     AmxBlock16& o = out[s];
     std::memset(&o, 0, sizeof o);
     for (std::size_t j = 0; j < 16 && 16 * g + j < T; ++j) {
       const auto [qs, d, sum] = fetch(16 * g + j, s);
-      for (int r = 0; r < 8; ++r) std::memcpy(&o.qs[r][4 * j], qs + 4 * r, 4);
+      for (int r = 0; r < Values / 4; ++r) std::memcpy(&o.qs[r][4 * j], qs + 4 * r, 4);
       o.d[j] = d;
       o.sum[j] = sum;
     }
@@ -264,7 +264,7 @@ struct Block32View {
 }  // namespace
 
 bool amx_takes(GgmlType type, std::size_t T) {
-  return T > 1 && (type == GgmlType::q8_0 || type == GgmlType::q4_0 || type == GgmlType::q4_k || type == GgmlType::q5_k);
+  return T > 1 && (is_q8x32_type(type) || is_q8x256_type(type));
 }
 
 }  // namespace detail
@@ -293,7 +293,7 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
   const std::size_t K = outs[0].w->ne[0];
 
   Job jobs[kMaxShared];
-  bool want32 = false, want256 = false, want_amx32 = false, want_amx256 = false;
+  bool want32 = false, want256 = false, want_amx32 = false, want_amx256 = false, want_amx16 = false;
   for (std::size_t i = 0; i < n_outs; ++i) {
     const Weight& w = *outs[i].w;
     if (!matmul_supports(w.type)) fail("unsupported weight type", w);
@@ -312,7 +312,8 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
     a.y = outs[i].y;
     want32 |= int8 && is_q8x32_type(w.type);
     want256 |= int8 && is_q8x256_type(w.type);
-    if (isa == Isa::amx && amx_takes(w.type, T)) (is_q8x32_type(w.type) ? want_amx32 : want_amx256) = true;
+    if (isa == Isa::amx && amx_takes(w.type, T))
+      (is_q8x32_type(w.type) ? want_amx32 : w.type == GgmlType::q6_k ? want_amx16 : want_amx256) = true;
   }
   if (T == 0) return;  // after the checks: a bad weight is reported whatever T is
 
@@ -336,17 +337,19 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
       for (std::size_t t = 0; t < T; ++t) quantize_row(t, 0);
   }
 #endif
-  // The AMX kernels' copy of the quantized activations, regrouped by 16 rows of X in blocks of 32.
-  thread_local std::vector<AmxBlock16> xamx32, xamx256;
-  if (want_amx32 || want_amx256) {
-    const std::size_t groups = (T + 15) / 16, nsub = K / 32;
-    if (want_amx32 && xamx32.size() < groups * nsub) xamx32.resize(groups * nsub);
-    if (want_amx256 && xamx256.size() < groups * nsub) xamx256.resize(groups * nsub);
+  // The AMX kernels' copy of the quantized activations, regrouped by 16 rows of X in blocks of 32
+  // (Q6_K: of 16, its sub-blocks).
+  thread_local std::vector<AmxBlock16> xamx32, xamx256, xamx16;
+  if (want_amx32 || want_amx256 || want_amx16) {
+    const std::size_t groups = (T + 15) / 16, n32 = K / 32, n16 = K / 16;
+    if (want_amx32 && xamx32.size() < groups * n32) xamx32.resize(groups * n32);
+    if (want_amx256 && xamx256.size() < groups * n32) xamx256.resize(groups * n32);
+    if (want_amx16 && xamx16.size() < groups * n16) xamx16.resize(groups * n16);
     // (Pointers, not the thread_local vectors: in a worker those names are the worker's own.)
     const unsigned char *q32 = xq32.data(), *q256 = xq256.data();
-    AmxBlock16 *p32 = xamx32.data(), *p256 = xamx256.data();
-    // BlockQ8x32 rows as they are; BlockQ8x256 rows per sub-block of 32, with the super-block's
-    // scale and the sub-block's sum (two of the 16-sums).
+    AmxBlock16 *p32 = xamx32.data(), *p256 = xamx256.data(), *p16 = xamx16.data();
+    // BlockQ8x32 rows as they are; BlockQ8x256 rows per sub-block of 32 or 16, with the
+    // super-block's scale and the sub-block's sum (of the 16-sums).
     auto from32 = [&](std::size_t t, std::size_t s) {
       const BlockQ8x32& x = reinterpret_cast<const BlockQ8x32*>(q32 + t * row32)[s];
       return Block32View{x.qs, x.d, x.sum};
@@ -356,9 +359,14 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
       const std::size_t j = s % 8;
       return Block32View{x.qs + 32 * j, x.d, x.bsums[2 * j] + x.bsums[2 * j + 1]};
     };
+    auto from256_16 = [&](std::size_t t, std::size_t s) {
+      const BlockQ8x256& x = reinterpret_cast<const BlockQ8x256*>(q256 + t * row256)[s / 16];
+      return Block32View{x.qs + 16 * (s % 16), x.d, x.bsums[s % 16]};
+    };
     auto pack = [&](std::size_t g, unsigned) {
-      if (want_amx32) pack_amx(T, nsub, g, p32 + g * nsub, from32);
-      if (want_amx256) pack_amx(T, nsub, g, p256 + g * nsub, from256);
+      if (want_amx32) pack_amx<32>(T, n32, g, p32 + g * n32, from32);
+      if (want_amx256) pack_amx<32>(T, n32, g, p256 + g * n32, from256);
+      if (want_amx16) pack_amx<16>(T, n16, g, p16 + g * n16, from256_16);
     };
     if (pool && groups > 1)
       pool->parallel_for(groups, pack);
@@ -377,7 +385,7 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
       a.xq_row_bytes = x_row_bytes = row256;
     }
     const bool amx = isa == Isa::amx && amx_takes(a.type, T);
-    if (amx) a.xamx = is_q8x32_type(a.type) ? xamx32.data() : xamx256.data();
+    if (amx) a.xamx = is_q8x32_type(a.type) ? xamx32.data() : a.type == GgmlType::q6_k ? xamx16.data() : xamx256.data();
     split(jobs[i], x_row_bytes, threads, amx);
     total += jobs[i].tasks;
   }

@@ -37,7 +37,7 @@ enum class Isa { portable, avx2, avx512, amx };
 /// leave to use them (Linux arch_prctl ARCH_REQ_XCOMP_PERM), avx512 needs AVX-512
 /// F/BW/VL/DQ/VNNI, avx2 needs AVX2, FMA and F16C. The environment variable PONDER_CPU_ISA
 /// (portable, avx2, avx512 or amx) caps it. The amx path is the avx512 one with AMX tiles for
-/// the prefill of Q8_0, Q4_0, Q4_K and Q5_K weights.
+/// the prefill of Q8_0, Q4_0 and K-quant weights.
 Isa detect_isa();
 const char* isa_name(Isa isa);
 /// Forces the path matmul uses (for tests and benchmarks), clamped to what the CPU supports.

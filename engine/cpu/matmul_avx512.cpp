@@ -19,8 +19,8 @@
 //   VPDPWSSD, one float scale per super-block.
 // - The block types' prefill: one weight row x C <= 4 activation rows; decode: two rows side by
 //   side.
-// - AMX (Isa::amx, at the end of the file): the prefill of Q8_0, Q4_0, Q4_K and Q5_K in tiles of
-//   16 weight rows x 16 activation rows; everything else as above.
+// - AMX (Isa::amx, at the end of the file): the prefill of Q8_0, Q4_0 and the K-quants in tiles
+//   of 16 weight rows x 16 activation rows; everything else as above.
 // Each output's accumulators are updated by the same instructions in the same order whatever the
 // tile shape, so a prefill's Y[t, n] does not depend on its tile or thread; decode (T = 1) has its
 // own sequences.
@@ -398,7 +398,7 @@ struct Q6K {
   }
 };
 
-// ---- AMX: Q8_0 / Q4_0 / Q4_K / Q5_K prefill, 16 weight rows x 16 activation rows per tile ----
+// ---- AMX: Q8_0 / Q4_0 / K-quant prefill, 16 weight rows x 16 activation rows per tile ----
 // Q8_0 / Q4_0, per block of 32: tile 1 (A) holds the 16 weight rows' 32 quant values (Q8_0: read from the
 // weights in place, the rows w_row_bytes apart; Q4_0: the nibbles widened to bytes first), tile 2
 // (B) the 16 activation rows' (AmxBlock16::qs), and TDPBSSD (TDPBUSD for Q4_0's unsigned
@@ -427,6 +427,8 @@ inline void configure_tiles() {
   c.colsb[0] = 64, c.rows[0] = 16;  // C: 16 x 16 int32
   c.colsb[1] = 32, c.rows[1] = 16;  // A: 16 weight rows x 32 values
   c.colsb[2] = 64, c.rows[2] = 8;   // B: 8 rows of (4 values x 16 activation rows)
+  c.colsb[3] = 16, c.rows[3] = 16;  // A for Q6_K: 16 weight rows x 16 values
+  c.colsb[4] = 64, c.rows[4] = 4;   // B for Q6_K: 4 rows of (4 values x 16 activation rows)
   tiles_read_memory();
   _tile_loadconfig(&c);
 }
@@ -444,7 +446,7 @@ void amx_run(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0
       __m512 acc[16];
 #pragma GCC unroll 16
       for (int i = 0; i < 16; ++i) acc[i] = _mm512_setzero_ps();
-      Kernel::accumulate(a, w, a.xamx + (t / 16) * (a.K / 32), acc);
+      Kernel::accumulate(a, w, a.xamx + (t / 16) * (a.K / Kernel::kValues), acc);
 #pragma GCC unroll 16
       for (int i = 0; i < 16; ++i) _mm512_store_ps(out[i], acc[i]);
       const std::size_t tn = t1 - t < 16 ? t1 - t : 16;
@@ -458,6 +460,7 @@ void amx_run(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0
 // Q8_0 / Q4_0: per block of 32, as above.
 template <bool Q4>
 struct AmxBlocks32 {
+  static constexpr std::size_t kValues = 32;  // per packed activation block
   static void accumulate(const MatmulArgs& a, const unsigned char* w, const AmxBlock16* xg, __m512* acc) {
     constexpr std::size_t kBytes = Q4 ? 18 : 34;
     const std::size_t rb = a.w_row_bytes;
@@ -504,6 +507,7 @@ struct AmxBlocks32 {
 //   acc += dx * ((d sc_j) * float(C) - (dmin m_j) * float(sum_j))
 template <bool Five>
 struct AmxK45 {
+  static constexpr std::size_t kValues = 32;
   static void accumulate(const MatmulArgs& a, const unsigned char* w, const AmxBlock16* xg, __m512* acc) {
     constexpr std::size_t kBytes = Five ? 176 : 144, kQs = Five ? 48 : 16;
     const std::size_t rb = a.w_row_bytes;
@@ -554,6 +558,52 @@ struct AmxK45 {
   }
 };
 
+// Q6_K: per sub-block s of 16 (16 per super-block, each with its signed 8-bit scale), tile 3
+// holds its 16 weight rows' 6-bit values (unsigned, 0..63), tile 4 the activations of the same
+// 16 positions (AmxBlock16 with 4 of its 8 rows used, the super-block's scale and the sub-block's
+// sum), TDPBUSD into tile 0. With w = d sc_s (q - 32) and x = dx xq:
+//   acc += (d sc_s * dx) * (float(C) - 32 float(sum_s))
+struct AmxQ6K {
+  static constexpr std::size_t kValues = 16;
+  static void accumulate(const MatmulArgs& a, const unsigned char* w, const AmxBlock16* xg, __m512* acc) {
+    const std::size_t rb = a.w_row_bytes;
+    alignas(64) std::int32_t c[16][16];
+    alignas(64) unsigned char q[16][16];
+    const __m128i m4 = _mm_set1_epi8(0x0F), m2 = _mm_set1_epi8(3);
+    for (std::size_t b = 0; b < a.K / 256; ++b) {
+      const unsigned char* wb = w + b * 210;
+      for (int s = 0; s < 16; ++s) {
+        // Weights 16 s .. 16 s + 15: half h, quarter qq of it (ql's low or high nibbles, of its
+        // first or second 32 bytes; qh's bits 2 qq, 2 qq + 1), bytes l0 .. l0 + 15.
+        const int h = s / 8, qq = (s % 8) / 2, l0 = 16 * (s % 2);
+        const __m128i lshift = _mm_cvtsi32_si128(qq >= 2 ? 4 : 0), hshift = _mm_cvtsi32_si128(2 * qq);
+        for (int i = 0; i < 16; ++i) {
+          const unsigned char* blk = wb + i * rb;
+          const __m128i lo = _mm_and_si128(_mm_srl_epi16(load128(blk + 64 * h + 32 * (qq & 1) + l0), lshift), m4);
+          const __m128i hi = _mm_and_si128(_mm_srl_epi16(load128(blk + 128 + 32 * h + l0), hshift), m2);
+          _mm_store_si128(reinterpret_cast<__m128i*>(q[i]), _mm_or_si128(lo, _mm_slli_epi16(hi, 4)));
+        }
+        const AmxBlock16& x = xg[16 * b + s];
+        tiles_read_memory();
+        _tile_loadd(3, q, 16);
+        _tile_loadd(4, x.qs, 64);
+        _tile_zero(0);
+        _tile_dpbusd(0, 3, 4);
+        _tile_stored(0, c, 64);
+        const __m512 dx = _mm512_loadu_ps(x.d);
+        const __m512 sum32 = _mm512_mul_ps(cvt_i32_f32(_mm512_loadu_si512(x.sum)), _mm512_set1_ps(32.0f));
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; ++i) {
+          const unsigned char* blk = wb + i * rb;
+          const float scale = half(blk + 208) * static_cast<float>(static_cast<std::int8_t>(blk[192 + s]));
+          acc[i] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(scale), dx),
+                                   _mm512_sub_ps(cvt_i32_f32(_mm512_load_si512(c[i])), sum32), acc[i]);
+        }
+      }
+    }
+  }
+};
+
 }  // namespace
 
 #if defined(PONDER_SIMD_EMU)
@@ -564,8 +614,8 @@ struct AmxK45 {
 #define PONDER_AMX_ENTRY block_amx
 #endif
 
-// Q8_0 / Q4_0 / Q4_K / Q5_K prefill: the whole groups of 16 weight rows by AMX, the last N % 16
-// rows and everything else by the AVX-512 kernels.
+// Q8_0 / Q4_0 / K-quant prefill: the whole groups of 16 weight rows by AMX, the last N % 16 rows
+// and everything else by the AVX-512 kernels.
 void PONDER_AMX_ENTRY(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
   if (a.xamx == nullptr || !amx_takes(a.type, a.T)) {
     PONDER_AVX512_ENTRY(a, n0, n1, t0, t1);
@@ -578,6 +628,7 @@ void PONDER_AMX_ENTRY(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::
       case GgmlType::q4_0: amx_run<AmxBlocks32<true>>(a, n0, amx_end, t0, t1); break;
       case GgmlType::q4_k: amx_run<AmxK45<false>>(a, n0, amx_end, t0, t1); break;
       case GgmlType::q5_k: amx_run<AmxK45<true>>(a, n0, amx_end, t0, t1); break;
+      case GgmlType::q6_k: amx_run<AmxQ6K>(a, n0, amx_end, t0, t1); break;
       default: break;
     }
   }

@@ -36,6 +36,7 @@ struct BlockQ8x256 {
 /// T: zeros) in the layout of the B operand of TDPBSSD: qs[r][4 j + i] = value 4 r + i of row
 /// 16 g + j. Then the 16 rows' scales and the sums of the 32 values (from BlockQ8x32, or for the
 /// K-quants from BlockQ8x256: its d, two of its 16-sums). Group g, block b at g * (K / 32) + b.
+/// For Q6_K, blocks of 16 (its sub-blocks): qs rows 0-3 only, one 16-sum, at g * (K / 16) + b.
 struct AmxBlock16 {
   std::int8_t qs[8][64];
   float d[16];
@@ -71,7 +72,7 @@ void block_avx2(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t
 /// quantized as for AVX2.
 void block_avx512(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1);
 void block_amx(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1);
-/// True when the AMX kernels take this product (matmul.cpp): Q8_0, Q4_0, Q4_K or Q5_K, T > 1. Then split()
+/// True when the AMX kernels take this product (matmul.cpp): Q8_0, Q4_0 or a K-quant, T > 1. Then split()
 /// gives them tasks that start on whole groups of 16 weight rows and of 16 activation rows, and
 /// a.xamx is set.
 bool amx_takes(GgmlType type, std::size_t T);
