@@ -255,6 +255,12 @@ void pack_amx(std::size_t T, std::size_t nsub, std::size_t g, AmxBlock16* out, F
   }
 }
 
+// The AMX activation formats: 0 from BlockQ8x32 (Q8_0, Q4_0), 1 from BlockQ8x256 per 32 (Q4_K,
+// Q5_K), 2 from BlockQ8x256 per 16 (Q6_K); and how many blocks a row of K makes in each.
+constexpr int kAmxFormats = 3;
+int amx_format(GgmlType type) { return is_q8x32_type(type) ? 0 : type == GgmlType::q6_k ? 2 : 1; }
+std::size_t amx_blocks(int format, std::size_t K) { return format == 2 ? K / 16 : K / 32; }
+
 struct Block32View {
   const std::int8_t* qs;
   float d;
@@ -293,7 +299,7 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
   const std::size_t K = outs[0].w->ne[0];
 
   Job jobs[kMaxShared];
-  bool want32 = false, want256 = false, want_amx32 = false, want_amx256 = false, want_amx16 = false;
+  bool want32 = false, want256 = false, want_amx[kAmxFormats] = {};
   for (std::size_t i = 0; i < n_outs; ++i) {
     const Weight& w = *outs[i].w;
     if (!matmul_supports(w.type)) fail("unsupported weight type", w);
@@ -312,8 +318,7 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
     a.y = outs[i].y;
     want32 |= int8 && is_q8x32_type(w.type);
     want256 |= int8 && is_q8x256_type(w.type);
-    if (isa == Isa::amx && amx_takes(w.type, T))
-      (is_q8x32_type(w.type) ? want_amx32 : w.type == GgmlType::q6_k ? want_amx16 : want_amx256) = true;
+    if (isa == Isa::amx && amx_takes(w.type, T)) want_amx[amx_format(w.type)] = true;
   }
   if (T == 0) return;  // after the checks: a bad weight is reported whatever T is
 
@@ -337,17 +342,17 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
       for (std::size_t t = 0; t < T; ++t) quantize_row(t, 0);
   }
 #endif
-  // The AMX kernels' copy of the quantized activations, regrouped by 16 rows of X in blocks of 32
-  // (Q6_K: of 16, its sub-blocks).
-  thread_local std::vector<AmxBlock16> xamx32, xamx256, xamx16;
-  if (want_amx32 || want_amx256 || want_amx16) {
-    const std::size_t groups = (T + 15) / 16, n32 = K / 32, n16 = K / 16;
-    if (want_amx32 && xamx32.size() < groups * n32) xamx32.resize(groups * n32);
-    if (want_amx256 && xamx256.size() < groups * n32) xamx256.resize(groups * n32);
-    if (want_amx16 && xamx16.size() < groups * n16) xamx16.resize(groups * n16);
+  // The AMX kernels' copy of the quantized activations, regrouped by 16 rows of X, per format.
+  thread_local std::vector<AmxBlock16> xamx[kAmxFormats];
+  if (want_amx[0] || want_amx[1] || want_amx[2]) {
+    const std::size_t groups = (T + 15) / 16;
     // (Pointers, not the thread_local vectors: in a worker those names are the worker's own.)
+    AmxBlock16* packed[kAmxFormats];
+    for (int f = 0; f < kAmxFormats; ++f) {
+      if (want_amx[f] && xamx[f].size() < groups * amx_blocks(f, K)) xamx[f].resize(groups * amx_blocks(f, K));
+      packed[f] = xamx[f].data();
+    }
     const unsigned char *q32 = xq32.data(), *q256 = xq256.data();
-    AmxBlock16 *p32 = xamx32.data(), *p256 = xamx256.data(), *p16 = xamx16.data();
     // BlockQ8x32 rows as they are; BlockQ8x256 rows per sub-block of 32 or 16, with the
     // super-block's scale and the sub-block's sum (of the 16-sums).
     auto from32 = [&](std::size_t t, std::size_t s) {
@@ -364,9 +369,10 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
       return Block32View{x.qs + 16 * (s % 16), x.d, x.bsums[s % 16]};
     };
     auto pack = [&](std::size_t g, unsigned) {
-      if (want_amx32) pack_amx<32>(T, n32, g, p32 + g * n32, from32);
-      if (want_amx256) pack_amx<32>(T, n32, g, p256 + g * n32, from256);
-      if (want_amx16) pack_amx<16>(T, n16, g, p16 + g * n16, from256_16);
+      const std::size_t n32 = amx_blocks(0, K), n16 = amx_blocks(2, K);
+      if (want_amx[0]) pack_amx<32>(T, n32, g, packed[0] + g * n32, from32);
+      if (want_amx[1]) pack_amx<32>(T, n32, g, packed[1] + g * n32, from256);
+      if (want_amx[2]) pack_amx<16>(T, n16, g, packed[2] + g * n16, from256_16);
     };
     if (pool && groups > 1)
       pool->parallel_for(groups, pack);
@@ -385,7 +391,7 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
       a.xq_row_bytes = x_row_bytes = row256;
     }
     const bool amx = isa == Isa::amx && amx_takes(a.type, T);
-    if (amx) a.xamx = is_q8x32_type(a.type) ? xamx32.data() : a.type == GgmlType::q6_k ? xamx16.data() : xamx256.data();
+    if (amx) a.xamx = xamx[amx_format(a.type)].data();
     split(jobs[i], x_row_bytes, threads, amx);
     total += jobs[i].tasks;
   }

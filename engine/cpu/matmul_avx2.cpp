@@ -72,79 +72,15 @@ struct Avx2 {
 
 // ---- Block types: one weight row x C quantized activation rows, integer dot products ----
 
-// Q8_0 and Q4_0 take one block of 32 at a time; `Tile::block(w, b, x, acc)` adds block b of
-// the weight row at `w` times the activation blocks x[c][b] into acc[c]. Several accumulators
-// per output, block b going to accumulator b % A (run_blocks32 below says how many): one chain
-// of FMAs would be bound by their latency rather than by memory. The loop is unrolled by A so
-// that the accumulators stay in registers (indexed by b % A they were kept on the stack, and
-// every block waited for a store and a reload).
-// Weight rows n[0..P) x activation rows [t, t + C). P = 2 (decode only) reads two rows side by
-// side: two sequential streams per thread instead of one (a GEMV of Q8_0 rows from DRAM read ~6%
-// more per second on two threads, ~10% on one). Each row goes through the same instructions
-// whatever P is, so its result does not depend on the pairing.
-template <class Tile, int P, int C, int A>
-void run_blocks32_acc(const MatmulArgs& a, const std::size_t* n, std::size_t t) {
-  const TileRows<BlockQ8x32, P, C> tr(a, n, t);
-  const unsigned char* const* w = tr.w;
-  const BlockQ8x32* const* x = tr.x;
-  __m256 acc[P][A][C];
-#pragma GCC unroll 2
-  for (int p = 0; p < P; ++p)
-#pragma GCC unroll 4
-    for (int u = 0; u < A; ++u)
-#pragma GCC unroll 4
-      for (int c = 0; c < C; ++c) acc[p][u][c] = _mm256_setzero_ps();
-  const std::size_t nb = a.K / 32;
-  std::size_t b = 0;
-  for (; b + A <= nb; b += A) {
-    if constexpr (C == 1) {
-      // One line of weights ahead per 64 bytes read (A blocks are 72 or 136 bytes).
-#pragma GCC unroll 4
-      for (std::size_t off = 0; off < A * Tile::kBytes; off += 64)
-#pragma GCC unroll 2
-        for (int p = 0; p < P; ++p)
-          _mm_prefetch(reinterpret_cast<const char*>(w[p] + b * Tile::kBytes + off) + kPrefetchAhead, _MM_HINT_T0);
-    }
-#pragma GCC unroll 4
-    for (int u = 0; u < A; ++u)
-#pragma GCC unroll 2
-      for (int p = 0; p < P; ++p) Tile::template block<C>(w[p] + (b + u) * Tile::kBytes, b + u, x, acc[p][u]);
-  }
-  // The last nb % A blocks, each to its own accumulator as above.
-#pragma GCC unroll 4
-  for (int u = 0; u < A - 1; ++u)
-    if (b + u < nb)
-#pragma GCC unroll 2
-      for (int p = 0; p < P; ++p) Tile::template block<C>(w[p] + (b + u) * Tile::kBytes, b + u, x, acc[p][u]);
-#pragma GCC unroll 2
-  for (int p = 0; p < P; ++p)
-#pragma GCC unroll 4
-    for (int c = 0; c < C; ++c) {
-      __m256 s = _mm256_add_ps(acc[p][0][c], acc[p][1][c]);
-      if constexpr (A == 4) s = _mm256_add_ps(s, _mm256_add_ps(acc[p][2][c], acc[p][3][c]));
-      a.y[(t + c) * a.N + n[p]] = hsum(s);
-    }
-}
-
-// A accumulators per output, block b to accumulator b % A. Decode (T = 1) keeps four (two gave a
-// compute ceiling of ~15 GB/s per core, four ~25, both on weights in L2); every prefill tile
-// keeps two, one-row tiles included (four per activation row would not fit the 16 registers
-// with 4 rows, and a prefill's result must not depend on its tile shape).
-template <class Tile, int P, int C>
-void run_blocks32(const MatmulArgs& a, const std::size_t* n, std::size_t t) {
-  if constexpr (C == 1) {
-    if (a.T == 1) {
-      run_blocks32_acc<Tile, P, 1, 4>(a, n, t);
-      return;
-    }
-  }
-  run_blocks32_acc<Tile, P, C, 2>(a, n, t);
-}
-
+// Q8_0 and Q4_0 take one block of 32 at a time (run_blocks32 in kernel_common.h, kStep 1);
+// `Tile::step<Full, C>(w, b, x, acc)` adds block b of the weight row at `w` times the activation
+// blocks x[c][b] into acc[c]. Decode keeps four accumulators per output (two gave a compute
+// ceiling of ~15 GB/s per core, four ~25, both on weights in L2); every prefill tile keeps two
+// (four per activation row would not fit the 16 registers with 4 rows).
 struct Q8_0 {
-  static constexpr std::size_t kBytes = 34;
-  template <int C>
-  static void block(const unsigned char* w, std::size_t b, const BlockQ8x32* const* x, __m256* acc) {
+  static constexpr std::size_t kBytes = 34, kStep = 1;
+  template <bool Full, int C>
+  static void step(const unsigned char* w, std::size_t b, const BlockQ8x32* const* x, __m256* acc) {
     const __m256i ones = _mm256_set1_epi16(1);
     const float dw = half(w);
     const __m256i qw = load256(w + 2);
@@ -157,14 +93,12 @@ struct Q8_0 {
       acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * x[c][b].d), _mm256_cvtepi32_ps(p32), acc[c]);
     }
   }
-  template <int P, int C>
-  static void rows(const MatmulArgs& a, const std::size_t* n, std::size_t t) { run_blocks32<Q8_0, P, C>(a, n, t); }
 };
 
 struct Q4_0 {
-  static constexpr std::size_t kBytes = 18;
-  template <int C>
-  static void block(const unsigned char* w, std::size_t b, const BlockQ8x32* const* x, __m256* acc) {
+  static constexpr std::size_t kBytes = 18, kStep = 1;
+  template <bool Full, int C>
+  static void step(const unsigned char* w, std::size_t b, const BlockQ8x32* const* x, __m256* acc) {
     const __m256i ones = _mm256_set1_epi16(1), m4 = _mm256_set1_epi8(0x0F);
     const float dw = half(w);
     const __m128i q = load128(w + 2);
@@ -179,8 +113,6 @@ struct Q4_0 {
       acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * x[c][b].d), _mm256_cvtepi32_ps(p32), acc[c]);
     }
   }
-  template <int P, int C>
-  static void rows(const MatmulArgs& a, const std::size_t* n, std::size_t t) { run_blocks32<Q4_0, P, C>(a, n, t); }
 };
 
 // An empty asm that takes and returns v in a register: the integer sums of the K-quant tiles
@@ -434,8 +366,8 @@ void block_avx2(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t
     case GgmlType::f32: float_block<Avx2, GgmlType::f32>(a, n0, n1, t0, t1); break;
     case GgmlType::f16: float_block<Avx2, GgmlType::f16>(a, n0, n1, t0, t1); break;
     case GgmlType::bf16: float_block<Avx2, GgmlType::bf16>(a, n0, n1, t0, t1); break;
-    case GgmlType::q8_0: int8_block<Q8_0>(a, n0, n1, t0, t1); break;
-    case GgmlType::q4_0: int8_block<Q4_0>(a, n0, n1, t0, t1); break;
+    case GgmlType::q8_0: int8_block<Blocks32<Avx2, Q8_0, 4, 2>>(a, n0, n1, t0, t1); break;
+    case GgmlType::q4_0: int8_block<Blocks32<Avx2, Q4_0, 4, 2>>(a, n0, n1, t0, t1); break;
     case GgmlType::q4_k: int8_block<QK45<false>>(a, n0, n1, t0, t1); break;
     case GgmlType::q5_k: int8_block<QK45<true>>(a, n0, n1, t0, t1); break;
     case GgmlType::q6_k: int8_block<Q6K>(a, n0, n1, t0, t1); break;

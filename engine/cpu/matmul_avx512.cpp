@@ -135,9 +135,9 @@ inline __m512 xd_pair(const BlockQ8x32* x, std::size_t b) {
 // Q8_0: 34-byte blocks (f16 d, 32 x int8). VPDPBUSD multiplies unsigned by signed bytes, so as
 // the AVX2 kernel: |w| times x with w's sign, each lane the exact sum of four products.
 struct Q8_0 {
-  static constexpr std::size_t kBytes = 34;
+  static constexpr std::size_t kBytes = 34, kStep = 2;
   template <bool Two, int C>
-  static void pair(const unsigned char* w, std::size_t b, const BlockQ8x32* const* x, __m512* acc) {
+  static void step(const unsigned char* w, std::size_t b, const BlockQ8x32* const* x, __m512* acc) {
     const __m512i qw = join256(load256(w + 2), Two ? load256(w + kBytes + 2) : _mm256_setzero_si256());
     const __m512i aw = _mm512_abs_epi8(qw);  // -128 -> 0x80, read as unsigned 128
     const __mmask64 neg = _mm512_movepi8_mask(qw);
@@ -156,9 +156,9 @@ struct Q8_0 {
 // value q - 8. The nibbles 0..15 go in unsigned; the -8 offset, -8 * (sum of the block's
 // activations), starts lane 0 of the block's half.
 struct Q4_0 {
-  static constexpr std::size_t kBytes = 18;
+  static constexpr std::size_t kBytes = 18, kStep = 2;
   template <bool Two, int C>
-  static void pair(const unsigned char* w, std::size_t b, const BlockQ8x32* const* x, __m512* acc) {
+  static void step(const unsigned char* w, std::size_t b, const BlockQ8x32* const* x, __m512* acc) {
     const __m128i q0 = load128(w + 2);
     const __m128i q1 = Two ? load128(w + kBytes + 2) : _mm_setzero_si128();
     const __m512i qw = _mm512_and_si512(join256(_mm256_set_m128i(_mm_srli_epi16(q0, 4), q0),
@@ -175,80 +175,10 @@ struct Q4_0 {
   }
 };
 
-// Weight rows n[0..P) x activation rows [t, t + C), A accumulators per output: pair j of blocks
-// (blocks 2j, 2j + 1) goes to accumulator j % A; an odd last block alone, to the next.
-template <class Tile, int P, int C, int A>
-void run_pairs(const MatmulArgs& a, const std::size_t* n, std::size_t t) {
-  const TileRows<BlockQ8x32, P, C> tr(a, n, t);
-  const unsigned char* const* w = tr.w;
-  const BlockQ8x32* const* x = tr.x;
-  __m512 acc[P][A][C];
-#pragma GCC unroll 2
-  for (int p = 0; p < P; ++p)
-#pragma GCC unroll 2
-    for (int u = 0; u < A; ++u)
-#pragma GCC unroll 4
-      for (int c = 0; c < C; ++c) acc[p][u][c] = _mm512_setzero_ps();
-  const std::size_t nb = a.K / 32;
-  std::size_t b = 0;
-  for (; b + 2 * A <= nb; b += 2 * A) {
-    if constexpr (C == 1) {  // decode streams the rows: a line ahead per 64 bytes read
-#pragma GCC unroll 4
-      for (std::size_t off = 0; off < 2 * A * Tile::kBytes; off += 64)
-#pragma GCC unroll 2
-        for (int p = 0; p < P; ++p)
-          _mm_prefetch(reinterpret_cast<const char*>(w[p] + b * Tile::kBytes + off) + kPrefetchAhead, _MM_HINT_T0);
-    }
-#pragma GCC unroll 2
-    for (int u = 0; u < A; ++u)
-#pragma GCC unroll 2
-      for (int p = 0; p < P; ++p)
-        Tile::template pair<true, C>(w[p] + (b + 2 * u) * Tile::kBytes, b + 2 * u, x, acc[p][u]);
-  }
-  // What is left: fewer than 2A blocks, in pairs, then an odd one alone, to the accumulators in
-  // turn (unrolled: indexed at run time, the accumulators would live on the stack).
-#pragma GCC unroll 2
-  for (int u = 0; u < A; ++u) {
-    if (b + 2 <= nb) {
-#pragma GCC unroll 2
-      for (int p = 0; p < P; ++p) Tile::template pair<true, C>(w[p] + b * Tile::kBytes, b, x, acc[p][u]);
-      b += 2;
-    } else if (b < nb) {
-#pragma GCC unroll 2
-      for (int p = 0; p < P; ++p) Tile::template pair<false, C>(w[p] + b * Tile::kBytes, b, x, acc[p][u]);
-      b = nb;
-    }
-  }
-#pragma GCC unroll 2
-  for (int p = 0; p < P; ++p)
-#pragma GCC unroll 4
-    for (int c = 0; c < C; ++c) {
-      __m512 s = acc[p][0][c];
-      if constexpr (A == 2) s = _mm512_add_ps(s, acc[p][1][c]);
-      a.y[(t + c) * a.N + n[p]] = hsum(s);
-    }
-}
-
-// Q8_0 / Q4_0 as a row kernel: decode (T = 1) two accumulators per row, prefill one.
-template <class Tile>
-struct Pairs {
-  template <int P, int C>
-  static void rows(const MatmulArgs& a, const std::size_t* n, std::size_t t) {
-    if constexpr (C == 1) {
-      if (a.T == 1) {
-        run_pairs<Tile, P, 1, 2>(a, n, t);
-        return;
-      }
-    }
-    run_pairs<Tile, P, C, 1>(a, n, t);
-  }
-};
-
 // ---- Q4_K / Q5_K / Q6_K: 64 weights per 512-bit register, VPMADDUBSW then VPDPWSSD ----
 // As the AVX2 kernels: unsigned quant values times signed activations in 16-bit pairs, then the
 // pairs times their sub-block scales summed into 32-bit lanes (VPDPWSSD does the multiply and the
 // add of VPMADDWD + VPADDD), one float scale per super-block.
-
 
 // Q4_K and Q5_K: per 64 weights (group j), 32 bytes of low nibbles (sub-block 2j) and high
 // nibbles (2j + 1); a register holds groups j (low half) and j + 1 (high half), so the low
@@ -640,8 +570,8 @@ void PONDER_AVX512_ENTRY(const MatmulArgs& a, std::size_t n0, std::size_t n1, st
     case GgmlType::f32: float_block<Avx512, GgmlType::f32>(a, n0, n1, t0, t1); break;
     case GgmlType::f16: float_block<Avx512, GgmlType::f16>(a, n0, n1, t0, t1); break;
     case GgmlType::bf16: float_block<Avx512, GgmlType::bf16>(a, n0, n1, t0, t1); break;
-    case GgmlType::q8_0: int8_block<Pairs<Q8_0>>(a, n0, n1, t0, t1); break;
-    case GgmlType::q4_0: int8_block<Pairs<Q4_0>>(a, n0, n1, t0, t1); break;
+    case GgmlType::q8_0: int8_block<Blocks32<Avx512, Q8_0, 2, 1>>(a, n0, n1, t0, t1); break;
+    case GgmlType::q4_0: int8_block<Blocks32<Avx512, Q4_0, 2, 1>>(a, n0, n1, t0, t1); break;
     case GgmlType::q4_k: int8_block<QK45<false>>(a, n0, n1, t0, t1); break;
     case GgmlType::q5_k: int8_block<QK45<true>>(a, n0, n1, t0, t1); break;
     case GgmlType::q6_k: int8_block<Q6K>(a, n0, n1, t0, t1); break;

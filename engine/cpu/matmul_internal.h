@@ -52,7 +52,7 @@ struct MatmulArgs {
   const float* x;  // T x K
   const void* xq;  // T rows of quantized X (BlockQ8x32 or BlockQ8x256), row stride xq_row_bytes
   std::size_t xq_row_bytes;
-  const AmxBlock16* xamx;  // the AMX kernels' activations (Q8_0 / Q4_0 prefill on Isa::amx), else null
+  const AmxBlock16* xamx;  // the AMX kernels' activations (prefill on Isa::amx, amx_takes), else null
   float* y;  // T x N
 };
 
@@ -67,14 +67,14 @@ void quantize_row_q8x256(const float* x, std::size_t K, BlockQ8x256* out);
 void block_avx2(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1);
 
 /// matmul_avx512.cpp (compiled with -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
-/// -mamx-tile -mamx-int8 -mfma -mf16c): the AVX-512 kernels, and the AMX ones (Q8_0 / Q4_0
-/// prefill on whole groups of 16 weight rows; the rest goes to block_avx512). The activations are
-/// quantized as for AVX2.
+/// -mamx-tile -mamx-int8 -mfma -mf16c): the AVX-512 kernels, and the AMX ones (the quantized
+/// types' prefill on whole groups of 16 weight rows; the rest goes to block_avx512). The
+/// activations are quantized as for AVX2.
 void block_avx512(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1);
 void block_amx(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1);
-/// True when the AMX kernels take this product (matmul.cpp): Q8_0, Q4_0 or a K-quant, T > 1. Then split()
-/// gives them tasks that start on whole groups of 16 weight rows and of 16 activation rows, and
-/// a.xamx is set.
+/// True when the AMX kernels take this product (matmul.cpp): Q8_0, Q4_0 or a K-quant, T > 1.
+/// Then split() gives them tasks that start on whole groups of 16 weight rows and of 16
+/// activation rows, and a.xamx is set.
 bool amx_takes(GgmlType type, std::size_t T);
 
 /// The same source compiled against emulations of the instructions (tests/engine/
