@@ -52,6 +52,7 @@ void block_portable(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::si
 }
 
 bool is_q8x32_type(GgmlType t) { return t == GgmlType::q8_0 || t == GgmlType::q4_0; }
+bool is_bf16_amx_type(GgmlType t) { return t == GgmlType::f16 || t == GgmlType::bf16; }
 bool is_q8x256_type(GgmlType t) {
   return t == GgmlType::q4_k || t == GgmlType::q5_k || t == GgmlType::q6_k;
 }
@@ -84,7 +85,7 @@ Isa detect_cpu(Isa cap) {
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
         __builtin_cpu_supports("avx512vnni")) {
       if (cap >= Isa::amx && __builtin_cpu_supports("amx-tile") && __builtin_cpu_supports("amx-int8") &&
-          amx_permitted())
+          __builtin_cpu_supports("amx-bf16") && amx_permitted())
         return Isa::amx;
       return Isa::avx512;
     }
@@ -111,6 +112,7 @@ std::atomic<int> g_forced{-1};
 std::atomic<int> g_capped{-1};
 // Tests: the emulated kernels of the paths this CPU lacks (emulate_isa), by Isa.
 std::atomic<BlockKernel> g_emulated[4] = {};
+std::atomic<PackBf16> g_emulated_pack{nullptr};
 
 }  // namespace
 }  // namespace detail
@@ -132,9 +134,14 @@ const char* isa_name(Isa isa) {
 
 namespace detail {
 
-void emulate_isa(Isa isa, BlockKernel kernel) {
-  if (isa > Isa::avx2 && detect_isa() >= Isa::avx2 && isa > detect_isa())
+void emulate_isa(Isa isa, BlockKernel kernel, PackBf16 pack) {
+  if (isa > Isa::avx2 && detect_isa() >= Isa::avx2 && isa > detect_isa()) {
+    if (isa == Isa::amx) {
+      if (pack == nullptr) return;  // the amx path needs both
+      g_emulated_pack.store(pack, std::memory_order_relaxed);
+    }
     g_emulated[static_cast<int>(isa)].store(kernel, std::memory_order_relaxed);
+  }
 }
 
 // Every path up to the one returned runs here, natively or emulated.
@@ -166,6 +173,16 @@ BlockKernel kernel_for(Isa isa) {
 #endif
   }
   return block_portable;
+}
+
+// The packer of the F16 / BF16 AMX activations of the amx path: native or emulated as its kernel.
+PackBf16 packer_for_amx() {
+#if defined(__x86_64__)
+  if (detect_isa() >= Isa::amx) return pack_amx_bf16;
+#endif
+  const PackBf16 emulated = g_emulated_pack.load(std::memory_order_relaxed);
+  if (emulated == nullptr) std::abort();  // only called on a usable amx path
+  return emulated;
 }
 
 }  // namespace detail
@@ -206,8 +223,9 @@ void split(Job& j, std::size_t x_row_bytes, unsigned threads, bool amx) {
   std::size_t rows_per_task, t_per_task;
   if (amx) {
     // The AMX kernels' tiles: 16 weight rows x 16 activation rows; every task starts on a tile
-    // (the rows past the last whole 16 go to the AVX-512 kernels inside the last task).
-    t_per_task = std::clamp<std::size_t>((128u << 10) / x_row_bytes, 16, 64) / 16 * 16;
+    // (the rows past the last whole 16 go to the AVX-512 kernels inside the last task). The
+    // F16 / BF16 kernel works on two groups of 16 activation rows at a time.
+    t_per_task = is_bf16_amx_type(j.a.type) ? 32 : std::clamp<std::size_t>((128u << 10) / x_row_bytes, 16, 64) / 16 * 16;
     const std::size_t t_tasks = (T + t_per_task - 1) / t_per_task;
     const std::size_t want_row_tasks = (4 * threads + t_tasks - 1) / t_tasks;
     rows_per_task = std::max<std::size_t>(16, std::min<std::size_t>(64, (N + want_row_tasks - 1) / want_row_tasks) / 16 * 16);
@@ -270,7 +288,7 @@ struct Block32View {
 }  // namespace
 
 bool amx_takes(GgmlType type, std::size_t T) {
-  return T > 1 && (is_q8x32_type(type) || is_q8x256_type(type));
+  return T > 1 && (is_q8x32_type(type) || is_q8x256_type(type) || is_bf16_amx_type(type));
 }
 
 }  // namespace detail
@@ -299,7 +317,7 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
   const std::size_t K = outs[0].w->ne[0];
 
   Job jobs[kMaxShared];
-  bool want32 = false, want256 = false, want_amx[kAmxFormats] = {};
+  bool want32 = false, want256 = false, want_amx[kAmxFormats] = {}, want_bf16 = false;
   for (std::size_t i = 0; i < n_outs; ++i) {
     const Weight& w = *outs[i].w;
     if (!matmul_supports(w.type)) fail("unsupported weight type", w);
@@ -318,7 +336,12 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
     a.y = outs[i].y;
     want32 |= int8 && is_q8x32_type(w.type);
     want256 |= int8 && is_q8x256_type(w.type);
-    if (isa == Isa::amx && amx_takes(w.type, T)) want_amx[amx_format(w.type)] = true;
+    if (isa == Isa::amx && amx_takes(w.type, T)) {
+      if (is_bf16_amx_type(w.type))
+        want_bf16 = true;
+      else
+        want_amx[amx_format(w.type)] = true;
+    }
   }
   if (T == 0) return;  // after the checks: a bad weight is reported whatever T is
 
@@ -379,6 +402,19 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
     else
       for (std::size_t g = 0; g < groups; ++g) pack(g, 0);
   }
+  // The F16 / BF16 AMX kernels' activations: X split into bf16 parts, by 16 rows of X.
+  thread_local std::vector<AmxBf16Chunk> xbf16;
+  if (want_bf16) {
+    const std::size_t groups = (T + 15) / 16, chunks = (K + 31) / 32;
+    if (xbf16.size() < groups * chunks) xbf16.resize(groups * chunks);
+    AmxBf16Chunk* packed = xbf16.data();
+    const PackBf16 pack = packer_for_amx();
+    auto pack_group = [&](std::size_t g, unsigned) { pack(x, K, T, g, packed + g * chunks); };
+    if (pool && groups > 1)
+      pool->parallel_for(groups, pack_group);
+    else
+      for (std::size_t g = 0; g < groups; ++g) pack_group(g, 0);
+  }
   std::size_t total = 0;
   for (std::size_t i = 0; i < n_outs; ++i) {
     MatmulArgs& a = jobs[i].a;
@@ -391,7 +427,10 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
       a.xq_row_bytes = x_row_bytes = row256;
     }
     const bool amx = isa == Isa::amx && amx_takes(a.type, T);
-    if (amx) a.xamx = xamx[amx_format(a.type)].data();
+    if (amx && is_bf16_amx_type(a.type))
+      a.xbf16 = xbf16.data();
+    else if (amx)
+      a.xamx = xamx[amx_format(a.type)].data();
     split(jobs[i], x_row_bytes, threads, amx);
     total += jobs[i].tasks;
   }

@@ -12,6 +12,10 @@
 // - F32 / F16 / BF16 weights: the weights are widened to float and multiplied with X in float,
 //   fused multiply-adds in 8 lanes (16 on the avx512 path), then the lanes summed. Error: float
 //   rounding only.
+// - F16 / BF16 prefill on the amx path (AMX-BF16 tiles): X is split into three bf16 parts and
+//   F16 weights into two that add up to them exactly; the products of the parts (5 for F16, 3
+//   for BF16: all but F16's lo x lo, under 2^-23 of the product) are exact and summed in float.
+//   Error: float rounding of a longer sum, as the float paths' in practice.
 // - Q8_0 / Q4_0 (AVX2, AVX-512, AMX): each row of X is quantized once per call to 8-bit blocks
 //   of 32 (d = max|x| / 127, q = round-to-nearest-even(x / d)), and the block dot products are
 //   integer (exact) before one float scale per block.
@@ -33,11 +37,11 @@ namespace ponder::cpu {
 /// Instruction-set paths, in increasing order.
 enum class Isa { portable, avx2, avx512, amx };
 
-/// The best path this CPU supports: amx needs avx512's and AMX-TILE/AMX-INT8 with the kernel's
+/// The best path this CPU supports: amx needs avx512's and AMX-TILE/INT8/BF16 with the kernel's
 /// leave to use them (Linux arch_prctl ARCH_REQ_XCOMP_PERM), avx512 needs AVX-512
 /// F/BW/VL/DQ/VNNI, avx2 needs AVX2, FMA and F16C. The environment variable PONDER_CPU_ISA
-/// (portable, avx2, avx512 or amx) caps it. The amx path is the avx512 one with AMX tiles for
-/// the prefill of Q8_0, Q4_0 and K-quant weights.
+/// (portable, avx2, avx512 or amx) caps it. The amx path is the
+/// avx512 one with AMX tiles for the prefill of Q8_0, Q4_0, K-quant, F16 and BF16 weights.
 Isa detect_isa();
 const char* isa_name(Isa isa);
 /// Forces the path matmul uses (for tests and benchmarks), clamped to what the CPU supports.

@@ -19,8 +19,9 @@
 //   VPDPWSSD, one float scale per super-block.
 // - The block types' prefill: one weight row x C <= 4 activation rows; decode: two rows side by
 //   side.
-// - AMX (Isa::amx, at the end of the file): the prefill of Q8_0, Q4_0 and the K-quants in tiles
-//   of 16 weight rows x 16 activation rows; everything else as above.
+// - AMX (Isa::amx, at the end of the file): the prefill of Q8_0, Q4_0 and the K-quants (int8
+//   tiles) and of F16 and BF16 (bf16 tiles on exact splits of the operands), in tiles of 16
+//   weight rows x 16 activation rows; everything else as above.
 // Each output's accumulators are updated by the same instructions in the same order whatever the
 // tile shape, so a prefill's Y[t, n] does not depend on its tile or thread; decode (T = 1) has its
 // own sequences.
@@ -534,26 +535,203 @@ struct AmxQ6K {
   }
 };
 
+// ---- AMX: F16 / BF16 prefill, TDPBF16PS on operands split exactly into bf16 parts ----
+// TDPBF16PS multiplies pairs of bf16 values (exactly, in float) and adds them to float
+// accumulators. So that nothing is rounded to bf16, each operand is split into bf16 parts that
+// add up to it exactly: X into three, x = hi + mid + lo (AmxBf16Chunk, packed once per call by
+// pack_amx_bf16); F16 weights into two, w = hi + lo (hi: the top 8 of their 11 significant bits,
+// lo = w - hi: the other 3); BF16 weights are used as they are, read in place. Per chunk of 32
+// values of K, each output's tile element accumulates, in this order,
+//   hi_w hi_x, hi_w mid_x, [lo_w hi_x, lo_w mid_x,] hi_w lo_x
+// (lo_w lo_x, under 2^-23 |w x|, is left out), over the whole of K in one float tile: no
+// per-block scaling. Tiles, all 16 rows x 64 bytes: 0 and 1 C (16 weight rows x 16 activation
+// rows, for two groups of 16 activation rows), 2 and 3 A (the weights' hi and lo parts: 16 rows x
+// 32 values), 4 and 5 B (hi and mid of group 0, then its lo in 4), 6 and 7 the same for group 1.
+
+inline void configure_bf16_tiles() {
+  TileConfig c = {};
+  c.palette = 1;
+  for (int t = 0; t < 8; ++t) c.colsb[t] = 64, c.rows[t] = 16;
+  tiles_read_memory();
+  _tile_loadconfig(&c);
+}
+
+// The high 16 bits of the 16 dwords of a, then of b: 32 bf16 from two vectors of floats whose
+// low 16 bits are zero (as every part here is).
+inline __m512i high_words(__m512i a, __m512i b) {
+  alignas(64) static const std::uint16_t odd[32] = {1,  3,  5,  7,  9,  11, 13, 15, 17, 19, 21,
+                                                    23, 25, 27, 29, 31, 33, 35, 37, 39, 41, 43,
+                                                    45, 47, 49, 51, 53, 55, 57, 59, 61, 63};
+  return _mm512_permutex2var_epi16(a, _mm512_load_si512(odd), b);
+}
+
+inline __m512i top8(__m512 v) { return _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(static_cast<int>(0xFFFF0000u))); }
+
+// Values 32 c .. 32 c + 31 of a row of n values (zeros past n) as two vectors of floats.
+template <GgmlType Ty>
+inline void load_chunk(const unsigned char* row, std::size_t n, std::size_t c, __m512* v0, __m512* v1) {
+  constexpr std::size_t kBytes = Ty == GgmlType::f32 ? 4 : 2;
+  alignas(64) unsigned char tmp[32 * kBytes];
+  const unsigned char* p = row + 32 * kBytes * c;
+  if (32 * c + 32 > n) {  // the last, partial chunk
+    std::memset(tmp, 0, sizeof tmp);
+    std::memcpy(tmp, p, (n - 32 * c) * kBytes);
+    p = tmp;
+  }
+  if constexpr (Ty == GgmlType::f32) {
+    *v0 = _mm512_loadu_ps(reinterpret_cast<const float*>(p));
+    *v1 = _mm512_loadu_ps(reinterpret_cast<const float*>(p) + 16);
+  } else {
+    *v0 = widen16_f16(p);
+    *v1 = widen16_f16(p + 32);
+  }
+}
+
 }  // namespace
 
 #if defined(PONDER_SIMD_EMU)
 #define PONDER_AVX512_ENTRY block_avx512_emulated
 #define PONDER_AMX_ENTRY block_amx_emulated
+#define PONDER_PACK_BF16_ENTRY pack_amx_bf16_emulated
 #else
 #define PONDER_AVX512_ENTRY block_avx512
 #define PONDER_AMX_ENTRY block_amx
+#define PONDER_PACK_BF16_ENTRY pack_amx_bf16
 #endif
 
-// Q8_0 / Q4_0 / K-quant prefill: the whole groups of 16 weight rows by AMX, the last N % 16 rows
-// and everything else by the AVX-512 kernels.
+void PONDER_PACK_BF16_ENTRY(const float* x, std::size_t K, std::size_t T, std::size_t g, AmxBf16Chunk* out) {
+  const std::size_t chunks = (K + 31) / 32;
+  std::memset(out, 0, chunks * sizeof *out);
+  for (std::size_t j = 0; j < 16 && 16 * g + j < T; ++j) {
+    const unsigned char* row = reinterpret_cast<const unsigned char*>(x + (16 * g + j) * K);
+    for (std::size_t c = 0; c < chunks; ++c) {
+      __m512 v0, v1;
+      load_chunk<GgmlType::f32>(row, K, c, &v0, &v1);
+      // hi: the top 8 significant bits; the rest r = x - hi (exact) splits the same way into
+      // mid and lo = r - mid (exact, at most 8 significant bits: a bf16 as it is).
+      const __m512i h0 = top8(v0), h1 = top8(v1);
+      const __m512 r0 = _mm512_sub_ps(v0, _mm512_castsi512_ps(h0)), r1 = _mm512_sub_ps(v1, _mm512_castsi512_ps(h1));
+      const __m512i m0 = top8(r0), m1 = top8(r1);
+      const __m512 l0 = _mm512_sub_ps(r0, _mm512_castsi512_ps(m0)), l1 = _mm512_sub_ps(r1, _mm512_castsi512_ps(m1));
+      const __m512i parts[3] = {high_words(h0, h1), high_words(m0, m1),
+                                high_words(_mm512_castps_si512(l0), _mm512_castps_si512(l1))};
+      for (int p = 0; p < 3; ++p) {
+        // Dword r of the 32 values (the pair 2 r, 2 r + 1) goes to row r, column j.
+        alignas(64) std::uint32_t pairs[16];
+        _mm512_store_si512(pairs, parts[p]);
+        for (int r = 0; r < 16; ++r) std::memcpy(&out[c].v[p][r][2 * j], &pairs[r], 4);
+      }
+    }
+  }
+}
+
+namespace {
+
+// Tiles 2 (and 3) from the 16 weight rows at w, chunk c: BF16 read in place (a whole chunk) or
+// from a zero-padded copy; F16 split into hi and lo.
+template <GgmlType Ty>
+inline void load_weight_chunk(const unsigned char* w, std::size_t rb, std::size_t K, std::size_t c,
+                              std::uint16_t (*hi)[32], std::uint16_t (*lo)[32]) {
+  if constexpr (Ty == GgmlType::bf16) {
+    if (32 * c + 32 <= K) {
+      _tile_loadd(2, w + 64 * c, rb);
+      return;
+    }
+    for (int i = 0; i < 16; ++i) {
+      std::memset(hi[i], 0, 64);
+      std::memcpy(hi[i], w + i * rb + 64 * c, 2 * (K - 32 * c));
+    }
+    tiles_read_memory();
+    _tile_loadd(2, hi, 64);
+  } else {
+    for (int i = 0; i < 16; ++i) {
+      __m512 v0, v1;
+      load_chunk<GgmlType::f16>(w + i * rb, K, c, &v0, &v1);
+      const __m512i h0 = top8(v0), h1 = top8(v1);  // lo = w - hi: exact, 3 significant bits
+      _mm512_store_si512(hi[i], high_words(h0, h1));
+      _mm512_store_si512(lo[i], high_words(_mm512_castps_si512(_mm512_sub_ps(v0, _mm512_castsi512_ps(h0))),
+                                            _mm512_castps_si512(_mm512_sub_ps(v1, _mm512_castsi512_ps(h1)))));
+    }
+    tiles_read_memory();
+    _tile_loadd(2, hi, 64);
+    _tile_loadd(3, lo, 64);
+  }
+}
+
+// One chunk's products into tile 0 (group x0) and, when Two, tile 1 (group x1), in the order
+// above; every output goes through the same sequence whether its group is in tile 0 or 1.
+template <bool Split, bool Two>
+inline void bf16_products(const AmxBf16Chunk* x0, const AmxBf16Chunk* x1) {
+  _tile_loadd(4, x0->v[0], 64);
+  _tile_loadd(5, x0->v[1], 64);
+  if constexpr (Two) {
+    _tile_loadd(6, x1->v[0], 64);
+    _tile_loadd(7, x1->v[1], 64);
+  }
+  _tile_dpbf16ps(0, 2, 4);
+  if constexpr (Two) _tile_dpbf16ps(1, 2, 6);
+  _tile_dpbf16ps(0, 2, 5);
+  if constexpr (Two) _tile_dpbf16ps(1, 2, 7);
+  if constexpr (Split) {
+    _tile_dpbf16ps(0, 3, 4);
+    if constexpr (Two) _tile_dpbf16ps(1, 3, 6);
+    _tile_dpbf16ps(0, 3, 5);
+    if constexpr (Two) _tile_dpbf16ps(1, 3, 7);
+  }
+  _tile_loadd(4, x0->v[2], 64);
+  if constexpr (Two) _tile_loadd(6, x1->v[2], 64);
+  _tile_dpbf16ps(0, 2, 4);
+  if constexpr (Two) _tile_dpbf16ps(1, 2, 6);
+}
+
+// Weight rows [n0, n1) (whole groups of 16) x activation rows [t0, t1) (t0 a multiple of 16), 32
+// activation rows (two C tiles) at a time.
+template <GgmlType Ty>
+void amx_bf16_run(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
+  constexpr bool kSplit = Ty == GgmlType::f16;
+  configure_bf16_tiles();
+  const std::size_t chunks = (a.K + 31) / 32, rb = a.w_row_bytes;
+  alignas(64) std::uint16_t whi[16][32], wlo[16][32];
+  alignas(64) float out[2][16][16];
+  for (std::size_t n = n0; n + 16 <= n1; n += 16) {
+    const unsigned char* w = a.w + n * rb;
+    for (std::size_t t = t0; t < t1; t += 32) {
+      const bool two = t1 - t > 16;
+      const AmxBf16Chunk* x0 = a.xbf16 + (t / 16) * chunks;
+      _tile_zero(0);
+      if (two) _tile_zero(1);
+      for (std::size_t c = 0; c < chunks; ++c) {
+        load_weight_chunk<Ty>(w, rb, a.K, c, whi, wlo);
+        if (two)
+          bf16_products<kSplit, true>(x0 + c, x0 + chunks + c);
+        else
+          bf16_products<kSplit, false>(x0 + c, nullptr);
+      }
+      _tile_stored(0, out[0], 64);
+      if (two) _tile_stored(1, out[1], 64);
+      const std::size_t tn = t1 - t < 32 ? t1 - t : 32;
+      for (std::size_t j = 0; j < tn; ++j)
+        for (int i = 0; i < 16; ++i) a.y[(t + j) * a.N + n + i] = out[j / 16][i][j % 16];
+    }
+  }
+  _tile_release();
+}
+
+}  // namespace
+
+// Prefill of the quantized types, F16 and BF16: the whole groups of 16 weight rows by AMX, the
+// last N % 16 rows and everything else by the AVX-512 kernels.
 void PONDER_AMX_ENTRY(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
-  if (a.xamx == nullptr || !amx_takes(a.type, a.T)) {
+  const bool bf16 = a.type == GgmlType::f16 || a.type == GgmlType::bf16;
+  if (!amx_takes(a.type, a.T) || (bf16 ? a.xbf16 == nullptr : a.xamx == nullptr)) {
     PONDER_AVX512_ENTRY(a, n0, n1, t0, t1);
     return;
   }
   const std::size_t whole = a.N / 16 * 16, amx_end = n1 < whole ? n1 : whole;
   if (n0 < amx_end) {
     switch (a.type) {
+      case GgmlType::f16: amx_bf16_run<GgmlType::f16>(a, n0, amx_end, t0, t1); break;
+      case GgmlType::bf16: amx_bf16_run<GgmlType::bf16>(a, n0, amx_end, t0, t1); break;
       case GgmlType::q8_0: amx_run<AmxBlocks32<false>>(a, n0, amx_end, t0, t1); break;
       case GgmlType::q4_0: amx_run<AmxBlocks32<true>>(a, n0, amx_end, t0, t1); break;
       case GgmlType::q4_k: amx_run<AmxK45<false>>(a, n0, amx_end, t0, t1); break;

@@ -43,6 +43,15 @@ struct AmxBlock16 {
   std::int32_t sum[16];
 };
 
+/// Activations for the AMX kernels of F16 / BF16 weights: 32 values (one chunk of K) of 16 rows of
+/// X in the layout of TDPBF16PS's B operand, each value split exactly into three bf16 parts,
+/// x = hi + mid + lo (hi: x's top 8 significant bits, mid: the next 8 of what is left, lo: the
+/// rest, at most 8 bits): v[p][r][2 j + i] = part p of value 32 c + 2 r + i of row 16 g + j, as
+/// bf16 bits; values past K and rows past T are zeros. Group g, chunk c at g * ceil(K / 32) + c.
+struct AmxBf16Chunk {
+  std::uint16_t v[3][16][32];
+};
+
 /// Everything a kernel needs for one call.
 struct MatmulArgs {
   GgmlType type;
@@ -53,6 +62,7 @@ struct MatmulArgs {
   const void* xq;  // T rows of quantized X (BlockQ8x32 or BlockQ8x256), row stride xq_row_bytes
   std::size_t xq_row_bytes;
   const AmxBlock16* xamx;  // the AMX kernels' activations (prefill on Isa::amx, amx_takes), else null
+  const AmxBf16Chunk* xbf16;  // the same for F16 / BF16 weights, else null
   float* y;  // T x N
 };
 
@@ -67,15 +77,22 @@ void quantize_row_q8x256(const float* x, std::size_t K, BlockQ8x256* out);
 void block_avx2(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1);
 
 /// matmul_avx512.cpp (compiled with -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
-/// -mamx-tile -mamx-int8 -mfma -mf16c): the AVX-512 kernels, and the AMX ones (the quantized
-/// types' prefill on whole groups of 16 weight rows; the rest goes to block_avx512). The
-/// activations are quantized as for AVX2.
+/// -mamx-tile -mamx-int8 -mamx-bf16 -mfma -mf16c): the AVX-512 kernels, and the AMX ones (the
+/// prefill of the quantized types, F16 and BF16 on whole groups of 16 weight rows; the rest goes
+/// to block_avx512). The activations are quantized as for AVX2, or split into bf16 parts for
+/// the F16 / BF16 AMX kernel (AmxBf16Chunk).
 void block_avx512(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1);
 void block_amx(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1);
-/// True when the AMX kernels take this product (matmul.cpp): Q8_0, Q4_0 or a K-quant, T > 1.
-/// Then split() gives them tasks that start on whole groups of 16 weight rows and of 16
-/// activation rows, and a.xamx is set.
+/// True when the AMX kernels take this product (matmul.cpp): Q8_0, Q4_0, a K-quant, F16 or BF16,
+/// T > 1. Then split() gives them tasks that start on whole groups of 16 weight rows and of 16
+/// activation rows, and a.xamx (the int8 types) or a.xbf16 (F16, BF16) is set.
 bool amx_takes(GgmlType type, std::size_t T);
+/// The F16 / BF16 weights' AMX activations: group g (rows 16 g .. 16 g + 15) of the T x K rows of
+/// X, as ceil(K / 32) chunks at out (AmxBf16Chunk). In matmul_avx512.cpp (and its emulated copy:
+/// pack_amx_bf16_emulated).
+void pack_amx_bf16(const float* x, std::size_t K, std::size_t T, std::size_t g, AmxBf16Chunk* out);
+void pack_amx_bf16_emulated(const float* x, std::size_t K, std::size_t T, std::size_t g, AmxBf16Chunk* out);
+using PackBf16 = void (*)(const float* x, std::size_t K, std::size_t T, std::size_t g, AmxBf16Chunk* out);
 
 /// The same source compiled against emulations of the instructions (tests/engine/
 /// avx512_emulated.cpp; tests only): runs on any CPU with AVX2, slowly.
@@ -88,8 +105,9 @@ void matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const float* 
                ThreadPool* pool);
 
 /// Tests: makes `isa` (avx512 or amx) usable on a CPU with AVX2 that lacks it, running `kernel`
-/// (the emulated one) for it; force_isa then selects it. No effect where the CPU has it.
-void emulate_isa(Isa isa, BlockKernel kernel);
+/// (the emulated one) for it, and for amx `pack` to make the F16 / BF16 AMX activations;
+/// force_isa then selects it. No effect where the CPU has it.
+void emulate_isa(Isa isa, BlockKernel kernel, PackBf16 pack = nullptr);
 /// The best path force_isa accepts: detect_isa(), or the best emulated one.
 Isa usable_isa();
 

@@ -1,11 +1,11 @@
 #pragma once
-// Intel AMX (AMX-TILE and AMX-INT8, palette 1) emulated on the host, for the tests: the kernels
+// Intel AMX (AMX-TILE, AMX-INT8 and AMX-BF16, palette 1) emulated on the host, for the tests: the kernels
 // of engine/cpu/matmul_avx512.cpp that use it are compiled a second time with this header in
 // front (tests/engine/avx512_emulated.cpp) and run on CPUs without AMX.
 //
 // Written from the instruction descriptions of Intel's Software Developer's Manual (LDTILECFG,
-// TILELOADD, TILESTORED, TILEZERO, TDPBSSD/TDPBUSD, TILERELEASE): the 64-byte configuration
-// (palette, start_row, 2-15 reserved, 16-31 colsb of tiles 0-7 as 16-bit words, 32-47 reserved,
+// TILELOADD, TILESTORED, TILEZERO, TDPBSSD/TDPBUSD, TDPBF16PS (below), TILERELEASE): the
+// 64-byte configuration (palette, start_row, 2-15 reserved, 16-31 colsb of tiles 0-7 as 16-bit words, 32-47 reserved,
 // 48-55 rows of tiles 0-7, 56-63 reserved), loads that zero what is past colsb and rows, and
 //   DPBD(c, x, y) = c + x.byte[0] * y.byte[0] + ... + x.byte[3] * y.byte[3]
 //   for m < dst.rows, k < a.colsb / 4, n < dst.colsb / 4:
@@ -14,6 +14,7 @@
 // unsigned a x signed b). What the hardware faults on, this aborts on, with the reason: a bad
 // configuration, a tile used before configuration or beyond its configured shape, and operand
 // shapes that do not match (a.colsb / 4 != b.rows, dst.colsb != b.colsb, dst.rows != a.rows).
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -110,6 +111,49 @@ inline void dp(int dst, int a, int b) {
       }
 }
 
+// AMX-BF16's TDPBF16PS, as the manual's newer pseudocode has it: per row m and column n, two
+// float partial sums (the even and the odd value of each bf16 pair) start at zero and take, pair
+// after pair along k, a fused multiply-add of the pair's product (exact: 8 x 8 significant
+// bits); then the two are added together and to dst. Inputs that are bf16 denormals count as
+// zero (DAZ); every result that is a float denormal is flushed to zero (FTZ); rounding to
+// nearest even; MXCSR is not used.
+inline float bf16_daz(const std::uint8_t* p) {
+  std::uint32_t bits = static_cast<std::uint32_t>(p[0] | (p[1] << 8)) << 16;
+  if ((bits & 0x7F800000u) == 0) bits &= 0x80000000u;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+inline float ftz(float f) {
+  std::uint32_t bits;
+  std::memcpy(&bits, &f, 4);
+  if ((bits & 0x7F800000u) == 0) bits &= 0x80000000u;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+inline void dpbf16ps(int dst, int a, int b) {
+  tile(dst), tile(a);
+  State& s = tile(b);
+  if (dst == a || dst == b || a == b) fault("TDPBF16PS operands not distinct", dst);
+  if (s.colsb[a] % 4 != 0 || s.colsb[a] / 4 != s.rows[b]) fault("a.colsb / 4 != b.rows", a);
+  if (s.colsb[dst] != s.colsb[b]) fault("dst.colsb != b.colsb", dst);
+  if (s.rows[dst] != s.rows[a]) fault("dst.rows != a.rows", dst);
+  for (int m = 0; m < s.rows[dst]; ++m)
+    for (int n = 0; n < s.colsb[dst] / 4; ++n) {
+      float even = 0.0f, odd = 0.0f;
+      for (int k = 0; k < s.colsb[a] / 4; ++k) {
+        even = ftz(std::fma(bf16_daz(&s.data[a][m][4 * k]), bf16_daz(&s.data[b][k][4 * n]), even));
+        odd = ftz(std::fma(bf16_daz(&s.data[a][m][4 * k + 2]), bf16_daz(&s.data[b][k][4 * n + 2]), odd));
+      }
+      float c;
+      std::memcpy(&c, &s.data[dst][m][4 * n], 4);
+      c = ftz(c + ftz(even + odd));
+      std::memcpy(&s.data[dst][m][4 * n], &c, 4);
+    }
+}
+
 }  // namespace
 }  // namespace ponder::test::amx_emu
 
@@ -120,6 +164,7 @@ inline void dp(int dst, int a, int b) {
 #undef _tile_zero
 #undef _tile_dpbssd
 #undef _tile_dpbusd
+#undef _tile_dpbf16ps
 #define _tile_loadconfig(config) ::ponder::test::amx_emu::loadconfig(config)
 #define _tile_release() ::ponder::test::amx_emu::release()
 #define _tile_loadd(t, base, stride) ::ponder::test::amx_emu::loadd((t), (base), static_cast<std::ptrdiff_t>(stride))
@@ -127,3 +172,4 @@ inline void dp(int dst, int a, int b) {
 #define _tile_zero(t) ::ponder::test::amx_emu::zero(t)
 #define _tile_dpbssd(dst, a, b) ::ponder::test::amx_emu::dp<true, true>((dst), (a), (b))
 #define _tile_dpbusd(dst, a, b) ::ponder::test::amx_emu::dp<false, true>((dst), (a), (b))
+#define _tile_dpbf16ps(dst, a, b) ::ponder::test::amx_emu::dpbf16ps((dst), (a), (b))

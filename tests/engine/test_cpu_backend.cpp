@@ -257,6 +257,10 @@ TEST_CASE("cpu backend: logits match the PyTorch float64 reference", "[backend][
   // A Q8_0 cache rounds K and V to steps of max|block| / 127: an RMS error of step / √12, about
   // 5e-3 of a Gaussian block's σ (its max over 32 values is ~2.3σ); the logits move by about
   // that, and the bound is 4× it, as for F16 (2e-2; measured 3e-3 to 8e-3).
+  // BF16 and F16 weights: the test models' weights are bf16 values (what the F32 files hold too),
+  // so with an F32 cache it is float rounding only, as for F32 (1e-4), on every path: the AMX
+  // kernel takes them in bf16 tiles but splits X (and F16 weights) into bf16 parts that add up
+  // to them exactly.
   // The 8,192-token prompt is llama's: there llama3 scaling acts on the slow pairs, which turn by
   // whole radians, and the attention spans thousands of keys; the bound stays 1e-4 (measured
   // 1.0e-6, as at 600 tokens: float32 rounding does not grow with the length here).
@@ -264,7 +268,8 @@ TEST_CASE("cpu backend: logits match the PyTorch float64 reference", "[backend][
       {Arch::qwen2, GgmlType::f32, KvType::f32, 1e-4},         {Arch::qwen3, GgmlType::f32, KvType::f32, 1e-4},
       {Arch::llama, GgmlType::f32, KvType::f32, 1e-4, true},   {Arch::qwen2, GgmlType::f32, KvType::f16, 2e-3},
       {Arch::qwen2, GgmlType::q8_0, KvType::f32, 2e-2},        {Arch::llama, GgmlType::q4_k, KvType::f32, 2e-2},
-      {Arch::qwen2, GgmlType::f32, KvType::q8_0, 2e-2},
+      {Arch::qwen2, GgmlType::f32, KvType::q8_0, 2e-2},        {Arch::qwen3, GgmlType::bf16, KvType::f32, 1e-4},
+      {Arch::llama, GgmlType::f16, KvType::f32, 1e-4},
   };
   constexpr std::size_t kLong = 8192;
   constexpr int kGreedy = 64;    // greedy tokens after the 7-token prompt, identical to the reference's
@@ -328,9 +333,9 @@ TEST_CASE("cpu backend: logits match the PyTorch float64 reference", "[backend][
       const double err = rel_l2_vs(got, ref.logits.data(), got.size());
       UNSCOPED_INFO("relative L2 " << err);
       CHECK(err < c.bound);
-      if (c.type == GgmlType::q8_0 || c.type == GgmlType::q4_k) {
-        // The quantized weights through every other kernel path too (the AVX-512 and AMX ones
-        // emulated where the CPU lacks them), against the same reference and bound.
+      if (c.type != GgmlType::f32) {
+        // The quantized, F16 and BF16 weights through every other kernel path too (the AVX-512
+        // and AMX ones emulated where the CPU lacks them), against the same reference and bound.
         const cpu::Isa best = cpu::active_isa();
         for (cpu::Isa isa : ponder::test::cpu_isas()) {
           if (isa == best || isa == cpu::Isa::portable) continue;

@@ -166,7 +166,15 @@ void check_weight(TestWeight& tw, GgmlType type, std::size_t N, std::size_t K, s
       // error of at most 2^-24 of the running magnitude, which is at most sum |w x|. Doubled
       // for margin.
       const double u = std::ldexp(1.0, -24);
-      const double fk = 2.0 * (double(K) / 8.0 + 8.0) * u;
+      // The AMX kernel of F16 / BF16 weights (prefill, whole groups of 16 rows) sums the exact
+      // products of bf16 parts (P = 5 per product for F16, 3 for BF16) in one float chain per
+      // output: per chunk of 32 values and part product, TDPBF16PS's two chains of 16 and two
+      // additions, at most 34 P ceil(K / 32) rounded operations; F16's left-out lo_w lo_x is
+      // under 2^-23 |w x| (2 u) per product. (Whether it leaves nothing out is the one-hot test's.)
+      const bool amx_float = isa == cpu::Isa::amx && T > 1 && (type == GgmlType::f16 || type == GgmlType::bf16);
+      const double amx_parts = type == GgmlType::f16 ? 5.0 : 3.0;
+      const double ops = amx_float ? 34.0 * amx_parts * double((K + 31) / 32) + 2.0 + 8.0 : double(K) / 8.0 + 8.0;
+      const double fk = 2.0 * ops * u;
       for (std::size_t t = 0; t < T; ++t)
         for (std::size_t n = 0; n < N; ++n) {
           const float* wd = &tw.dequantized[n * K];
@@ -272,6 +280,47 @@ TEST_CASE("check_kernels: the paths past AVX2 agree with it, a wrong kernel is n
 #endif
   // Here (no AVX-512 in hardware, or kernels that agree) the path in use stays the best one.
   CHECK(cpu::verify_kernels_once() == cpu::active_isa());
+}
+
+TEST_CASE("matmul: float weights with one value per row give that one product on every path", "[matmul]") {
+  // Each output is then w_k x_k alone: every path must return the product to within a few
+  // roundings (the FMA paths round once; the AMX path sums the exact products of the bf16 parts,
+  // 3 or 5, rounding the running sum each time). A part of X or of the weights left out (X's lo
+  // part is up to 2^-17 of x) would show here, where the reference test's worst-case bound is
+  // too wide to see it. N = 19: an AMX group of 16 rows and 3 more; K = 775: a partial last chunk
+  // of 32; T = 37: two groups of 16 at once, then a partial one; the one value of row n at
+  // column (37 n + 11) % K, the last chunk included.
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  cpu::ThreadPool pool(2);
+  const std::size_t N = 19, K = 775, T = 37;
+  const double u = std::ldexp(1.0, -24);
+  for (GgmlType type : {GgmlType::f32, GgmlType::f16, GgmlType::bf16}) {
+    std::vector<float> src(N * K, 0.0f);
+    for (std::size_t n = 0; n < N; ++n) src[n * K + (37 * n + 11) % K] = normal(rng) * std::exp2(float(n % 7) - 3.0f);
+    TestWeight tw;
+    tw.bytes.resize(ponder::row_bytes(type, K) * N);
+    std::string error;
+    REQUIRE(ponder::quantize(type, src.data(), tw.bytes.data(), N * K, &error));
+    finish(tw, type, N, K);
+    const std::vector<float> x = make_x(T, K, rng);
+    for (cpu::Isa isa : isas()) {
+      cpu::force_isa(isa);
+      std::vector<float> y(T * N, std::nanf(""));
+      cpu::matmul(tw.w, x.data(), T, y.data(), &pool);
+      Worst worst;
+      for (std::size_t t = 0; t < T; ++t)
+        for (std::size_t n = 0; n < N; ++n) {
+          const std::size_t k = (37 * n + 11) % K;
+          const double exact = double(tw.dequantized[n * K + k]) * double(x[t * K + k]);
+          worst.see(std::fabs(double(y[t * N + n]) - exact), 6.0 * u * std::fabs(exact) + 1e-30,
+                    "t=" + std::to_string(t) + " n=" + std::to_string(n));
+        }
+      INFO(ponder::ggml_type_info(static_cast<std::uint32_t>(type))->name << " " << cpu::isa_name(isa) << ": " << worst.where);
+      CHECK(worst.ratio <= 1.0);
+    }
+  }
+  cpu::force_isa(cpu::detect_isa());
 }
 
 TEST_CASE("matmul: every weight type against the scalar reference", "[matmul]") {

@@ -13,7 +13,7 @@ namespace ponder::test {
 inline std::vector<cpu::Isa> cpu_isas() {
 #if defined(PONDER_HAVE_AVX512_EMU)
   cpu::detail::emulate_isa(cpu::Isa::avx512, cpu::detail::block_avx512_emulated);
-  cpu::detail::emulate_isa(cpu::Isa::amx, cpu::detail::block_amx_emulated);
+  cpu::detail::emulate_isa(cpu::Isa::amx, cpu::detail::block_amx_emulated, cpu::detail::pack_amx_bf16_emulated);
 #endif
   std::vector<cpu::Isa> out;
   for (cpu::Isa isa : {cpu::Isa::portable, cpu::Isa::avx2, cpu::Isa::avx512, cpu::Isa::amx})
