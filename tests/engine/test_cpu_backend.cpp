@@ -248,12 +248,15 @@ TEST_CASE("cpu backend: logits match the PyTorch float64 reference", "[backend][
     double bound;
     bool long_prompt = false;  // also 8,192 tokens: one case only, for CI time (the whole test
                                // takes ~17 s on 2 cores, forward.py's 8,192 tokens ~12 s of it)
+    bool k_m = false;          // Q4_K_M's mix of Q4_K and Q6_K (the type given is Q4_K)
   };
   // F32 weights with an F32 cache: float rounding only (the issue's 1e-4). An F16 cache rounds
   // K and V to 11 bits (relative 2^-11 = 4.9e-4 per element; averaged over the attention sum the
   // logits move by about that). Q8_0 / Q4_K: the weights are the same dequantized values as the
   // reference's; the difference is the activations, quantized to 8 bits per block by the int8
   // kernels (relative error per element up to 1/254, about 2e-3 RMS, compounded over 2 layers).
+  // The same holds for Q4_0, Q5_K, Q6_K and Q4_K_M (the activations are quantized the same way
+  // whatever the weights' precision), with the same bound.
   // A Q8_0 cache rounds K and V to steps of max|block| / 127: an RMS error of step / √12, about
   // 5e-3 of a Gaussian block's σ (its max over 32 values is ~2.3σ); the logits move by about
   // that, and the bound is 4× it, as for F16 (2e-2; measured 3e-3 to 8e-3).
@@ -269,7 +272,9 @@ TEST_CASE("cpu backend: logits match the PyTorch float64 reference", "[backend][
       {Arch::llama, GgmlType::f32, KvType::f32, 1e-4, true},   {Arch::qwen2, GgmlType::f32, KvType::f16, 2e-3},
       {Arch::qwen2, GgmlType::q8_0, KvType::f32, 2e-2},        {Arch::llama, GgmlType::q4_k, KvType::f32, 2e-2},
       {Arch::qwen2, GgmlType::f32, KvType::q8_0, 2e-2},        {Arch::qwen3, GgmlType::bf16, KvType::f32, 1e-4},
-      {Arch::llama, GgmlType::f16, KvType::f32, 1e-4},
+      {Arch::llama, GgmlType::f16, KvType::f32, 1e-4},         {Arch::qwen3, GgmlType::q4_0, KvType::f32, 2e-2},
+      {Arch::qwen2, GgmlType::q5_k, KvType::f32, 2e-2},        {Arch::llama, GgmlType::q6_k, KvType::f32, 2e-2},
+      {Arch::qwen3, GgmlType::q4_k, KvType::f32, 2e-2, false, true},
   };
   constexpr std::size_t kLong = 8192;
   constexpr int kGreedy = 64;    // greedy tokens after the 7-token prompt, identical to the reference's
@@ -286,13 +291,13 @@ TEST_CASE("cpu backend: logits match the PyTorch float64 reference", "[backend][
   std::string error;
   for (const Case& c : cases) {
     const std::string name = std::string(arch_name(c.arch)) + "-" +
-                             std::string(ggml_type_info(static_cast<std::uint32_t>(c.type))->name);
+                             std::string(ggml_type_info(static_cast<std::uint32_t>(c.type))->name) + (c.k_m ? "_M" : "");
     const std::string path = (dir.path() / (name + ".gguf")).string();
     if (!std::filesystem::exists(path)) {
       // No padding rows: the reference's greedy argmax runs over every row.
       TestModelSpec s = TestModelSpec::like_r1(c.arch);
       s.n_vocab = ponder::test::ReducedVocab::n_tokens;
-      REQUIRE(ponder::test::write_gguf(s, c.type, path, &error));
+      REQUIRE(ponder::test::write_gguf(s, c.type, path, &error, c.k_m));
       auto m = Model::open(path, &error);
       REQUIRE(m);
       REQUIRE(ponder::test::write_f32_snapshot(*m, (dir.path() / name).string(), &error));
@@ -325,7 +330,7 @@ TEST_CASE("cpu backend: logits match the PyTorch float64 reference", "[backend][
     for (std::size_t n : lengths(c)) {
       const auto& job = jobs[j];
       const auto& ref = want[j++];
-      INFO(arch_name(c.arch) << " " << ggml_type_info(static_cast<std::uint32_t>(c.type))->name
+      INFO(arch_name(c.arch) << " " << ggml_type_info(static_cast<std::uint32_t>(c.type))->name << (c.k_m ? "_M" : "")
                              << " " << kv_name(c.kv) << " cache, " << n << " tokens");
       b->truncate(0);
       std::vector<float> got(ref.n_rows * V);
