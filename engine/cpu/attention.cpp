@@ -6,6 +6,7 @@
 
 #include "engine/cpu/attention_internal.h"
 #include "engine/cpu/matmul.h"
+#include "engine/cpu/matmul_internal.h"
 
 namespace ponder::cpu {
 namespace detail {
@@ -84,6 +85,9 @@ void attention(const AttentionArgs& a, ThreadPool* pool, std::vector<float>* wor
 
 #if defined(__x86_64__)
   if (active_isa() != Isa::portable && a.head_dim % 8 == 0) {
+    // The AVX-512 kernel where the path has it and the heads are whole vectors of 16.
+    const AttentionTileFn kernel =
+        active_isa() >= Isa::avx512 && a.head_dim % 16 == 0 ? attention_kernel_for(active_isa()) : attention_tile_avx2;
     // Tiles: the query heads of a group (split in `parts` only when there would be fewer tasks
     // than threads, as in decode with few KV heads) × as many queries as fit kAttentionMaxRows.
     const std::uint32_t group = a.n_head / a.n_head_kv;
@@ -108,7 +112,7 @@ void attention(const AttentionArgs& a, ThreadPool* pool, std::vector<float>* wor
       tile.t0 = tile_index * per_tile;
       tile.t1 = std::min(a.T, tile.t0 + per_tile);
       tile.head_offset = row_bytes(a.kv_type, std::size_t{tile.kv_head} * a.head_dim);
-      attention_tile_avx2(a, tile, ws);
+      kernel(a, tile, ws);
     });
     return;
   }

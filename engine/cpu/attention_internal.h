@@ -22,11 +22,17 @@ struct AttentionTile {
   std::size_t head_offset;  // bytes from the start of a cache row to KV head kv_head
 };
 
-/// Floats of workspace one call of attention_tile_avx2 needs.
+/// Floats of workspace one call of an attention tile kernel needs.
 std::size_t attention_tile_workspace(std::uint32_t head_dim);
 
-/// attention_avx2.cpp (compiled with -mavx2 -mfma -mf16c): computes the tile's output rows.
-/// Needs head_dim % 8 == 0; `workspace` holds attention_tile_workspace(head_dim) floats.
+/// The tile kernels (attention_kernel.h): compute the tile's output rows; `workspace` holds
+/// attention_tile_workspace(head_dim) floats.
+/// attention_avx2.cpp (compiled with -mavx2 -mfma -mf16c): needs head_dim % 8 == 0.
 void attention_tile_avx2(const AttentionArgs& a, const AttentionTile& tile, float* workspace);
+/// attention_avx512.cpp (compiled as matmul_avx512.cpp): needs head_dim % 16 == 0. Its copy
+/// compiled against SIMDe (tests only: tests/engine/attention_avx512_emulated.cpp) runs on any CPU
+/// with AVX2.
+void attention_tile_avx512(const AttentionArgs& a, const AttentionTile& tile, float* workspace);
+void attention_tile_avx512_emulated(const AttentionArgs& a, const AttentionTile& tile, float* workspace);
 
 }  // namespace ponder::cpu::detail

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/cpu/attention_internal.h"
 #include "engine/cpu/matmul_internal.h"
 #include "engine/log.h"
 
@@ -113,6 +114,7 @@ std::atomic<int> g_capped{-1};
 // Tests: the emulated kernels of the paths this CPU lacks (emulate_isa), by Isa.
 std::atomic<BlockKernel> g_emulated[4] = {};
 std::atomic<PackBf16> g_emulated_pack{nullptr};
+std::atomic<AttentionTileFn> g_emulated_attention[4] = {};
 
 }  // namespace
 }  // namespace detail
@@ -134,14 +136,13 @@ const char* isa_name(Isa isa) {
 
 namespace detail {
 
-void emulate_isa(Isa isa, BlockKernel kernel, PackBf16 pack) {
-  if (isa > Isa::avx2 && detect_isa() >= Isa::avx2 && isa > detect_isa()) {
-    if (isa == Isa::amx) {
-      if (pack == nullptr) return;  // the amx path needs both
-      g_emulated_pack.store(pack, std::memory_order_relaxed);
-    }
-    g_emulated[static_cast<int>(isa)].store(kernel, std::memory_order_relaxed);
-  }
+void emulate_isa(Isa isa, const EmulatedPath& path) {
+  if (isa <= Isa::avx2 || detect_isa() < Isa::avx2 || isa <= detect_isa()) return;
+  if (path.block == nullptr || path.attention == nullptr || (isa == Isa::amx && path.pack_bf16 == nullptr)) std::abort();
+  const int i = static_cast<int>(isa);
+  if (isa == Isa::amx) g_emulated_pack.store(path.pack_bf16, std::memory_order_relaxed);
+  g_emulated_attention[i].store(path.attention, std::memory_order_relaxed);
+  g_emulated[i].store(path.block, std::memory_order_relaxed);
 }
 
 // Every path up to the one returned runs here, natively or emulated.
@@ -173,6 +174,16 @@ BlockKernel kernel_for(Isa isa) {
 #endif
   }
   return block_portable;
+}
+
+AttentionTileFn attention_kernel_for(Isa isa) {
+#if defined(__x86_64__)
+  if (isa <= Isa::avx2) return attention_tile_avx2;
+  if (detect_isa() >= isa) return attention_tile_avx512;  // amx: avx512's
+#endif
+  const AttentionTileFn emulated = g_emulated_attention[static_cast<int>(isa)].load(std::memory_order_relaxed);
+  if (emulated == nullptr) std::abort();  // force_isa allows only usable paths
+  return emulated;
 }
 
 // The packer of the F16 / BF16 AMX activations of the amx path: native or emulated as its kernel.

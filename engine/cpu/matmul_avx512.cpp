@@ -33,33 +33,14 @@
 
 #include "engine/cpu/matmul_internal.h"
 #include "engine/cpu/kernel_common.h"
+#include "engine/cpu/avx512_common.h"
 
 namespace ponder::cpu::detail {
 namespace {
 
-// ---- Helpers: those SIMDe 0.7 lacks are built from the 256-bit halves under PONDER_SIMD_EMU ----
+// ---- Helpers (and avx512_common.h's) ----
 
-inline __m256i high256(__m512i v) { return _mm512_extracti64x4_epi64(v, 1); }
-inline __m512i join256(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
-inline __m512 join256_ps(__m256 lo, __m256 hi) { return _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1); }
-
-inline __m512 cvt_i32_f32(__m512i v) {
-#if defined(PONDER_SIMD_EMU)
-  return join256_ps(_mm256_cvtepi32_ps(_mm512_castsi512_si256(v)), _mm256_cvtepi32_ps(high256(v)));
-#else
-  return _mm512_cvtepi32_ps(v);
-#endif
-}
-
-// Sixteen F16 / BF16 values at p widened to float (exact).
-inline __m512 widen16_f16(const unsigned char* p) {
-#if defined(PONDER_SIMD_EMU)
-  return join256_ps(_mm256_cvtph_ps(load128(p)), _mm256_cvtph_ps(load128(p + 16)));
-#else
-  return _mm512_cvtph_ps(load256(p));
-#endif
-}
-
+// Sixteen BF16 values at p widened to float (exact).
 inline __m512 widen16_bf16(const unsigned char* p) {
 #if defined(PONDER_SIMD_EMU)
   const __m256i lo = _mm256_slli_epi32(_mm256_cvtepu16_epi32(load128(p)), 16);
@@ -71,10 +52,7 @@ inline __m512 widen16_bf16(const unsigned char* p) {
 }
 
 // The 16 lanes summed in a fixed order: the halves added, then 8 -> 4 -> 2 -> 1.
-inline float hsum(__m512 v) {
-  const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
-  return hsum(_mm256_add_ps(_mm512_castps512_ps256(v), hi));
-}
+inline float hsum(__m512 v) { return hsum(fold256(v)); }
 
 inline __m512i zext256(__m256i v) { return _mm512_inserti64x4(_mm512_setzero_si512(), v, 0); }
 

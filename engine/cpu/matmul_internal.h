@@ -12,7 +12,11 @@ namespace ponder::cpu {
 enum class Isa;  // matmul.h
 struct MatmulOut;
 class ThreadPool;
+struct AttentionArgs;  // attention.h
+namespace detail {
+struct AttentionTile;  // attention_internal.h
 }
+}  // namespace ponder::cpu
 
 namespace ponder::cpu::detail {
 
@@ -104,10 +108,21 @@ void block_amx_emulated(const MatmulArgs& a, std::size_t n0, std::size_t n1, std
 void matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const float* x, std::size_t T,
                ThreadPool* pool);
 
-/// Tests: makes `isa` (avx512 or amx) usable on a CPU with AVX2 that lacks it, running `kernel`
-/// (the emulated one) for it, and for amx `pack` to make the F16 / BF16 AMX activations;
-/// force_isa then selects it. No effect where the CPU has it.
-void emulate_isa(Isa isa, BlockKernel kernel, PackBf16 pack = nullptr);
+/// The kernels of a path that tests hand to emulate_isa: the matmul kernel, for amx the packer of
+/// the F16 / BF16 AMX activations, and the attention tile kernel (heads of a multiple of 16).
+using AttentionTileFn = void (*)(const AttentionArgs& a, const AttentionTile& tile, float* workspace);
+struct EmulatedPath {
+  BlockKernel block = nullptr;
+  PackBf16 pack_bf16 = nullptr;
+  AttentionTileFn attention = nullptr;
+};
+
+/// Tests: makes `isa` (avx512 or amx) usable on a CPU with AVX2 that lacks it, running the
+/// emulated kernels of `path` (all of them needed) for it; force_isa then selects it. No effect
+/// where the CPU has it.
+void emulate_isa(Isa isa, const EmulatedPath& path);
+/// The attention tile kernel of a path that force_isa allowed, past avx2 (native or emulated).
+AttentionTileFn attention_kernel_for(Isa isa);
 /// The best path force_isa accepts: detect_isa(), or the best emulated one.
 Isa usable_isa();
 

@@ -9,6 +9,7 @@
 
 #include "engine/cpu/attention.h"
 #include "engine/cpu/matmul.h"
+#include "support/cpu_isas.h"
 
 using namespace ponder;
 
@@ -129,14 +130,13 @@ TEST_CASE("attention: every path matches the formula, the tiled path does not de
         if (s.n_head == 40 && T > 37) continue;  // keeps the float64 reference quick
         const Case c(s, type, first_pos, T, rng);
         const std::vector<double> want = c.reference();
-        std::vector<float> got[2];
-        for (cpu::Isa isa : {cpu::Isa::portable, cpu::Isa::avx2}) {
+        std::vector<float> got[4];  // by path
+        for (cpu::Isa isa : ponder::test::cpu_isas()) {
           cpu::force_isa(isa);
-          if (cpu::active_isa() != isa) continue;  // (a CPU without AVX2)
           INFO(cpu::isa_name(isa) << " " << s.n_head << "/" << s.n_head_kv << " heads of " << s.head_dim << ", "
                                   << ggml_type_info(static_cast<std::uint32_t>(type))->name << " cache, "
                                   << first_pos << " cached + " << T << " queries");
-          std::vector<float>& out = got[isa == cpu::Isa::avx2];
+          std::vector<float>& out = got[static_cast<int>(isa)];
           out = c.run(&three);
           // Float rounding over sums of ≤ 330 terms of O(1) values (the stored K/V are what both
           // sides read, so the cache type adds no error here).
@@ -144,9 +144,11 @@ TEST_CASE("attention: every path matches the formula, the tiled path does not de
           CHECK(c.run(&one) == out);
           CHECK(c.run(nullptr) == out);
         }
-        if (!got[1].empty()) {
+        for (int p = 1; p < 4; ++p) {  // each tiled path against the portable one
+          if (got[p].empty()) continue;
           double worst = 0;
-          for (std::size_t i = 0; i < got[0].size(); ++i) worst = std::max(worst, double(std::abs(got[0][i] - got[1][i])));
+          for (std::size_t i = 0; i < got[0].size(); ++i) worst = std::max(worst, double(std::abs(got[0][i] - got[p][i])));
+          INFO(cpu::isa_name(static_cast<cpu::Isa>(p)));
           CHECK(worst < 2e-5);
         }
       }

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine/cpu/attention_internal.h"
 #include "engine/cpu/matmul.h"
 #include "engine/cpu/thread_pool.h"
 #include "engine/quant.h"
@@ -267,7 +268,7 @@ TEST_CASE("check_kernels: the paths past AVX2 agree with it, a wrong kernel is n
   }
 #if defined(PONDER_HAVE_AVX512_EMU)
   if (cpu::detect_isa() == cpu::Isa::avx2) {
-    cpu::detail::emulate_isa(cpu::Isa::avx512, q4k_off_kernel);
+    cpu::detail::emulate_isa(cpu::Isa::avx512, {q4k_off_kernel, nullptr, cpu::detail::attention_tile_avx512_emulated});
     std::string report;
     const bool ok = cpu::check_kernels(cpu::Isa::avx512, &report);
     INFO(report);
@@ -275,7 +276,8 @@ TEST_CASE("check_kernels: the paths past AVX2 agree with it, a wrong kernel is n
     CHECK(report.find("q4_K T=1: relative difference") != std::string::npos);
     CHECK(report.find("q4_K T=21: relative difference") != std::string::npos);
     CHECK(report.find("q8_0") == std::string::npos);
-    cpu::detail::emulate_isa(cpu::Isa::avx512, cpu::detail::block_avx512_emulated);
+    cpu::detail::emulate_isa(cpu::Isa::avx512, {cpu::detail::block_avx512_emulated, nullptr,
+                                                 cpu::detail::attention_tile_avx512_emulated});
   }
 #endif
   // Here (no AVX-512 in hardware, or kernels that agree) the path in use stays the best one.

@@ -1,0 +1,57 @@
+// AVX-512 attention kernel (compiled with the flags of matmul_avx512.cpp; called only when the CPU
+// has them, and heads of a multiple of 16): attention_kernel.h's tile over 16-lane vectors. See
+// attention.h for what it computes and attention_internal.h for the rules of this file.
+//
+// The same source is compiled a second time with PONDER_SIMD_EMU defined, against SIMDe's
+// portable AVX-512 (tests/engine/attention_avx512_emulated.cpp), as
+// `attention_tile_avx512_emulated`: the tests run that copy where the CPU lacks AVX-512.
+#if !defined(PONDER_SIMD_EMU)
+#include <immintrin.h>
+#endif
+
+#include "engine/cpu/attention_kernel.h"
+#include "engine/cpu/avx512_common.h"
+
+namespace ponder::cpu::detail {
+namespace {
+
+struct AttentionAvx512 {
+  using Vec = __m512;
+  static constexpr std::size_t kLanes = 16;
+  static Vec zero() { return _mm512_setzero_ps(); }
+  static Vec load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, Vec v) { _mm512_storeu_ps(p, v); }
+  static Vec set1(float f) { return _mm512_set1_ps(f); }
+  static Vec fmadd(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
+  static Vec fnmadd(Vec a, Vec b, Vec c) { return _mm512_fnmadd_ps(a, b, c); }
+  static Vec mul(Vec a, Vec b) { return _mm512_mul_ps(a, b); }
+  static Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
+  static Vec sub(Vec a, Vec b) { return _mm512_sub_ps(a, b); }
+  static Vec max(Vec a, Vec b) { return _mm512_max_ps(a, b); }
+  static Vec round(Vec v) { return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static Vec pow2(Vec n) { return _mm512_scalef_ps(_mm512_set1_ps(1.0f), n); }  // exact for integer n
+  static Vec zero_below(Vec x, Vec y, float limit) {
+    return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(limit), _CMP_NLT_UQ), y);
+  }
+  static Vec widen_f16(const unsigned char* p) { return widen16_f16(p); }
+  static Vec widen_i8(const unsigned char* p) { return widen16_i8(p); }
+  static __m256 fold(Vec v) { return fold256(v); }
+  static Vec visible(Vec p, std::size_t j, std::size_t seen) {
+    const std::size_t left = seen > j ? seen - j : 0;
+    return _mm512_maskz_mov_ps(left >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << left) - 1), p);
+  }
+};
+
+}  // namespace
+
+#if defined(PONDER_SIMD_EMU)
+#define PONDER_ATTENTION_AVX512_ENTRY attention_tile_avx512_emulated
+#else
+#define PONDER_ATTENTION_AVX512_ENTRY attention_tile_avx512
+#endif
+
+void PONDER_ATTENTION_AVX512_ENTRY(const AttentionArgs& a, const AttentionTile& tile, float* workspace) {
+  attention_tile<AttentionAvx512>(a, tile, workspace);
+}
+
+}  // namespace ponder::cpu::detail

@@ -1,0 +1,280 @@
+#pragma once
+// The tiled attention kernel, written once for every vector width: a template over the vector
+// path of the file that includes it (attention_avx2.cpp: 8 lanes; attention_avx512.cpp: 16).
+// Include after the intrinsics header. In an unnamed namespace on purpose, as kernel_common.h:
+// each kernel file, compiled with its own ISA flags, gets its own copy.
+//
+// A tile is R = queries × heads rows sharing one KV head. For each block of keys: the block's K
+// rows are widened to float once, every row's scores are computed against them (3 rows × 4 keys
+// per step, 12 accumulators), the online softmax updates each row's max m, sum l and
+// accumulator, then the block's V rows are widened once and added in with the probabilities.
+// Each row's numbers go through the same instructions in the same order whatever its neighbours
+// in the tile, so a row's result does not depend on the tiling.
+//
+// The vector path V provides: Vec, kLanes; zero(), load(const float*), store(float*, Vec),
+// set1(float), fmadd(a, b, c), fnmadd(a, b, c) (c - a b), mul, add, sub, max; round(Vec) (to the
+// nearest integer), pow2(n) (2^n for integer-valued n in [-126, 127]), zero_below(x, y, limit)
+// (y, with 0 in the lanes where x < limit); widen_f16(p) and widen_i8(p) (kLanes F16 values /
+// int8 at p as floats); fold(Vec) (an __m256 whose lanes add up to the same sum, in a fixed
+// order; the identity for 8 lanes); visible(p, j, seen) (p with 0 in lanes j + i >= seen).
+#include <cstring>
+
+#include "engine/cpu/attention_internal.h"
+
+namespace ponder::cpu::detail {
+namespace {
+
+constexpr std::uint32_t kB = kAttentionKeyBlock;
+
+inline std::size_t min_size(std::size_t a, std::size_t b) { return a < b ? a : b; }
+
+// Lane i: the sum of the 8 lanes v0..v7 of input i, as ((v0 + v1) + (v2 + v3)) + ((v4 + v5) + (v6 + v7)).
+inline __m256 reduce8(__m256 a0, __m256 a1, __m256 a2, __m256 a3, __m256 a4, __m256 a5, __m256 a6,
+                      __m256 a7) {
+  const __m256 t0 = _mm256_hadd_ps(a0, a1), t1 = _mm256_hadd_ps(a2, a3);
+  const __m256 t2 = _mm256_hadd_ps(a4, a5), t3 = _mm256_hadd_ps(a6, a7);
+  const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
+  return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+}
+
+// Sum of the 8 lanes in the order of reduce8.
+inline float reduce_sum(__m256 v) {
+  const __m256 z = _mm256_setzero_ps();
+  return _mm256_cvtss_f32(reduce8(v, z, z, z, z, z, z, z));
+}
+
+// e^x per lane for x ≤ 0 (Cephes' expf: x = n ln2 + r, a degree-7 polynomial in r, relative
+// error ~2e-7); lanes below -87 (e^x < 2e-38, nothing next to the row's maximum, which is 1) are 0.
+template <class V>
+inline typename V::Vec exp_lanes(typename V::Vec x) {
+  using Vec = typename V::Vec;
+  const Vec x0 = x;
+  x = V::max(x, V::set1(-87.0f));
+  const Vec n = V::round(V::mul(x, V::set1(1.44269504088896341f)));
+  Vec r = V::fnmadd(n, V::set1(0.693359375f), x);
+  r = V::fnmadd(n, V::set1(-2.12194440e-4f), r);
+  Vec y = V::set1(1.9875691500e-4f);
+  y = V::fmadd(y, r, V::set1(1.3981999507e-3f));
+  y = V::fmadd(y, r, V::set1(8.3334519073e-3f));
+  y = V::fmadd(y, r, V::set1(4.1665795894e-2f));
+  y = V::fmadd(y, r, V::set1(1.6666665459e-1f));
+  y = V::fmadd(y, r, V::set1(5.0000001201e-1f));
+  y = V::fmadd(y, V::mul(r, r), r);
+  y = V::add(y, V::set1(1.0f));
+  return V::zero_below(x0, V::mul(y, V::pow2(n)), -87.0f);
+}
+
+// Rows [j0, j0 + nb) of a cache (K or V), the head at `head_offset`, widened to float:
+// dst[j * D + i] (exactly the reference dequantizer's values).
+template <class V>
+void widen_block(const AttentionArgs& a, const unsigned char* cache, std::size_t head_offset, std::size_t j0,
+                 std::size_t nb, float* dst) {
+  const std::size_t D = a.head_dim;
+  for (std::size_t j = 0; j < nb; ++j, dst += D) {
+    const unsigned char* row = cache + (j0 + j) * a.row_bytes + head_offset;
+    if (a.kv_type == GgmlType::f16) {
+      for (std::size_t i = 0; i < D; i += V::kLanes) V::store(dst + i, V::widen_f16(row + 2 * i));
+    } else {  // q8_0: blocks of an F16 scale and 32 int8
+      for (std::size_t b = 0; b < D / 32; ++b, row += 34) {
+        unsigned short h;
+        std::memcpy(&h, row, 2);
+        const typename V::Vec d = V::set1(_cvtsh_ss(h));
+        for (std::size_t i = 0; i < 32; i += V::kLanes) V::store(dst + 32 * b + i, V::mul(d, V::widen_i8(row + 2 + i)));
+      }
+    }
+  }
+}
+
+// Scores of NQ <= 3 query rows q[0..NQ) against keys k[0..3] (D floats each), scaled: s[r][0..3].
+// One accumulator per (row, key): 12 chains in flight for 3 rows (2 rows, 8 chains, were bound
+// by the FMA latency).
+template <class V, int NQ>
+inline void scores_x4(const float* const q[NQ], const float* const k[4], std::size_t D, float scale, float* const s[NQ]) {
+  using Vec = typename V::Vec;
+  Vec a[NQ][4];
+#pragma GCC unroll 4
+  for (int r = 0; r < NQ; ++r)
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i) a[r][i] = V::zero();
+  for (std::size_t d = 0; d < D; d += V::kLanes) {
+    Vec kv[4];
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i) kv[i] = V::load(k[i] + d);
+#pragma GCC unroll 4
+    for (int r = 0; r < NQ; ++r) {
+      const Vec x = V::load(q[r] + d);
+#pragma GCC unroll 4
+      for (int i = 0; i < 4; ++i) a[r][i] = V::fmadd(x, kv[i], a[r][i]);
+    }
+  }
+  const __m256 sc = _mm256_set1_ps(scale), z = _mm256_setzero_ps();
+  for (int r = 0; r < NQ; r += 2) {
+    const bool pair = r + 1 < NQ;
+    const __m256 v = _mm256_mul_ps(reduce8(V::fold(a[r][0]), V::fold(a[r][1]), V::fold(a[r][2]), V::fold(a[r][3]),
+                                           pair ? V::fold(a[r + 1][0]) : z, pair ? V::fold(a[r + 1][1]) : z,
+                                           pair ? V::fold(a[r + 1][2]) : z, pair ? V::fold(a[r + 1][3]) : z),
+                                   sc);
+    _mm_storeu_ps(s[r], _mm256_castps256_ps128(v));
+    if (pair) _mm_storeu_ps(s[r + 1], _mm256_extractf128_ps(v, 1));
+  }
+}
+
+// acc[r][i] += Σ_j p[r][j] · v[j][i] for NR rows, NV vectors of kLanes dimensions from `d`.
+// The loops over r and i carry `#pragma GCC unroll`: g++ -O2 leaves them rolled and keeps c[][]
+// on the stack (a load, an FMA and a store per step: this was most of attention's time).
+template <class V, int NR, int NV>
+inline void add_values(float* const acc[NR], const float* const p[NR], const float* v, std::size_t D,
+                       std::size_t nb, std::size_t d) {
+  using Vec = typename V::Vec;
+  Vec c[NR][NV];
+#pragma GCC unroll 4
+  for (int r = 0; r < NR; ++r)
+#pragma GCC unroll 4
+    for (int i = 0; i < NV; ++i) c[r][i] = V::load(acc[r] + d + V::kLanes * i);
+  for (std::size_t j = 0; j < nb; ++j) {
+    Vec pj[NR];
+#pragma GCC unroll 4
+    for (int r = 0; r < NR; ++r) pj[r] = V::set1(p[r][j]);
+#pragma GCC unroll 4
+    for (int i = 0; i < NV; ++i) {
+      const Vec vv = V::load(v + j * D + d + V::kLanes * i);
+#pragma GCC unroll 4
+      for (int r = 0; r < NR; ++r) c[r][i] = V::fmadd(pj[r], vv, c[r][i]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < NR; ++r)
+#pragma GCC unroll 4
+    for (int i = 0; i < NV; ++i) V::store(acc[r] + d + V::kLanes * i, c[r][i]);
+}
+
+template <class V, int NR>
+inline void add_values_rows(float* const acc[NR], const float* const p[NR], const float* v, std::size_t D,
+                            std::size_t nb) {
+  std::size_t d = 0;
+  for (; d + 4 * V::kLanes <= D; d += 4 * V::kLanes) add_values<V, NR, 4>(acc, p, v, D, nb, d);
+  for (; d < D; d += V::kLanes) add_values<V, NR, 1>(acc, p, v, D, nb, d);
+}
+
+// The tile's output rows (head_dim a multiple of kLanes; `workspace`:
+// attention_tile_workspace(head_dim) floats).
+template <class V>
+void attention_tile(const AttentionArgs& a, const AttentionTile& tile, float* workspace) {
+  using Vec = typename V::Vec;
+  const std::size_t D = a.head_dim;
+  const std::size_t R = (tile.t1 - tile.t0) * tile.n_heads;
+  const float scale = 1.0f / __builtin_sqrtf(static_cast<float>(D));
+  float* kf = workspace;             // [kB][D] the block's keys, widened
+  float* vf = kf + kB * D;           // [kB][D] its values
+  float* S = vf + kB * D;            // [R][kB] scores, then probabilities
+  float* acc = S + kAttentionMaxRows * kB;  // [R][D]
+  float* m = acc + kAttentionMaxRows * D;   // [R] running maximum score
+  float* l = m + kAttentionMaxRows;         // [R] running sum of e^(score - m)
+
+  // Row r: query t0 + r / n_heads, head head0 + r % n_heads, at offset[r] in q and out; it sees
+  // keys below limit[r].
+  std::size_t offset[kAttentionMaxRows], limit[kAttentionMaxRows];
+  const float* q[kAttentionMaxRows];
+  for (std::size_t r = 0; r < R; ++r) {
+    const std::size_t t = tile.t0 + r / tile.n_heads;
+    const std::size_t h = std::size_t{tile.kv_head} * (a.n_head / a.n_head_kv) + tile.head0 + r % tile.n_heads;
+    offset[r] = (t * a.n_head + h) * D;
+    q[r] = a.q + offset[r];
+    limit[r] = a.first_pos + t + 1;
+    m[r] = -__builtin_inff();
+    l[r] = 0;
+  }
+  for (std::size_t i = 0; i < R * D; ++i) acc[i] = 0;
+
+  const std::size_t n_keys = a.first_pos + tile.t1;  // the last row's limit
+  for (std::size_t j0 = 0; j0 < n_keys; j0 += kB) {
+    const std::size_t nb = min_size(kB, n_keys - j0);
+    // Scores: K rows straight from an F32 cache, else widened once for all rows.
+    const float* keys = kf;
+    std::size_t key_stride = D;
+    if (a.kv_type == GgmlType::f32) {
+      keys = reinterpret_cast<const float*>(a.k + j0 * a.row_bytes + tile.head_offset);
+      key_stride = a.row_bytes / sizeof(float);
+    } else {
+      widen_block<V>(a, a.k, tile.head_offset, j0, nb, kf);
+    }
+    for (std::size_t j = 0; j < nb; j += 4) {
+      // Past the block's end, the last key again (its scores land in unused columns).
+      const float* k4[4];
+      for (std::size_t i = 0; i < 4; ++i) k4[i] = keys + min_size(j + i, nb - 1) * key_stride;
+      std::size_t r = 0;
+      for (; r + 3 <= R; r += 3) {
+        float* const s3[3] = {S + r * kB + j, S + (r + 1) * kB + j, S + (r + 2) * kB + j};
+        scores_x4<V, 3>(q + r, k4, D, scale, s3);
+      }
+      if (R - r == 2) {
+        float* const s2[2] = {S + r * kB + j, S + (r + 1) * kB + j};
+        scores_x4<V, 2>(q + r, k4, D, scale, s2);
+      } else if (R - r == 1) {
+        float* const s1[1] = {S + r * kB + j};
+        scores_x4<V, 1>(q + r, k4, D, scale, s1);
+      }
+    }
+    // Online softmax: p = e^(s - m_new) for the keys a row sees (0 for the others, and for the
+    // columns past nb that a whole vector reaches); the row's earlier sum and accumulator scaled
+    // by e^(m_old - m_new).
+    for (std::size_t r = 0; r < R; ++r) {
+      float* s = S + r * kB;
+      const std::size_t seen = limit[r] > j0 ? min_size(nb, limit[r] - j0) : 0;
+      if (seen == 0) {
+        for (std::size_t j = 0; j < nb; ++j) s[j] = 0;
+        continue;
+      }
+      float block_max = s[0];
+      for (std::size_t j = 1; j < seen; ++j) block_max = s[j] > block_max ? s[j] : block_max;
+      const float new_max = block_max > m[r] ? block_max : m[r];
+      const float correction = m[r] == -__builtin_inff() ? 0.0f : __builtin_expf(m[r] - new_max);
+      const Vec mx = V::set1(new_max);
+      Vec sum = V::zero();
+      for (std::size_t j = 0; j < nb; j += V::kLanes) {
+        const Vec p = V::visible(exp_lanes<V>(V::sub(V::load(s + j), mx)), j, seen);
+        V::store(s + j, p);
+        sum = V::add(sum, p);
+      }
+      l[r] = l[r] * correction + reduce_sum(V::fold(sum));
+      m[r] = new_max;
+      if (correction != 1.0f) {
+        const Vec c = V::set1(correction);
+        for (std::size_t i = 0; i < D; i += V::kLanes) V::store(acc + r * D + i, V::mul(c, V::load(acc + r * D + i)));
+      }
+    }
+    // Values: acc += P · V, three rows at a time (12 accumulators).
+    const float* values = vf;
+    if (a.kv_type == GgmlType::f32) {
+      // Rows of an F32 cache are not contiguous per head: copy them together.
+      for (std::size_t j = 0; j < nb; ++j)
+        std::memcpy(vf + j * D, a.v + (j0 + j) * a.row_bytes + tile.head_offset, D * sizeof(float));
+    } else {
+      widen_block<V>(a, a.v, tile.head_offset, j0, nb, vf);
+    }
+    std::size_t r = 0;
+    for (; r + 3 <= R; r += 3) {
+      float* const rows[3] = {acc + r * D, acc + (r + 1) * D, acc + (r + 2) * D};
+      const float* const p[3] = {S + r * kB, S + (r + 1) * kB, S + (r + 2) * kB};
+      add_values_rows<V, 3>(rows, p, values, D, nb);
+    }
+    if (R - r == 2) {
+      float* const rows[2] = {acc + r * D, acc + (r + 1) * D};
+      const float* const p[2] = {S + r * kB, S + (r + 1) * kB};
+      add_values_rows<V, 2>(rows, p, values, D, nb);
+    } else if (R - r == 1) {
+      float* const rows[1] = {acc + r * D};
+      const float* const p[1] = {S + r * kB};
+      add_values_rows<V, 1>(rows, p, values, D, nb);
+    }
+  }
+
+  for (std::size_t r = 0; r < R; ++r) {
+    float* out = a.out + offset[r];
+    const Vec inv = V::set1(1.0f / l[r]);
+    for (std::size_t i = 0; i < D; i += V::kLanes) V::store(out + i, V::mul(inv, V::load(acc + r * D + i)));
+  }
+}
+
+}  // namespace
+}  // namespace ponder::cpu::detail
