@@ -507,6 +507,50 @@ bool check_kernels(Isa isa, std::string* report) {
       }
     }
   }
+#if defined(__x86_64__)
+  // The attention tile kernel of the path against AVX2's: 6 query heads of 128 over one KV head,
+  // 5 new queries after 70 cached positions (a partial block of keys), an F16 and a Q8_0 cache.
+  for (GgmlType kv : {GgmlType::f16, GgmlType::q8_0}) {
+    const std::uint32_t D = 128, H = 6;
+    const std::size_t T = 5, positions = 75, rb = row_bytes(kv, D);
+    std::vector<float> q(T * H * D), src(positions * D), want(q.size()), got(q.size());
+    std::vector<unsigned char> k(positions * rb), v(positions * rb);
+    for (float& f : q) f = normal(rng);
+    std::string error;
+    for (auto* cache : {&k, &v}) {
+      for (float& f : src) f = normal(rng);
+      quantize(kv, src.data(), cache->data(), src.size(), &error);
+    }
+    AttentionArgs a;
+    a.q = q.data();
+    a.k = k.data();
+    a.v = v.data();
+    a.row_bytes = rb;
+    a.kv_type = kv;
+    a.n_head = H;
+    a.n_head_kv = 1;
+    a.head_dim = D;
+    a.first_pos = static_cast<std::uint32_t>(positions - T);
+    a.T = T;
+    const detail::AttentionTile tile{0, 0, H, 0, T, 0};
+    std::vector<float> workspace(detail::attention_tile_workspace(D));
+    a.out = want.data();
+    detail::attention_tile_avx2(a, tile, workspace.data());
+    a.out = got.data();
+    detail::attention_kernel_for(isa)(a, tile, workspace.data());
+    double err = 0, norm = 0;
+    for (std::size_t i = 0; i < want.size(); ++i) {
+      err += (double(got[i]) - want[i]) * (double(got[i]) - want[i]);
+      norm += double(want[i]) * want[i];
+    }
+    const double rel = std::sqrt(err / norm);
+    if (!(rel < 1e-5)) {
+      *report += "attention, " + std::string(ggml_type_info(static_cast<std::uint32_t>(kv))->name) +
+                 " cache: relative difference " + std::to_string(rel) + " from the avx2 kernel\n";
+      ok = false;
+    }
+  }
+#endif
   return ok;
 }
 
@@ -516,7 +560,7 @@ Isa verify_kernels_once() {
     const Isa best = detect_isa();
     std::string report;
     if (best > Isa::avx2 && !check_kernels(best, &report)) {
-      log::error("cpu: the ", isa_name(best), " matmul kernels disagree with the avx2 ones on this CPU; using avx2 (please report this):\n",
+      log::error("cpu: the ", isa_name(best), " kernels disagree with the avx2 ones on this CPU; using avx2 (please report this):\n",
                  report);
       detail::g_capped.store(static_cast<int>(Isa::avx2), std::memory_order_relaxed);
       force_isa(Isa::avx2);

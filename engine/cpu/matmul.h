@@ -50,9 +50,9 @@ void force_isa(Isa isa);
 Isa active_isa();
 
 /// Compares the products of `isa` with those of the AVX2 kernels on small random weights of every
-/// type (decode and prefill shapes, AMX tiles and their remainders included). True when they
-/// agree to float rounding; else false, with what differed in `*report`. No effect on the path
-/// in use.
+/// type (decode and prefill shapes, AMX tiles and their remainders included), and its attention
+/// kernel with AVX2's (F16 and Q8_0 caches). True when they agree to float rounding; else false,
+/// with what differed in `*report`. No effect on the path in use.
 bool check_kernels(Isa isa, std::string* report);
 
 /// Once per process (the CPU backend calls it): where the best path is avx512 or amx, runs

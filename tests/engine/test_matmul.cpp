@@ -249,6 +249,15 @@ TEST_CASE("matmul: the ISA this machine has", "[matmul]") {
 }
 
 #if defined(PONDER_HAVE_AVX512_EMU)
+// The emulated AVX-512 attention kernel with its output 1e-4 off.
+void attention_off_kernel(const ponder::cpu::AttentionArgs& a, const cpu::detail::AttentionTile& tile, float* ws) {
+  cpu::detail::attention_tile_avx512_emulated(a, tile, ws);
+  const std::size_t D = a.head_dim;
+  for (std::size_t t = tile.t0; t < tile.t1; ++t)
+    for (std::size_t h = 0; h < tile.n_heads; ++h)
+      for (std::size_t i = 0; i < D; ++i) a.out[(t * a.n_head + tile.head0 + h) * D + i] *= 1.0001f;
+}
+
 // The emulated AVX-512 kernels with Q4_K's results 1% off: what check_kernels must catch.
 void q4k_off_kernel(const cpu::detail::MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
   cpu::detail::block_avx512_emulated(a, n0, n1, t0, t1);
@@ -258,7 +267,7 @@ void q4k_off_kernel(const cpu::detail::MatmulArgs& a, std::size_t n0, std::size_
 }
 #endif
 
-TEST_CASE("check_kernels: the paths past AVX2 agree with it, a wrong kernel is named", "[matmul]") {
+TEST_CASE("check_kernels: the paths past AVX2 agree with it, a wrong kernel is named", "[matmul][attention]") {
   for (cpu::Isa isa : isas()) {
     std::string report;
     const bool ok = cpu::check_kernels(isa, &report);
@@ -276,6 +285,15 @@ TEST_CASE("check_kernels: the paths past AVX2 agree with it, a wrong kernel is n
     CHECK(report.find("q4_K T=1: relative difference") != std::string::npos);
     CHECK(report.find("q4_K T=21: relative difference") != std::string::npos);
     CHECK(report.find("q8_0") == std::string::npos);
+    CHECK(report.find("attention") == std::string::npos);
+    // and an attention kernel 1e-4 off, named for both cache types
+    cpu::detail::emulate_isa(cpu::Isa::avx512, {cpu::detail::block_avx512_emulated, nullptr, attention_off_kernel});
+    report.clear();
+    CHECK_FALSE(cpu::check_kernels(cpu::Isa::avx512, &report));
+    INFO(report);
+    CHECK(report.find("attention, f16 cache: relative difference") != std::string::npos);
+    CHECK(report.find("attention, q8_0 cache: relative difference") != std::string::npos);
+    CHECK(report.find("q4_K") == std::string::npos);
     cpu::detail::emulate_isa(cpu::Isa::avx512, {cpu::detail::block_avx512_emulated, nullptr,
                                                  cpu::detail::attention_tile_avx512_emulated});
   }
