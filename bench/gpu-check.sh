@@ -3,7 +3,7 @@
 # CUDA, CMake and a compiler but none of our Debian packages; .deps/ from scripts/gather-deps.sh
 # travels with the tree), run the CUDA test harness (every op against the CPU reference, then the
 # backend end to end), check and time the CPU's AVX-512 / AMX kernels where the machine's CPU has
-# them (test_engine [matmul], bench_matmul), and benchmark (bench_gpu). The table comes last;
+# them (test_engine [matmul],[attention], bench_matmul), and benchmark (bench_gpu). The table comes last;
 # details go to OUT_DIR.
 #
 #   bench/gpu-check.sh OUT_DIR [--quick]
@@ -51,12 +51,12 @@ step "cpu kernels: AVX-512 and AMX where this CPU has them (emulated in the test
 grep -o -w -E 'avx512f|avx512_vnni|avx512_bf16|amx_tile|amx_int8|amx_bf16' /proc/cpuinfo | sort -u | tr '\n' ' ' |
   tee "$out/cpu_flags.txt"
 echo
-timeout 180 build-gpu/test_engine "[matmul]" --reporter compact >"$out/test_matmul.log" 2>&1
+timeout 180 build-gpu/test_engine "[matmul],[attention]" --reporter compact >"$out/test_matmul.log" 2>&1
 tail -2 "$out/test_matmul.log"
 for isa in avx2 avx512 amx; do
   timeout 60 build-gpu/bench/bench_matmul --isa $isa --threads 16 --passes 3 --prefill-passes 2 \
-    --types f16,q8_0,q4_0,q4_K,q6_K >"$out/bench_matmul_$isa.log" 2>&1
-  grep -E "^isa|GFLOP|prefill" "$out/bench_matmul_$isa.log" | head -12
+    --types f16,bf16,q8_0,q4_0,q4_K,q6_K >"$out/bench_matmul_$isa.log" 2>&1
+  grep -E "^isa|^read|^type|x[0-9]+ +[0-9]+ " "$out/bench_matmul_$isa.log" | head -16
 done
 
 step "bench_gpu"
