@@ -8,7 +8,8 @@
 namespace ponder::cpu {
 
 /// Best-of-`passes` read bandwidth in GB/s (1e9 bytes) of `pool`'s threads streaming a buffer of
-/// `bytes` (default 1 GiB, far beyond the caches), each thread its share in 1 MiB chunks.
+/// `bytes` (default 1 GiB, far beyond the caches), each thread its share in 1 MiB chunks, each
+/// read as two sequential streams (its halves).
 double read_bandwidth(ThreadPool& pool, int passes, std::size_t bytes = std::size_t{1} << 30);
 
 }  // namespace ponder::cpu
