@@ -9,7 +9,7 @@
 
 namespace ponder::cpu::detail {
 
-/// Keys scored at once by the online softmax (a multiple of 8).
+/// Keys scored at once by the online softmax (a multiple of 16: the vector widths of the kernels).
 constexpr std::uint32_t kAttentionKeyBlock = 64;
 /// Query rows (query × head) of one tile at most.
 constexpr std::uint32_t kAttentionMaxRows = 32;

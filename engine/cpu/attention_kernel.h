@@ -161,6 +161,8 @@ inline void add_values_rows(float* const acc[NR], const float* const p[NR], cons
 template <class V>
 void attention_tile(const AttentionArgs& a, const AttentionTile& tile, float* workspace) {
   using Vec = typename V::Vec;
+  // The softmax reads and writes whole vectors of a row's kB scores.
+  static_assert(kB % V::kLanes == 0, "a key block is whole vectors");
   const std::size_t D = a.head_dim;
   const std::size_t R = (tile.t1 - tile.t0) * tile.n_heads;
   const float scale = 1.0f / __builtin_sqrtf(static_cast<float>(D));

@@ -235,8 +235,14 @@ void split(Job& j, std::size_t x_row_bytes, unsigned threads, bool amx) {
   if (amx) {
     // The AMX kernels' tiles: 16 weight rows x 16 activation rows; every task starts on a tile
     // (the rows past the last whole 16 go to the AVX-512 kernels inside the last task). The
-    // F16 / BF16 kernel works on two groups of 16 activation rows at a time.
-    t_per_task = is_bf16_amx_type(j.a.type) ? 32 : std::clamp<std::size_t>((128u << 10) / x_row_bytes, 16, 64) / 16 * 16;
+    // F16 / BF16 kernel works on two groups of 16 activation rows at a time, and re-reads (and
+    // for F16 re-splits) its 16 weight rows for each: its tasks take up to ~1 MiB of split
+    // activations (6 bytes a value), so that a matrix's rows come from DRAM fewer times (T / 32
+    // times with tasks of 32). Sizes chosen by reasoning, not yet measured (no AMX machine).
+    if (is_bf16_amx_type(j.a.type))
+      t_per_task = std::clamp<std::size_t>((1u << 20) / (6 * j.a.K), 32, 128) / 32 * 32;
+    else
+      t_per_task = std::clamp<std::size_t>((128u << 10) / x_row_bytes, 16, 64) / 16 * 16;
     const std::size_t t_tasks = (T + t_per_task - 1) / t_per_task;
     const std::size_t want_row_tasks = (4 * threads + t_tasks - 1) / t_tasks;
     rows_per_task = std::max<std::size_t>(16, std::min<std::size_t>(64, (N + want_row_tasks - 1) / want_row_tasks) / 16 * 16);
@@ -466,10 +472,14 @@ bool check_kernels(Isa isa, std::string* report) {
   std::normal_distribution<float> normal(0.0f, 1.0f);
   bool ok = true;
   // N = 37: two AMX tiles and 5 rows for the other kernels; K = 512: two super-blocks, 16
-  // blocks of 32; T = 1 (decode) and 21 (prefill: a whole and a partial group of 16).
-  const std::size_t N = 37, K = 512;
+  // blocks of 32 (520 for the float types: a partial chunk of 32 for their AMX kernel); T = 1
+  // (decode), 21 (prefill: a whole and a partial group of 16) and 37 (two groups, then a partial
+  // one alone).
+  const std::size_t N = 37;
   for (GgmlType type : {GgmlType::f32, GgmlType::f16, GgmlType::bf16, GgmlType::q8_0, GgmlType::q4_0,
                         GgmlType::q4_k, GgmlType::q5_k, GgmlType::q6_k}) {
+    const bool is_float = type == GgmlType::f32 || type == GgmlType::f16 || type == GgmlType::bf16;
+    const std::size_t K = is_float ? 520 : 512;
     std::vector<float> src(N * K);
     for (float& v : src) v = 0.05f * normal(rng);
     std::vector<unsigned char> bytes(row_bytes(type, K) * N);
@@ -487,7 +497,7 @@ bool check_kernels(Isa isa, std::string* report) {
     w.data = bytes.data();
     w.bytes = bytes.size();
     w.source = "check_kernels";
-    for (std::size_t T : {std::size_t{1}, std::size_t{21}}) {
+    for (std::size_t T : {std::size_t{1}, std::size_t{21}, std::size_t{37}}) {
       std::vector<float> x(T * K), want(T * N), got(T * N);
       for (float& v : x) v = normal(rng);
       const MatmulOut want_out{&w, want.data()}, got_out{&w, got.data()};

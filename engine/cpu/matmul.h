@@ -13,9 +13,9 @@
 //   fused multiply-adds in 8 lanes (16 on the avx512 path), then the lanes summed. Error: float
 //   rounding only.
 // - F16 / BF16 prefill on the amx path (AMX-BF16 tiles): X is split into three bf16 parts and
-//   F16 weights into two that add up to them exactly; the products of the parts (5 for F16, 3
-//   for BF16: all but F16's lo x lo, under 2^-23 of the product) are exact and summed in float.
-//   Error: float rounding of a longer sum, as the float paths' in practice.
+//   F16 weights into two that add up to them exactly; the products of the parts (6 for F16, 3
+//   for BF16) are exact and summed in float. Error: float rounding of a longer sum, as the float
+//   paths' in practice.
 // - Q8_0 / Q4_0 (AVX2, AVX-512, AMX): each row of X is quantized once per call to 8-bit blocks
 //   of 32 (d = max|x| / 127, q = round-to-nearest-even(x / d)), and the block dot products are
 //   integer (exact) before one float scale per block.

@@ -326,8 +326,9 @@ struct alignas(64) TileConfig {
 static_assert(sizeof(TileConfig) == 64, "LDTILECFG reads 64 bytes");
 
 // g++'s tile intrinsics are asm statements that take their buffers' addresses only, without
-// saying that they read memory: a buffer written just before must be made visible to them (or
-// the stores may be moved past the load, or dropped).
+// saying that they read memory: a buffer written just before a tile load must be made visible
+// to it (or the stores may be moved past the load, or dropped), and the next writes to it kept
+// after it. This compiler barrier goes before and after such loads.
 inline void tiles_read_memory() { asm volatile("" ::: "memory"); }
 
 inline void configure_tiles() {
@@ -387,6 +388,7 @@ struct AmxBlocks32 {
         }
         tiles_read_memory();
         _tile_loadd(1, q4, 32);
+        tiles_read_memory();
       } else {
         _tile_loadd(1, wb + 2, rb);
       }
@@ -450,6 +452,7 @@ struct AmxK45 {
         const AmxBlock16& x = xg[8 * b + j];
         tiles_read_memory();
         _tile_loadd(1, q, 32);
+        tiles_read_memory();
         _tile_loadd(2, x.qs, 64);
         _tile_zero(0);
         _tile_dpbusd(0, 1, 2);
@@ -495,6 +498,7 @@ struct AmxQ6K {
         const AmxBlock16& x = xg[16 * b + s];
         tiles_read_memory();
         _tile_loadd(3, q, 16);
+        tiles_read_memory();
         _tile_loadd(4, x.qs, 64);
         _tile_zero(0);
         _tile_dpbusd(0, 3, 4);
@@ -520,9 +524,14 @@ struct AmxQ6K {
 // pack_amx_bf16); F16 weights into two, w = hi + lo (hi: the top 8 of their 11 significant bits,
 // lo = w - hi: the other 3); BF16 weights are used as they are, read in place. Per chunk of 32
 // values of K, each output's tile element accumulates, in this order,
-//   hi_w hi_x, hi_w mid_x, [lo_w hi_x, lo_w mid_x,] hi_w lo_x
-// (lo_w lo_x, under 2^-23 |w x|, is left out), over the whole of K in one float tile: no
-// per-block scaling. Tiles, all 16 rows x 64 bytes: 0 and 1 C (16 weight rows x 16 activation
+//   hi_w hi_x, hi_w mid_x, [lo_w hi_x, lo_w mid_x,] hi_w lo_x[, lo_w lo_x]
+// every product of parts, each exact, over the whole of K in one float tile: no per-block
+// scaling. (Exact down to |x| of about 2^-103: below, mid and lo are float denormals, which lose
+// bits in bf16 and which TDPBF16PS reads as zero; an absolute error under 2^-126 |w|.) Inf and
+// NaN in X keep hi (NaN made quiet, so that truncation cannot turn it into Inf) and have
+// mid = lo = 0, so that they come out as on the float paths (not as Inf - Inf = NaN); with F16
+// weights an Inf in X can still give NaN (0 x Inf where a weight's lo part is 0), and so does an
+// Inf F16 weight (a broken model). Tiles, all 16 rows x 64 bytes: 0 and 1 C (16 weight rows x 16 activation
 // rows, for two groups of 16 activation rows), 2 and 3 A (the weights' hi and lo parts: 16 rows x
 // 32 values), 4 and 5 B (hi and mid of group 0, then its lo in 4), 6 and 7 the same for group 1.
 
@@ -544,6 +553,18 @@ inline __m512i high_words(__m512i a, __m512i b) {
 }
 
 inline __m512i top8(__m512 v) { return _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(static_cast<int>(0xFFFF0000u))); }
+
+// Splits v into hi (its top 8 significant bits, as top8) and the rest v - hi (exact), for finite
+// lanes; Inf and NaN lanes keep hi = v (a NaN with its quiet bit set, which truncation keeps) and
+// get a rest of 0.
+inline __m512 split_hi(__m512 v, __m512i* hi) {
+  const __m512i bits = _mm512_castps_si512(v), exp_mask = _mm512_set1_epi32(0x7F800000);
+  const __mmask16 finite = static_cast<__mmask16>(~_mm512_cmpeq_epi32_mask(_mm512_and_si512(bits, exp_mask), exp_mask));
+  const __mmask16 nan = static_cast<__mmask16>(
+      ~finite & ~_mm512_cmpeq_epi32_mask(_mm512_and_si512(bits, _mm512_set1_epi32(0x007FFFFF)), _mm512_setzero_si512()));
+  *hi = _mm512_mask_or_epi32(top8(v), nan, top8(v), _mm512_set1_epi32(0x00400000));
+  return _mm512_maskz_mov_ps(finite, _mm512_sub_ps(v, _mm512_castsi512_ps(*hi)));
+}
 
 // Values 32 c .. 32 c + 31 of a row of n values (zeros past n) as two vectors of floats.
 template <GgmlType Ty>
@@ -587,8 +608,8 @@ void PONDER_PACK_BF16_ENTRY(const float* x, std::size_t K, std::size_t T, std::s
       load_chunk<GgmlType::f32>(row, K, c, &v0, &v1);
       // hi: the top 8 significant bits; the rest r = x - hi (exact) splits the same way into
       // mid and lo = r - mid (exact, at most 8 significant bits: a bf16 as it is).
-      const __m512i h0 = top8(v0), h1 = top8(v1);
-      const __m512 r0 = _mm512_sub_ps(v0, _mm512_castsi512_ps(h0)), r1 = _mm512_sub_ps(v1, _mm512_castsi512_ps(h1));
+      __m512i h0, h1;
+      const __m512 r0 = split_hi(v0, &h0), r1 = split_hi(v1, &h1);
       const __m512i m0 = top8(r0), m1 = top8(r1);
       const __m512 l0 = _mm512_sub_ps(r0, _mm512_castsi512_ps(m0)), l1 = _mm512_sub_ps(r1, _mm512_castsi512_ps(m1));
       const __m512i parts[3] = {high_words(h0, h1), high_words(m0, m1),
@@ -621,6 +642,7 @@ inline void load_weight_chunk(const unsigned char* w, std::size_t rb, std::size_
     }
     tiles_read_memory();
     _tile_loadd(2, hi, 64);
+    tiles_read_memory();
   } else {
     for (int i = 0; i < 16; ++i) {
       __m512 v0, v1;
@@ -633,6 +655,7 @@ inline void load_weight_chunk(const unsigned char* w, std::size_t rb, std::size_
     tiles_read_memory();
     _tile_loadd(2, hi, 64);
     _tile_loadd(3, lo, 64);
+    tiles_read_memory();
   }
 }
 
@@ -660,6 +683,10 @@ inline void bf16_products(const AmxBf16Chunk* x0, const AmxBf16Chunk* x1) {
   if constexpr (Two) _tile_loadd(6, x1->v[2], 64);
   _tile_dpbf16ps(0, 2, 4);
   if constexpr (Two) _tile_dpbf16ps(1, 2, 6);
+  if constexpr (Split) {
+    _tile_dpbf16ps(0, 3, 4);
+    if constexpr (Two) _tile_dpbf16ps(1, 3, 6);
+  }
 }
 
 // Weight rows [n0, n1) (whole groups of 16) x activation rows [t0, t1) (t0 a multiple of 16), 32

@@ -50,8 +50,10 @@ struct AmxBlock16 {
 /// Activations for the AMX kernels of F16 / BF16 weights: 32 values (one chunk of K) of 16 rows of
 /// X in the layout of TDPBF16PS's B operand, each value split exactly into three bf16 parts,
 /// x = hi + mid + lo (hi: x's top 8 significant bits, mid: the next 8 of what is left, lo: the
-/// rest, at most 8 bits): v[p][r][2 j + i] = part p of value 32 c + 2 r + i of row 16 g + j, as
-/// bf16 bits; values past K and rows past T are zeros. Group g, chunk c at g * ceil(K / 32) + c.
+/// rest, at most 8 bits; exact down to |x| of about 2^-103, where mid and lo become float
+/// denormals; Inf and NaN: hi alone): v[p][r][2 j + i] = part p of value 32 c + 2 r + i of row
+/// 16 g + j, as bf16 bits; values past K and rows past T are zeros. Group g, chunk c at
+/// g * ceil(K / 32) + c.
 struct AmxBf16Chunk {
   std::uint16_t v[3][16][32];
 };

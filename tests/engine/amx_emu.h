@@ -114,9 +114,9 @@ inline void dp(int dst, int a, int b) {
 // AMX-BF16's TDPBF16PS, as the manual's newer pseudocode has it: per row m and column n, two
 // float partial sums (the even and the odd value of each bf16 pair) start at zero and take, pair
 // after pair along k, a fused multiply-add of the pair's product (exact: 8 x 8 significant
-// bits); then the two are added together and to dst. Inputs that are bf16 denormals count as
-// zero (DAZ); every result that is a float denormal is flushed to zero (FTZ); rounding to
-// nearest even; MXCSR is not used.
+// bits); then the two are added together and to dst. Inputs that are denormals (bf16, or dst's
+// floats) count as zero (DAZ); every result that is a float denormal is flushed to zero (FTZ);
+// rounding to nearest even; MXCSR is not used.
 inline float bf16_daz(const std::uint8_t* p) {
   std::uint32_t bits = static_cast<std::uint32_t>(p[0] | (p[1] << 8)) << 16;
   if ((bits & 0x7F800000u) == 0) bits &= 0x80000000u;
@@ -149,7 +149,7 @@ inline void dpbf16ps(int dst, int a, int b) {
       }
       float c;
       std::memcpy(&c, &s.data[dst][m][4 * n], 4);
-      c = ftz(c + ftz(even + odd));
+      c = ftz(ftz(c) + ftz(even + odd));  // (DAZ on dst too: the same bits as FTZ)
       std::memcpy(&s.data[dst][m][4 * n], &c, 4);
     }
 }

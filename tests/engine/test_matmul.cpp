@@ -168,13 +168,14 @@ void check_weight(TestWeight& tw, GgmlType type, std::size_t N, std::size_t K, s
       // for margin.
       const double u = std::ldexp(1.0, -24);
       // The AMX kernel of F16 / BF16 weights (prefill, whole groups of 16 rows) sums the exact
-      // products of bf16 parts (P = 5 per product for F16, 3 for BF16) in one float chain per
-      // output: per chunk of 32 values and part product, TDPBF16PS's two chains of 16 and two
-      // additions, at most 34 P ceil(K / 32) rounded operations; F16's left-out lo_w lo_x is
-      // under 2^-23 |w x| (2 u) per product. (Whether it leaves nothing out is the one-hot test's.)
+      // products of bf16 parts (P = 6 per product for F16, 3 for BF16): a product goes through
+      // one of TDPBF16PS's two chains of 16 (at most 16 roundings, of partial sums of its chunk),
+      // the sum of the two chains (1) and the addition to the tile (1), then the P ceil(K / 32)
+      // additions to the tile of the products after it: at most 18 + P ceil(K / 32) roundings on
+      // its path. (Whether no part is left out is the one-hot test's.)
       const bool amx_float = isa == cpu::Isa::amx && T > 1 && (type == GgmlType::f16 || type == GgmlType::bf16);
-      const double amx_parts = type == GgmlType::f16 ? 5.0 : 3.0;
-      const double ops = amx_float ? 34.0 * amx_parts * double((K + 31) / 32) + 2.0 + 8.0 : double(K) / 8.0 + 8.0;
+      const double amx_parts = type == GgmlType::f16 ? 6.0 : 3.0;
+      const double ops = amx_float ? 18.0 + amx_parts * double((K + 31) / 32) + 8.0 : double(K) / 8.0 + 8.0;
       const double fk = 2.0 * ops * u;
       for (std::size_t t = 0; t < T; ++t)
         for (std::size_t n = 0; n < N; ++n) {
@@ -305,19 +306,21 @@ TEST_CASE("check_kernels: the paths past AVX2 agree with it, a wrong kernel is n
 TEST_CASE("matmul: float weights with one value per row give that one product on every path", "[matmul]") {
   // Each output is then w_k x_k alone: every path must return the product to within a few
   // roundings (the FMA paths round once; the AMX path sums the exact products of the bf16 parts,
-  // 3 or 5, rounding the running sum each time). A part of X or of the weights left out (X's lo
-  // part is up to 2^-17 of x) would show here, where the reference test's worst-case bound is
-  // too wide to see it. N = 19: an AMX group of 16 rows and 3 more; K = 775: a partial last chunk
-  // of 32; T = 37: two groups of 16 at once, then a partial one; the one value of row n at
-  // column (37 n + 11) % K, the last chunk included.
+  // 3 or 6, rounding the running sum each time after the first: 5 u at most). A part of X or of
+  // the weights left out (X's lo part is up to 2^-15 of x) would show here, where the reference
+  // test's worst-case bound is too wide to see it. N = 19: an AMX group of 16 rows and 3 more;
+  // K = 775: a partial last chunk of 32 (columns 768-774); T = 37: two groups of 16 at once,
+  // then a partial one; the one value of row n at column (37 n + 11) % K, but for rows 5 (in the
+  // AMX group) and 17 (not), at K - 1 and K - 2: in the last chunk.
   std::mt19937 rng(5);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   cpu::ThreadPool pool(2);
   const std::size_t N = 19, K = 775, T = 37;
   const double u = std::ldexp(1.0, -24);
+  auto column = [&](std::size_t n) { return n == 5 ? K - 1 : n == 17 ? K - 2 : (37 * n + 11) % K; };
   for (GgmlType type : {GgmlType::f32, GgmlType::f16, GgmlType::bf16}) {
     std::vector<float> src(N * K, 0.0f);
-    for (std::size_t n = 0; n < N; ++n) src[n * K + (37 * n + 11) % K] = normal(rng) * std::exp2(float(n % 7) - 3.0f);
+    for (std::size_t n = 0; n < N; ++n) src[n * K + column(n)] = normal(rng) * std::exp2(float(n % 7) - 3.0f);
     TestWeight tw;
     tw.bytes.resize(ponder::row_bytes(type, K) * N);
     std::string error;
@@ -331,13 +334,55 @@ TEST_CASE("matmul: float weights with one value per row give that one product on
       Worst worst;
       for (std::size_t t = 0; t < T; ++t)
         for (std::size_t n = 0; n < N; ++n) {
-          const std::size_t k = (37 * n + 11) % K;
+          const std::size_t k = column(n);
           const double exact = double(tw.dequantized[n * K + k]) * double(x[t * K + k]);
           worst.see(std::fabs(double(y[t * N + n]) - exact), 6.0 * u * std::fabs(exact) + 1e-30,
                     "t=" + std::to_string(t) + " n=" + std::to_string(n));
         }
       INFO(ponder::ggml_type_info(static_cast<std::uint32_t>(type))->name << " " << cpu::isa_name(isa) << ": " << worst.where);
       CHECK(worst.ratio <= 1.0);
+    }
+  }
+  cpu::force_isa(cpu::detect_isa());
+}
+
+TEST_CASE("matmul: Inf and NaN in X come out as Inf and NaN on every float path", "[matmul]") {
+  // (The AMX kernel splits X into bf16 parts: an Inf must not become Inf - Inf = NaN there, nor a
+  // NaN become Inf by truncation.) Row 3 of X has +Inf at column 10, row 4 -Inf at 10, row 5 a NaN
+  // whose set mantissa bits are all below the 16 that bf16 keeps; the outputs of those rows are
+  // ±Inf (or NaN) as on the portable path, and the other rows stay finite. One exception: with
+  // F16 weights on AMX, an Inf may come out as NaN (the weight's lo part is 0 where the weight is
+  // a bf16 value, and 0 x Inf is NaN).
+  std::mt19937 rng(17);
+  cpu::ThreadPool pool(2);
+  const std::size_t N = 17, K = 64, T = 20;
+  for (GgmlType type : {GgmlType::f16, GgmlType::bf16}) {
+    TestWeight tw = make_weight(type, N, K, rng);
+    finish(tw, type, N, K);
+    std::vector<float> x = make_x(T, K, rng);
+    x[3 * K + 10] = INFINITY;
+    x[4 * K + 10] = -INFINITY;
+    std::uint32_t low_nan = 0x7F800001u;
+    std::memcpy(&x[5 * K + 20], &low_nan, 4);
+    std::vector<float> want(T * N);
+    cpu::force_isa(cpu::Isa::portable);
+    cpu::matmul(tw.w, x.data(), T, want.data(), &pool);
+    for (cpu::Isa isa : isas()) {
+      cpu::force_isa(isa);
+      std::vector<float> y(T * N, 0.0f);
+      cpu::matmul(tw.w, x.data(), T, y.data(), &pool);
+      int wrong = 0;
+      for (std::size_t i = 0; i < y.size(); ++i) {
+        const bool inf_to_nan = type == GgmlType::f16 && isa == cpu::Isa::amx && std::isnan(y[i]);
+        const bool same = std::isnan(want[i]) ? std::isnan(y[i])
+                          : std::isinf(want[i]) ? y[i] == want[i] || inf_to_nan
+                                                : std::isfinite(y[i]);
+        wrong += !same;
+      }
+      INFO(ponder::ggml_type_info(static_cast<std::uint32_t>(type))->name << " " << cpu::isa_name(isa));
+      CHECK(wrong == 0);
+      CHECK(std::isinf(want[3 * N]));
+      CHECK(std::isnan(want[5 * N]));
     }
   }
   cpu::force_isa(cpu::detect_isa());
