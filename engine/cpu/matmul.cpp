@@ -466,6 +466,18 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
     for (std::size_t i = 0; i < total; ++i) task(i, 0);
 }
 
+namespace {
+// |got - want| / |want| over all elements (NaN where they are not finite).
+double relative_l2(const std::vector<float>& got, const std::vector<float>& want) {
+  double err = 0, norm = 0;
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    err += (double(got[i]) - want[i]) * (double(got[i]) - want[i]);
+    norm += double(want[i]) * want[i];
+  }
+  return std::sqrt(err / norm);
+}
+}  // namespace
+
 bool check_kernels(Isa isa, std::string* report) {
   if (isa <= Isa::avx2 || detail::usable_isa() < isa) return true;  // nothing to compare / cannot run
   std::mt19937 rng(20261129);
@@ -503,13 +515,8 @@ bool check_kernels(Isa isa, std::string* report) {
       const MatmulOut want_out{&w, want.data()}, got_out{&w, got.data()};
       detail::matmul_on(Isa::avx2, &want_out, 1, x.data(), T, nullptr);
       detail::matmul_on(isa, &got_out, 1, x.data(), T, nullptr);
-      double err = 0, norm = 0;
-      for (std::size_t i = 0; i < want.size(); ++i) {
-        err += (double(got[i]) - want[i]) * (double(got[i]) - want[i]);
-        norm += double(want[i]) * want[i];
-      }
       // Both paths quantize X the same way; what is left is float rounding (~1e-7 relative).
-      const double rel = std::sqrt(err / norm);
+      const double rel = relative_l2(got, want);
       if (!(rel < 1e-4)) {
         *report += std::string(ggml_type_info(static_cast<std::uint32_t>(type))->name) + " T=" + std::to_string(T) +
                    ": relative difference " + std::to_string(rel) + " from the avx2 kernels\n";
@@ -548,12 +555,7 @@ bool check_kernels(Isa isa, std::string* report) {
     detail::attention_tile_avx2(a, tile, workspace.data());
     a.out = got.data();
     detail::attention_kernel_for(isa)(a, tile, workspace.data());
-    double err = 0, norm = 0;
-    for (std::size_t i = 0; i < want.size(); ++i) {
-      err += (double(got[i]) - want[i]) * (double(got[i]) - want[i]);
-      norm += double(want[i]) * want[i];
-    }
-    const double rel = std::sqrt(err / norm);
+    const double rel = relative_l2(got, want);
     if (!(rel < 1e-5)) {
       *report += "attention, " + std::string(ggml_type_info(static_cast<std::uint32_t>(kv))->name) +
                  " cache: relative difference " + std::to_string(rel) + " from the avx2 kernel\n";

@@ -88,14 +88,20 @@ inline void stored(int t, void* base, std::ptrdiff_t stride) {
 
 inline void zero(int t) { std::memset(tile(t).data[t], 0, sizeof state().data[t]); }
 
-template <bool SignedA, bool SignedB>
-inline void dp(int dst, int a, int b) {
+// The operands of a TDP* instruction: configured, distinct, of matching shapes.
+inline State& dp_operands(int dst, int a, int b) {
   tile(dst), tile(a);
   State& s = tile(b);
-  if (dst == a || dst == b || a == b) fault("TDPB* operands not distinct", dst);
+  if (dst == a || dst == b || a == b) fault("TDP* operands not distinct", dst);
   if (s.colsb[a] % 4 != 0 || s.colsb[a] / 4 != s.rows[b]) fault("a.colsb / 4 != b.rows", a);
   if (s.colsb[dst] != s.colsb[b]) fault("dst.colsb != b.colsb", dst);
   if (s.rows[dst] != s.rows[a]) fault("dst.rows != a.rows", dst);
+  return s;
+}
+
+template <bool SignedA, bool SignedB>
+inline void dp(int dst, int a, int b) {
+  State& s = dp_operands(dst, a, b);
   auto ext = [](std::uint8_t v, bool is_signed) -> std::int64_t {
     return is_signed ? static_cast<std::int64_t>(static_cast<std::int8_t>(v)) : static_cast<std::int64_t>(v);
   };
@@ -134,12 +140,7 @@ inline float ftz(float f) {
 }
 
 inline void dpbf16ps(int dst, int a, int b) {
-  tile(dst), tile(a);
-  State& s = tile(b);
-  if (dst == a || dst == b || a == b) fault("TDPBF16PS operands not distinct", dst);
-  if (s.colsb[a] % 4 != 0 || s.colsb[a] / 4 != s.rows[b]) fault("a.colsb / 4 != b.rows", a);
-  if (s.colsb[dst] != s.colsb[b]) fault("dst.colsb != b.colsb", dst);
-  if (s.rows[dst] != s.rows[a]) fault("dst.rows != a.rows", dst);
+  State& s = dp_operands(dst, a, b);
   for (int m = 0; m < s.rows[dst]; ++m)
     for (int n = 0; n < s.colsb[dst] / 4; ++n) {
       float even = 0.0f, odd = 0.0f;
