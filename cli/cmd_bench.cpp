@@ -5,7 +5,6 @@
 #include <sys/resource.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
@@ -15,6 +14,7 @@
 #include "cli/backend_setup.h"
 #include "cli/commands.h"
 #include "engine/backend.h"
+#include "engine/bench_run.h"
 #include "engine/cpu/bandwidth.h"
 #include "engine/cpu/matmul.h"
 #include "engine/cpu/thread_pool.h"
@@ -49,17 +49,6 @@ Options:
                      cache serves them; only the rest is prefilled).
   -h, --help         Show this help.
 )";
-
-using Clock = std::chrono::steady_clock;
-
-double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-// Arbitrary prompt tokens (speed does not depend on them); `salt` makes another sequence.
-std::vector<std::int32_t> bench_tokens(std::size_t n, std::uint32_t real, std::size_t salt) {
-  std::vector<std::int32_t> ids(n);
-  for (std::size_t i = 0; i < n; ++i) ids[i] = static_cast<std::int32_t>((i * 7919 + 13 + salt * 104729) % real);
-  return ids;
-}
 
 // --shared: time to first token, cold and with a shared prefix in the Engine's cache.
 int bench_ttft(std::unique_ptr<Model> model, const ModelRef& ref, const BackendOptions& opt, BackendChoice choice,
@@ -207,31 +196,14 @@ int cmd_bench(const std::vector<std::string>& args) {
     cpu::ThreadPool pool(opt.threads);
     bandwidth_before = cpu::read_bandwidth(pool, 5, std::size_t{256} << 20);
   }
-  const std::uint32_t V = model->config().n_vocab, real = model->tokens().n_tokens;
-  const std::vector<std::int32_t> prompt = bench_tokens(static_cast<std::size_t>(p), real, 0);
-  std::vector<float> logits(V);
-  // Prefill (the weights are paged in by a first, untimed token).
-  if (!backend->eval(prompt.data(), 1, logits.data(), 1, &error)) {
+  const std::uint32_t real = model->tokens().n_tokens;
+  BenchTimes times;
+  if (!time_prefill_decode(*backend, bench_tokens(static_cast<std::size_t>(p), real, 0), static_cast<std::size_t>(n),
+                           model->config().n_vocab, real, &times, &error)) {
     std::fprintf(stderr, "ponder bench: %s\n", error.c_str());
     return 1;
   }
-  backend->truncate(0);
-  auto t0 = Clock::now();
-  if (!backend->eval(prompt.data(), prompt.size(), logits.data(), 1, &error)) {
-    std::fprintf(stderr, "ponder bench: %s\n", error.c_str());
-    return 1;
-  }
-  const double prefill_s = since(t0);
-  t0 = Clock::now();
-  std::int32_t id = prompt.back();
-  for (long i = 0; i < n; ++i) {
-    if (!backend->eval(&id, 1, logits.data(), 1, &error)) {
-      std::fprintf(stderr, "ponder bench: %s\n", error.c_str());
-      return 1;
-    }
-    id = static_cast<std::int32_t>(std::max_element(logits.begin(), logits.begin() + real) - logits.begin());
-  }
-  const double decode_s = since(t0);
+  const double prefill_s = times.prefill_s, decode_s = times.decode_s;
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   const std::uint64_t peak_rss = static_cast<std::uint64_t>(ru.ru_maxrss) * 1024;
