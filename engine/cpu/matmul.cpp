@@ -490,7 +490,7 @@ bool check_kernels(Isa isa, std::string* report) {
   const std::size_t N = 37;
   for (GgmlType type : {GgmlType::f32, GgmlType::f16, GgmlType::bf16, GgmlType::q8_0, GgmlType::q4_0,
                         GgmlType::q4_k, GgmlType::q5_k, GgmlType::q6_k}) {
-    const bool is_float = type == GgmlType::f32 || type == GgmlType::f16 || type == GgmlType::bf16;
+    const bool is_float = ggml_type_info(static_cast<std::uint32_t>(type))->block_elements == 1;
     const std::size_t K = is_float ? 520 : 512;
     std::vector<float> src(N * K);
     for (float& v : src) v = 0.05f * normal(rng);
@@ -534,9 +534,15 @@ bool check_kernels(Isa isa, std::string* report) {
     std::vector<unsigned char> k(positions * rb), v(positions * rb);
     for (float& f : q) f = normal(rng);
     std::string error;
+    bool made = true;
     for (auto* cache : {&k, &v}) {
       for (float& f : src) f = normal(rng);
-      quantize(kv, src.data(), cache->data(), src.size(), &error);
+      made = made && quantize(kv, src.data(), cache->data(), src.size(), &error);
+    }
+    if (!made) {
+      *report += "cannot make a test cache: " + error + "\n";
+      ok = false;
+      continue;
     }
     AttentionArgs a;
     a.q = q.data();

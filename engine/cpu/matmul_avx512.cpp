@@ -308,8 +308,8 @@ struct Q6K {
 };
 
 // ---- AMX: Q8_0 / Q4_0 / K-quant prefill, 16 weight rows x 16 activation rows per tile ----
-// Q8_0 / Q4_0, per block of 32: tile 1 (A) holds the 16 weight rows' 32 quant values (Q8_0: read from the
-// weights in place, the rows w_row_bytes apart; Q4_0: the nibbles widened to bytes first), tile 2
+// Q8_0 / Q4_0, per block of 32: tile 1 (A) holds the 16 weight rows' 32 quant values (Q8_0: read
+// from the weights in place, the rows w_row_bytes apart; Q4_0: the nibbles widened first), tile 2
 // (B) the 16 activation rows' (AmxBlock16::qs), and TDPBSSD (TDPBUSD for Q4_0's unsigned
 // nibbles) makes tile 0 (C): the exact int32 dot products of every pair. Each C row (one weight
 // row, 16 activation rows across) is then scaled and added in float, as the AVX-512 kernels do per
@@ -531,9 +531,10 @@ struct AmxQ6K {
 // NaN in X keep hi (NaN made quiet, so that truncation cannot turn it into Inf) and have
 // mid = lo = 0, so that they come out as on the float paths (not as Inf - Inf = NaN); with F16
 // weights an Inf in X can still give NaN (0 x Inf where a weight's lo part is 0), and so does an
-// Inf F16 weight (a broken model). Tiles, all 16 rows x 64 bytes: 0 and 1 C (16 weight rows x 16 activation
-// rows, for two groups of 16 activation rows), 2 and 3 A (the weights' hi and lo parts: 16 rows x
-// 32 values), 4 and 5 B (hi and mid of group 0, then its lo in 4), 6 and 7 the same for group 1.
+// Inf F16 weight (a broken model).
+// Tiles, all 16 rows x 64 bytes: 0 and 1 C (16 weight rows x 16 activation rows, for two groups
+// of 16 activation rows), 2 and 3 A (the weights' hi and lo parts: 16 rows x 32 values), 4 and 5
+// B (hi and mid of group 0, then its lo in 4), 6 and 7 the same for group 1.
 
 inline void configure_bf16_tiles() {
   TileConfig c = {};
@@ -552,7 +553,13 @@ inline __m512i high_words(__m512i a, __m512i b) {
   return _mm512_permutex2var_epi16(a, _mm512_load_si512(odd), b);
 }
 
-inline __m512i top8(__m512 v) { return _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(static_cast<int>(0xFFFF0000u))); }
+// v's top 8 significant bits (its low 16 bits cleared): a bf16 value, as float bits.
+inline __m512i top8(__m512 v) {
+  return _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(static_cast<int>(0xFFFF0000u)));
+}
+
+// v - part, part given as float bits (exact for the parts here: the same exponent range).
+inline __m512 minus(__m512 v, __m512i part) { return _mm512_sub_ps(v, _mm512_castsi512_ps(part)); }
 
 // Splits v into hi (its top 8 significant bits, as top8) and the rest v - hi (exact), for finite
 // lanes; Inf and NaN lanes keep hi = v (a NaN with its quiet bit set, which truncation keeps) and
@@ -563,7 +570,7 @@ inline __m512 split_hi(__m512 v, __m512i* hi) {
   const __mmask16 nan = static_cast<__mmask16>(
       ~finite & ~_mm512_cmpeq_epi32_mask(_mm512_and_si512(bits, _mm512_set1_epi32(0x007FFFFF)), _mm512_setzero_si512()));
   *hi = _mm512_mask_or_epi32(top8(v), nan, top8(v), _mm512_set1_epi32(0x00400000));
-  return _mm512_maskz_mov_ps(finite, _mm512_sub_ps(v, _mm512_castsi512_ps(*hi)));
+  return _mm512_maskz_mov_ps(finite, minus(v, *hi));
 }
 
 // Values 32 c .. 32 c + 31 of a row of n values (zeros past n) as two vectors of floats.
@@ -611,7 +618,7 @@ void PONDER_PACK_BF16_ENTRY(const float* x, std::size_t K, std::size_t T, std::s
       __m512i h0, h1;
       const __m512 r0 = split_hi(v0, &h0), r1 = split_hi(v1, &h1);
       const __m512i m0 = top8(r0), m1 = top8(r1);
-      const __m512 l0 = _mm512_sub_ps(r0, _mm512_castsi512_ps(m0)), l1 = _mm512_sub_ps(r1, _mm512_castsi512_ps(m1));
+      const __m512 l0 = minus(r0, m0), l1 = minus(r1, m1);
       const __m512i parts[3] = {high_words(h0, h1), high_words(m0, m1),
                                 high_words(_mm512_castps_si512(l0), _mm512_castps_si512(l1))};
       for (int p = 0; p < 3; ++p) {
@@ -649,8 +656,7 @@ inline void load_weight_chunk(const unsigned char* w, std::size_t rb, std::size_
       load_chunk<GgmlType::f16>(w + i * rb, K, c, &v0, &v1);
       const __m512i h0 = top8(v0), h1 = top8(v1);  // lo = w - hi: exact, 3 significant bits
       _mm512_store_si512(hi[i], high_words(h0, h1));
-      _mm512_store_si512(lo[i], high_words(_mm512_castps_si512(_mm512_sub_ps(v0, _mm512_castsi512_ps(h0))),
-                                            _mm512_castps_si512(_mm512_sub_ps(v1, _mm512_castsi512_ps(h1)))));
+      _mm512_store_si512(lo[i], high_words(_mm512_castps_si512(minus(v0, h0)), _mm512_castps_si512(minus(v1, h1))));
     }
     tiles_read_memory();
     _tile_loadd(2, hi, 64);

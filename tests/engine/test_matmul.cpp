@@ -367,6 +367,8 @@ TEST_CASE("matmul: Inf and NaN in X come out as Inf and NaN on every float path"
     std::vector<float> want(T * N);
     cpu::force_isa(cpu::Isa::portable);
     cpu::matmul(tw.w, x.data(), T, want.data(), &pool);
+    REQUIRE(std::isinf(want[3 * N]));  // the rows are the cases meant
+    REQUIRE(std::isnan(want[5 * N]));
     for (cpu::Isa isa : isas()) {
       cpu::force_isa(isa);
       std::vector<float> y(T * N, 0.0f);
@@ -381,8 +383,6 @@ TEST_CASE("matmul: Inf and NaN in X come out as Inf and NaN on every float path"
       }
       INFO(ponder::ggml_type_info(static_cast<std::uint32_t>(type))->name << " " << cpu::isa_name(isa));
       CHECK(wrong == 0);
-      CHECK(std::isinf(want[3 * N]));
-      CHECK(std::isnan(want[5 * N]));
     }
   }
   cpu::force_isa(cpu::detect_isa());
