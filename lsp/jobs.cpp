@@ -44,6 +44,7 @@ void Jobs::submit(std::shared_ptr<Job> job) {
       bg_running_->preempted = true;
       bg_running_->control->cancel();
     }
+    job->owner = this;
     (job->background ? bg_queue_ : fg_queue_).push_back(std::move(job));
     cv_.notify_all();
   }
@@ -71,7 +72,8 @@ void Jobs::loop(bool background) {
       failed_(*job, e.what());
     }
     lock.lock();
-    (background ? bg_running_ : fg_running_).reset();
+    auto& slot = background ? bg_running_ : fg_running_;
+    if (slot == job) slot.reset();  // (answered() may have cleared it already)
     if (background && job->preempted && !job->cancelled && !job->superseded && !stopping_) {
       job->preempted = false;  // run it again when the user's request is done
       job->control = std::make_unique<agent::TaskControl>();
@@ -132,6 +134,13 @@ bool Jobs::background_pending(const std::string& key) {
 void Jobs::set_token(Job& job, std::string token) {
   std::lock_guard lock(mu_);  // cancel() reads it
   job.token = std::move(token);
+}
+
+void Jobs::answered(Job& job) {
+  std::lock_guard lock(mu_);
+  for (auto* running : {&fg_running_, &bg_running_})
+    if (running->get() == &job) running->reset();
+  cv_.notify_all();
 }
 
 bool Jobs::running() {

@@ -16,6 +16,8 @@
 
 namespace ponder::lsp {
 
+class Jobs;
+
 struct Job {
   std::string key;               // jobs with the same key supersede each other ("" none)
   bool background = false;
@@ -24,6 +26,7 @@ struct Job {
   std::unique_ptr<agent::TaskControl> control = std::make_unique<agent::TaskControl>();
   std::atomic<bool> cancelled{false}, superseded{false}, preempted{false};
   std::function<void(Job&)> run;
+  Jobs* owner = nullptr;         // set by Jobs::submit
 };
 
 class Jobs {
@@ -42,6 +45,10 @@ class Jobs {
   /// A background job with `key` is queued or running.
   bool background_pending(const std::string& key);
   void set_token(Job& job, std::string token);
+  /// The running `job` has sent its answer: from now on it does not count as running (running(),
+  /// idle()), though its thread may still be returning, so that a client that asks right after
+  /// the answer sees the server idle.
+  void answered(Job& job);
   bool running();
   std::size_t queued();
   bool idle();

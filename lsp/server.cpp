@@ -969,17 +969,24 @@ struct Server::Impl {
     submit(job);
   }
 
-  // Runs `body` and answers the job's request with its result or error.
+  // Runs `body` and answers the job's request with its result or error; the job stops counting
+  // as running just before its answer goes out.
   void run_reply(Job& j, const std::function<json()>& body) {
+    auto answering = [&j] {
+      if (j.owner) j.owner->answered(j);
+    };
     try {
       json result = body();
+      answering();
       reply(j.request_id, result);
     } catch (const RpcError& e) {
       progress_end(j.token, e.code == error_code::request_cancelled ? "cancelled" : "failed");
       if (e.code == error_code::request_failed) show_message(2, e.message);
+      answering();
       reply_error(j.request_id, e.code, e.message);
     } catch (const std::exception& e) {
       progress_end(j.token, "failed");
+      answering();
       reply_error(j.request_id, error_code::internal_error, e.what());
     }
   }
