@@ -43,7 +43,9 @@ fi
 # the reference tokenizer and the R1 distills' vocabularies (tokenizer.json) for the tests.
 # tests/schemas: the SARIF 2.1.0 schema and a JSON-schema validator for the review's outputs.
 # tests/lsp/node: vscode-jsonrpc / vscode-languageserver-protocol, the client side of the
-# language server's end-to-end tests.
+# language server's end-to-end tests. tests/llamacpp: node-llama-cpp and its prebuilt linux-x64
+# CPU libraries (llama.cpp, nothing built or downloaded at run time; the CUDA and Vulkan builds
+# are optional packages, left out by its .npmrc), for the cross-check tests and bench/llamacpp.sh.
 npm_ci() {
   local dir="$1" stamp="$1/node_modules/.ponder-lock-sha256" want
   want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
@@ -59,5 +61,6 @@ npm_ci() {
 npm_ci "$here/plugins/grammars"
 npm_ci "$here/plugins/vscode"
 npm_ci "$here/tests/reference"
+npm_ci "$here/tests/llamacpp"
 npm_ci "$here/tests/schemas"
 npm_ci "$here/tests/lsp/node"

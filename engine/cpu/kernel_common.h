@@ -228,13 +228,20 @@ void float_block(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_
     }
     return;
   }
-  std::size_t n = n0;
-  for (; n + 4 <= n1; n += 4) float_rows<V, Ty, 4>(a, n, t0, t1);
-  switch (n1 - n) {
-    case 3: float_rows<V, Ty, 3>(a, n, t0, t1); break;
-    case 2: float_rows<V, Ty, 2>(a, n, t0, t1); break;
-    case 1: float_rows<V, Ty, 1>(a, n, t0, t1); break;
-    default: break;
+  // One tile of 3 activation rows at a time, swept over every weight row of the task: the 3
+  // rows stay in L1 while the task's weight rows come from L2 (with the weight rows outside,
+  // the task's activation rows were re-read from L2 for each group of 4 weight rows: F16
+  // prefill ~9% faster this way, pp512 on the 1.5B shape, medians of 4 alternated runs).
+  for (std::size_t t = t0; t < t1; t += 3) {
+    const std::size_t te = t + 3 < t1 ? t + 3 : t1;
+    std::size_t n = n0;
+    for (; n + 4 <= n1; n += 4) float_rows<V, Ty, 4>(a, n, t, te);
+    switch (n1 - n) {
+      case 3: float_rows<V, Ty, 3>(a, n, t, te); break;
+      case 2: float_rows<V, Ty, 2>(a, n, t, te); break;
+      case 1: float_rows<V, Ty, 1>(a, n, t, te); break;
+      default: break;
+    }
   }
 }
 
@@ -341,10 +348,16 @@ void int8_block(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t
     }
     return;
   }
+  // Each tile of 4 activation rows swept over every weight row of the task, as float_block
+  // does (Q4_K_M pp512 ~4% faster, Q8_0 the same within the noise).
+  std::size_t t = t0;
+  for (; t + 4 <= t1; t += 4)
+    for (std::size_t n = n0; n < n1; ++n) {
+      const std::size_t row[1] = {n};
+      Kernel::template rows<1, 4>(a, row, t);
+    }
   for (std::size_t n = n0; n < n1; ++n) {
     const std::size_t row[1] = {n};
-    std::size_t t = t0;
-    for (; t + 4 <= t1; t += 4) Kernel::template rows<1, 4>(a, row, t);
     switch (t1 - t) {
       case 3: Kernel::template rows<1, 3>(a, row, t); break;
       case 2: Kernel::template rows<1, 2>(a, row, t); break;

@@ -227,8 +227,10 @@ struct Job {
 // (longer runs are longer sequential streams: on two threads here 128 KiB read ~10% faster than
 // 32 KiB, 256 KiB another 10-15% (medians of five runs), 512 KiB no more; the read test itself
 // 25-27 GB/s on 32 KiB runs and 29-31 on 1 MiB ones).
-// Prefill: tiles of (rows x activation rows), the activation rows of a tile kept in L2
-// (about 128 KiB) while each weight row of the tile is read once and used for all of them.
+// Prefill: tasks of (rows x activation rows), the activation rows of a task about 256 KiB (in
+// L2: half of Zen 3's, an eighth of Sapphire Rapids'), read from DRAM once per task of rows; the
+// kernels sweep the task's weight rows over each few activation rows in turn (kernel_common.h).
+// (128 KiB gave K = 8960 F16 tasks of 3 activation rows, each re-reading its 32 weight rows.)
 void split(Job& j, std::size_t x_row_bytes, unsigned threads, bool amx) {
   const std::size_t T = j.a.T, N = j.a.N;
   std::size_t rows_per_task, t_per_task;
@@ -259,7 +261,7 @@ void split(Job& j, std::size_t x_row_bytes, unsigned threads, bool amx) {
     // A whole number of the kernels' tiles: 3 activation rows for the float types, 4 for the
     // block types (matmul_avx2.cpp).
     const std::size_t tile = is_q8x32_type(j.a.type) || is_q8x256_type(j.a.type) ? 4 : 3;
-    t_per_task = std::clamp<std::size_t>((128u << 10) / x_row_bytes, tile, 64) / tile * tile;
+    t_per_task = std::clamp<std::size_t>((256u << 10) / x_row_bytes, tile, 64) / tile * tile;
     t_per_task = std::min(t_per_task, T);
     rows_per_task = 32;
   }
