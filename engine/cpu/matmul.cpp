@@ -227,10 +227,13 @@ struct Job {
 // (longer runs are longer sequential streams: on two threads here 128 KiB read ~10% faster than
 // 32 KiB, 256 KiB another 10-15% (medians of five runs), 512 KiB no more; the read test itself
 // 25-27 GB/s on 32 KiB runs and 29-31 on 1 MiB ones).
-// Prefill: tasks of (rows x activation rows), the activation rows of a task about 256 KiB (in
-// L2: half of Zen 3's, an eighth of Sapphire Rapids'), read from DRAM once per task of rows; the
-// kernels sweep the task's weight rows over each few activation rows in turn (kernel_common.h).
-// (128 KiB gave K = 8960 F16 tasks of 3 activation rows, each re-reading its 32 weight rows.)
+// Prefill: tasks of (rows x activation rows), the kernels sweeping the task's weight rows over
+// each few activation rows in turn (kernel_common.h). A task's activation rows: up to ~448 KiB
+// (in L2: Zen 3 has 512 KiB a core, Sapphire Rapids 2 MiB) and 48 rows. A matrix's weights are
+// read from memory once per task of activation rows: with 128 KiB, the K = 8960 products took
+// 3 F16 rows (T / 3 reads of 27.5 MB); 448 KiB gives 12. bench_matmul, 2 threads, T = 512, F16
+// at K = 8960: 104 -> 140 GFLOP/s; Q4_K 170-183 -> 190; Q8_0 113 -> 124; at K = 1536 (tasks of
+// 48 rows, 42-64 before) within the noise.
 void split(Job& j, std::size_t x_row_bytes, unsigned threads, bool amx) {
   const std::size_t T = j.a.T, N = j.a.N;
   std::size_t rows_per_task, t_per_task;
@@ -261,7 +264,7 @@ void split(Job& j, std::size_t x_row_bytes, unsigned threads, bool amx) {
     // A whole number of the kernels' tiles: 3 activation rows for the float types, 4 for the
     // block types (matmul_avx2.cpp).
     const std::size_t tile = is_q8x32_type(j.a.type) || is_q8x256_type(j.a.type) ? 4 : 3;
-    t_per_task = std::clamp<std::size_t>((256u << 10) / x_row_bytes, tile, 64) / tile * tile;
+    t_per_task = std::clamp<std::size_t>((448u << 10) / x_row_bytes, tile, 48) / tile * tile;
     t_per_task = std::min(t_per_task, T);
     rows_per_task = 32;
   }
