@@ -1038,17 +1038,24 @@ struct Server::Impl {
     job->key = "command:" + spec.key + ":" + std::string(agent::task_name(spec.kind)) + ":" +
                std::to_string(spec.first_line) + "-" + std::to_string(spec.last_line);
     job->run = [this, spec](Job& j) {
+      // As in run_reply: the job stops counting as running just before an answer goes out. (The
+      // applyEdit path answers later, from the client's reply, after the job has returned.)
+      auto answering = [&j] {
+        if (j.owner) j.owner->answered(j);
+      };
       try {
         Outcome o = run_task(j, spec);
         if (spec.kind == TaskKind::explain) {
           remember_explanation(spec, o.record);
           progress_end(j.token, "explained");
+          answering();
           show_reasoning(j.request_id, o.record.id);
           return;
         }
         if (o.result.edits.files.empty()) {
           if (spec.kind == TaskKind::ask && o.result.answer.edits.empty() && !o.record.rationale.empty()) {
             progress_end(j.token, "answered");  // a question: the answer is the result
+            answering();
             return show_reasoning(j.request_id, o.record.id);
           }
           throw RpcError{error_code::request_failed, no_edit_message(o)};
@@ -1066,6 +1073,7 @@ struct Server::Impl {
       } catch (const RpcError& e) {
         progress_end(j.token, e.code == error_code::request_cancelled ? "cancelled" : "failed");
         if (e.code == error_code::request_failed) show_message(2, e.message);
+        answering();
         reply_error(j.request_id, e.code, e.message);
       }
     };

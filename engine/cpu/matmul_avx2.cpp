@@ -72,6 +72,12 @@ struct Avx2 {
 
 // ---- Block types: one weight row x C quantized activation rows, integer dot products ----
 
+// dw (broadcast once per weight block) times an activation block's scale, in every lane: the
+// same float product as dw * d broadcast, but the scale is broadcast from memory (a load) and
+// multiplied in the vector unit, where `_mm256_set1_ps(dw * d)` took a scalar multiply and a
+// register broadcast (a shuffle) per block and activation row.
+inline __m256 scale(__m256 dw, const float& d) { return _mm256_mul_ps(dw, _mm256_broadcast_ss(&d)); }
+
 // Q8_0 and Q4_0 take one block of 32 at a time (run_blocks32 in kernel_common.h, kStep 1);
 // `Tile::step<Full, C>(w, b, x, acc)` adds block b of the weight row at `w` times the activation
 // blocks x[c][b] into acc[c]. Decode keeps four accumulators per output (two gave a compute
@@ -82,7 +88,7 @@ struct Q8_0 {
   template <bool Full, int C>
   static void step(const unsigned char* w, std::size_t b, const BlockQ8x32* const* x, __m256* acc) {
     const __m256i ones = _mm256_set1_epi16(1);
-    const float dw = half(w);
+    const __m256 dw = _mm256_set1_ps(half(w));
     const __m256i qw = load256(w + 2);
     const __m256i aw = _mm256_sign_epi8(qw, qw);  // |w| as unsigned bytes (-128 -> 128)
 #pragma GCC unroll 4
@@ -90,7 +96,7 @@ struct Q8_0 {
       // |w| * (x with w's sign): pairs at most 2 * 128 * 127 < 32767, no saturation.
       const __m256i p16 = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(load256(x[c][b].qs), qw));
       const __m256i p32 = _mm256_madd_epi16(p16, ones);
-      acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * x[c][b].d), _mm256_cvtepi32_ps(p32), acc[c]);
+      acc[c] = _mm256_fmadd_ps(scale(dw, x[c][b].d), _mm256_cvtepi32_ps(p32), acc[c]);
     }
   }
 };
@@ -100,7 +106,7 @@ struct Q4_0 {
   template <bool Full, int C>
   static void step(const unsigned char* w, std::size_t b, const BlockQ8x32* const* x, __m256* acc) {
     const __m256i ones = _mm256_set1_epi16(1), m4 = _mm256_set1_epi8(0x0F);
-    const float dw = half(w);
+    const __m256 dw = _mm256_set1_ps(half(w));
     const __m128i q = load128(w + 2);
     // Nibbles 0..15 unsigned: low nibbles are weights 0..15, high nibbles 16..31.
     const __m256i qw = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), m4);
@@ -110,7 +116,7 @@ struct Q4_0 {
       // sum (q - 8) x = sum q x - 8 sum x: the offset goes into lane 0.
       const __m256i p32 = _mm256_sub_epi32(_mm256_madd_epi16(p16, ones),
                                            _mm256_zextsi128_si256(_mm_cvtsi32_si128(8 * x[c][b].sum)));
-      acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * x[c][b].d), _mm256_cvtepi32_ps(p32), acc[c]);
+      acc[c] = _mm256_fmadd_ps(scale(dw, x[c][b].d), _mm256_cvtepi32_ps(p32), acc[c]);
     }
   }
 };
