@@ -9,7 +9,7 @@
 #
 # Per round and type: one llama.cpp run (a warm-up, then pp and tg) and one bench_cpu run. The
 # table at the end has the medians over the rounds and their ratio. ~25 min with 3 rounds here.
-set -eu
+set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
 rounds=${2:-3}
@@ -21,11 +21,18 @@ for t in f16 q8_0 q4_K_M; do
   [ -f "$f" ] || "$build/make_test_model" --arch qwen2 --shape r1-qwen-1.5b --type "$t" --out "$f" >/dev/null
 done
 log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+# The last line of each program, checked before its fields are read.
+num='[0-9]+(\.[0-9]+)?'
 for r in $(seq "$rounds"); do
   for t in f16 q8_0 q4_K_M; do
     f="$models/r1-qwen-1.5b-$t.gguf"
     l=$(node "$root/tests/llamacpp/llama.mjs" bench "$f" -p 512 -n 128 -t 2 -r 1 | tail -1)
+    [[ $l =~ ^llama\.cpp\ +threads\ 2\ +pp512\ $num\ t/s\ +tg128\ $num\ t/s ]] ||
+      { echo "llama.mjs bench: unexpected output: $l" >&2; exit 1; }
     p=$("$build/bench/bench_cpu" --model "$f" -p 512 -n 128 -t 2 | tail -1)
+    [[ $p =~ ^cpu\ [a-z0-9]+\ +[A-Za-z0-9_]+\ +threads\ 2\ +pp512\ +$num\ t/s\ +tg128\ +$num\ t/s ]] ||
+      { echo "bench_cpu: unexpected output: $p" >&2; exit 1; }
     echo "round $r $t | $l | $p"
     echo "$t $(echo "$l" | awk '{print $5, $8}') $(echo "$p" | awk '{print $7, $10}')" >>"$log"
   done
@@ -44,4 +51,3 @@ for t in f16 q8_0 q4_K_M; do
       printf "%-7s %15.2f %6.2f | %12.2f %6.2f | %8.2f %4.2f\n", t, a, b, c, d, c / a, d / b
     }'
 done
-rm -f "$log"

@@ -1075,6 +1075,10 @@ struct Server::Impl {
         if (e.code == error_code::request_failed) show_message(2, e.message);
         answering();
         reply_error(j.request_id, e.code, e.message);
+      } catch (const std::exception& e) {
+        progress_end(j.token, "failed");
+        answering();
+        reply_error(j.request_id, error_code::internal_error, e.what());
       }
     };
     submit(job);

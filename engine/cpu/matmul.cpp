@@ -229,11 +229,12 @@ struct Job {
 // 25-27 GB/s on 32 KiB runs and 29-31 on 1 MiB ones).
 // Prefill: tasks of (rows x activation rows), the kernels sweeping the task's weight rows over
 // each few activation rows in turn (kernel_common.h). A task's activation rows: up to ~448 KiB
-// (in L2: Zen 3 has 512 KiB a core, Sapphire Rapids 2 MiB) and 48 rows. A matrix's weights are
-// read from memory once per task of activation rows: with 128 KiB, the K = 8960 products took
-// 3 F16 rows (T / 3 reads of 27.5 MB); 448 KiB gives 12. bench_matmul, 2 threads, T = 512, F16
-// at K = 8960: 104 -> 140 GFLOP/s; Q4_K 170-183 -> 190; Q8_0 113 -> 124; at K = 1536 (tasks of
-// 48 rows, 42-64 before) within the noise.
+// and 48 rows. A matrix's weights are read from memory once per task of activation rows: with
+// 128 KiB, the K = 8960 products took 3 F16 rows (T / 3 passes over 27.5 MB); 448 KiB gives 12.
+// (What fits a cache is not the model here: at K = 8960 the activation rows and a task's 32
+// weight rows together exceed Zen 3's 512 KiB L2; fewer passes over DRAM is what was measured.)
+// bench_matmul, 2 threads, T = 512, F16 at K = 8960: 104 -> 140 GFLOP/s; Q4_K 170-183 -> 190;
+// Q8_0 113 -> 124; at K = 1536 (tasks of 48 rows, 42-64 before) within the noise.
 void split(Job& j, std::size_t x_row_bytes, unsigned threads, bool amx) {
   const std::size_t T = j.a.T, N = j.a.N;
   std::size_t rows_per_task, t_per_task;

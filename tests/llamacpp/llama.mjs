@@ -99,11 +99,14 @@ async function bench(args) {
     const p = opt.p / ((performance.now() - t0) / 1000);
     await clear();
     let n = 0, t1 = 0;
-    for await (const tok of seq.evaluate([prompt[0]], {temperature: 0})) {
+    // yieldEogToken: an end-of-generation token must not end the loop early (the rate would be
+    // opt.n tokens over a shorter time).
+    for await (const tok of seq.evaluate([prompt[0]], {temperature: 0, yieldEogToken: true})) {
       void tok;
       if (n === 0) t1 = performance.now();  // the first token is the prompt's: not counted
       if (++n > opt.n) break;
     }
+    if (n !== opt.n + 1) fail(`bench: generation stopped after ${n - 1} of ${opt.n} tokens`);
     const g = opt.n / ((performance.now() - t1) / 1000);
     if (r === 0) continue;
     pp.push(p);
