@@ -206,9 +206,10 @@ TEST_CASE("llama.cpp: every weight type and architecture gives llama.cpp's logit
   }
 }
 
-// Not in ctest (hidden): any GGUF, a real model's or a generated one of a real shape, against
-// llama.cpp: PONDER_LLAMACPP_MODEL=M.gguf build/test_engine "[llamacpp_file]" (32 tokens by
-// default, PONDER_LLAMACPP_TOKENS=N). The tiny models' bounds do not carry over to 28 layers
+// Hidden (ctest runs it on a generated 1.5B-shape Q8_0 model, tests/CMakeLists.txt): any GGUF, a
+// real model's or a generated one of a real shape, against llama.cpp:
+// PONDER_LLAMACPP_MODEL=M.gguf build/test_engine "[llamacpp_file]" (32 tokens by default,
+// PONDER_LLAMACPP_TOKENS=N). The tiny models' bounds do not carry over to 28 layers
 // (each layer's rounding differences grow through the next: on the 1.5B shape Q8_0 differs from
 // llama.cpp by ~5e-2), so here both programs are measured against a third result, ponder's
 // portable path (float activations against the dequantized weights, no 8-bit activations):
