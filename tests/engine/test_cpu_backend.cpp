@@ -23,15 +23,7 @@ using ponder::test::TestModelSpec;
 
 namespace {
 
-std::vector<std::int32_t> prompt(std::size_t n, std::uint32_t vocab) {
-  std::vector<std::int32_t> ids(n);
-  std::uint64_t x = 12345;
-  for (auto& id : ids) {
-    x = x * 6364136223846793005ull + 1442695040888963407ull;
-    id = static_cast<std::int32_t>((x >> 33) % vocab);
-  }
-  return ids;
-}
+std::vector<std::int32_t> prompt(std::size_t n, std::uint32_t vocab) { return ponder::test::random_ids(n, vocab, 12345); }
 
 double rel_l2(const std::vector<float>& a, const std::vector<float>& b) {
   double err = 0, norm = 0;

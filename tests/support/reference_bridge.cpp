@@ -80,15 +80,6 @@ double shortest_float_decimal(double v) {
   return v;
 }
 
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'') out += "'\\''";
-    else out += c;
-  }
-  return out + "'";
-}
-
 bool read_doubles(const fs::path& p, std::vector<double>* out, std::string* error) {
   std::ifstream in(p, std::ios::binary);
   if (!in) return fail(error, p.string() + ": cannot open");

@@ -120,4 +120,15 @@ std::vector<float> permute_qk_for_gguf(const std::vector<float>& hf, std::uint64
 /// general.file_type (llama_ftype) of a file written with `weight_type` (and `k_m`); -1 if none.
 int llama_ftype(ponder::GgmlType weight_type, bool k_m = false);
 
+/// n token ids below `vocab`, spread by a fixed generator from `seed` (the tests' prompts).
+inline std::vector<std::int32_t> random_ids(std::size_t n, std::uint32_t vocab, std::uint64_t seed) {
+  std::vector<std::int32_t> ids(n);
+  std::uint64_t x = seed;
+  for (auto& id : ids) {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    id = static_cast<std::int32_t>((x >> 33) % vocab);
+  }
+  return ids;
+}
+
 }  // namespace ponder::test
