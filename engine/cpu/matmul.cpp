@@ -235,9 +235,24 @@ struct Job {
 // weight rows together exceed Zen 3's 512 KiB L2; fewer passes over DRAM is what was measured.)
 // bench_matmul, 2 threads, T = 512, F16 at K = 8960: 104 -> 140 GFLOP/s; Q4_K 170-183 -> 190;
 // Q8_0 113 -> 124; at K = 1536 (tasks of 48 rows, 42-64 before) within the noise.
-void split(Job& j, std::size_t x_row_bytes, unsigned threads, bool amx) {
+void split(Job& j, std::size_t x_row_bytes, unsigned threads, bool amx, bool packed) {
   const std::size_t T = j.a.T, N = j.a.N;
   std::size_t rows_per_task, t_per_task;
+  if (packed) {
+    // The AVX2 packed prefill (matmul_avx2.cpp): groups of 16 activation rows, weight rows 6 at a
+    // time (widened once per task and used for each of its groups). Tasks of up to 48
+    // activation rows (three groups) and 36 weight rows, fewer rows where that leaves fewer than
+    // 4 tasks per thread.
+    t_per_task = std::min<std::size_t>(48, (T + 15) / 16 * 16);
+    const std::size_t t_tasks = (T + t_per_task - 1) / t_per_task;
+    const std::size_t want_row_tasks = (4 * threads + t_tasks - 1) / t_tasks;
+    rows_per_task = std::clamp<std::size_t>((N + want_row_tasks - 1) / want_row_tasks / 6 * 6, 6, 36);
+    j.rows_per_task = rows_per_task;
+    j.t_per_task = t_per_task;
+    j.row_tasks = (N + rows_per_task - 1) / rows_per_task;
+    j.tasks = j.row_tasks * t_tasks;
+    return;
+  }
   if (amx) {
     // The AMX kernels' tiles: 16 weight rows x 16 activation rows; every task starts on a tile
     // (the rows past the last whole 16 go to the AVX-512 kernels inside the last task). The
@@ -314,6 +329,17 @@ bool amx_takes(GgmlType type, std::size_t T) {
   return T > 1 && (is_q8x32_type(type) || is_q8x256_type(type) || is_bf16_amx_type(type));
 }
 
+bool packed_takes(GgmlType type, std::size_t T, bool int8_prefill) {
+  const bool is_float = type == GgmlType::f32 || type == GgmlType::f16 || type == GgmlType::bf16;
+  return T > 1 && (is_float || (!int8_prefill && is_q8x32_type(type)));
+}
+
+float* packed_weight_buffer(std::size_t floats) {
+  thread_local std::vector<float> buffer;
+  if (buffer.size() < floats) buffer.resize(floats);
+  return buffer.data();
+}
+
 }  // namespace detail
 
 void matmul(const Weight& w, const float* x, std::size_t T, float* y, ThreadPool* pool) {
@@ -326,7 +352,7 @@ void matmul_shared(const MatmulOut* outs, std::size_t n_outs, const float* x, st
 }
 
 void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const float* x, std::size_t T,
-                       ThreadPool* pool) {
+                       ThreadPool* pool, bool int8_prefill) {
   using namespace detail;
   if (n_outs == 0) return;
   if (n_outs > kMaxShared) fail("more products than matmul_shared takes", *outs[0].w);
@@ -340,7 +366,8 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
   const std::size_t K = outs[0].w->ne[0];
 
   Job jobs[kMaxShared];
-  bool want32 = false, want256 = false, want_amx[kAmxFormats] = {}, want_bf16 = false;
+  bool packed[kMaxShared] = {};
+  bool want32 = false, want256 = false, want_amx[kAmxFormats] = {}, want_bf16 = false, want_xt = false;
   for (std::size_t i = 0; i < n_outs; ++i) {
     const Weight& w = *outs[i].w;
     if (!matmul_supports(w.type)) fail("unsupported weight type", w);
@@ -357,7 +384,11 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
     a.T = T;
     a.x = x;
     a.y = outs[i].y;
-    want32 |= int8 && is_q8x32_type(w.type);
+#if defined(__x86_64__)
+    packed[i] = isa == Isa::avx2 && packed_takes(w.type, T, int8_prefill);
+#endif
+    want_xt |= packed[i];
+    want32 |= int8 && is_q8x32_type(w.type) && !packed[i];
     want256 |= int8 && is_q8x256_type(w.type);
     if (isa == Isa::amx && amx_takes(w.type, T)) {
       if (is_bf16_amx_type(w.type))
@@ -438,11 +469,34 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
     else
       for (std::size_t g = 0; g < groups; ++g) pack_group(g, 0);
   }
+  // The AVX2 packed prefill's activations: X by groups of 16 rows, k-major (MatmulArgs::xt).
+  thread_local std::vector<float> xt;
+  if (want_xt) {
+    const std::size_t groups = (T + 15) / 16;
+    if (xt.size() < groups * 16 * K) xt.resize(groups * 16 * K);
+    float* packed_x = xt.data();
+    auto pack_group = [&](std::size_t g, unsigned) {
+      float* out = packed_x + g * 16 * K;
+      const std::size_t rows = std::min<std::size_t>(16, T - 16 * g);
+      for (std::size_t i = 0; i < rows; ++i) {
+        const float* row = x + (16 * g + i) * K;
+        for (std::size_t k = 0; k < K; ++k) out[16 * k + i] = row[k];
+      }
+      for (std::size_t i = rows; i < 16; ++i)
+        for (std::size_t k = 0; k < K; ++k) out[16 * k + i] = 0.0f;
+    };
+    if (pool && groups > 1)
+      pool->parallel_for(groups, pack_group);
+    else
+      for (std::size_t g = 0; g < groups; ++g) pack_group(g, 0);
+  }
   std::size_t total = 0;
   for (std::size_t i = 0; i < n_outs; ++i) {
     MatmulArgs& a = jobs[i].a;
     std::size_t x_row_bytes = K * sizeof(float);  // what one activation row takes in the kernel
-    if (int8 && is_q8x32_type(a.type)) {
+    if (packed[i]) {
+      a.xt = xt.data();
+    } else if (int8 && is_q8x32_type(a.type)) {
       a.xq = xq32.data();
       a.xq_row_bytes = x_row_bytes = row32;
     } else if (int8 && is_q8x256_type(a.type)) {
@@ -454,7 +508,7 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
       a.xbf16 = xbf16.data();
     else if (amx)
       a.xamx = xamx[amx_format(a.type)].data();
-    split(jobs[i], x_row_bytes, threads, amx);
+    split(jobs[i], x_row_bytes, threads, amx, packed[i]);
     total += jobs[i].tasks;
   }
 
@@ -519,7 +573,7 @@ bool check_kernels(Isa isa, std::string* report) {
       std::vector<float> x(T * K), want(T * N), got(T * N);
       for (float& v : x) v = normal(rng);
       const MatmulOut want_out{&w, want.data()}, got_out{&w, got.data()};
-      detail::matmul_on(Isa::avx2, &want_out, 1, x.data(), T, nullptr);
+      detail::matmul_on(Isa::avx2, &want_out, 1, x.data(), T, nullptr, /*int8_prefill=*/true);
       detail::matmul_on(isa, &got_out, 1, x.data(), T, nullptr);
       // Both paths quantize X the same way; what is left is float rounding (~1e-7 relative).
       const double rel = relative_l2(got, want);

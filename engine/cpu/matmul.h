@@ -12,11 +12,15 @@
 // - F32 / F16 / BF16 weights: the weights are widened to float and multiplied with X in float,
 //   fused multiply-adds in 8 lanes (16 on the avx512 path), then the lanes summed. Error: float
 //   rounding only.
+// - Prefill (T > 1) of F32 / F16 / BF16 / Q8_0 / Q4_0 on the avx2 path: the weights widened to
+//   float (the reference dequantizer's values, exactly), then one chain of fused multiply-adds
+//   over k in order per output, with X as it is (no 8-bit activations). Error: float rounding of
+//   a K-long chain.
 // - F16 / BF16 prefill on the amx path (AMX-BF16 tiles): X is split into three bf16 parts and
 //   F16 weights into two that add up to them exactly; the products of the parts (6 for F16, 3
 //   for BF16) are exact and summed in float. Error: float rounding of a longer sum, as the float
 //   paths' in practice.
-// - Q8_0 / Q4_0 (AVX2, AVX-512, AMX): each row of X is quantized once per call to 8-bit blocks
+// - Q8_0 / Q4_0 (AVX2 decode, AVX-512, AMX): each row of X is quantized once per call to 8-bit blocks
 //   of 32 (d = max|x| / 127, q = round-to-nearest-even(x / d)), and the block dot products are
 //   integer (exact) before one float scale per block.
 // - Q4_K / Q5_K / Q6_K (AVX2, AVX-512, AMX): X rows are quantized to 8-bit blocks of 256 the same

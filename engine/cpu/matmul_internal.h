@@ -69,6 +69,10 @@ struct MatmulArgs {
   std::size_t xq_row_bytes;
   const AmxBlock16* xamx;  // the AMX kernels' activations (prefill on Isa::amx, amx_takes), else null
   const AmxBf16Chunk* xbf16;  // the same for F16 / BF16 weights, else null
+  // X packed by 16 rows for the AVX2 prefill of F32, F16, BF16, Q8_0 and Q4_0 weights (set when
+  // packed_takes): group g (rows 16 g .. 16 g + 15, rows past T zeros) at xt + 16 g K, value k of
+  // row 16 g + i at [16 k + i]. Else null.
+  const float* xt;
   float* y;  // T x N
 };
 
@@ -81,6 +85,14 @@ using BlockKernel = void (*)(const MatmulArgs& a, std::size_t n0, std::size_t n1
 void quantize_row_q8x32(const float* x, std::size_t K, BlockQ8x32* out);
 void quantize_row_q8x256(const float* x, std::size_t K, BlockQ8x256* out);
 void block_avx2(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1);
+/// True when the AVX2 kernels take this product as packed float prefill (block_avx2 with a.xt):
+/// T > 1 and F32, F16, BF16, or Q8_0 / Q4_0 unless `int8_prefill` (check_kernels' reference for
+/// the AVX-512 and AMX paths, which multiply those with 8-bit activations). Then split() gives
+/// tasks that start on whole groups of 16 activation rows.
+bool packed_takes(GgmlType type, std::size_t T, bool int8_prefill);
+/// The packed prefill's buffer for widened weight rows: at least `floats` floats, the calling
+/// thread's own, kept between calls (matmul.cpp).
+float* packed_weight_buffer(std::size_t floats);
 
 /// matmul_avx512.cpp (compiled with -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
 /// -mamx-tile -mamx-int8 -mamx-bf16 -mfma -mf16c): the AVX-512 kernels, and the AMX ones (the
@@ -107,8 +119,9 @@ void block_avx512_emulated(const MatmulArgs& a, std::size_t n0, std::size_t n1, 
 void block_amx_emulated(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1);
 
 /// matmul_shared on the path `isa` (one that usable_isa allows), whatever active_isa() says.
+/// `int8_prefill`: on the avx2 path, Q8_0 / Q4_0 prefill with 8-bit activations (packed_takes).
 void matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const float* x, std::size_t T,
-               ThreadPool* pool);
+               ThreadPool* pool, bool int8_prefill = false);
 
 /// The kernels of a path that tests hand to emulate_isa: the matmul kernel, for amx the packer of
 /// the F16 / BF16 AMX activations, and the attention tile kernel (heads of a multiple of 16).

@@ -96,9 +96,15 @@ std::vector<float> make_x(std::size_t T, std::size_t K, std::mt19937& rng) {
   return x;
 }
 
-bool int8_path(GgmlType type, cpu::Isa isa) {
-  return isa != cpu::Isa::portable && type != GgmlType::f32 && type != GgmlType::f16 &&
-         type != GgmlType::bf16;
+// The AVX2 prefill of F32, F16, BF16, Q8_0 and Q4_0 weights: widened weights times the
+// activations as they are, one FMA chain over k per output (matmul_avx2.cpp).
+bool packed_path(GgmlType type, cpu::Isa isa, std::size_t T) {
+  return isa == cpu::Isa::avx2 && T > 1 &&
+         (block_of(type) == 1 || type == GgmlType::q8_0 || type == GgmlType::q4_0);
+}
+
+bool int8_path(GgmlType type, cpu::Isa isa, std::size_t T) {
+  return isa != cpu::Isa::portable && block_of(type) != 1 && !packed_path(type, isa, T);
 }
 
 // The activation quantization the int8 paths apply (matmul.h), written out independently:
@@ -148,7 +154,7 @@ void check_weight(TestWeight& tw, GgmlType type, std::size_t N, std::size_t K, s
     for (cpu::Isa isa : isas()) {
       cpu::force_isa(isa);
       REQUIRE(cpu::active_isa() == isa);
-      const bool int8 = int8_path(type, isa);
+      const bool int8 = int8_path(type, isa, T);
       std::vector<float> y[3];
       for (int p = 0; p < 3; ++p) {
         y[p].assign(T * N, std::nanf(""));
@@ -175,11 +181,25 @@ void check_weight(TestWeight& tw, GgmlType type, std::size_t N, std::size_t K, s
       // its path. (Whether no part is left out is the one-hot test's.)
       const bool amx_float = isa == cpu::Isa::amx && T > 1 && (type == GgmlType::f16 || type == GgmlType::bf16);
       const double amx_parts = type == GgmlType::f16 ? 6.0 : 3.0;
-      const double ops = amx_float ? 18.0 + amx_parts * double((K + 31) / 32) + 8.0 : double(K) / 8.0 + 8.0;
+      // The AVX2 packed prefill: one chain of K FMAs per output, plus the dequantizer's steps.
+      const double ops = amx_float                       ? 18.0 + amx_parts * double((K + 31) / 32) + 8.0
+                         : packed_path(type, isa, T) ? double(K) + 8.0
+                                                         : double(K) / 8.0 + 8.0;
       const double fk = 2.0 * ops * u;
+      // The packed path's outputs are, bit for bit, one float FMA chain over k in order.
+      std::size_t chain_mismatches = 0;
+      std::string first_mismatch;
       for (std::size_t t = 0; t < T; ++t)
         for (std::size_t n = 0; n < N; ++n) {
           const float* wd = &tw.dequantized[n * K];
+          if (packed_path(type, isa, T)) {
+            float chain = 0.0f;
+            for (std::size_t k = 0; k < K; ++k) chain = std::fma(wd[k], x[t * K + k], chain);
+            const float got = y[0][t * N + n];
+            if (!(got == chain || (std::isnan(got) && std::isnan(chain))) && chain_mismatches++ == 0)
+              first_mismatch = "t=" + std::to_string(t) + " n=" + std::to_string(n) + " got " +
+                               std::to_string(got) + " chain " + std::to_string(chain);
+          }
           double exact = 0, exact_abs = 0, emu = 0, emu_abs = 0, qerr = 0;
           for (std::size_t k = 0; k < K; ++k) {
             const double wv = wd[k], xv = x[t * K + k], hv = xhat[t * K + k];
@@ -201,6 +221,8 @@ void check_weight(TestWeight& tw, GgmlType type, std::size_t N, std::size_t K, s
             loose->see(std::fabs(got - exact), qerr + fk * (exact_abs + emu_abs) + 1e-30, pos);
           }
         }
+      INFO("first output off the FMA chain: " << first_mismatch);
+      CHECK(chain_mismatches == 0);
     }
   }
   cpu::force_isa(cpu::detect_isa());
