@@ -235,7 +235,7 @@ struct Job {
 // weight rows together exceed Zen 3's 512 KiB L2; fewer passes over DRAM is what was measured.)
 // bench_matmul, 2 threads, T = 512, F16 at K = 8960: 104 -> 140 GFLOP/s; Q4_K 170-183 -> 190;
 // Q8_0 113 -> 124; at K = 1536 (tasks of 48 rows, 42-64 before) within the noise.
-void split(Job& j, std::size_t x_row_bytes, unsigned threads, bool amx, bool packed) {
+void split(Job& j, std::size_t x_row_bytes, unsigned threads, bool amx, bool packed, bool vnni) {
   const std::size_t T = j.a.T, N = j.a.N;
   std::size_t rows_per_task, t_per_task;
   if (packed) {
@@ -281,6 +281,9 @@ void split(Job& j, std::size_t x_row_bytes, unsigned threads, bool amx, bool pac
     // block types (matmul_avx2.cpp).
     const std::size_t tile = is_q8x32_type(j.a.type) || is_q8x256_type(j.a.type) ? 4 : 3;
     t_per_task = std::clamp<std::size_t>((448u << 10) / x_row_bytes, tile, 48) / tile * tile;
+    // The AVX-512 Q8_0 / Q4_0 prefill repacks its task's weight rows first: more activation
+    // rows per task share that work.
+    if (vnni) t_per_task = std::clamp<std::size_t>((1u << 20) / x_row_bytes, 4, 128) / 4 * 4;
     t_per_task = std::min(t_per_task, T);
     rows_per_task = 32;
   }
@@ -508,7 +511,8 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
       a.xbf16 = xbf16.data();
     else if (amx)
       a.xamx = xamx[amx_format(a.type)].data();
-    split(jobs[i], x_row_bytes, threads, amx, packed[i]);
+    const bool vnni = isa == Isa::avx512 && is_q8x32_type(a.type) && T > 1;
+    split(jobs[i], x_row_bytes, threads, amx, packed[i], vnni);
     total += jobs[i].tasks;
   }
 

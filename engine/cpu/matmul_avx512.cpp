@@ -12,9 +12,11 @@
 // Shapes, as the AVX2 kernels (split() in matmul.cpp cuts the work the same way for both):
 // - float types, prefill: tiles of R <= 4 weight rows x C <= 3 activation rows, 16 lanes;
 //   decode: two rows side by side, four accumulators each.
-// - Q8_0 / Q4_0: two blocks of 32 per 512-bit register (blocks b and b + 1 in the low and high
-//   halves), integer dot products by VPDPBUSD. Prefill: one accumulator per output; decode: two
-//   per row (the block pairs alternate between them).
+// - Q8_0 / Q4_0, decode: two blocks of 32 per 512-bit register (blocks b and b + 1 in the low
+//   and high halves), integer dot products by VPDPBUSD, two accumulators per row (the block pairs
+//   alternate between them). Prefill: the task's weight rows repacked by 16 (vnni_block), then
+//   VPDPBUSD outer products, 4 activation rows x 32 weight rows per tile, one accumulator per
+//   output.
 // - Q4_K / Q5_K / Q6_K: 64 weights per register, VPMADDUBSW pairs times the sub-block scales by
 //   VPDPWSSD, one float scale per super-block.
 // - The block types' prefill: one weight row x C <= 4 activation rows; decode: two rows side by
@@ -593,6 +595,164 @@ inline void load_chunk(const unsigned char* row, std::size_t n, std::size_t c, _
   }
 }
 
+// ---- Q8_0 / Q4_0 prefill: 16 weight rows per register, VPDPBUSD outer products ----
+// The int8 kernels above hold 64 weights of one row per register and pay a conversion, a scale
+// and an FMA per pair of blocks and activation row. Here a task first repacks its weight rows by
+// 16: per block of 32, eight registers of 16 rows x 4 consecutive values (as unsigned bytes:
+// Q8_0's w + 128, Q4_0's q in 0..15) and the 16 rows' scales. Then each VPDPBUSD multiplies 4
+// values of 16 weight rows by the same 4 values of one activation row (broadcast), exact in
+// 32-bit lanes; the offset (128 or 8 times the block's activation sum, from BlockQ8x32::sum) is
+// where each lane's sum starts. After the block's 8 steps, one conversion and one FMA per
+// (activation row, 16 weight rows) add d_w * d_x * sum. Tiles of 4 activation rows x 32 weight
+// rows: 8 integer and 8 float accumulators. Every output is sum over blocks b in order of
+// fma(float(isum_b), d_w,b * d_x,b, acc), whatever tile, task or thread computes it.
+
+struct PackedQ8x16 {
+  std::uint32_t q[8][16];  // q[j][r]: values 4 j .. 4 j + 3 of row r, unsigned bytes
+  float d[16];
+};
+
+// Rows r0..r7 as 8 dwords each -> r[j] = dword j of the 8 rows.
+inline void transpose8x8_epi32(__m256i r[8]) {
+  __m256i t[8], u[8];
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = _mm256_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm256_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+  }
+#pragma GCC unroll 2
+  for (int h = 0; h < 2; ++h) {  // rows 4h .. 4h + 3
+    u[4 * h + 0] = _mm256_unpacklo_epi64(t[4 * h], t[4 * h + 2]);
+    u[4 * h + 1] = _mm256_unpackhi_epi64(t[4 * h], t[4 * h + 2]);
+    u[4 * h + 2] = _mm256_unpacklo_epi64(t[4 * h + 1], t[4 * h + 3]);
+    u[4 * h + 3] = _mm256_unpackhi_epi64(t[4 * h + 1], t[4 * h + 3]);
+  }
+#pragma GCC unroll 4
+  for (int j = 0; j < 4; ++j) {
+    r[j] = _mm256_permute2x128_si256(u[j], u[4 + j], 0x20);
+    r[4 + j] = _mm256_permute2x128_si256(u[j], u[4 + j], 0x31);
+  }
+}
+
+// The 32 values of block b of a row as unsigned bytes in order (Q8_0: w + 128; Q4_0: q).
+template <bool Four>
+inline __m256i block_u8(const unsigned char* row, std::size_t b) {
+  if constexpr (Four) {
+    const __m128i q = load128(row + 18 * b + 2);
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m4), _mm_and_si128(q, m4));
+  } else {
+    return _mm256_xor_si256(load256(row + 34 * b + 2), _mm256_set1_epi8(static_cast<char>(0x80)));
+  }
+}
+
+// Weight rows n .. n + 15 (rows past `last` repeat it) packed, every block, at out[0 .. nb).
+template <bool Four>
+void pack_q8x16(const MatmulArgs& a, std::size_t n, std::size_t last, PackedQ8x16* out) {
+  const unsigned char* rows[16];
+  for (std::size_t r = 0; r < 16; ++r) rows[r] = a.w + (n + r <= last ? n + r : last) * a.w_row_bytes;
+  constexpr std::size_t kBytes = Four ? 18 : 34;
+  for (std::size_t b = 0; b < a.K / 32; ++b) {
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+      __m256i v[8];
+#pragma GCC unroll 8
+      for (int r = 0; r < 8; ++r) v[r] = block_u8<Four>(rows[8 * h + r], b);
+      transpose8x8_epi32(v);
+#pragma GCC unroll 8
+      for (int j = 0; j < 8; ++j) _mm256_storeu_si256(reinterpret_cast<__m256i*>(&out[b].q[j][8 * h]), v[j]);
+    }
+    for (int r = 0; r < 16; ++r) out[b].d[r] = half(rows[r] + kBytes * b);
+  }
+}
+
+// Activation rows x[0 .. RT) times the NV groups of 16 packed weight rows at w[v] (nb blocks
+// each) into out[t][16 v + r]. `offset`: 128 (Q8_0) or 8 (Q4_0).
+template <int RT, int NV>
+void vnni_tile(const PackedQ8x16* const* w, std::size_t nb, const BlockQ8x32* const* x, int offset,
+               float (*out)[32]) {
+  __m512 acc[RT][NV];
+#pragma GCC unroll 4
+  for (int t = 0; t < RT; ++t)
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) acc[t][v] = _mm512_setzero_ps();
+  for (std::size_t b = 0; b < nb; ++b) {
+    __m512i isum[RT][NV];
+#pragma GCC unroll 4
+    for (int t = 0; t < RT; ++t) {
+      const __m512i start = _mm512_set1_epi32(-offset * x[t][b].sum);
+#pragma GCC unroll 2
+      for (int v = 0; v < NV; ++v) isum[t][v] = start;
+    }
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) {
+      __m512i wv[NV];
+#pragma GCC unroll 2
+      for (int v = 0; v < NV; ++v) wv[v] = _mm512_loadu_si512(w[v][b].q[j]);
+#pragma GCC unroll 4
+      for (int t = 0; t < RT; ++t) {
+        std::int32_t four;
+        std::memcpy(&four, x[t][b].qs + 4 * j, 4);
+        const __m512i xv = _mm512_set1_epi32(four);
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; ++v) isum[t][v] = _mm512_dpbusd_epi32(isum[t][v], wv[v], xv);
+      }
+    }
+    __m512 dw[NV];
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) dw[v] = _mm512_loadu_ps(w[v][b].d);
+#pragma GCC unroll 4
+    for (int t = 0; t < RT; ++t) {
+      const __m512 dx = _mm512_set1_ps(x[t][b].d);
+#pragma GCC unroll 2
+      for (int v = 0; v < NV; ++v)
+        acc[t][v] = _mm512_fmadd_ps(cvt_i32_f32(isum[t][v]), _mm512_mul_ps(dw[v], dx), acc[t][v]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int t = 0; t < RT; ++t)
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) _mm512_storeu_ps(out[t] + 16 * v, acc[t][v]);
+}
+
+template <int NV>
+inline void vnni_rows(const PackedQ8x16* const* w, std::size_t nb, const BlockQ8x32* const* x, std::size_t rt,
+                      int offset, float (*out)[32]) {
+  switch (rt) {
+    case 4: vnni_tile<4, NV>(w, nb, x, offset, out); break;
+    case 3: vnni_tile<3, NV>(w, nb, x, offset, out); break;
+    case 2: vnni_tile<2, NV>(w, nb, x, offset, out); break;
+    default: vnni_tile<1, NV>(w, nb, x, offset, out); break;
+  }
+}
+
+// A prefill task of Q8_0 (Four false) or Q4_0 weights: its rows packed once, then 32 weight rows
+// (two packed groups) at a time swept over its activation rows, 4 at a time.
+template <bool Four>
+void vnni_block(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
+  const std::size_t nb = a.K / 32, groups = (n1 - n0 + 15) / 16;
+  auto* packed = reinterpret_cast<PackedQ8x16*>(packed_weight_buffer(groups * nb * sizeof(PackedQ8x16) / sizeof(float)));
+  for (std::size_t g = 0; g < groups; ++g) pack_q8x16<Four>(a, n0 + 16 * g, n1 - 1, packed + g * nb);
+  const int offset = Four ? 8 : 128;
+  alignas(64) float out[4][32];
+  for (std::size_t g = 0; g < groups; g += 2) {
+    const std::size_t nv = groups - g >= 2 ? 2 : 1;
+    const PackedQ8x16* w[2] = {packed + g * nb, packed + (g + nv - 1) * nb};
+    const std::size_t n = n0 + 16 * g, rows = n1 - n < 16 * nv ? n1 - n : 16 * nv;
+    for (std::size_t t = t0; t < t1; t += 4) {
+      const std::size_t rt = t1 - t < 4 ? t1 - t : 4;
+      const BlockQ8x32* x[4];
+      for (std::size_t i = 0; i < 4; ++i) x[i] = xrow<BlockQ8x32>(a, i < rt ? t + i : t);
+      if (nv == 2)
+        vnni_rows<2>(w, nb, x, rt, offset, out);
+      else
+        vnni_rows<1>(w, nb, x, rt, offset, out);
+      for (std::size_t i = 0; i < rt; ++i)
+        for (std::size_t r = 0; r < rows; ++r) a.y[(t + i) * a.N + n + r] = out[i][r];
+    }
+  }
+}
+
 }  // namespace
 
 #if defined(PONDER_SIMD_EMU)
@@ -755,6 +915,8 @@ void PONDER_AMX_ENTRY(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::
 }
 
 void PONDER_AVX512_ENTRY(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
+  if (a.T > 1 && a.type == GgmlType::q8_0) return vnni_block<false>(a, n0, n1, t0, t1);
+  if (a.T > 1 && a.type == GgmlType::q4_0) return vnni_block<true>(a, n0, n1, t0, t1);
   switch (a.type) {
     case GgmlType::f32: float_block<Avx512, GgmlType::f32>(a, n0, n1, t0, t1); break;
     case GgmlType::f16: float_block<Avx512, GgmlType::f16>(a, n0, n1, t0, t1); break;
