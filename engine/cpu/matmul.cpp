@@ -511,7 +511,7 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
       a.xbf16 = xbf16.data();
     else if (amx)
       a.xamx = xamx[amx_format(a.type)].data();
-    const bool vnni = isa == Isa::avx512 && is_q8x32_type(a.type) && T > 1;
+    const bool vnni = isa == Isa::avx512 && (is_q8x32_type(a.type) || is_q8x256_type(a.type)) && T > 1;
     split(jobs[i], x_row_bytes, threads, amx, packed[i], vnni);
     total += jobs[i].tasks;
   }

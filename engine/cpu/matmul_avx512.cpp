@@ -17,10 +17,10 @@
 //   alternate between them). Prefill: the task's weight rows repacked by 16 (vnni_block), then
 //   VPDPBUSD outer products, 4 activation rows x 32 weight rows per tile, one accumulator per
 //   output.
-// - Q4_K / Q5_K / Q6_K: 64 weights per register, VPMADDUBSW pairs times the sub-block scales by
-//   VPDPWSSD, one float scale per super-block.
-// - The block types' prefill: one weight row x C <= 4 activation rows; decode: two rows side by
-//   side.
+// - Q4_K / Q5_K / Q6_K, decode: 64 weights per register, VPMADDUBSW pairs times the sub-block
+//   scales by VPDPWSSD, one float scale per super-block. Prefill: repacked by 16 rows as Q8_0
+//   (vnni_k_block), VPDPBUSD outer products, a conversion and an FMA per sub-block.
+// - The block types' decode: two rows side by side.
 // - AMX (Isa::amx, at the end of the file): the prefill of Q8_0, Q4_0 and the K-quants (int8
 //   tiles) and of F16 and BF16 (bf16 tiles on exact splits of the operands), in tiles of 16
 //   weight rows x 16 activation rows; everything else as above.
@@ -753,6 +753,170 @@ void vnni_block(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t
   }
 }
 
+
+// ---- Q4_K / Q5_K / Q6_K prefill: the same outer products, per sub-block ----
+// Weight rows repacked by 16 per super-block of 256: the 256 values as unsigned bytes (Q4_K's and
+// Q5_K's q, Q6_K's q in 0..63) in 64 registers of 4 values x 16 rows, and per sub-block the
+// float scales d * sc (and for Q4_K / Q5_K dmin * m), exact in float. Per sub-block (32 values,
+// 16 for Q6_K) and activation row: the VPDPBUSD steps (Q6_K's sum starting from -32 times the
+// activations' 16-sum, for q - 32), then acc = fma(float(isum), (d * sc) * d_x, acc) and for
+// Q4_K / Q5_K acc = acc - (dmin * m) * (d_x * sum of the sub-block's activations).
+
+struct PackedK16 {
+  std::uint32_t q[64][16];  // q[j][r]: values 4 j .. 4 j + 3 of row r
+  float sc[16][16];         // [sub-block][row]: d * sc (Q4_K / Q5_K: 8 sub-blocks of 32; Q6_K: 16 of 16)
+  float mn[8][16];          // Q4_K / Q5_K: dmin * m
+};
+
+// Values 32 c .. 32 c + 31 of a super-block as unsigned bytes.
+template <GgmlType Ty>
+inline __m256i kquant_chunk(const unsigned char* blk, int c) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  if constexpr (Ty == GgmlType::q6_k) {
+    const int h = c / 4, cc = c % 4;
+    const __m256i ql = load256(blk + 64 * h + 32 * (cc & 1)), qh = load256(blk + 128 + 32 * h);
+    const __m256i lo = cc < 2 ? _mm256_and_si256(ql, m4) : _mm256_and_si256(_mm256_srli_epi16(ql, 4), m4);
+    const __m256i hi = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * cc)), _mm256_set1_epi8(3));
+    return _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
+  } else {
+    const unsigned char* qs = blk + (Ty == GgmlType::q5_k ? 48 : 16);
+    const __m256i q = load256(qs + 32 * (c / 2));
+    __m256i v = c % 2 == 0 ? _mm256_and_si256(q, m4) : _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+    if constexpr (Ty == GgmlType::q5_k) {
+      const __m256i bit = _mm256_and_si256(_mm256_srl_epi16(load256(blk + 16), _mm_cvtsi32_si128(c)), _mm256_set1_epi8(1));
+      v = _mm256_or_si256(v, _mm256_slli_epi16(bit, 4));
+    }
+    return v;
+  }
+}
+
+// Weight rows n .. n + 15 (rows past `last` repeat it), super-block b, packed at out.
+template <GgmlType Ty>
+void pack_k16(const MatmulArgs& a, std::size_t n, std::size_t last, std::size_t b, PackedK16* out) {
+  constexpr std::size_t kBytes = Ty == GgmlType::q6_k ? 210 : Ty == GgmlType::q5_k ? 176 : 144;
+  const unsigned char* blk[16];
+  for (std::size_t r = 0; r < 16; ++r) blk[r] = a.w + (n + r <= last ? n + r : last) * a.w_row_bytes + b * kBytes;
+  for (int c = 0; c < 8; ++c)
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+      __m256i v[8];
+#pragma GCC unroll 8
+      for (int r = 0; r < 8; ++r) v[r] = kquant_chunk<Ty>(blk[8 * h + r], c);
+      transpose8x8_epi32(v);
+#pragma GCC unroll 8
+      for (int j = 0; j < 8; ++j) _mm256_storeu_si256(reinterpret_cast<__m256i*>(&out->q[8 * c + j][8 * h]), v[j]);
+    }
+  for (int r = 0; r < 16; ++r) {
+    if constexpr (Ty == GgmlType::q6_k) {
+      const float d = half(blk[r] + 208);
+      const auto* sc = reinterpret_cast<const std::int8_t*>(blk[r] + 192);
+      for (int i = 0; i < 16; ++i) out->sc[i][r] = d * static_cast<float>(sc[i]);
+    } else {
+      const float d = half(blk[r]), dmin = half(blk[r] + 2);
+      alignas(16) unsigned char sm[16];
+      _mm_store_si128(reinterpret_cast<__m128i*>(sm), unpack_scales_k4(blk[r] + 4));
+      for (int j = 0; j < 8; ++j) {
+        out->sc[j][r] = d * static_cast<float>(sm[j]);
+        out->mn[j][r] = dmin * static_cast<float>(sm[8 + j]);
+      }
+    }
+  }
+}
+
+// Activation rows x[0 .. RT) times the NV packed groups w[v] (one super-block each, then the
+// next: stride nb) over every super-block, into out[t][16 v + r]. Six: Q6_K.
+template <int RT, int NV, bool Six>
+void vnni_k_tile(const PackedK16* const* w, std::size_t nb, const BlockQ8x256* const* x, float (*out)[32]) {
+  constexpr int kSub = Six ? 16 : 8, kSteps = Six ? 4 : 8;  // sub-blocks, 4-value steps per sub-block
+  __m512 acc[RT][NV];
+#pragma GCC unroll 4
+  for (int t = 0; t < RT; ++t)
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) acc[t][v] = _mm512_setzero_ps();
+  for (std::size_t b = 0; b < nb; ++b) {
+    for (int i = 0; i < kSub; ++i) {
+      __m512i isum[RT][NV];
+#pragma GCC unroll 4
+      for (int t = 0; t < RT; ++t) {
+        const __m512i start = Six ? _mm512_set1_epi32(-32 * x[t][b].bsums[i]) : _mm512_setzero_si512();
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; ++v) isum[t][v] = start;
+      }
+#pragma GCC unroll 8
+      for (int s = 0; s < kSteps; ++s) {
+        __m512i wv[NV];
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; ++v) wv[v] = _mm512_loadu_si512(w[v][b].q[kSteps * i + s]);
+#pragma GCC unroll 4
+        for (int t = 0; t < RT; ++t) {
+          std::int32_t four;
+          std::memcpy(&four, x[t][b].qs + 4 * (kSteps * i + s), 4);
+          const __m512i xv = _mm512_set1_epi32(four);
+#pragma GCC unroll 2
+          for (int v = 0; v < NV; ++v) isum[t][v] = _mm512_dpbusd_epi32(isum[t][v], wv[v], xv);
+        }
+      }
+      __m512 sc[NV];
+#pragma GCC unroll 2
+      for (int v = 0; v < NV; ++v) sc[v] = _mm512_loadu_ps(w[v][b].sc[i]);
+#pragma GCC unroll 4
+      for (int t = 0; t < RT; ++t) {
+        const __m512 dx = _mm512_set1_ps(x[t][b].d);
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; ++v)
+          acc[t][v] = _mm512_fmadd_ps(cvt_i32_f32(isum[t][v]), _mm512_mul_ps(sc[v], dx), acc[t][v]);
+        if constexpr (!Six) {
+          const __m512 xs = _mm512_set1_ps(x[t][b].d * static_cast<float>(x[t][b].bsums[2 * i] + x[t][b].bsums[2 * i + 1]));
+#pragma GCC unroll 2
+          for (int v = 0; v < NV; ++v) acc[t][v] = _mm512_fnmadd_ps(_mm512_loadu_ps(w[v][b].mn[i]), xs, acc[t][v]);
+        }
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (int t = 0; t < RT; ++t)
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) _mm512_storeu_ps(out[t] + 16 * v, acc[t][v]);
+}
+
+template <int NV, bool Six>
+inline void vnni_k_rows(const PackedK16* const* w, std::size_t nb, const BlockQ8x256* const* x, std::size_t rt,
+                        float (*out)[32]) {
+  switch (rt) {
+    case 4: vnni_k_tile<4, NV, Six>(w, nb, x, out); break;
+    case 3: vnni_k_tile<3, NV, Six>(w, nb, x, out); break;
+    case 2: vnni_k_tile<2, NV, Six>(w, nb, x, out); break;
+    default: vnni_k_tile<1, NV, Six>(w, nb, x, out); break;
+  }
+}
+
+// A prefill task of K-quant weights, as vnni_block.
+template <GgmlType Ty>
+void vnni_k_block(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
+  constexpr bool kSix = Ty == GgmlType::q6_k;
+  const std::size_t nb = a.K / 256, groups = (n1 - n0 + 15) / 16;
+  auto* packed = reinterpret_cast<PackedK16*>(packed_weight_buffer(groups * nb * sizeof(PackedK16) / sizeof(float)));
+  for (std::size_t g = 0; g < groups; ++g)
+    for (std::size_t b = 0; b < nb; ++b) pack_k16<Ty>(a, n0 + 16 * g, n1 - 1, b, packed + g * nb + b);
+  alignas(64) float out[4][32];
+  for (std::size_t g = 0; g < groups; g += 2) {
+    const std::size_t nv = groups - g >= 2 ? 2 : 1;
+    const PackedK16* w[2] = {packed + g * nb, packed + (g + nv - 1) * nb};
+    const std::size_t n = n0 + 16 * g, rows = n1 - n < 16 * nv ? n1 - n : 16 * nv;
+    for (std::size_t t = t0; t < t1; t += 4) {
+      const std::size_t rt = t1 - t < 4 ? t1 - t : 4;
+      const BlockQ8x256* x[4];
+      for (std::size_t i = 0; i < 4; ++i) x[i] = xrow<BlockQ8x256>(a, i < rt ? t + i : t);
+      if (nv == 2)
+        vnni_k_rows<2, kSix>(w, nb, x, rt, out);
+      else
+        vnni_k_rows<1, kSix>(w, nb, x, rt, out);
+      for (std::size_t i = 0; i < rt; ++i)
+        for (std::size_t r = 0; r < rows; ++r) a.y[(t + i) * a.N + n + r] = out[i][r];
+    }
+  }
+}
+
 }  // namespace
 
 #if defined(PONDER_SIMD_EMU)
@@ -917,6 +1081,9 @@ void PONDER_AMX_ENTRY(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::
 void PONDER_AVX512_ENTRY(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
   if (a.T > 1 && a.type == GgmlType::q8_0) return vnni_block<false>(a, n0, n1, t0, t1);
   if (a.T > 1 && a.type == GgmlType::q4_0) return vnni_block<true>(a, n0, n1, t0, t1);
+  if (a.T > 1 && a.type == GgmlType::q4_k) return vnni_k_block<GgmlType::q4_k>(a, n0, n1, t0, t1);
+  if (a.T > 1 && a.type == GgmlType::q5_k) return vnni_k_block<GgmlType::q5_k>(a, n0, n1, t0, t1);
+  if (a.T > 1 && a.type == GgmlType::q6_k) return vnni_k_block<GgmlType::q6_k>(a, n0, n1, t0, t1);
   switch (a.type) {
     case GgmlType::f32: float_block<Avx512, GgmlType::f32>(a, n0, n1, t0, t1); break;
     case GgmlType::f16: float_block<Avx512, GgmlType::f16>(a, n0, n1, t0, t1); break;
