@@ -235,15 +235,15 @@ struct Job {
 // weight rows together exceed Zen 3's 512 KiB L2; fewer passes over DRAM is what was measured.)
 // bench_matmul, 2 threads, T = 512, F16 at K = 8960: 104 -> 140 GFLOP/s; Q4_K 170-183 -> 190;
 // Q8_0 113 -> 124; at K = 1536 (tasks of 48 rows, 42-64 before) within the noise.
-void split(Job& j, std::size_t x_row_bytes, unsigned threads, bool amx, bool packed, bool vnni) {
+void split(Job& j, std::size_t x_row_bytes, unsigned threads, bool amx, bool packed, bool vnni, bool wide) {
   const std::size_t T = j.a.T, N = j.a.N;
   std::size_t rows_per_task, t_per_task;
   if (packed) {
-    // The AVX2 packed prefill (matmul_avx2.cpp): groups of 16 activation rows, weight rows 6 at a
-    // time (widened once per task and used for each of its groups). Tasks of up to 48
-    // activation rows (three groups) and 36 weight rows, fewer rows where that leaves fewer than
-    // 4 tasks per thread.
-    t_per_task = std::min<std::size_t>(48, (T + 15) / 16 * 16);
+    // The packed prefill (kernel_common.h): groups of 16 activation rows, weight rows 6 at a
+    // time (widened once per task and used for each of its tiles). Tasks of up to 48 activation
+    // rows (three groups; 64 on AVX-512, two tiles of 32) and 36 weight rows, fewer rows where
+    // that leaves fewer than 4 tasks per thread.
+    t_per_task = std::min<std::size_t>(wide ? 64 : 48, (T + 15) / 16 * 16);
     const std::size_t t_tasks = (T + t_per_task - 1) / t_per_task;
     const std::size_t want_row_tasks = (4 * threads + t_tasks - 1) / t_tasks;
     rows_per_task = std::clamp<std::size_t>((N + want_row_tasks - 1) / want_row_tasks / 6 * 6, 6, 36);
@@ -283,7 +283,7 @@ void split(Job& j, std::size_t x_row_bytes, unsigned threads, bool amx, bool pac
     t_per_task = std::clamp<std::size_t>((448u << 10) / x_row_bytes, tile, 48) / tile * tile;
     // The AVX-512 Q8_0 / Q4_0 prefill repacks its task's weight rows first: more activation
     // rows per task share that work.
-    if (vnni) t_per_task = std::clamp<std::size_t>((1u << 20) / x_row_bytes, 4, 128) / 4 * 4;
+    if (vnni) t_per_task = std::clamp<std::size_t>((4u << 20) / x_row_bytes, 4, 512) / 4 * 4;
     t_per_task = std::min(t_per_task, T);
     rows_per_task = 32;
   }
@@ -332,9 +332,11 @@ bool amx_takes(GgmlType type, std::size_t T) {
   return T > 1 && (is_q8x32_type(type) || is_q8x256_type(type) || is_bf16_amx_type(type));
 }
 
-bool packed_takes(GgmlType type, std::size_t T, bool int8_prefill) {
-  const bool is_float = type == GgmlType::f32 || type == GgmlType::f16 || type == GgmlType::bf16;
-  return T > 1 && (is_float || (!int8_prefill && is_q8x32_type(type)));
+bool packed_takes(Isa isa, GgmlType type, std::size_t T, bool int8_prefill) {
+  if (T <= 1 || isa == Isa::portable) return false;
+  if (type == GgmlType::f32) return true;
+  if (is_bf16_amx_type(type)) return isa != Isa::amx;
+  return isa == Isa::avx2 && !int8_prefill && is_q8x32_type(type);
 }
 
 float* packed_weight_buffer(std::size_t floats) {
@@ -388,7 +390,7 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
     a.x = x;
     a.y = outs[i].y;
 #if defined(__x86_64__)
-    packed[i] = isa == Isa::avx2 && packed_takes(w.type, T, int8_prefill);
+    packed[i] = packed_takes(isa, w.type, T, int8_prefill);
 #endif
     want_xt |= packed[i];
     want32 |= int8 && is_q8x32_type(w.type) && !packed[i];
@@ -512,7 +514,7 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
     else if (amx)
       a.xamx = xamx[amx_format(a.type)].data();
     const bool vnni = isa == Isa::avx512 && (is_q8x32_type(a.type) || is_q8x256_type(a.type)) && T > 1;
-    split(jobs[i], x_row_bytes, threads, amx, packed[i], vnni);
+    split(jobs[i], x_row_bytes, threads, amx, packed[i], vnni, isa >= Isa::avx512);
     total += jobs[i].tasks;
   }
 

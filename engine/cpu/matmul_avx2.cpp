@@ -51,6 +51,8 @@ struct Avx2 {
   static Vec loadw(const unsigned char* row, std::size_t k) { return load8<Ty>(row, k); }
   static Vec fma(Vec w, Vec x, Vec acc) { return _mm256_fmadd_ps(w, x, acc); }
   static Vec add(Vec a, Vec b) { return _mm256_add_ps(a, b); }
+  static Vec broadcast(const float* p) { return _mm256_broadcast_ss(p); }
+  static void store(float* p, Vec v) { _mm256_storeu_ps(p, v); }
   static float hsum(Vec v) { return detail::hsum(v); }
   // Decode, 32 elements of a row into its four accumulators.
   template <GgmlType Ty>
@@ -364,116 +366,16 @@ struct QK45 {
   }
 };
 
-// ---- Prefill of F32 / F16 / BF16 / Q8_0 / Q4_0: weights widened to float, outer products ----
-// Each task widens 6 weight rows at a time to float (exactly the reference dequantizer's values)
-// into a buffer of its thread, then multiplies them by 16 activation rows at a time, taken from
-// X packed by 16 rows (matmul_internal.h, MatmulArgs::xt): per k, two vectors of 8 activation
-// rows and 6 broadcast weights, 12 FMAs into 12 accumulators (6 weight rows x 16 activation
-// rows), no lane sums. Every output is one chain of FMAs over k = 0 .. K-1 in order
-// (acc = fma(w[k], x[k], acc)), whatever tile, task or thread computes it, and however many
-// activation rows are prefilled together (a group of at most 8 takes one vector per k: the
-// same chain per lane). Against the dot-product tiles (4 weight rows x 3 activation rows, a
-// conversion per 8 weights in the loop, lane sums at the end), F16 GFLOP/s on one core rose
-// from ~79 to ~95 in a standalone test; for Q8_0 / Q4_0 the float products replace the 8-bit
-// ones (sign, maddubs, madd, convert, scale, FMA per 32 products), which on this CPU's AVX2
-// were slower than float FMAs, and take the activations as they are (no 8-bit rounding).
-
-constexpr int kPackedRows = 6;
-
-// Weight row `row` (K values of type Ty) as floats at out: the reference dequantizer's values
-// (Q8_0: d * q; Q4_0: d * (q - 8); both exact in float).
-template <GgmlType Ty>
-void widen_row(const unsigned char* row, std::size_t K, float* out) {
-  if constexpr (Ty == GgmlType::f32) {
-    std::memcpy(out, row, K * sizeof(float));
-  } else if constexpr (Ty == GgmlType::f16 || Ty == GgmlType::bf16) {
-    std::size_t k = 0;
-    for (; k + 8 <= K; k += 8) _mm256_storeu_ps(out + k, load8<Ty>(row, k));
-    for (; k < K; ++k) out[k] = load1<Ty>(row, k);
-  } else if constexpr (Ty == GgmlType::q8_0) {
-    for (std::size_t b = 0; b < K / 32; ++b, row += 34, out += 32) {
-      const __m256 d = _mm256_set1_ps(half(row));
-#pragma GCC unroll 4
-      for (int i = 0; i < 4; ++i) {
-        const __m256i q = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + 2 + 8 * i)));
-        _mm256_storeu_ps(out + 8 * i, _mm256_mul_ps(d, _mm256_cvtepi32_ps(q)));
-      }
-    }
-  } else {  // Q4_0: low nibbles are values 0..15, high nibbles 16..31
-    const __m128i m4 = _mm_set1_epi8(0x0F), eight = _mm_set1_epi8(8);
-    for (std::size_t b = 0; b < K / 32; ++b, row += 18, out += 32) {
-      const __m256 d = _mm256_set1_ps(half(row));
-      const __m128i q = load128(row + 2);
-      const __m128i lo = _mm_sub_epi8(_mm_and_si128(q, m4), eight);
-      const __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), m4), eight);
-      const __m128i parts[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
-#pragma GCC unroll 4
-      for (int i = 0; i < 4; ++i)
-        _mm256_storeu_ps(out + 8 * i, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(parts[i]))));
-    }
-  }
-}
-
-// kPackedRows weight rows (floats, row stride K, at w) times H vectors of 8 packed activation
-// rows (xt: 16 floats per k), over all of K, into out[j][8 h + i].
-template <int H>
-inline void packed_tile(const float* w, std::size_t K, const float* xt, float (*out)[16]) {
-  __m256 acc[kPackedRows][H];
-#pragma GCC unroll 6
-  for (int j = 0; j < kPackedRows; ++j)
-#pragma GCC unroll 2
-    for (int h = 0; h < H; ++h) acc[j][h] = _mm256_setzero_ps();
-  for (std::size_t k = 0; k < K; ++k) {
-    __m256 xv[H];
-#pragma GCC unroll 2
-    for (int h = 0; h < H; ++h) xv[h] = _mm256_loadu_ps(xt + 16 * k + 8 * h);
-#pragma GCC unroll 6
-    for (int j = 0; j < kPackedRows; ++j) {
-      const __m256 wv = _mm256_broadcast_ss(w + j * K + k);
-#pragma GCC unroll 2
-      for (int h = 0; h < H; ++h) acc[j][h] = _mm256_fmadd_ps(wv, xv[h], acc[j][h]);
-    }
-  }
-#pragma GCC unroll 6
-  for (int j = 0; j < kPackedRows; ++j)
-#pragma GCC unroll 2
-    for (int h = 0; h < H; ++h) _mm256_storeu_ps(out[j] + 8 * h, acc[j][h]);
-}
-
-// A prefill task: weight rows [n0, n1), activation rows [t0, t1) (t0 on a group of 16).
-template <GgmlType Ty>
-void packed_block(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
-  const std::size_t K = a.K;
-  float* w = packed_weight_buffer(kPackedRows * K);
-  alignas(32) float out[kPackedRows][16];
-  for (std::size_t n = n0; n < n1; n += kPackedRows) {
-    const std::size_t rows = n1 - n < kPackedRows ? n1 - n : kPackedRows;
-    for (std::size_t j = 0; j < rows; ++j) widen_row<Ty>(a.w + (n + j) * a.w_row_bytes, K, w + j * K);
-    // Rows past n1: zeros (their outputs are dropped; zeros keep the arithmetic ordinary).
-    if (rows < kPackedRows) std::memset(w + rows * K, 0, (kPackedRows - rows) * K * sizeof(float));
-    for (std::size_t t = t0; t < t1; t += 16) {
-      const std::size_t count = t1 - t < 16 ? t1 - t : 16;
-      const float* xt = a.xt + t * K;  // group t / 16: 16 K floats
-      if (count > 8)
-        packed_tile<2>(w, K, xt, out);
-      else
-        packed_tile<1>(w, K, xt, out);
-      for (std::size_t j = 0; j < rows; ++j)
-        for (std::size_t i = 0; i < count; ++i) a.y[(t + i) * a.N + n + j] = out[j][i];
-    }
-  }
-}
-
 }  // namespace
 
 void block_avx2(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
   if (a.xt != nullptr) {  // packed prefill (packed_takes)
     switch (a.type) {
-      case GgmlType::f32: packed_block<GgmlType::f32>(a, n0, n1, t0, t1); return;
-      case GgmlType::f16: packed_block<GgmlType::f16>(a, n0, n1, t0, t1); return;
-      case GgmlType::bf16: packed_block<GgmlType::bf16>(a, n0, n1, t0, t1); return;
-      case GgmlType::q8_0: packed_block<GgmlType::q8_0>(a, n0, n1, t0, t1); return;
-      case GgmlType::q4_0: packed_block<GgmlType::q4_0>(a, n0, n1, t0, t1); return;
+      case GgmlType::f32: packed_block<Avx2, GgmlType::f32>(a, n0, n1, t0, t1); return;
+      case GgmlType::f16: packed_block<Avx2, GgmlType::f16>(a, n0, n1, t0, t1); return;
+      case GgmlType::bf16: packed_block<Avx2, GgmlType::bf16>(a, n0, n1, t0, t1); return;
+      case GgmlType::q8_0: packed_block<Avx2, GgmlType::q8_0>(a, n0, n1, t0, t1); return;
+      case GgmlType::q4_0: packed_block<Avx2, GgmlType::q4_0>(a, n0, n1, t0, t1); return;
       default: break;
     }
   }

@@ -91,6 +91,8 @@ struct Avx512 {
   static Vec loadw(const unsigned char* row, std::size_t k) { return load16<Ty>(row, k); }
   static Vec fma(Vec w, Vec x, Vec acc) { return _mm512_fmadd_ps(w, x, acc); }
   static Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
+  static Vec broadcast(const float* p) { return _mm512_set1_ps(*p); }
+  static void store(float* p, Vec v) { _mm512_storeu_ps(p, v); }
   static float hsum(Vec v) { return detail::hsum(v); }
   // Decode, 64 elements of a row into its four accumulators.
   template <GgmlType Ty>
@@ -1079,6 +1081,14 @@ void PONDER_AMX_ENTRY(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::
 }
 
 void PONDER_AVX512_ENTRY(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
+  if (a.xt != nullptr) {  // packed prefill of the float types (packed_takes)
+    switch (a.type) {
+      case GgmlType::f32: return packed_block<Avx512, GgmlType::f32>(a, n0, n1, t0, t1);
+      case GgmlType::f16: return packed_block<Avx512, GgmlType::f16>(a, n0, n1, t0, t1);
+      case GgmlType::bf16: return packed_block<Avx512, GgmlType::bf16>(a, n0, n1, t0, t1);
+      default: break;
+    }
+  }
   if (a.T > 1 && a.type == GgmlType::q8_0) return vnni_block<false>(a, n0, n1, t0, t1);
   if (a.T > 1 && a.type == GgmlType::q4_0) return vnni_block<true>(a, n0, n1, t0, t1);
   if (a.T > 1 && a.type == GgmlType::q4_k) return vnni_k_block<GgmlType::q4_k>(a, n0, n1, t0, t1);

@@ -69,8 +69,7 @@ struct MatmulArgs {
   std::size_t xq_row_bytes;
   const AmxBlock16* xamx;  // the AMX kernels' activations (prefill on Isa::amx, amx_takes), else null
   const AmxBf16Chunk* xbf16;  // the same for F16 / BF16 weights, else null
-  // X packed by 16 rows for the AVX2 prefill of F32, F16, BF16, Q8_0 and Q4_0 weights (set when
-  // packed_takes): group g (rows 16 g .. 16 g + 15, rows past T zeros) at xt + 16 g K, value k of
+  // X packed by 16 rows for the packed float prefill (set when packed_takes): group g (rows 16 g .. 16 g + 15, rows past T zeros) at xt + 16 g K, value k of
   // row 16 g + i at [16 k + i]. Else null.
   const float* xt;
   float* y;  // T x N
@@ -85,11 +84,12 @@ using BlockKernel = void (*)(const MatmulArgs& a, std::size_t n0, std::size_t n1
 void quantize_row_q8x32(const float* x, std::size_t K, BlockQ8x32* out);
 void quantize_row_q8x256(const float* x, std::size_t K, BlockQ8x256* out);
 void block_avx2(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1);
-/// True when the AVX2 kernels take this product as packed float prefill (block_avx2 with a.xt):
-/// T > 1 and F32, F16, BF16, or Q8_0 / Q4_0 unless `int8_prefill` (check_kernels' reference for
+/// True when the path `isa` takes this product as packed float prefill (packed_block in
+/// kernel_common.h, a.xt set): T > 1 and F32, F16 or BF16 (on amx: F32; its AMX kernels take F16
+/// and BF16), and on avx2 also Q8_0 / Q4_0 unless `int8_prefill` (check_kernels' reference for
 /// the AVX-512 and AMX paths, which multiply those with 8-bit activations). Then split() gives
 /// tasks that start on whole groups of 16 activation rows.
-bool packed_takes(GgmlType type, std::size_t T, bool int8_prefill);
+bool packed_takes(Isa isa, GgmlType type, std::size_t T, bool int8_prefill);
 /// The packed prefill's buffer for widened weight rows: at least `floats` floats, the calling
 /// thread's own, kept between calls (matmul.cpp).
 float* packed_weight_buffer(std::size_t floats);

@@ -96,11 +96,14 @@ std::vector<float> make_x(std::size_t T, std::size_t K, std::mt19937& rng) {
   return x;
 }
 
-// The AVX2 prefill of F32, F16, BF16, Q8_0 and Q4_0 weights: widened weights times the
-// activations as they are, one FMA chain over k per output (matmul_avx2.cpp).
+// The packed prefill (kernel_common.h): widened weights times the activations as they are, one
+// FMA chain over k per output. F32 on every vector path, F16 / BF16 on avx2 and avx512 (amx has
+// its own kernel for them), Q8_0 / Q4_0 on avx2.
 bool packed_path(GgmlType type, cpu::Isa isa, std::size_t T) {
-  return isa == cpu::Isa::avx2 && T > 1 &&
-         (block_of(type) == 1 || type == GgmlType::q8_0 || type == GgmlType::q4_0);
+  if (T <= 1 || isa == cpu::Isa::portable) return false;
+  if (type == GgmlType::f32) return true;
+  if (type == GgmlType::f16 || type == GgmlType::bf16) return isa != cpu::Isa::amx;
+  return isa == cpu::Isa::avx2 && (type == GgmlType::q8_0 || type == GgmlType::q4_0);
 }
 
 bool int8_path(GgmlType type, cpu::Isa isa, std::size_t T) {
