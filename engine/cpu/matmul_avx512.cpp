@@ -761,8 +761,9 @@ void vnni_block(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t
 // Q5_K's q, Q6_K's q in 0..63) in 64 registers of 4 values x 16 rows, and per sub-block the
 // float scales d * sc (and for Q4_K / Q5_K dmin * m), exact in float. Per sub-block (32 values,
 // 16 for Q6_K) and activation row: the VPDPBUSD steps (Q6_K's sum starting from -32 times the
-// activations' 16-sum, for q - 32), then acc = fma(float(isum), (d * sc) * d_x, acc) and for
-// Q4_K / Q5_K acc = acc - (dmin * m) * (d_x * sum of the sub-block's activations).
+// activations' 16-sum, for q - 32), then s = fma(float(isum), d * sc, s) and for Q4_K / Q5_K
+// s = s - (dmin * m) * (sum of the sub-block's activations); after the super-block,
+// acc = fma(s, d_x, acc) (s from 0 at each super-block).
 
 struct PackedK16 {
   std::uint32_t q[64][16];  // q[j][r]: values 4 j .. 4 j + 3 of row r
@@ -830,12 +831,18 @@ void pack_k16(const MatmulArgs& a, std::size_t n, std::size_t last, std::size_t 
 template <int RT, int NV, bool Six>
 void vnni_k_tile(const PackedK16* const* w, std::size_t nb, const BlockQ8x256* const* x, float (*out)[32]) {
   constexpr int kSub = Six ? 16 : 8, kSteps = Six ? 4 : 8;  // sub-blocks, 4-value steps per sub-block
-  __m512 acc[RT][NV];
+  // The outputs accumulate in out (once per super-block); a super-block's sum is in registers
+  // and takes d_x at its end.
 #pragma GCC unroll 4
   for (int t = 0; t < RT; ++t)
 #pragma GCC unroll 2
-    for (int v = 0; v < NV; ++v) acc[t][v] = _mm512_setzero_ps();
+    for (int v = 0; v < NV; ++v) _mm512_storeu_ps(out[t] + 16 * v, _mm512_setzero_ps());
   for (std::size_t b = 0; b < nb; ++b) {
+    __m512 sacc[RT][NV];
+#pragma GCC unroll 4
+    for (int t = 0; t < RT; ++t)
+#pragma GCC unroll 2
+      for (int v = 0; v < NV; ++v) sacc[t][v] = _mm512_setzero_ps();
     for (int i = 0; i < kSub; ++i) {
       __m512i isum[RT][NV];
 #pragma GCC unroll 4
@@ -863,22 +870,23 @@ void vnni_k_tile(const PackedK16* const* w, std::size_t nb, const BlockQ8x256* c
       for (int v = 0; v < NV; ++v) sc[v] = _mm512_loadu_ps(w[v][b].sc[i]);
 #pragma GCC unroll 4
       for (int t = 0; t < RT; ++t) {
-        const __m512 dx = _mm512_set1_ps(x[t][b].d);
 #pragma GCC unroll 2
-        for (int v = 0; v < NV; ++v)
-          acc[t][v] = _mm512_fmadd_ps(cvt_i32_f32(isum[t][v]), _mm512_mul_ps(sc[v], dx), acc[t][v]);
+        for (int v = 0; v < NV; ++v) sacc[t][v] = _mm512_fmadd_ps(cvt_i32_f32(isum[t][v]), sc[v], sacc[t][v]);
         if constexpr (!Six) {
-          const __m512 xs = _mm512_set1_ps(x[t][b].d * static_cast<float>(x[t][b].bsums[2 * i] + x[t][b].bsums[2 * i + 1]));
+          const __m512 xs = _mm512_set1_ps(static_cast<float>(x[t][b].bsums[2 * i] + x[t][b].bsums[2 * i + 1]));
 #pragma GCC unroll 2
-          for (int v = 0; v < NV; ++v) acc[t][v] = _mm512_fnmadd_ps(_mm512_loadu_ps(w[v][b].mn[i]), xs, acc[t][v]);
+          for (int v = 0; v < NV; ++v) sacc[t][v] = _mm512_fnmadd_ps(_mm512_loadu_ps(w[v][b].mn[i]), xs, sacc[t][v]);
         }
       }
     }
-  }
 #pragma GCC unroll 4
-  for (int t = 0; t < RT; ++t)
+    for (int t = 0; t < RT; ++t) {
+      const __m512 dx = _mm512_set1_ps(x[t][b].d);
 #pragma GCC unroll 2
-    for (int v = 0; v < NV; ++v) _mm512_storeu_ps(out[t] + 16 * v, acc[t][v]);
+      for (int v = 0; v < NV; ++v)
+        _mm512_storeu_ps(out[t] + 16 * v, _mm512_fmadd_ps(sacc[t][v], dx, _mm512_loadu_ps(out[t] + 16 * v)));
+    }
+  }
 }
 
 template <int NV, bool Six>
