@@ -122,4 +122,14 @@ void attention(const AttentionArgs& a, ThreadPool* pool, std::vector<float>* wor
   });
 }
 
+void swiglu(float* g, const float* u, std::size_t n) {
+#if defined(__x86_64__)
+  if (active_isa() != Isa::portable) {
+    detail::swiglu_avx2(g, u, n);
+    return;
+  }
+#endif
+  for (std::size_t i = 0; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+}
+
 }  // namespace ponder::cpu

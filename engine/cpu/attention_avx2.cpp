@@ -1,5 +1,5 @@
 // AVX2 + FMA + F16C attention kernel (compiled with -mavx2 -mfma -mf16c; called only when the
-// CPU has them): attention_kernel.h's tile over 8-lane vectors. See attention.h for what it
+// CPU has them): attention_kernel.h's tile over 8-lane vectors, and its SwiGLU product. See attention.h for what it
 // computes and attention_internal.h for the rules of this file.
 #include <immintrin.h>
 
@@ -33,6 +33,11 @@ struct AttentionAvx2 {
     return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
   }
   static __m256 fold(Vec v) { return v; }
+  static Vec neg_abs(Vec x) { return _mm256_or_ps(x, _mm256_set1_ps(-0.0f)); }
+  static Vec div(Vec a, Vec b) { return _mm256_div_ps(a, b); }
+  static Vec select_nonneg(Vec x, Vec a, Vec b) {
+    return _mm256_blendv_ps(b, a, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GE_OQ));
+  }
   static Vec visible(Vec p, std::size_t j, std::size_t seen) {
     const __m256i index = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(j)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
     return _mm256_and_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(seen)), index)), p);
@@ -44,5 +49,7 @@ struct AttentionAvx2 {
 void attention_tile_avx2(const AttentionArgs& a, const AttentionTile& tile, float* workspace) {
   attention_tile<AttentionAvx2>(a, tile, workspace);
 }
+
+void swiglu_avx2(float* g, const float* u, std::size_t n) { swiglu_lanes<AttentionAvx2>(g, u, n); }
 
 }  // namespace ponder::cpu::detail

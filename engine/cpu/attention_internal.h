@@ -29,6 +29,8 @@ std::size_t attention_tile_workspace(std::uint32_t head_dim);
 /// attention_tile_workspace(head_dim) floats.
 /// attention_avx2.cpp (compiled with -mavx2 -mfma -mf16c): needs head_dim % 8 == 0.
 void attention_tile_avx2(const AttentionArgs& a, const AttentionTile& tile, float* workspace);
+/// swiglu (attention.h) on the avx2 path: attention_kernel.h's swiglu_lanes.
+void swiglu_avx2(float* g, const float* u, std::size_t n);
 /// attention_avx512.cpp (compiled as matmul_avx512.cpp): needs head_dim % 16 == 0. Its copy
 /// compiled against SIMDe (tests only: tests/engine/attention_avx512_emulated.cpp) runs on any CPU
 /// with AVX2.

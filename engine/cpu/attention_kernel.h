@@ -64,6 +64,30 @@ inline typename V::Vec exp_lanes(typename V::Vec x) {
   return V::zero_below(x0, V::mul(y, V::pow2(n)), -87.0f);
 }
 
+// SwiGLU's product: g[i] = silu(g[i]) u[i], silu(x) = x s with s = 1 / (1 + z) for x >= 0 and
+// z / (1 + z) below, z = e^-|x| (in exp_lanes' range; the same as x / (1 + e^-x) to float
+// rounding). The last n % kLanes values through a zero-padded copy, by the same instructions.
+// Needs of V also: neg_abs(x) (-|x|), div(a, b), select_nonneg(x, a, b) (a where x >= 0, else b).
+template <class V>
+void swiglu_lanes(float* g, const float* u, std::size_t n) {
+  using Vec = typename V::Vec;
+  constexpr std::size_t L = V::kLanes;
+  auto product = [](Vec x, Vec up) {
+    const Vec one = V::set1(1.0f);
+    const Vec z = exp_lanes<V>(V::neg_abs(x));
+    return V::mul(V::mul(x, V::div(V::select_nonneg(x, one, z), V::add(one, z))), up);
+  };
+  std::size_t i = 0;
+  for (; i + L <= n; i += L) V::store(g + i, product(V::load(g + i), V::load(u + i)));
+  if (i < n) {
+    float tg[L] = {}, tu[L] = {};
+    std::memcpy(tg, g + i, (n - i) * sizeof(float));
+    std::memcpy(tu, u + i, (n - i) * sizeof(float));
+    V::store(tg, product(V::load(tg), V::load(tu)));
+    std::memcpy(g + i, tg, (n - i) * sizeof(float));
+  }
+}
+
 // Rows [j0, j0 + nb) of a cache (K or V), the head at `head_offset`, widened to float:
 // dst[j * D + i] (exactly the reference dequantizer's values).
 template <class V>

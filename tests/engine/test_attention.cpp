@@ -162,3 +162,34 @@ TEST_CASE("attention: Q8_0 needs heads of whole blocks", "[backend][attention]")
   CHECK(cpu::attention_supports(GgmlType::f16, 80));
   CHECK(!cpu::attention_supports(GgmlType::q4_k, 128));
 }
+
+TEST_CASE("swiglu: every path matches x / (1 + e^-x) * u in float64, tails and extremes included",
+          "[backend][attention]") {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.0f, 4.0f);
+  for (cpu::Isa isa : ponder::test::cpu_isas()) {
+    cpu::force_isa(isa);
+    for (std::size_t n : {1, 7, 8, 9, 16, 37, 200}) {
+      std::vector<float> g(n), u(n);
+      for (std::size_t i = 0; i < n; ++i) g[i] = normal(rng), u[i] = normal(rng);
+      // Extremes: large of both signs (e^x's clamp at -87), zero, denormal-sized.
+      const float extremes[] = {0.0f, -0.0f, 30.0f, -30.0f, 90.0f, -90.0f, 200.0f, -200.0f, 1e-30f, -1e-30f};
+      for (std::size_t i = 0; i < n && i < std::size(extremes); i += 2) g[i] = extremes[(i / 2 + n) % std::size(extremes)];
+      std::vector<float> got = g;
+      cpu::swiglu(got.data(), u.data(), n);
+      for (std::size_t i = 0; i < n; ++i) {
+        const double x = g[i], want = x / (1.0 + std::exp(-x)) * u[i];
+        INFO(cpu::isa_name(isa) << " n=" << n << " i=" << i << " x=" << x << " got " << got[i] << " want " << want);
+        CHECK(std::fabs(got[i] - want) <= 2e-6 * std::fabs(want) + 1e-30);
+      }
+    }
+    // Inf and NaN as with the formula: silu(+inf) u = +inf; silu(-inf) = -inf / inf = NaN (the
+    // vector paths: -inf * 0); NaN stays NaN.
+    std::vector<float> g = {INFINITY, -INFINITY, NAN}, u = {2.0f, 2.0f, 2.0f};
+    cpu::swiglu(g.data(), u.data(), 3);
+    CHECK(g[0] == INFINITY);
+    CHECK(std::isnan(g[1]));
+    CHECK(std::isnan(g[2]));
+  }
+  cpu::force_isa(cpu::detect_isa());
+}
