@@ -630,11 +630,14 @@ std::uint64_t kv_bytes_per_token(const ModelConfig& c, KvType kv) {
 }
 
 namespace {
-// Activations for a prefill chunk of 512 tokens, the logits of one row, and some slack.
+// Activations for a prefill chunk of 512 tokens, the logits of one row, and some slack. Per token
+// also the matmuls' copies of an activation row (at most n_ff long): packed as floats (4 bytes a
+// value) and quantized to 8 bits (blocks of 32 and of 256: ~2.4 bytes a value).
 std::uint64_t workspace_bytes(const ModelConfig& c) {
   constexpr std::uint64_t kChunk = 512;
   const std::uint64_t per_token = 4ull * (4ull * c.n_embd + 2ull * c.n_ff +
-                                          (std::uint64_t{c.n_head} + 2ull * c.n_head_kv) * c.head_dim);
+                                          (std::uint64_t{c.n_head} + 2ull * c.n_head_kv) * c.head_dim) +
+                                  7ull * c.n_ff;
   return kChunk * per_token + 4ull * c.n_vocab + (64ull << 20);
 }
 }  // namespace

@@ -228,8 +228,9 @@ struct Job {
 // 32 KiB, 256 KiB another 10-15% (medians of five runs), 512 KiB no more; the read test itself
 // 25-27 GB/s on 32 KiB runs and 29-31 on 1 MiB ones).
 // Prefill: tasks of (rows x activation rows), the kernels sweeping the task's weight rows over
-// each few activation rows in turn (kernel_common.h). A task's activation rows: up to ~448 KiB
-// and 48 rows. A matrix's weights are read from memory once per task of activation rows: with
+// each few activation rows in turn (kernel_common.h). A task's activation rows: for the int8
+// tiles of AVX2 up to ~448 KiB and 48 rows; the packed float prefill and the AVX-512 VNNI one
+// have their own sizes below. A matrix's weights are read from memory once per task of activation rows: with
 // 128 KiB, the K = 8960 products took 3 F16 rows (T / 3 passes over 27.5 MB); 448 KiB gives 12.
 // (What fits a cache is not the model here: at K = 8960 the activation rows and a task's 32
 // weight rows together exceed Zen 3's 512 KiB L2; fewer passes over DRAM is what was measured.)
@@ -281,11 +282,24 @@ void split(Job& j, std::size_t x_row_bytes, unsigned threads, bool amx, bool pac
     // block types (matmul_avx2.cpp).
     const std::size_t tile = is_q8x32_type(j.a.type) || is_q8x256_type(j.a.type) ? 4 : 3;
     t_per_task = std::clamp<std::size_t>((448u << 10) / x_row_bytes, tile, 48) / tile * tile;
-    // The AVX-512 Q8_0 / Q4_0 prefill repacks its task's weight rows first: more activation
-    // rows per task share that work.
+    // The AVX-512 prefill of Q8_0, Q4_0 and the K-quants repacks its task's weight rows first:
+    // more activation rows per task (up to 4 MiB of them, 512 rows) share that work.
     if (vnni) t_per_task = std::clamp<std::size_t>((4u << 20) / x_row_bytes, 4, 512) / 4 * 4;
     t_per_task = std::min(t_per_task, T);
     rows_per_task = 32;
+  }
+  if (vnni) {
+    // The VNNI kernels pack and multiply whole groups of 16 weight rows: tasks of 16 or 32 rows;
+    // where that leaves fewer than 4 tasks per thread, fewer activation rows per task instead.
+    rows_per_task = N >= 32 * 4 * threads ? 32 : 16;
+    const std::size_t row_tasks = (N + rows_per_task - 1) / rows_per_task;
+    const std::size_t want_t_tasks = (4 * threads + row_tasks - 1) / row_tasks;
+    t_per_task = std::max<std::size_t>(4, std::min(t_per_task, (T + want_t_tasks - 1) / want_t_tasks + 3) / 4 * 4);
+    j.rows_per_task = rows_per_task;
+    j.t_per_task = t_per_task;
+    j.row_tasks = row_tasks;
+    j.tasks = row_tasks * ((T + t_per_task - 1) / t_per_task);
+    return;
   }
   const std::size_t t_tasks = (T + t_per_task - 1) / t_per_task;
   const std::size_t want_row_tasks = (4 * threads + t_tasks - 1) / t_tasks;
@@ -371,7 +385,7 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
   const std::size_t K = outs[0].w->ne[0];
 
   Job jobs[kMaxShared];
-  bool packed[kMaxShared] = {};
+  bool packed_float[kMaxShared] = {};
   bool want32 = false, want256 = false, want_amx[kAmxFormats] = {}, want_bf16 = false, want_xt = false;
   for (std::size_t i = 0; i < n_outs; ++i) {
     const Weight& w = *outs[i].w;
@@ -390,10 +404,10 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
     a.x = x;
     a.y = outs[i].y;
 #if defined(__x86_64__)
-    packed[i] = packed_takes(isa, w.type, T, int8_prefill);
+    packed_float[i] = packed_takes(isa, w.type, T, int8_prefill);
 #endif
-    want_xt |= packed[i];
-    want32 |= int8 && is_q8x32_type(w.type) && !packed[i];
+    want_xt |= packed_float[i];
+    want32 |= int8 && is_q8x32_type(w.type) && !packed_float[i];
     want256 |= int8 && is_q8x256_type(w.type);
     if (isa == Isa::amx && amx_takes(w.type, T)) {
       if (is_bf16_amx_type(w.type))
@@ -474,7 +488,7 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
     else
       for (std::size_t g = 0; g < groups; ++g) pack_group(g, 0);
   }
-  // The AVX2 packed prefill's activations: X by groups of 16 rows, k-major (MatmulArgs::xt).
+  // The packed float prefill's activations: X by groups of 16 rows, k-major (MatmulArgs::xt).
   thread_local std::vector<float> xt;
   if (want_xt) {
     const std::size_t groups = (T + 15) / 16;
@@ -499,7 +513,7 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
   for (std::size_t i = 0; i < n_outs; ++i) {
     MatmulArgs& a = jobs[i].a;
     std::size_t x_row_bytes = K * sizeof(float);  // what one activation row takes in the kernel
-    if (packed[i]) {
+    if (packed_float[i]) {
       a.xt = xt.data();
     } else if (int8 && is_q8x32_type(a.type)) {
       a.xq = xq32.data();
@@ -514,7 +528,7 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
     else if (amx)
       a.xamx = xamx[amx_format(a.type)].data();
     const bool vnni = isa == Isa::avx512 && (is_q8x32_type(a.type) || is_q8x256_type(a.type)) && T > 1;
-    split(jobs[i], x_row_bytes, threads, amx, packed[i], vnni, isa >= Isa::avx512);
+    split(jobs[i], x_row_bytes, threads, amx, packed_float[i], vnni, isa >= Isa::avx512);
     total += jobs[i].tasks;
   }
 

@@ -9,13 +9,14 @@
 // T > 1 is prefill, where each weight row is used for several activation rows at once.
 //
 // Numerics per path:
-// - F32 / F16 / BF16 weights: the weights are widened to float and multiplied with X in float,
-//   fused multiply-adds in 8 lanes (16 on the avx512 path), then the lanes summed. Error: float
-//   rounding only.
-// - Prefill (T > 1) of F32 / F16 / BF16 / Q8_0 / Q4_0 on the avx2 path: the weights widened to
-//   float (the reference dequantizer's values, exactly), then one chain of fused multiply-adds
-//   over k in order per output, with X as it is (no 8-bit activations). Error: float rounding of
-//   a K-long chain.
+// - F32 / F16 / BF16 weights, decode (and the amx path's F16 / BF16 rows past its tiles): the
+//   weights are widened to float and multiplied with X in float, fused multiply-adds in 8 lanes
+//   (16 on the avx512 path), then the lanes summed. Error: float rounding only.
+// - Prefill (T > 1) of F32 / F16 / BF16 on the avx2 and avx512 paths (F32 on amx), and of
+//   Q8_0 / Q4_0 on the avx2 path: the weights widened to float (the reference dequantizer's
+//   values, exactly), then one chain of fused multiply-adds over k in order per output, with X
+//   as it is (no 8-bit activations); the same bits on both paths. Error: float rounding of a
+//   K-long chain.
 // - F16 / BF16 prefill on the amx path (AMX-BF16 tiles): X is split into three bf16 parts and
 //   F16 weights into two that add up to them exactly; the products of the parts (6 for F16, 3
 //   for BF16) are exact and summed in float. Error: float rounding of a longer sum, as the float
@@ -25,7 +26,10 @@
 //   integer (exact) before one float scale per block.
 // - Q4_K / Q5_K / Q6_K (AVX2, AVX-512, AMX): X rows are quantized to 8-bit blocks of 256 the same
 //   way (llama.cpp's q8_K idea: one float scale, plus sums of each 16 values for the offsets);
-//   integer dot products per super-block, one float scale (two for Q4_K/Q5_K: d and dmin).
+//   integer dot products per super-block, one float scale (two for Q4_K/Q5_K: d and dmin). The
+//   AVX-512 prefill instead converts each sub-block's integer sum to float and adds it times
+//   d * sc (less dmin * m times the sub-block's activation sum), and applies X's scale once per
+//   super-block.
 // - portable: every type is dequantized row by row with the reference dequantizer and
 //   multiplied in float (no activation quantization).
 // Every output element is computed by the same sequence of operations whichever thread computes

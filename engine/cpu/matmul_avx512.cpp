@@ -10,8 +10,9 @@
 // below from the two 256-bit halves (conversions and widenings, exact either way).
 //
 // Shapes, as the AVX2 kernels (split() in matmul.cpp cuts the work the same way for both):
-// - float types, prefill: tiles of R <= 4 weight rows x C <= 3 activation rows, 16 lanes;
-//   decode: two rows side by side, four accumulators each.
+// - float types, prefill: packed_block (kernel_common.h), 6 weight rows x 32 activation rows
+//   (float_tile's 4 x 3 only for the amx path's F16 / BF16 rows past its tiles); decode: two
+//   rows side by side, four accumulators each.
 // - Q8_0 / Q4_0, decode: two blocks of 32 per 512-bit register (blocks b and b + 1 in the low
 //   and high halves), integer dot products by VPDPBUSD, two accumulators per row (the block pairs
 //   alternate between them). Prefill: the task's weight rows repacked by 16 (vnni_block), then

@@ -66,11 +66,11 @@ TEST_CASE("cpu backend: prefill at once equals token by token, and truncation re
     auto model = Model::open(path, &error);
     REQUIRE(model);
     const std::uint32_t V = model->config().n_vocab;
-    auto b = f32_backend(*model, 512);
-    // 300 tokens: more than one prefill chunk.
-    const auto ids = prompt(300, model->tokens().n_tokens);
+    auto b = f32_backend(*model, 1024);
+    // 600 tokens: more than one prefill chunk (512).
+    const auto ids = prompt(600, model->tokens().n_tokens);
     const auto at_once = all_logits(*b, ids, V);
-    CHECK(b->cached() == 300);
+    CHECK(b->cached() == 600);
     b->truncate(0);
     std::vector<float> stepwise(ids.size() * V);
     for (std::size_t i = 0; i < ids.size(); ++i)
@@ -85,7 +85,7 @@ TEST_CASE("cpu backend: prefill at once equals token by token, and truncation re
     // The F16 cache stays close to the F32 one.
     BackendOptions opt;
     opt.kv = KvType::f16;
-    opt.context = 512;
+    opt.context = 1024;
     auto b16 = make_cpu_backend(*model, opt, &error);
     REQUIRE(b16);
     CHECK(rel_l2(all_logits(*b16, ids, V), at_once) < 2e-3);
