@@ -33,6 +33,7 @@ struct AttentionAvx2 {
     return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
   }
   static __m256 fold(Vec v) { return v; }
+  static __m256 fold_max(Vec v) { return v; }
   static Vec neg_abs(Vec x) { return _mm256_or_ps(x, _mm256_set1_ps(-0.0f)); }
   static Vec div(Vec a, Vec b) { return _mm256_div_ps(a, b); }
   static Vec select_nonneg(Vec x, Vec a, Vec b) {

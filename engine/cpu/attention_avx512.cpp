@@ -36,6 +36,9 @@ struct AttentionAvx512 {
   static Vec widen_f16(const unsigned char* p) { return widen16_f16(p); }
   static Vec widen_i8(const unsigned char* p) { return widen16_i8(p); }
   static __m256 fold(Vec v) { return fold256(v); }
+  static __m256 fold_max(Vec v) {
+    return _mm256_max_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+  }
   static Vec visible(Vec p, std::size_t j, std::size_t seen) {
     const std::size_t left = seen > j ? seen - j : 0;
     return _mm512_maskz_mov_ps(left >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << left) - 1), p);
