@@ -253,12 +253,13 @@ void float_block(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_
 // output is one chain of FMAs over k = 0 .. K-1 in order (acc = fma(w[k], x[k], acc)), whatever
 // path (AVX2 or AVX-512: the same bits), tile, task or thread computes it, and however many
 // activation rows are prefilled together (a tile of at most kLanes rows takes one vector per k:
-// the same chain per lane). Against the dot-product tiles (float_tile: 4 weight rows x 3
-// activation rows, a conversion per 8 weights in the loop, lane sums at the end), F16 GFLOP/s on
-// one core rose from ~79 to ~95 (Zen 3, AVX2) and from ~85 to ~103 (Zen 4, either width) in a
-// standalone test; for Q8_0 / Q4_0 on AVX2 the float products replace the 8-bit ones (sign,
-// maddubs, madd, convert, scale, FMA per 32 products), which were slower than float FMAs there,
-// and take the activations as they are (no 8-bit rounding).
+// the same chain per lane). Measured on a Zen 4 (AVX-512; not yet on an AVX2-only CPU): the F16
+// tiles of either width reach ~100-105 GFLOP/s on one core in a standalone test, where
+// float_tile (4 weight rows x 3 activation rows, a conversion per 8 weights in the loop, lane
+// sums at the end) ran at 80-94 in bench_matmul; on two threads F32 prefill went from 82-99 to
+// 180-188 GFLOP/s. For Q8_0 / Q4_0 on AVX2 the float products replace the 8-bit ones (sign,
+// maddubs, madd, convert, scale, FMA per 32 products; 153-159 -> 172-190 GFLOP/s there with
+// the AVX2 path) and take the activations as they are (no 8-bit rounding).
 
 constexpr int kPackedRows = 6;
 
