@@ -729,33 +729,46 @@ inline void vnni_rows(const PackedQ8x16* const* w, std::size_t nb, const BlockQ8
   }
 }
 
-// A prefill task of Q8_0 (Four false) or Q4_0 weights: its rows packed once, then 32 weight rows
-// (two packed groups) at a time swept over its activation rows, 4 at a time.
-template <bool Four>
-void vnni_block(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
-  const std::size_t nb = a.K / 32, groups = (n1 - n0 + 15) / 16;
-  auto* packed = reinterpret_cast<PackedQ8x16*>(packed_weight_buffer(groups * nb * sizeof(PackedQ8x16) / sizeof(float)));
-  for (std::size_t g = 0; g < groups; ++g) pack_q8x16<Four>(a, n0 + 16 * g, n1 - 1, packed + g * nb);
-  const int offset = Four ? 8 : 128;
+// The sweep of a VNNI prefill task over its packed groups of 16 weight rows (nb blocks each, at
+// `packed`), two groups (32 rows) at a time, and its activation rows, 4 at a time:
+// tile(w, nv, x, rt, out) runs the tile kernel on nv groups and rt activation rows into
+// out[t][16 v + r].
+template <class Packed, class XBlock, class Tile>
+void vnni_sweep(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1,
+                const Packed* packed, std::size_t nb, Tile tile) {
+  const std::size_t groups = (n1 - n0 + 15) / 16;
   alignas(64) float out[4][32];
   for (std::size_t g = 0; g < groups; g += 2) {
     const std::size_t nv = groups - g >= 2 ? 2 : 1;
-    const PackedQ8x16* w[2] = {packed + g * nb, packed + (g + nv - 1) * nb};
+    const Packed* w[2] = {packed + g * nb, packed + (g + nv - 1) * nb};
     const std::size_t n = n0 + 16 * g, rows = n1 - n < 16 * nv ? n1 - n : 16 * nv;
     for (std::size_t t = t0; t < t1; t += 4) {
       const std::size_t rt = t1 - t < 4 ? t1 - t : 4;
-      const BlockQ8x32* x[4];
-      for (std::size_t i = 0; i < 4; ++i) x[i] = xrow<BlockQ8x32>(a, i < rt ? t + i : t);
-      if (nv == 2)
-        vnni_rows<2>(w, nb, x, rt, offset, out);
-      else
-        vnni_rows<1>(w, nb, x, rt, offset, out);
+      const XBlock* x[4];
+      for (std::size_t i = 0; i < 4; ++i) x[i] = xrow<XBlock>(a, i < rt ? t + i : t);
+      tile(w, nv, x, rt, out);
       for (std::size_t i = 0; i < rt; ++i)
         for (std::size_t r = 0; r < rows; ++r) a.y[(t + i) * a.N + n + r] = out[i][r];
     }
   }
 }
 
+// A prefill task of Q8_0 (Four false) or Q4_0 weights: its rows packed once, then swept.
+template <bool Four>
+void vnni_block(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
+  const std::size_t nb = a.K / 32, groups = (n1 - n0 + 15) / 16;
+  auto* packed = reinterpret_cast<PackedQ8x16*>(packed_weight_buffer(groups * nb * sizeof(PackedQ8x16) / sizeof(float)));
+  for (std::size_t g = 0; g < groups; ++g) pack_q8x16<Four>(a, n0 + 16 * g, n1 - 1, packed + g * nb);
+  const int offset = Four ? 8 : 128;
+  vnni_sweep<PackedQ8x16, BlockQ8x32>(
+      a, n0, n1, t0, t1, packed, nb,
+      [&](const PackedQ8x16* const* w, std::size_t nv, const BlockQ8x32* const* x, std::size_t rt, float (*out)[32]) {
+        if (nv == 2)
+          vnni_rows<2>(w, nb, x, rt, offset, out);
+        else
+          vnni_rows<1>(w, nb, x, rt, offset, out);
+      });
+}
 
 // ---- Q4_K / Q5_K / Q6_K prefill: the same outer products, per sub-block ----
 // Weight rows repacked by 16 per super-block of 256: the 256 values as unsigned bytes (Q4_K's and
@@ -909,23 +922,14 @@ void vnni_k_block(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size
   auto* packed = reinterpret_cast<PackedK16*>(packed_weight_buffer(groups * nb * sizeof(PackedK16) / sizeof(float)));
   for (std::size_t g = 0; g < groups; ++g)
     for (std::size_t b = 0; b < nb; ++b) pack_k16<Ty>(a, n0 + 16 * g, n1 - 1, b, packed + g * nb + b);
-  alignas(64) float out[4][32];
-  for (std::size_t g = 0; g < groups; g += 2) {
-    const std::size_t nv = groups - g >= 2 ? 2 : 1;
-    const PackedK16* w[2] = {packed + g * nb, packed + (g + nv - 1) * nb};
-    const std::size_t n = n0 + 16 * g, rows = n1 - n < 16 * nv ? n1 - n : 16 * nv;
-    for (std::size_t t = t0; t < t1; t += 4) {
-      const std::size_t rt = t1 - t < 4 ? t1 - t : 4;
-      const BlockQ8x256* x[4];
-      for (std::size_t i = 0; i < 4; ++i) x[i] = xrow<BlockQ8x256>(a, i < rt ? t + i : t);
-      if (nv == 2)
-        vnni_k_rows<2, kSix>(w, nb, x, rt, out);
-      else
-        vnni_k_rows<1, kSix>(w, nb, x, rt, out);
-      for (std::size_t i = 0; i < rt; ++i)
-        for (std::size_t r = 0; r < rows; ++r) a.y[(t + i) * a.N + n + r] = out[i][r];
-    }
-  }
+  vnni_sweep<PackedK16, BlockQ8x256>(
+      a, n0, n1, t0, t1, packed, nb,
+      [&](const PackedK16* const* w, std::size_t nv, const BlockQ8x256* const* x, std::size_t rt, float (*out)[32]) {
+        if (nv == 2)
+          vnni_k_rows<2, kSix>(w, nb, x, rt, out);
+        else
+          vnni_k_rows<1, kSix>(w, nb, x, rt, out);
+      });
 }
 
 }  // namespace
