@@ -637,6 +637,21 @@ inline void transpose8x8_epi32(__m256i r[8]) {
   }
 }
 
+// 32 values (8 dwords) of each of 16 rows, chunk(row) for rows[r], transposed to dst[j][r] =
+// dword j of row r.
+template <class Chunk>
+inline void transpose_rows16(const unsigned char* const* rows, Chunk chunk, std::uint32_t (*dst)[16]) {
+#pragma GCC unroll 2
+  for (int h = 0; h < 2; ++h) {
+    __m256i v[8];
+#pragma GCC unroll 8
+    for (int r = 0; r < 8; ++r) v[r] = chunk(rows[8 * h + r]);
+    transpose8x8_epi32(v);
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) _mm256_storeu_si256(reinterpret_cast<__m256i*>(&dst[j][8 * h]), v[j]);
+  }
+}
+
 // The 32 values of block b of a row as unsigned bytes in order (Q8_0: w + 128; Q4_0: q).
 template <bool Four>
 inline __m256i block_u8(const unsigned char* row, std::size_t b) {
@@ -656,15 +671,7 @@ void pack_q8x16(const MatmulArgs& a, std::size_t n, std::size_t last, PackedQ8x1
   for (std::size_t r = 0; r < 16; ++r) rows[r] = a.w + (n + r <= last ? n + r : last) * a.w_row_bytes;
   constexpr std::size_t kBytes = Four ? 18 : 34;
   for (std::size_t b = 0; b < a.K / 32; ++b) {
-#pragma GCC unroll 2
-    for (int h = 0; h < 2; ++h) {
-      __m256i v[8];
-#pragma GCC unroll 8
-      for (int r = 0; r < 8; ++r) v[r] = block_u8<Four>(rows[8 * h + r], b);
-      transpose8x8_epi32(v);
-#pragma GCC unroll 8
-      for (int j = 0; j < 8; ++j) _mm256_storeu_si256(reinterpret_cast<__m256i*>(&out[b].q[j][8 * h]), v[j]);
-    }
+    transpose_rows16(rows, [b](const unsigned char* row) { return block_u8<Four>(row, b); }, out[b].q);
     for (int r = 0; r < 16; ++r) out[b].d[r] = half(rows[r] + kBytes * b);
   }
 }
@@ -814,15 +821,7 @@ void pack_k16(const MatmulArgs& a, std::size_t n, std::size_t last, std::size_t 
   const unsigned char* blk[16];
   for (std::size_t r = 0; r < 16; ++r) blk[r] = a.w + (n + r <= last ? n + r : last) * a.w_row_bytes + b * kBytes;
   for (int c = 0; c < 8; ++c)
-#pragma GCC unroll 2
-    for (int h = 0; h < 2; ++h) {
-      __m256i v[8];
-#pragma GCC unroll 8
-      for (int r = 0; r < 8; ++r) v[r] = kquant_chunk<Ty>(blk[8 * h + r], c);
-      transpose8x8_epi32(v);
-#pragma GCC unroll 8
-      for (int j = 0; j < 8; ++j) _mm256_storeu_si256(reinterpret_cast<__m256i*>(&out->q[8 * c + j][8 * h]), v[j]);
-    }
+    transpose_rows16(blk, [c](const unsigned char* row) { return kquant_chunk<Ty>(row, c); }, out->q + 8 * c);
   for (int r = 0; r < 16; ++r) {
     if constexpr (Ty == GgmlType::q6_k) {
       const float d = half(blk[r] + 208);
