@@ -17,7 +17,8 @@
 //   FMAs and a polynomial exp (relative error ~2e-7). Each output row is computed by the same
 //   instructions whatever tile or thread it lands in, so results do not depend on the thread
 //   count. Differs from the portable path by float rounding only.
-// - avx512 and amx (head_dim a multiple of 16; else as avx2): the same tiles in 16-lane vectors.
+// - avx512 and amx (head_dim a multiple of 16; else as avx2): the same tiles in 16-lane vectors,
+//   except on AMD CPUs, where the avx2 tiles are faster (attention.cpp).
 #include <cstddef>
 #include <cstdint>
 #include <vector>
