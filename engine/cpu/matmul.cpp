@@ -230,8 +230,9 @@ struct Job {
 // Prefill: tasks of (rows x activation rows), the kernels sweeping the task's weight rows over
 // each few activation rows in turn (kernel_common.h). A task's activation rows: for the int8
 // tiles of AVX2 up to ~448 KiB and 48 rows; the packed float prefill and the AVX-512 VNNI one
-// have their own sizes below. A matrix's weights are read from memory once per task of activation rows: with
-// 128 KiB, the K = 8960 products took 3 F16 rows (T / 3 passes over 27.5 MB); 448 KiB gives 12.
+// have their own sizes below. A matrix's weights are read from memory once per task of
+// activation rows: with 128 KiB, the K = 8960 products took 3 F16 rows (T / 3 passes over
+// 27.5 MB); 448 KiB gives 12.
 // (What fits a cache is not the model here: at K = 8960 the activation rows and a task's 32
 // weight rows together exceed Zen 3's 512 KiB L2; fewer passes over DRAM is what was measured.)
 // bench_matmul, 2 threads, T = 512, F16 at K = 8960: 104 -> 140 GFLOP/s; Q4_K 170-183 -> 190;
