@@ -1,6 +1,7 @@
 #include "engine/cpu/attention.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 
@@ -18,6 +19,8 @@ std::size_t attention_tile_workspace(std::uint32_t head_dim) {
 }
 
 namespace {
+
+std::atomic<bool> g_wide_everywhere{false};
 
 // The portable path for query t, head h: each key's head slice widened by the reference
 // dequantizer; an online softmax over blocks of keys. `ws`: kAttentionKeyBlock + 2 head_dim floats.
@@ -62,6 +65,8 @@ void attention_row_portable(const AttentionArgs& a, std::size_t t, std::uint32_t
 }  // namespace
 }  // namespace detail
 
+void detail::set_wide_attention_everywhere(bool on) { g_wide_everywhere.store(on, std::memory_order_relaxed); }
+
 bool attention_supports(GgmlType kv_type, std::uint32_t head_dim) {
   switch (kv_type) {
     case GgmlType::f32: case GgmlType::f16: return head_dim > 0;
@@ -92,7 +97,8 @@ void attention(const AttentionArgs& a, ThreadPool* pool, std::vector<float>* wor
     // shape there: 151-157 t/s with the 16-lane kernel, 170-178 with the 8-lane one. (Intel's
     // cores with two 512-bit FMA units are not measured.)
     static const bool amd = __builtin_cpu_is("amd");
-    const AttentionTileFn kernel = active_isa() >= Isa::avx512 && a.head_dim % 16 == 0 && !amd
+    const bool wide = !amd || g_wide_everywhere.load(std::memory_order_relaxed);
+    const AttentionTileFn kernel = active_isa() >= Isa::avx512 && a.head_dim % 16 == 0 && wide
                                        ? attention_kernel_for(active_isa())
                                        : attention_tile_avx2;
     // Tiles: the query heads of a group (split in `parts` only when there would be fewer tasks

@@ -29,6 +29,10 @@ std::size_t attention_tile_workspace(std::uint32_t head_dim);
 /// attention_tile_workspace(head_dim) floats.
 /// attention_avx2.cpp (compiled with -mavx2 -mfma -mf16c): needs head_dim % 8 == 0.
 void attention_tile_avx2(const AttentionArgs& a, const AttentionTile& tile, float* workspace);
+/// Tests: true makes the avx512 and amx paths take their 16-lane tiles on AMD CPUs too (where by
+/// default attention keeps AVX2's 8-lane tiles: attention.cpp), so that both kernels are checked
+/// on any machine.
+void set_wide_attention_everywhere(bool on);
 /// swiglu (attention.h) on the avx2 path: attention_kernel.h's swiglu_lanes.
 void swiglu_avx2(float* g, const float* u, std::size_t n);
 /// attention_avx512.cpp (compiled as matmul_avx512.cpp): needs head_dim % 16 == 0. Its copy

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/cpu/attention.h"
+#include "engine/cpu/attention_internal.h"
 #include "engine/cpu/matmul.h"
 #include "support/cpu_isas.h"
 
@@ -113,6 +114,9 @@ TEST_CASE("attention: every path matches the formula, the tiled path does not de
           "[backend][attention]") {
   std::mt19937 rng(7);
   cpu::ThreadPool one(1), three(3);
+  // Every path with its own kernel, also on AMD CPUs (where the avx512 path's attention
+  // otherwise takes AVX2's tiles, which the avx2 path checks).
+  cpu::detail::set_wide_attention_everywhere(true);
   const Shape shapes[] = {
       {12, 2, 128},  // R1-Distill-Qwen-1.5B: groups of 6
       {4, 4, 64},    // no grouping
@@ -153,6 +157,7 @@ TEST_CASE("attention: every path matches the formula, the tiled path does not de
         }
       }
     }
+  cpu::detail::set_wide_attention_everywhere(false);
   cpu::force_isa(cpu::detect_isa());
 }
 
