@@ -1,6 +1,6 @@
 // AVX2 + FMA + F16C attention kernel (compiled with -mavx2 -mfma -mf16c; called only when the
-// CPU has them): attention_kernel.h's tile over 8-lane vectors, and its SwiGLU product. See attention.h for what it
-// computes and attention_internal.h for the rules of this file.
+// CPU has them): attention_kernel.h's tile over 8-lane vectors, and its SwiGLU product. See
+// attention.h for what it computes and attention_internal.h for the rules of this file.
 #include <immintrin.h>
 
 #include "engine/cpu/attention_kernel.h"

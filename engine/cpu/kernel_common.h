@@ -212,22 +212,34 @@ void float_rows(const MatmulArgs& a, std::size_t n, std::size_t t0, std::size_t 
   }
 }
 
-// Decode (T = 1): the first half of the task's rows beside the second half, two sequential
-// streams per thread; prefill: tiles of 4 x 3.
+// Decode (T = 1) of rows [n0, n1): the first half of the rows beside the second half, two
+// sequential streams per thread: two(rows) takes rows[0], rows[1]; one(rows) the last of an odd
+// count.
+template <class Two, class One>
+inline void decode_pairs(std::size_t n0, std::size_t n1, Two two, One one) {
+  const std::size_t half_rows = (n1 - n0) / 2;
+  for (std::size_t i = 0; i < half_rows; ++i) {
+    const std::size_t rows[2] = {n0 + i, n0 + half_rows + i};
+    two(rows);
+  }
+  if ((n1 - n0) % 2) {
+    const std::size_t last[1] = {n1 - 1};
+    one(last);
+  }
+}
+
+template <class V, GgmlType Ty>
+void float_decode(const MatmulArgs& a, std::size_t n0, std::size_t n1) {
+  decode_pairs(
+      n0, n1, [&](const std::size_t* rows) { float_gemv_rows<V, Ty, 2>(a, rows); },
+      [&](const std::size_t* rows) { float_gemv_rows<V, Ty, 1>(a, rows); });
+}
+
+// Decode (float_decode) and prefill in tiles of 4 x 3: the AVX-512 path's prefill of the amx
+// path's F16 / BF16 rows past its tiles (other float prefill is packed_block's).
 template <class V, GgmlType Ty>
 void float_block(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
-  if (a.T == 1) {
-    const std::size_t half_rows = (n1 - n0) / 2;
-    for (std::size_t i = 0; i < half_rows; ++i) {
-      const std::size_t rows[2] = {n0 + i, n0 + half_rows + i};
-      float_gemv_rows<V, Ty, 2>(a, rows);
-    }
-    if ((n1 - n0) % 2) {
-      const std::size_t last[1] = {n1 - 1};
-      float_gemv_rows<V, Ty, 1>(a, last);
-    }
-    return;
-  }
+  if (a.T == 1) return float_decode<V, Ty>(a, n0, n1);
   // One tile of 3 activation rows at a time, swept over every weight row of the task: the 3
   // rows stay in L1 where they fit (K = 1536: 18 KB; K = 8960: 105 KB, in L2). With the weight
   // rows outside, the task's activation rows were re-read for each group of 4 weight rows; this
@@ -448,22 +460,18 @@ struct Blocks32 {
 };
 
 // The work of a block kernel (Kernel::rows<P, C>(a, n, t): weight rows n[0..P) x activation rows
-// [t, t + C)). Decode (T = 1) pairs the first half of the task's rows with the second half (two
-// sequential streams per thread); prefill takes one weight row x up to 4 activation rows.
+// [t, t + C)). Decode (T = 1) pairs the rows as decode_pairs does; prefill (the AVX2 path's)
+// takes one weight row x up to 4 activation rows.
+template <class Kernel>
+void int8_decode(const MatmulArgs& a, std::size_t n0, std::size_t n1) {
+  decode_pairs(
+      n0, n1, [&](const std::size_t* rows) { Kernel::template rows<2, 1>(a, rows, 0); },
+      [&](const std::size_t* rows) { Kernel::template rows<1, 1>(a, rows, 0); });
+}
+
 template <class Kernel>
 void int8_block(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
-  if (a.T == 1) {
-    const std::size_t half_rows = (n1 - n0) / 2;
-    for (std::size_t i = 0; i < half_rows; ++i) {
-      const std::size_t rows[2] = {n0 + i, n0 + half_rows + i};
-      Kernel::template rows<2, 1>(a, rows, 0);
-    }
-    if ((n1 - n0) % 2) {
-      const std::size_t last[1] = {n1 - 1};
-      Kernel::template rows<1, 1>(a, last, 0);
-    }
-    return;
-  }
+  if (a.T == 1) return int8_decode<Kernel>(a, n0, n1);
   // Each tile of 4 activation rows swept over every weight row of the task, as float_block
   // does (Q4_K_M pp512 ~4% faster, Q8_0 the same within the noise).
   std::size_t t = t0;

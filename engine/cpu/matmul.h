@@ -21,9 +21,9 @@
 //   F16 weights into two that add up to them exactly; the products of the parts (6 for F16, 3
 //   for BF16) are exact and summed in float. Error: float rounding of a longer sum, as the float
 //   paths' in practice.
-// - Q8_0 / Q4_0 (AVX2 decode, AVX-512, AMX): each row of X is quantized once per call to 8-bit blocks
-//   of 32 (d = max|x| / 127, q = round-to-nearest-even(x / d)), and the block dot products are
-//   integer (exact) before one float scale per block.
+// - Q8_0 / Q4_0 (AVX2 decode, AVX-512, AMX): each row of X is quantized once per call to 8-bit
+//   blocks of 32 (d = max|x| / 127, q = round-to-nearest-even(x / d)), and the block dot
+//   products are integer (exact) before one float scale per block.
 // - Q4_K / Q5_K / Q6_K (AVX2, AVX-512, AMX): X rows are quantized to 8-bit blocks of 256 the same
 //   way (llama.cpp's q8_K idea: one float scale, plus sums of each 16 values for the offsets);
 //   integer dot products per super-block, one float scale (two for Q4_K/Q5_K: d and dmin). The

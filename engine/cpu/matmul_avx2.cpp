@@ -379,10 +379,11 @@ void block_avx2(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t
       default: break;
     }
   }
+  // The float types' prefill is always packed here (packed_takes): what comes here is decode.
   switch (a.type) {
-    case GgmlType::f32: float_block<Avx2, GgmlType::f32>(a, n0, n1, t0, t1); break;
-    case GgmlType::f16: float_block<Avx2, GgmlType::f16>(a, n0, n1, t0, t1); break;
-    case GgmlType::bf16: float_block<Avx2, GgmlType::bf16>(a, n0, n1, t0, t1); break;
+    case GgmlType::f32: float_decode<Avx2, GgmlType::f32>(a, n0, n1); break;
+    case GgmlType::f16: float_decode<Avx2, GgmlType::f16>(a, n0, n1); break;
+    case GgmlType::bf16: float_decode<Avx2, GgmlType::bf16>(a, n0, n1); break;
     case GgmlType::q8_0: int8_block<Blocks32<Avx2, Q8_0, 4, 2>>(a, n0, n1, t0, t1); break;
     case GgmlType::q4_0: int8_block<Blocks32<Avx2, Q4_0, 4, 2>>(a, n0, n1, t0, t1); break;
     case GgmlType::q4_k: int8_block<QK45<false>>(a, n0, n1, t0, t1); break;

@@ -1101,20 +1101,25 @@ void PONDER_AVX512_ENTRY(const MatmulArgs& a, std::size_t n0, std::size_t n1, st
       default: break;
     }
   }
-  if (a.T > 1 && a.type == GgmlType::q8_0) return vnni_block<false>(a, n0, n1, t0, t1);
-  if (a.T > 1 && a.type == GgmlType::q4_0) return vnni_block<true>(a, n0, n1, t0, t1);
-  if (a.T > 1 && a.type == GgmlType::q4_k) return vnni_k_block<GgmlType::q4_k>(a, n0, n1, t0, t1);
-  if (a.T > 1 && a.type == GgmlType::q5_k) return vnni_k_block<GgmlType::q5_k>(a, n0, n1, t0, t1);
-  if (a.T > 1 && a.type == GgmlType::q6_k) return vnni_k_block<GgmlType::q6_k>(a, n0, n1, t0, t1);
+  if (a.T > 1) {  // prefill of the block types: VNNI outer products
+    switch (a.type) {
+      case GgmlType::q8_0: return vnni_block<false>(a, n0, n1, t0, t1);
+      case GgmlType::q4_0: return vnni_block<true>(a, n0, n1, t0, t1);
+      case GgmlType::q4_k: return vnni_k_block<GgmlType::q4_k>(a, n0, n1, t0, t1);
+      case GgmlType::q5_k: return vnni_k_block<GgmlType::q5_k>(a, n0, n1, t0, t1);
+      case GgmlType::q6_k: return vnni_k_block<GgmlType::q6_k>(a, n0, n1, t0, t1);
+      default: break;
+    }
+  }
   switch (a.type) {
     case GgmlType::f32: float_block<Avx512, GgmlType::f32>(a, n0, n1, t0, t1); break;
     case GgmlType::f16: float_block<Avx512, GgmlType::f16>(a, n0, n1, t0, t1); break;
     case GgmlType::bf16: float_block<Avx512, GgmlType::bf16>(a, n0, n1, t0, t1); break;
-    case GgmlType::q8_0: int8_block<Blocks32<Avx512, Q8_0, 2, 1>>(a, n0, n1, t0, t1); break;
-    case GgmlType::q4_0: int8_block<Blocks32<Avx512, Q4_0, 2, 1>>(a, n0, n1, t0, t1); break;
-    case GgmlType::q4_k: int8_block<QK45<false>>(a, n0, n1, t0, t1); break;
-    case GgmlType::q5_k: int8_block<QK45<true>>(a, n0, n1, t0, t1); break;
-    case GgmlType::q6_k: int8_block<Q6K>(a, n0, n1, t0, t1); break;
+    case GgmlType::q8_0: int8_decode<Blocks32<Avx512, Q8_0, 2, 1>>(a, n0, n1); break;
+    case GgmlType::q4_0: int8_decode<Blocks32<Avx512, Q4_0, 2, 1>>(a, n0, n1); break;
+    case GgmlType::q4_k: int8_decode<QK45<false>>(a, n0, n1); break;
+    case GgmlType::q5_k: int8_decode<QK45<true>>(a, n0, n1); break;
+    case GgmlType::q6_k: int8_decode<Q6K>(a, n0, n1); break;
     default: break;
   }
 }

@@ -69,8 +69,9 @@ struct MatmulArgs {
   std::size_t xq_row_bytes;
   const AmxBlock16* xamx;  // the AMX kernels' activations (prefill on Isa::amx, amx_takes), else null
   const AmxBf16Chunk* xbf16;  // the same for F16 / BF16 weights, else null
-  // X packed by 16 rows for the packed float prefill (set when packed_takes): group g (rows 16 g .. 16 g + 15, rows past T zeros) at xt + 16 g K, value k of
-  // row 16 g + i at [16 k + i]. Else null.
+  // X packed by 16 rows for the packed float prefill (set when packed_takes): group g (rows
+  // 16 g .. 16 g + 15, rows past T zeros) at xt + 16 g K, value k of row 16 g + i at [16 k + i].
+  // Else null.
   const float* xt;
   float* y;  // T x N
 };
