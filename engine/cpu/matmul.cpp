@@ -388,6 +388,7 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
   Job jobs[kMaxShared];
   bool packed_float[kMaxShared] = {};
   bool want32 = false, want256 = false, want_amx[kAmxFormats] = {}, want_bf16 = false, want_xt = false;
+  bool want_groups[2] = {};  // MatmulArgs::xgroups for Q8_0, Q4_0
   for (std::size_t i = 0; i < n_outs; ++i) {
     const Weight& w = *outs[i].w;
     if (!matmul_supports(w.type)) fail("unsupported weight type", w);
@@ -409,6 +410,7 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
 #endif
     want_xt |= packed_float[i];
     want32 |= int8 && is_q8x32_type(w.type) && !packed_float[i];
+    if (T == 1 && isa >= Isa::avx512 && is_q8x32_type(w.type)) want_groups[w.type == GgmlType::q4_0] = true;
     want256 |= int8 && is_q8x256_type(w.type);
     if (isa == Isa::amx && amx_takes(w.type, T)) {
       if (is_bf16_amx_type(w.type))
@@ -424,6 +426,7 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
   const std::size_t row32 = K % 32 == 0 ? K / 32 * sizeof(BlockQ8x32) : 0;
   const std::size_t row256 = K % 256 == 0 ? K / 256 * sizeof(BlockQ8x256) : 0;
   thread_local std::vector<unsigned char> xq32, xq256;
+  thread_local std::vector<GroupQ8x512> xgroups[2];
 #if defined(__x86_64__)
   if (want32 || want256) {
     if (want32 && xq32.size() < T * row32) xq32.resize(T * row32);
@@ -438,6 +441,13 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
     else
       for (std::size_t t = 0; t < T; ++t) quantize_row(t, 0);
   }
+  // The AVX-512 decode's activations by groups of 16 blocks (MatmulArgs::xgroups), per weight type.
+  for (int f = 0; f < 2; ++f)
+    if (want_groups[f]) {
+      if (xgroups[f].size() < (K / 32 + 15) / 16) xgroups[f].resize((K / 32 + 15) / 16);
+      group_row_q8x32(f ? GgmlType::q4_0 : GgmlType::q8_0, reinterpret_cast<const BlockQ8x32*>(xq32.data()), K,
+                      xgroups[f].data());
+    }
 #endif
   // The AMX kernels' copy of the quantized activations, regrouped by 16 rows of X, per format.
   thread_local std::vector<AmxBlock16> xamx[kAmxFormats];
@@ -519,6 +529,7 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
     } else if (int8 && is_q8x32_type(a.type)) {
       a.xq = xq32.data();
       a.xq_row_bytes = x_row_bytes = row32;
+      if (want_groups[a.type == GgmlType::q4_0]) a.xgroups = xgroups[a.type == GgmlType::q4_0].data();
     } else if (int8 && is_q8x256_type(a.type)) {
       a.xq = xq256.data();
       a.xq_row_bytes = x_row_bytes = row256;

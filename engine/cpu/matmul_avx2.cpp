@@ -268,6 +268,20 @@ void quantize_row_q8x32(const float* x, std::size_t K, BlockQ8x32* out) {
   }
 }
 
+void group_row_q8x32(GgmlType type, const BlockQ8x32* x, std::size_t K, GroupQ8x512* out) {
+  const std::size_t blocks = K / 32, groups = (blocks + 15) / 16;
+  const std::int32_t offset = type == GgmlType::q8_0 ? -128 : -8;
+  for (std::size_t b = 0; b < 16 * groups; ++b) {
+    GroupQ8x512& g = out[b / 16];
+    const std::size_t i = b % 16;
+    const bool real = b < blocks;
+    _mm256_store_si256(reinterpret_cast<__m256i*>(g.qs + 32 * i),
+                       real ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs)) : _mm256_setzero_si256());
+    g.start[i] = real ? offset * x[b].sum : 0;
+    g.d[i] = real ? x[b].d : 0.0f;
+  }
+}
+
 void quantize_row_q8x256(const float* x, std::size_t K, BlockQ8x256* out) {
   for (std::size_t b = 0; b < K / 256; ++b, x += 256) {
     const float d = abs_max(x, 256) / 127.0f;

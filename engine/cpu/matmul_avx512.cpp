@@ -67,9 +67,6 @@ inline __m512i word_pick(int w0, int w1, int w2, int w3) {
                  _mm256_set_m128i(_mm_set1_epi16(ctl(w3)), _mm_set1_epi16(ctl(w2))));
 }
 
-// a in lanes 0-7, b in lanes 8-15: the scales of a pair of blocks.
-inline __m512 pair_ps(float a, float b) { return join256_ps(_mm256_set1_ps(a), _mm256_set1_ps(b)); }
-
 // ---- F32 / F16 / BF16: widen 16 weights at a time, float FMAs ----
 
 template <GgmlType Ty>
@@ -103,61 +100,149 @@ struct Avx512 {
   }
 };
 
-// ---- Q8_0 / Q4_0: pairs of blocks, VPDPBUSD ----
+// ---- Q8_0 / Q4_0 decode: groups of 16 blocks, pairs of blocks, VPDPBUSD ----
+// A row by groups of 16 blocks, against X's groups prepared once per call (MatmulArgs::xgroups):
+// - Per group, the 16 blocks' F16 scales in one gather, widened and multiplied by X's scales.
+// - Per pair of blocks (b and b + 1 in the low and high halves of a register): VPDPBUSD takes
+//   the weights as unsigned bytes and starts lanes 0 and 8 at -offset x the block's sum of X, so
+//   that a half's lanes add up to the block's exact dot product; the pair's two scales are picked
+//   from the group's by a permutation; then one conversion and FMA.
+// X's registers are loaded once for both rows of a step. X takes 1.25 bytes per value (K = 8960:
+// 11 KB, in L1 beside the weights' prefetched lines; at 3 bytes a value, the weights' lines were
+// evicted before their use and a GEMV of 1536 x 8960 Q8_0 rows read ~35% less per second).
+// Against per-pair conversions of the scales (and of X, by pairs of BlockQ8x32), this does
+// about 6 vector instructions per pair and row instead of about 20.
 
-// The quantized activations of blocks b and b + 1 (Two) or of block b alone with zeros above
-// (the last block of an odd count), and their scales in the same halves.
-template <bool Two>
-inline __m512i x_pair(const BlockQ8x32* x, std::size_t b) {
-  return join256(load256(x[b].qs), Two ? load256(x[b + 1].qs) : _mm256_setzero_si256());
-}
-template <bool Two>
-inline __m512 xd_pair(const BlockQ8x32* x, std::size_t b) {
-  return pair_ps(x[b].d, Two ? x[b + 1].d : 0.0f);
-}
+// Lanes 0-7 from lane 2 j of a group's 16, lanes 8-15 from lane 2 j + 1: pair j's.
+alignas(64) constexpr std::int32_t kPairLanes[8][16] = {
+    {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1},         {2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3},
+    {4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5},         {6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7},
+    {8, 8, 8, 8, 8, 8, 8, 8, 9, 9, 9, 9, 9, 9, 9, 9},         {10, 10, 10, 10, 10, 10, 10, 10, 11, 11, 11, 11, 11, 11, 11, 11},
+    {12, 12, 12, 12, 12, 12, 12, 12, 13, 13, 13, 13, 13, 13, 13, 13}, {14, 14, 14, 14, 14, 14, 14, 14, 15, 15, 15, 15, 15, 15, 15, 15}};
+inline __m512i pair_lanes(std::size_t j) { return _mm512_load_si512(kPairLanes[j]); }
 
-// Q8_0: 34-byte blocks (f16 d, 32 x int8). VPDPBUSD multiplies unsigned by signed bytes, so as
-// the AVX2 kernel: |w| times x with w's sign, each lane the exact sum of four products.
-struct Q8_0 {
-  static constexpr std::size_t kBytes = 34, kStep = 2;
-  template <bool Two, int C>
-  static void step(const unsigned char* w, std::size_t b, const BlockQ8x32* const* x, __m512* acc) {
-    const __m512i qw = join256(load256(w + 2), Two ? load256(w + kBytes + 2) : _mm256_setzero_si256());
-    const __m512i aw = _mm512_abs_epi8(qw);  // -128 -> 0x80, read as unsigned 128
-    const __mmask64 neg = _mm512_movepi8_mask(qw);
-    const __m512 dw = pair_ps(half(w), Two ? half(w + kBytes) : 0.0f);
+// The F16 scales of `blocks` (1 to 16) blocks of kBytes bytes at w, widened (exact); zeros past
+// them. Gathered by scalar loads into four 64-bit words: the cores' integer units are idle here,
+// and VPGATHERDD took ~40% of the time of a whole Q8_0 GEMV on Zen 4 (the kernel alone read
+// 35 GB/s per core with it, 55-60 without it).
+template <std::size_t kBytes>
+inline __m128 group_scales(const unsigned char* w, std::size_t blocks) {
+  std::uint64_t h = 0;
 #pragma GCC unroll 4
-    for (int c = 0; c < C; ++c) {
-      const __m512i xq = x_pair<Two>(x[c], b);
-      const __m512i sx = _mm512_mask_sub_epi8(xq, neg, _mm512_setzero_si512(), xq);
-      const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), aw, sx);
-      acc[c] = _mm512_fmadd_ps(_mm512_mul_ps(dw, xd_pair<Two>(x[c], b)), cvt_i32_f32(p), acc[c]);
-    }
+  for (std::size_t i = 0; i < blocks; ++i) {
+    std::uint16_t v;
+    std::memcpy(&v, w + kBytes * i, 2);
+    h |= std::uint64_t{v} << (16 * i);
+  }
+  return _mm_cvtph_ps(_mm_cvtsi64_si128(static_cast<long long>(h)));
+}
+
+// Q8_0: 34-byte blocks (f16 d, 32 x int8), read as w + 128. Step: acc + scales x (the pair's
+// lanes), the lanes started at `start`.
+struct Q8_0Pairs {
+  static constexpr std::size_t kBytes = 34;
+  template <bool Two>
+  static __m512 step(const unsigned char* w, __m512i xq, __m512i start, __m512 scales, __m512 acc) {
+    const __m512i q = Two ? join256(load256(w + 2), load256(w + kBytes + 2)) : zext256(load256(w + 2));
+    const __m512i p = _mm512_dpbusd_epi32(start, _mm512_xor_si512(q, _mm512_set1_epi8(-128)), xq);
+    return _mm512_fmadd_ps(scales, cvt_i32_f32(p), acc);
   }
 };
 
 // Q4_0: 18-byte blocks (f16 d, 16 bytes: weights 0-15 in the low nibbles, 16-31 in the high),
-// value q - 8. The nibbles 0..15 go in unsigned; the -8 offset, -8 * (sum of the block's
-// activations), starts lane 0 of the block's half.
-struct Q4_0 {
-  static constexpr std::size_t kBytes = 18, kStep = 2;
-  template <bool Two, int C>
-  static void step(const unsigned char* w, std::size_t b, const BlockQ8x32* const* x, __m512* acc) {
-    const __m128i q0 = load128(w + 2);
-    const __m128i q1 = Two ? load128(w + kBytes + 2) : _mm_setzero_si128();
-    const __m512i qw = _mm512_and_si512(join256(_mm256_set_m128i(_mm_srli_epi16(q0, 4), q0),
-                                                _mm256_set_m128i(_mm_srli_epi16(q1, 4), q1)),
+// read as the nibbles q = w + 8; the register's 128-bit quarters: block b's low nibbles, its high
+// nibbles, then block b + 1's.
+struct Q4_0Pairs {
+  static constexpr std::size_t kBytes = 18;
+  template <bool Two>
+  static __m512 step(const unsigned char* w, __m512i xq, __m512i start, __m512 scales, __m512 acc) {
+    const __m256i q = _mm256_set_m128i(Two ? load128(w + kBytes + 2) : _mm_setzero_si128(), load128(w + 2));
+    const __m512i qq = _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 1, 0, 1, 2, 3, 2, 3), _mm512_castsi256_si512(q));
+    const __m512i qw = _mm512_and_si512(_mm512_srlv_epi64(qq, _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4)),
                                         _mm512_set1_epi8(0x0F));
-    const __m512 dw = pair_ps(half(w), Two ? half(w + kBytes) : 0.0f);
-#pragma GCC unroll 4
-    for (int c = 0; c < C; ++c) {
-      const __m512i off = _mm512_mask_set1_epi32(_mm512_maskz_set1_epi32(0x0001, -8 * x[c][b].sum), 0x0100,
-                                                 Two ? -8 * x[c][b + 1].sum : 0);
-      const __m512i p = _mm512_dpbusd_epi32(off, qw, x_pair<Two>(x[c], b));
-      acc[c] = _mm512_fmadd_ps(_mm512_mul_ps(dw, xd_pair<Two>(x[c], b)), cvt_i32_f32(p), acc[c]);
-    }
+    const __m512i p = _mm512_dpbusd_epi32(start, qw, xq);
+    return _mm512_fmadd_ps(scales, cvt_i32_f32(p), acc);
   }
 };
+
+// Weight rows n[0..P) (two side by side: two streams per thread), one activation row. The pairs
+// of blocks alternate between two accumulators per row; an odd last block is a pair with zeros.
+template <class Pairs, int P>
+void group_rows(const MatmulArgs& a, const std::size_t* n) {
+  constexpr std::size_t kBytes = Pairs::kBytes, kGroup = 16 * kBytes;
+  const unsigned char* w[P];
+  __m512 acc[P][2];
+#pragma GCC unroll 2
+  for (int p = 0; p < P; ++p) {
+    w[p] = a.w + n[p] * a.w_row_bytes;
+    acc[p][0] = acc[p][1] = _mm512_setzero_ps();
+  }
+  const std::size_t nb = a.K / 32;
+  for (std::size_t g = 0; g * 16 < nb; ++g) {
+    const GroupQ8x512& x = a.xgroups[g];
+    const std::size_t blocks = nb - 16 * g < 16 ? nb - 16 * g : 16;
+    const __m512i starts = _mm512_load_si512(x.start);
+    // The rows' scales times X's, for 4 blocks at a time (lanes 0-3).
+    __m512 scales[P];
+    auto scales_of = [&](std::size_t first) {
+      const std::size_t count = blocks - first < 4 ? blocks - first : 4;
+#pragma GCC unroll 2
+      for (int p = 0; p < P; ++p) {
+        const unsigned char* at = w[p] + g * kGroup + first * kBytes;
+        const __m128 ws = count == 4 ? group_scales<kBytes>(at, 4) : group_scales<kBytes>(at, count);
+        scales[p] = _mm512_castps128_ps512(_mm_mul_ps(ws, _mm_load_ps(x.d + first)));
+      }
+    };
+    // Pair j (the accumulators U; U = j % 2 where the group is whole): X's values, the start of
+    // its lanes 0 and 8, and each row's step.
+    auto pair = [&]<bool Two, int U>(std::size_t j) {
+      const __m512i xq = _mm512_load_si512(x.qs + 64 * j);
+      const __m512i start = _mm512_maskz_permutexvar_epi32(0x0101, pair_lanes(j), starts);
+#pragma GCC unroll 2
+      for (int p = 0; p < P; ++p)
+        acc[p][U] = Pairs::template step<Two>(w[p] + g * kGroup + 2 * j * kBytes, xq, start,
+                                              _mm512_permutexvar_ps(pair_lanes(j % 2), scales[p]), acc[p][U]);
+    };
+    if (blocks == 16) {
+#pragma GCC unroll 4
+      for (std::size_t j = 0; j < 8; j += 2) {
+        scales_of(2 * j);
+        // A line ahead per 64 bytes read, spread over the group (all at its start was slower).
+#pragma GCC unroll 4
+        for (std::size_t off = 0; off < 4 * kBytes; off += 64)
+#pragma GCC unroll 2
+          for (int p = 0; p < P; ++p)
+            _mm_prefetch(reinterpret_cast<const char*>(w[p] + g * kGroup + 2 * j * kBytes + off) + kPrefetchAhead,
+                         _MM_HINT_T0);
+        pair.template operator()<true, 0>(j);
+        pair.template operator()<true, 1>(j + 1);
+      }
+    } else {  // the row's last group: whole pairs, then an odd block
+      std::size_t j = 0;
+      for (; 2 * j + 4 <= blocks; j += 2) {
+        scales_of(2 * j);
+        pair.template operator()<true, 0>(j);
+        pair.template operator()<true, 1>(j + 1);
+      }
+      if (2 * j < blocks) scales_of(2 * j);
+      if (2 * j + 2 <= blocks) {
+        pair.template operator()<true, 0>(j++);
+        if (2 * j < blocks) pair.template operator()<false, 1>(j);
+      } else if (2 * j < blocks) {
+        pair.template operator()<false, 0>(j);
+      }
+    }
+  }
+#pragma GCC unroll 2
+  for (int p = 0; p < P; ++p) a.y[n[p]] = hsum(_mm512_add_ps(acc[p][0], acc[p][1]));
+}
+
+template <class Pairs>
+void group_decode(const MatmulArgs& a, std::size_t n0, std::size_t n1) {
+  decode_pairs(
+      n0, n1, [&](const std::size_t* rows) { group_rows<Pairs, 2>(a, rows); },
+      [&](const std::size_t* rows) { group_rows<Pairs, 1>(a, rows); });
+}
 
 // ---- Q4_K / Q5_K / Q6_K: 64 weights per 512-bit register, VPMADDUBSW then VPDPWSSD ----
 // As the AVX2 kernels: unsigned quant values times signed activations in 16-bit pairs, then the
@@ -1115,8 +1200,8 @@ void PONDER_AVX512_ENTRY(const MatmulArgs& a, std::size_t n0, std::size_t n1, st
     case GgmlType::f32: float_block<Avx512, GgmlType::f32>(a, n0, n1, t0, t1); break;
     case GgmlType::f16: float_block<Avx512, GgmlType::f16>(a, n0, n1, t0, t1); break;
     case GgmlType::bf16: float_block<Avx512, GgmlType::bf16>(a, n0, n1, t0, t1); break;
-    case GgmlType::q8_0: int8_decode<Blocks32<Avx512, Q8_0, 2, 1>>(a, n0, n1); break;
-    case GgmlType::q4_0: int8_decode<Blocks32<Avx512, Q4_0, 2, 1>>(a, n0, n1); break;
+    case GgmlType::q8_0: group_decode<Q8_0Pairs>(a, n0, n1); break;
+    case GgmlType::q4_0: group_decode<Q4_0Pairs>(a, n0, n1); break;
     case GgmlType::q4_k: int8_decode<QK45<false>>(a, n0, n1); break;
     case GgmlType::q5_k: int8_decode<QK45<true>>(a, n0, n1); break;
     case GgmlType::q6_k: int8_decode<Q6K>(a, n0, n1); break;

@@ -36,6 +36,17 @@ struct BlockQ8x256 {
   std::int8_t qs[256];
 };
 
+/// Decode activations of the AVX-512 Q8_0 / Q4_0 kernels: a BlockQ8x32 row by groups of 16 blocks
+/// (past the row's last block: zeros), as those kernels read them. Block i of the group: its
+/// values at qs[32 i ..], its scale d[i], and start[i], where VPDPBUSD starts the block's lane 0
+/// (the weights are multiplied as unsigned bytes): -128 x the block's sum for Q8_0 (read as
+/// w + 128), -8 x the sum for Q4_0 (its nibbles, w + 8).
+struct alignas(64) GroupQ8x512 {
+  std::int8_t qs[512];
+  std::int32_t start[16];
+  float d[16];
+};
+
 /// Activations for the AMX kernels: one block of 32 of 16 rows of X (rows 16 g .. 16 g + 15, past
 /// T: zeros) in the layout of the B operand of TDPBSSD: qs[r][4 j + i] = value 4 r + i of row
 /// 16 g + j. Then the 16 rows' scales and the sums of the 32 values (from BlockQ8x32, or for the
@@ -73,6 +84,9 @@ struct MatmulArgs {
   // 16 g .. 16 g + 15, rows past T zeros) at xt + 16 g K, value k of row 16 g + i at [16 k + i].
   // Else null.
   const float* xt;
+  // Decode (T = 1) of Q8_0 / Q4_0 on the avx512 and amx paths: X by groups of 16 blocks for the
+  // weight type (GroupQ8x512). Else null.
+  const GroupQ8x512* xgroups;
   float* y;  // T x N
 };
 
@@ -84,6 +98,9 @@ using BlockKernel = void (*)(const MatmulArgs& a, std::size_t n0, std::size_t n1
 /// paths (d = max|x| / 127, q = nearest-even(x / d), as matmul.h says) and the kernels.
 void quantize_row_q8x32(const float* x, std::size_t K, BlockQ8x32* out);
 void quantize_row_q8x256(const float* x, std::size_t K, BlockQ8x256* out);
+/// A BlockQ8x32 row of K values as the groups of the AVX-512 decode of `type` (Q8_0 or Q4_0):
+/// (K / 32 + 15) / 16 of them at out.
+void group_row_q8x32(GgmlType type, const BlockQ8x32* x, std::size_t K, GroupQ8x512* out);
 void block_avx2(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1);
 /// True when the path `isa` takes this product as packed float prefill (packed_block in
 /// kernel_common.h, a.xt set): T > 1 and F32, F16 or BF16 (on amx: F32; its AMX kernels take F16
