@@ -14,8 +14,9 @@
 //   (float_tile's 4 x 3 only for the amx path's F16 / BF16 rows past its tiles); decode: two
 //   rows side by side, four accumulators each.
 // - Q8_0 / Q4_0, decode: two blocks of 32 per 512-bit register (blocks b and b + 1 in the low
-//   and high halves), integer dot products by VPDPBUSD, two accumulators per row (the block pairs
-//   alternate between them). Prefill: the task's weight rows repacked by 16 (vnni_block), then
+//   and high halves), integer dot products by VPDPBUSD against X prepared once per call by
+//   groups of 16 blocks (group_rows), two accumulators per row (the block pairs alternate
+//   between them). Prefill: the task's weight rows repacked by 16 (vnni_block), then
 //   VPDPBUSD outer products, 4 activation rows x 32 weight rows per tile, one accumulator per
 //   output.
 // - Q4_K / Q5_K / Q6_K, decode: 64 weights per register, VPMADDUBSW pairs times the sub-block
