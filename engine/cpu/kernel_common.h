@@ -1,7 +1,7 @@
 #pragma once
 // What the kernel files (matmul_avx2.cpp, matmul_avx512.cpp) share: SSE / AVX / F16C helpers, and
-// the drivers that are the same for every vector width (float prefill tiles, the block types'
-// decode pairing and prefill tiling), as templates over the file's vector path. Include after the
+// the drivers that are the same for every vector width (float decode and prefill tiles, the
+// block types' decode pairing and prefill tiling), as templates over the file's vector path. Include after the
 // intrinsics header. In an unnamed namespace on purpose: each kernel file, compiled with its own
 // ISA flags, gets its own copy (one inline copy merged across files by the linker could run
 // AVX-512 instructions on an AVX2 machine).
@@ -374,90 +374,6 @@ void packed_block(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size
 }
 
 // ---- Block types ----
-
-// Q8_0 / Q4_0: weight rows n[0..P) x activation rows [t, t + C), over the file's vector path V
-// (Vec, zero, add, hsum) and block kernel Tile: Tile::kBytes per block, Tile::kStep blocks per
-// step (one register), Tile::step<Full, C>(w, b, x, acc[C]) adds blocks b .. b + kStep - 1 of
-// the row at w (Full), or block b alone (the last of an odd count, kStep 2). A accumulators per
-// output, step j into accumulator j % A: one chain would be bound by the FMA latency rather
-// than by memory. The loop is unrolled by A so that the accumulators stay in registers (indexed
-// at run time they were kept on the stack, and every block waited for a store and a reload).
-// P = 2 (decode only) reads two rows side by side: two sequential streams per thread instead of
-// one (a GEMV of Q8_0 rows from DRAM read ~6% more per second on two threads, ~10% on one). Each
-// row goes through the same instructions whatever P is, so its result does not depend on the
-// pairing.
-template <class V, class Tile, int P, int C, int A>
-void run_blocks32(const MatmulArgs& a, const std::size_t* n, std::size_t t) {
-  using Vec = typename V::Vec;
-  constexpr std::size_t S = Tile::kStep, kBytes = Tile::kBytes;
-  const TileRows<BlockQ8x32, P, C> tr(a, n, t);
-  const unsigned char* const* w = tr.w;
-  const BlockQ8x32* const* x = tr.x;
-  Vec acc[P][A][C];
-#pragma GCC unroll 2
-  for (int p = 0; p < P; ++p)
-#pragma GCC unroll 4
-    for (int u = 0; u < A; ++u)
-#pragma GCC unroll 4
-      for (int c = 0; c < C; ++c) acc[p][u][c] = V::zero();
-  const std::size_t nb = a.K / 32;
-  std::size_t b = 0;
-  for (; b + S * A <= nb; b += S * A) {
-    if constexpr (C == 1) {  // decode streams the rows: a line ahead per 64 bytes read
-#pragma GCC unroll 4
-      for (std::size_t off = 0; off < S * A * kBytes; off += 64)
-#pragma GCC unroll 2
-        for (int p = 0; p < P; ++p)
-          _mm_prefetch(reinterpret_cast<const char*>(w[p] + b * kBytes + off) + kPrefetchAhead, _MM_HINT_T0);
-    }
-#pragma GCC unroll 4
-    for (int u = 0; u < A; ++u)
-#pragma GCC unroll 2
-      for (int p = 0; p < P; ++p) Tile::template step<true, C>(w[p] + (b + S * u) * kBytes, b + S * u, x, acc[p][u]);
-  }
-  // What is left, fewer than S A blocks: whole steps, then an odd block alone, to the
-  // accumulators in turn.
-#pragma GCC unroll 4
-  for (int u = 0; u < A; ++u) {
-    if (b + S <= nb) {
-#pragma GCC unroll 2
-      for (int p = 0; p < P; ++p) Tile::template step<true, C>(w[p] + b * kBytes, b, x, acc[p][u]);
-      b += S;
-    } else if constexpr (S > 1) {
-      if (b < nb) {
-#pragma GCC unroll 2
-        for (int p = 0; p < P; ++p) Tile::template step<false, C>(w[p] + b * kBytes, b, x, acc[p][u]);
-        b = nb;
-      }
-    }
-  }
-#pragma GCC unroll 2
-  for (int p = 0; p < P; ++p)
-#pragma GCC unroll 4
-    for (int c = 0; c < C; ++c) {
-      Vec s = acc[p][0][c];
-      if constexpr (A >= 2) s = V::add(s, acc[p][1][c]);
-      if constexpr (A == 4) s = V::add(s, V::add(acc[p][2][c], acc[p][3][c]));
-      a.y[(t + c) * a.N + n[p]] = V::hsum(s);
-    }
-}
-
-// Q8_0 / Q4_0 as a row kernel for int8_block: DecodeA accumulators per output in decode (T = 1),
-// PrefillA in every prefill tile, one-row tiles included (a prefill's result must not depend on
-// its tile shape).
-template <class V, class Tile, int DecodeA, int PrefillA>
-struct Blocks32 {
-  template <int P, int C>
-  static void rows(const MatmulArgs& a, const std::size_t* n, std::size_t t) {
-    if constexpr (C == 1) {
-      if (a.T == 1) {
-        run_blocks32<V, Tile, P, 1, DecodeA>(a, n, t);
-        return;
-      }
-    }
-    run_blocks32<V, Tile, P, C, PrefillA>(a, n, t);
-  }
-};
 
 // The work of a block kernel (Kernel::rows<P, C>(a, n, t): weight rows n[0..P) x activation rows
 // [t, t + C)). Decode (T = 1) pairs the rows as decode_pairs does; prefill (the AVX2 path's)

@@ -27,8 +27,8 @@
 //   block's sum in 8 integer lanes, scaled in float and added there. On AVX-512, VPDPBUSD reads
 //   the weights as unsigned bytes, w + 128 (Q8_0) or w + 8 (Q4_0), and lanes 0 and 8 start at
 //   minus that offset times the block's sum of X: the offsets cancel in the float sum, whose
-//   terms are then up to ~128 x |the block's sum of X| for Q8_0; relative error of order 1e-6,
-//   far under the 8-bit quantization of X.)
+//   terms are then up to ~128 x |the block's sum of X| for Q8_0. Their rounding, 2^-24 of each
+//   such term, stays far under the error of the 8-bit quantization of X, up to d / 2 a value.)
 // - Q4_K / Q5_K / Q6_K (AVX2, AVX-512, AMX): X rows are quantized to 8-bit blocks of 256 the same
 //   way (llama.cpp's q8_K idea: one float scale, plus sums of each 16 values for the offsets);
 //   integer dot products per super-block, one float scale (two for Q4_K/Q5_K: d and dmin). The

@@ -103,29 +103,36 @@ struct Avx512 {
 
 // ---- Q8_0 / Q4_0 decode: groups of 16 blocks, pairs of blocks, VPDPBUSD ----
 // A row by groups of 16 blocks, against X's groups prepared once per call (MatmulArgs::xgroups):
-// - Per group, the 16 blocks' F16 scales in one gather, widened and multiplied by X's scales.
+// - Per 4 blocks, the row's 4 F16 scales (scalar loads), widened and multiplied by X's scales.
 // - Per pair of blocks (b and b + 1 in the low and high halves of a register): VPDPBUSD takes
 //   the weights as unsigned bytes and starts lanes 0 and 8 at -offset x the block's sum of X, so
 //   that a half's lanes add up to the block's exact dot product; the pair's two scales are picked
-//   from the group's by a permutation; then one conversion and FMA.
+//   from the 4 by a permutation; then one conversion and FMA.
 // X's registers are loaded once for both rows of a step. X takes 1.25 bytes per value (K = 8960:
 // 11 KB, in L1 beside the weights' prefetched lines; at 3 bytes a value, the weights' lines were
 // evicted before their use and a GEMV of 1536 x 8960 Q8_0 rows read ~35% less per second).
-// Against per-pair conversions of the scales (and of X, by pairs of BlockQ8x32), this does
-// about 6 vector instructions per pair and row instead of about 20.
+// Against per-pair conversions of the scales (and of X, by pairs of BlockQ8x32), Q8_0 takes
+// about 7 vector instructions per pair and row instead of about 20 (Q4_0 about 9: its nibbles).
+// Only whole groups prefetch: rows of fewer than 16 blocks (K < 512) stream without it.
 
-// Lanes 0-7 from lane 2 j of a group's 16, lanes 8-15 from lane 2 j + 1: pair j's.
+// Lanes 0-7 from lane 2 j, lanes 8-15 from lane 2 j + 1: pair j's (j < 8) of 16 values.
 alignas(64) constexpr std::int32_t kPairLanes[8][16] = {
-    {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1},         {2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3},
-    {4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5},         {6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7},
-    {8, 8, 8, 8, 8, 8, 8, 8, 9, 9, 9, 9, 9, 9, 9, 9},         {10, 10, 10, 10, 10, 10, 10, 10, 11, 11, 11, 11, 11, 11, 11, 11},
-    {12, 12, 12, 12, 12, 12, 12, 12, 13, 13, 13, 13, 13, 13, 13, 13}, {14, 14, 14, 14, 14, 14, 14, 14, 15, 15, 15, 15, 15, 15, 15, 15}};
+    {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1},
+    {2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3},
+    {4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5},
+    {6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7},
+    {8, 8, 8, 8, 8, 8, 8, 8, 9, 9, 9, 9, 9, 9, 9, 9},
+    {10, 10, 10, 10, 10, 10, 10, 10, 11, 11, 11, 11, 11, 11, 11, 11},
+    {12, 12, 12, 12, 12, 12, 12, 12, 13, 13, 13, 13, 13, 13, 13, 13},
+    {14, 14, 14, 14, 14, 14, 14, 14, 15, 15, 15, 15, 15, 15, 15, 15}};
 inline __m512i pair_lanes(std::size_t j) { return _mm512_load_si512(kPairLanes[j]); }
 
-// The F16 scales of `blocks` (1 to 16) blocks of kBytes bytes at w, widened (exact); zeros past
-// them. Gathered by scalar loads into four 64-bit words: the cores' integer units are idle here,
-// and VPGATHERDD took ~40% of the time of a whole Q8_0 GEMV on Zen 4 (the kernel alone read
-// 35 GB/s per core with it, 55-60 without it).
+// The F16 scales of `blocks` (1 to 4) blocks of kBytes bytes at w, widened (exact), in lanes
+// 0-3; zeros past them. Packed by scalar loads into one 64-bit word: the cores' integer units
+// are idle here. (VPGATHERDD of a group's 16 took ~40% of the time of a Q8_0 GEMV on Zen 4: the
+// kernel alone read 35 GB/s per core with it, 55-60 without. The 16 by scalar loads at the
+// group's start made the group's work wait for its last line: 16-17 GB/s from DRAM on one
+// thread against 24-25. Four at a time: 25-26.)
 template <std::size_t kBytes>
 inline __m128 group_scales(const unsigned char* w, std::size_t blocks) {
   std::uint64_t h = 0;
@@ -190,6 +197,7 @@ void group_rows(const MatmulArgs& a, const std::size_t* n) {
 #pragma GCC unroll 2
       for (int p = 0; p < P; ++p) {
         const unsigned char* at = w[p] + g * kGroup + first * kBytes;
+        // (A constant count for the usual case: its loop unrolled.)
         const __m128 ws = count == 4 ? group_scales<kBytes>(at, 4) : group_scales<kBytes>(at, count);
         scales[p] = _mm512_castps128_ps512(_mm_mul_ps(ws, _mm_load_ps(x.d + first)));
       }
@@ -208,7 +216,7 @@ void group_rows(const MatmulArgs& a, const std::size_t* n) {
 #pragma GCC unroll 4
       for (std::size_t j = 0; j < 8; j += 2) {
         scales_of(2 * j);
-        // A line ahead per 64 bytes read, spread over the group (all at its start was slower).
+        // Lines ahead of the 4 blocks' bytes (a few twice), spread over the group.
 #pragma GCC unroll 4
         for (std::size_t off = 0; off < 4 * kBytes; off += 64)
 #pragma GCC unroll 2

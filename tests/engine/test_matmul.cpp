@@ -234,8 +234,9 @@ void check_weight(TestWeight& tw, GgmlType type, std::size_t N, std::size_t K, s
 std::vector<std::size_t> k_sizes(GgmlType type) {
   const std::size_t b = block_of(type);
   if (b == 1) return {5, 33, 256 * 3 + 7};
-  // 39 blocks: two whole groups of 16 of the AVX-512 decode, then 7 (three pairs and an odd one).
-  if (b == 32) return {32, 32 * 7, 256 * 3, 32 * 39};
+  // The AVX-512 decode's groups of 16 blocks: 5 blocks (two pairs, an odd one after them), 24
+  // (a group, then 8), 39 (two groups, then three pairs and an odd one), 22 (a group, then 6).
+  if (b == 32) return {32, 32 * 5, 256 * 3, 32 * 39, 32 * 22};
   return {256, 256 * 3};
 }
 
