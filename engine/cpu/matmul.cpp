@@ -389,6 +389,7 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
   bool packed_float[kMaxShared] = {};
   bool want32 = false, want256 = false, want_amx[kAmxFormats] = {}, want_bf16 = false, want_xt = false;
   bool want_groups[2] = {};  // MatmulArgs::xgroups for Q8_0, Q4_0
+  bool want_supers = false;  // MatmulArgs::xsupers
   for (std::size_t i = 0; i < n_outs; ++i) {
     const Weight& w = *outs[i].w;
     if (!matmul_supports(w.type)) fail("unsupported weight type", w);
@@ -411,6 +412,7 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
     want_xt |= packed_float[i];
     want32 |= int8 && is_q8x32_type(w.type) && !packed_float[i];
     if (T == 1 && isa >= Isa::avx512 && is_q8x32_type(w.type)) want_groups[w.type == GgmlType::q4_0] = true;
+    want_supers |= T == 1 && isa >= Isa::avx512 && (w.type == GgmlType::q4_k || w.type == GgmlType::q5_k);
     want256 |= int8 && is_q8x256_type(w.type);
     if (isa == Isa::amx && amx_takes(w.type, T)) {
       if (is_bf16_amx_type(w.type))
@@ -427,6 +429,7 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
   const std::size_t row256 = K % 256 == 0 ? K / 256 * sizeof(BlockQ8x256) : 0;
   thread_local std::vector<unsigned char> xq32, xq256;
   thread_local std::vector<GroupQ8x512> xgroups[2];
+  thread_local std::vector<SuperQ8x256> xsupers;
 #if defined(__x86_64__)
   if (want32 || want256) {
     if (want32 && xq32.size() < T * row32) xq32.resize(T * row32);
@@ -448,6 +451,11 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
       group_row_q8x32(f ? GgmlType::q4_0 : GgmlType::q8_0, reinterpret_cast<const BlockQ8x32*>(xq32.data()), K,
                       xgroups[f].data());
     }
+  // The AVX-512 Q4_K / Q5_K decode's activations (MatmulArgs::xsupers).
+  if (want_supers) {
+    if (xsupers.size() < K / 256) xsupers.resize(K / 256);
+    super_row_q8x256(reinterpret_cast<const BlockQ8x256*>(xq256.data()), K, xsupers.data());
+  }
 #endif
   // The AMX kernels' copy of the quantized activations, regrouped by 16 rows of X, per format.
   thread_local std::vector<AmxBlock16> xamx[kAmxFormats];
@@ -533,6 +541,7 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
     } else if (int8 && is_q8x256_type(a.type)) {
       a.xq = xq256.data();
       a.xq_row_bytes = x_row_bytes = row256;
+      if (want_supers && (a.type == GgmlType::q4_k || a.type == GgmlType::q5_k)) a.xsupers = xsupers.data();
     }
     const bool amx = isa == Isa::amx && amx_takes(a.type, T);
     if (amx && is_bf16_amx_type(a.type))

@@ -355,6 +355,19 @@ void group_row_q8x32(GgmlType type, const BlockQ8x32* x, std::size_t K, GroupQ8x
   }
 }
 
+void super_row_q8x256(const BlockQ8x256* x, std::size_t K, SuperQ8x256* out) {
+  for (std::size_t b = 0; b < K / 256; ++b) {
+    for (int h = 0; h < 2; ++h)      // 128 values
+      for (int part = 0; part < 4; ++part) {  // 0-31, 64-95, 32-63, 96-127 of them
+        const int from = 128 * h + 32 * ((part % 2) * 2 + part / 2);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(out[b].qs + 128 * h + 32 * part),
+                           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs + from)));
+      }
+    for (int i = 0; i < 8; ++i) out[b].sums[i] = static_cast<std::int16_t>(x[b].bsums[2 * i] + x[b].bsums[2 * i + 1]);
+    out[b].d = x[b].d;
+  }
+}
+
 void quantize_row_q8x256(const float* x, std::size_t K, BlockQ8x256* out) {
   for (std::size_t b = 0; b < K / 256; ++b, x += 256) {
     const float d = abs_max(x, 256) / 127.0f;

@@ -261,14 +261,16 @@ void group_decode(const MatmulArgs& a, std::size_t n0, std::size_t n1) {
 // Q4_K and Q5_K: per 64 weights (group j), 32 bytes of low nibbles (sub-block 2j) and high
 // nibbles (2j + 1); a register holds groups j (low half) and j + 1 (high half), so the low
 // nibbles are sub-blocks 2j and 2j + 2, the high ones 2j + 1 and 2j + 3. Q5_K's fifth bits: bit
-// 2j (low nibble) and 2j + 1 (high) of byte i of qh, for weight i of the group's 32.
+// 2j (low nibble) and 2j + 1 (high) of byte i of qh, for weight i of the group's 32. Decode
+// only: X prepared once per call in this order (MatmulArgs::xsupers; joining its halves for
+// each weight row was 4 instructions of ~40 per super-block), with its sums of 32 for the mins.
 template <bool Five>
 struct QK45 {
   template <int P, int C>
   static void rows(const MatmulArgs& a, const std::size_t* n, std::size_t t) {
+    static_assert(C == 1, "decode only (X prepared: MatmulArgs::xsupers)");
     const TileRows<BlockQ8x256, P, C> tr(a, n, t);
     const unsigned char* const* wrow = tr.w;
-    const BlockQ8x256* const* x = tr.x;
     const __m512i m4 = _mm512_set1_epi8(0x0F), bit0 = _mm512_set1_epi8(1), bit1 = _mm512_set1_epi8(2);
     __m512 acc[P][C];
     __m128 mins[P][C];
@@ -314,9 +316,8 @@ struct QK45 {
           const __m512i shi = _mm512_shuffle_epi8(sc, word_pick(4 * jj + 1, 4 * jj + 1, 4 * jj + 3, 4 * jj + 3));
 #pragma GCC unroll 4
           for (int c = 0; c < C; ++c) {
-            const std::int8_t* xq = x[c][b].qs + 128 * jj;
-            const __m512i xlo = join256(load256(xq), load256(xq + 64));
-            const __m512i xhi = join256(load256(xq + 32), load256(xq + 96));
+            const std::int8_t* xq = a.xsupers[b].qs + 128 * jj;  // as xlo, then xhi
+            const __m512i xlo = _mm512_load_si512(xq), xhi = _mm512_load_si512(xq + 64);
             // q <= 31, |x| <= 127: pairs <= 7874; times scale <= 63, summed: far from overflow.
             isum[c] = _mm512_dpwssd_epi32(isum[c], _mm512_maddubs_epi16(qlo, xlo), slo);
             isum[c] = _mm512_dpwssd_epi32(isum[c], _mm512_maddubs_epi16(qhi, xhi), shi);
@@ -324,10 +325,10 @@ struct QK45 {
         }
 #pragma GCC unroll 4
         for (int c = 0; c < C; ++c) {
-          const BlockQ8x256& xb = x[c][b];
+          const SuperQ8x256& xb = a.xsupers[b];
           const __m128 scale = _mm_mul_ps(dd, _mm_set1_ps(xb.d));  // d * xd, dmin * xd
           acc[p][c] = _mm512_fmadd_ps(_mm512_set1_ps(_mm_cvtss_f32(scale)), cvt_i32_f32(isum[c]), acc[p][c]);
-          mins[p][c] = add_mins_k4(mins[p][c], scale, m16, xb.bsums);
+          mins[p][c] = add_mins_sums(mins[p][c], scale, m16, load128(xb.sums));
         }
       }
     }

@@ -47,6 +47,16 @@ struct alignas(64) GroupQ8x512 {
   float d[16];
 };
 
+/// Decode activations of the AVX-512 Q4_K / Q5_K kernels: a BlockQ8x256 super-block with its
+/// values in the order of those kernels' registers, per 128 values: 0-31 and 64-95, then 32-63
+/// and 96-127 (the weights of the low, then of the high nibbles of two groups of 64); the sum of
+/// each 32 values; the scale.
+struct alignas(64) SuperQ8x256 {
+  std::int8_t qs[256];
+  std::int16_t sums[8];
+  float d;
+};
+
 /// Activations for the AMX kernels: one block of 32 of 16 rows of X (rows 16 g .. 16 g + 15, past
 /// T: zeros) in the layout of the B operand of TDPBSSD: qs[r][4 j + i] = value 4 r + i of row
 /// 16 g + j. Then the 16 rows' scales and the sums of the 32 values (from BlockQ8x32, or for the
@@ -87,6 +97,9 @@ struct MatmulArgs {
   // Decode (T = 1) of Q8_0 / Q4_0 on the avx512 and amx paths: X by groups of 16 blocks for the
   // weight type (GroupQ8x512). Else null.
   const GroupQ8x512* xgroups;
+  // Decode (T = 1) of Q4_K / Q5_K on the avx512 and amx paths: X's K / 256 super-blocks as
+  // SuperQ8x256. Else null.
+  const SuperQ8x256* xsupers;
   float* y;  // T x N
 };
 
@@ -101,6 +114,9 @@ void quantize_row_q8x256(const float* x, std::size_t K, BlockQ8x256* out);
 /// A BlockQ8x32 row of K values as the groups of the AVX-512 decode of `type` (Q8_0 or Q4_0):
 /// (K / 32 + 15) / 16 of them at out.
 void group_row_q8x32(GgmlType type, const BlockQ8x32* x, std::size_t K, GroupQ8x512* out);
+/// A BlockQ8x256 row of K values as the super-blocks of the AVX-512 decode of Q4_K / Q5_K: K / 256
+/// of them at out.
+void super_row_q8x256(const BlockQ8x256* x, std::size_t K, SuperQ8x256* out);
 void block_avx2(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1);
 /// True when the path `isa` takes this product as packed float prefill (packed_block in
 /// kernel_common.h, a.xt set): T > 1 and F32, F16 or BF16 (on amx: F32; its AMX kernels take F16
