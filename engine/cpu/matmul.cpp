@@ -237,6 +237,8 @@ struct Job {
 // weight rows together exceed Zen 3's 512 KiB L2; fewer passes over DRAM is what was measured.)
 // bench_matmul, 2 threads, T = 512, F16 at K = 8960: 104 -> 140 GFLOP/s; Q4_K 170-183 -> 190;
 // Q8_0 113 -> 124; at K = 1536 (tasks of 48 rows, 42-64 before) within the noise.
+std::atomic<bool> g_decode_small_tasks{false};  // set_decode_small_tasks
+
 void split(Job& j, std::size_t x_row_bytes, unsigned threads, bool amx, bool packed, bool vnni, bool wide) {
   const std::size_t T = j.a.T, N = j.a.N;
   std::size_t rows_per_task, t_per_task;
@@ -277,13 +279,16 @@ void split(Job& j, std::size_t x_row_bytes, unsigned threads, bool amx, bool pac
   }
   if (T == 1) {
     // Decode: one task per thread, a contiguous share of the rows each (read in two streams by
-    // the kernels). Against tasks of 256 KiB of rows handed to whichever thread came free, whole
-    // decode steps were faster in most paired windows of 8 steps (1.5B shape, 2 threads): Q8_0
-    // 42-45 of 50 (+5%), F16 19 of 25 (+4%), Q4_K_M 30 of 40 (+2%); a decode step had ~6,000
-    // tasks, each a shared counter's cache line moved between cores and two streams started
-    // cold. The cost: a thread the OS delays now delays the product by as much.
+    // the kernels). Against tasks of 256 KiB of rows handed to whichever thread came free
+    // (set_decode_small_tasks), whole decode steps were faster in most alternating windows of 8
+    // steps (bench_decode_split, 1.5B shape, 2 threads): Q8_0 +1.6 to +5% (24-45 windows of
+    // 40-50), F16 +1.8 to +4%, Q4_K_M +1.3 to +2%. A decode step had ~6,000 tasks, each a
+    // shared counter's cache line moved between cores and two streams started cold. The cost: a
+    // thread the OS delays now delays the product by as much.
     t_per_task = 1;
-    rows_per_task = (N + threads - 1) / threads;
+    rows_per_task = g_decode_small_tasks.load(std::memory_order_relaxed)
+                        ? std::max<std::size_t>(1, (256u << 10) / j.a.w_row_bytes)
+                        : (N + threads - 1) / threads;
   } else {
     // A whole number of the kernels' tiles: 3 activation rows for the float types, 4 for the
     // block types (matmul_avx2.cpp).
@@ -376,6 +381,8 @@ void matmul(const Weight& w, const float* x, std::size_t T, float* y, ThreadPool
 void matmul_shared(const MatmulOut* outs, std::size_t n_outs, const float* x, std::size_t T, ThreadPool* pool) {
   detail::matmul_on(active_isa(), outs, n_outs, x, T, pool);
 }
+
+void detail::set_decode_small_tasks(bool on) { g_decode_small_tasks.store(on, std::memory_order_relaxed); }
 
 void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const float* x, std::size_t T,
                        ThreadPool* pool, bool int8_prefill) {

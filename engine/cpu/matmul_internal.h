@@ -152,6 +152,11 @@ void block_avx512_emulated(const MatmulArgs& a, std::size_t n0, std::size_t n1, 
                            std::size_t t1);
 void block_amx_emulated(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1);
 
+/// Benchmarks (bench/cpu/bench_decode_split): true splits decode (T = 1) products as before
+/// 28fb4c5, into tasks of 256 KiB of rows handed to whichever thread comes free, instead of one
+/// contiguous share per thread (split() in matmul.cpp). Process-wide.
+void set_decode_small_tasks(bool on);
+
 /// matmul_shared on the path `isa` (one that usable_isa allows), whatever active_isa() says.
 /// `int8_prefill`: on the avx2 path, Q8_0 / Q4_0 prefill with 8-bit activations (packed_takes).
 void matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const float* x, std::size_t T,
