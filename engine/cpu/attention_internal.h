@@ -11,8 +11,9 @@ namespace ponder::cpu::detail {
 
 /// Keys scored at once by the online softmax (a multiple of 16: the vector widths of the kernels).
 constexpr std::uint32_t kAttentionKeyBlock = 64;
-/// Query rows (query × head) of one tile at most.
-constexpr std::uint32_t kAttentionMaxRows = 32;
+/// Query rows (query × head) of one tile at most (attention.cpp takes fewer where that leaves fewer
+/// than 4 tasks per thread).
+constexpr std::uint32_t kAttentionMaxRows = 128;
 
 /// One task of the tiled path: query heads [head0, head0 + n_heads) of KV head `kv_head`
 /// (n_heads ≤ kAttentionMaxRows) for queries [t0, t1), (t1 - t0) × n_heads ≤ kAttentionMaxRows.
