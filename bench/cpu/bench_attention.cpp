@@ -1,0 +1,82 @@
+// bench_attention: the CPU attention of one prefill chunk, the R1-Distill-Qwen-1.5B shape (12
+// query heads, 2 KV heads, heads of 128): T new queries after `first` cached positions, random
+// values, an F16 (or Q8_0) cache. Prints the best of 5 calls and GFLOP/s (4 H D flops per query
+// and key it sees: the scores and the weighted values).
+//
+//   bench_attention [--first 3584] [-T 512] [-t THREADS (all)] [--kv f16|q8_0]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "engine/cpu/attention.h"
+#include "engine/cpu/matmul.h"
+#include "engine/quant.h"
+
+int main(int argc, char** argv) {
+  long first = 3584, T = 512, threads = 0;
+  ponder::GgmlType kv = ponder::GgmlType::f16;
+  bool ok = true;
+  for (int i = 1; i < argc && ok; ++i) {
+    const bool has_value = i + 1 < argc;
+    if (std::strcmp(argv[i], "--first") == 0 && has_value) first = std::atol(argv[++i]);
+    else if (std::strcmp(argv[i], "-T") == 0 && has_value) T = std::atol(argv[++i]);
+    else if (std::strcmp(argv[i], "-t") == 0 && has_value) threads = std::atol(argv[++i]);
+    else if (std::strcmp(argv[i], "--kv") == 0 && has_value) {
+      const std::string v = argv[++i];
+      ok = v == "f16" || v == "q8_0";
+      kv = v == "q8_0" ? ponder::GgmlType::q8_0 : ponder::GgmlType::f16;
+    } else {
+      ok = false;
+    }
+  }
+  if (!ok || first < 0 || T < 1 || threads < 0) {
+    std::fprintf(stderr, "usage: bench_attention [--first 3584] [-T 512] [-t THREADS] [--kv f16|q8_0]\n");
+    return 2;
+  }
+  constexpr std::uint32_t H = 12, Hkv = 2, D = 128;
+  const std::size_t positions = static_cast<std::size_t>(first + T), rb = ponder::row_bytes(kv, Hkv * D);
+  std::mt19937 rng(1);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> src(positions * Hkv * D), q(static_cast<std::size_t>(T) * H * D), out(q.size());
+  std::vector<unsigned char> k(positions * rb), v(positions * rb);
+  std::string error;
+  for (auto* cache : {&k, &v}) {
+    for (float& f : src) f = normal(rng);
+    if (!ponder::quantize(kv, src.data(), cache->data(), src.size(), &error)) {
+      std::fprintf(stderr, "bench_attention: %s\n", error.c_str());
+      return 1;
+    }
+  }
+  for (float& f : q) f = normal(rng);
+  ponder::cpu::AttentionArgs a;
+  a.q = q.data();
+  a.out = out.data();
+  a.k = k.data();
+  a.v = v.data();
+  a.row_bytes = rb;
+  a.kv_type = kv;
+  a.n_head = H;
+  a.n_head_kv = Hkv;
+  a.head_dim = D;
+  a.first_pos = static_cast<std::uint32_t>(first);
+  a.T = static_cast<std::size_t>(T);
+  ponder::cpu::ThreadPool pool(static_cast<unsigned>(threads));
+  std::vector<float> workspace;
+  double best = 1e30;
+  for (int i = 0; i < 5; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    ponder::cpu::attention(a, &pool, &workspace);
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  double flops = 0;
+  for (long t = 0; t < T; ++t) flops += 4.0 * H * D * static_cast<double>(first + t + 1);
+  std::printf("attention %s, %s cache, %u threads, %ld queries after %ld: %.1f ms, %.1f GFLOP/s\n",
+              ponder::cpu::isa_name(ponder::cpu::active_isa()), kv == ponder::GgmlType::f16 ? "F16" : "Q8_0",
+              pool.size(), T, first, best * 1e3, flops / best / 1e9);
+  return 0;
+}
