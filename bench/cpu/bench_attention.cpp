@@ -53,18 +53,17 @@ int main(int argc, char** argv) {
     }
   }
   for (float& f : q) f = normal(rng);
-  ponder::cpu::AttentionArgs a;
-  a.q = q.data();
-  a.out = out.data();
-  a.k = k.data();
-  a.v = v.data();
-  a.row_bytes = rb;
-  a.kv_type = kv;
-  a.n_head = H;
-  a.n_head_kv = Hkv;
-  a.head_dim = D;
-  a.first_pos = static_cast<std::uint32_t>(first);
-  a.T = static_cast<std::size_t>(T);
+  const ponder::cpu::AttentionArgs a{.q = q.data(),
+                                     .out = out.data(),
+                                     .k = k.data(),
+                                     .v = v.data(),
+                                     .row_bytes = rb,
+                                     .kv_type = kv,
+                                     .n_head = H,
+                                     .n_head_kv = Hkv,
+                                     .head_dim = D,
+                                     .first_pos = static_cast<std::uint32_t>(first),
+                                     .T = static_cast<std::size_t>(T)};
   ponder::cpu::ThreadPool pool(static_cast<unsigned>(threads));
   std::vector<float> workspace;
   double best = 1e30;
