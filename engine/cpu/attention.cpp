@@ -114,9 +114,10 @@ void attention(const AttentionArgs& a, ThreadPool* pool, std::vector<float>* wor
     }
     parts = (group + heads - 1) / heads;
     // Tiles of up to kAttentionMaxRows rows: each block of K and V is widened once per tile, so
-    // larger tiles widen less (a 4,096-token prefill's last chunk: 150 GFLOP/s with tiles of 32
-    // rows, 164 with 128; at 16K tokens 135 and 159). But at least 4 tasks per thread where the
-    // queries allow: the causal work differs between tiles, and claiming them evens it out.
+    // larger tiles widen less (bench_attention, 2 threads, 512 queries after 3,584: 143-145
+    // GFLOP/s with tiles of 32 rows, 152-153 with 128; after 15,872: 121-122 and 149-152). But
+    // at least 4 tasks per thread where the queries allow: the causal work differs between
+    // tiles, and claiming them evens it out.
     while (per_tile > 1 && std::size_t{a.n_head_kv} * parts * tiles < 4 * std::size_t{threads}) {
       per_tile = (per_tile + 1) / 2;
       tiles = (a.T + per_tile - 1) / per_tile;
