@@ -1,10 +1,10 @@
 #pragma once
 // What the kernel files (matmul_avx2.cpp, matmul_avx512.cpp) share: SSE / AVX / F16C helpers, and
 // the drivers that are the same for every vector width (float decode and prefill tiles, the
-// block types' decode pairing and prefill tiling), as templates over the file's vector path. Include after the
-// intrinsics header. In an unnamed namespace on purpose: each kernel file, compiled with its own
-// ISA flags, gets its own copy (one inline copy merged across files by the linker could run
-// AVX-512 instructions on an AVX2 machine).
+// block types' decode pairing and prefill tiling), as templates over the file's vector path.
+// Include after the intrinsics header. In an unnamed namespace on purpose: each kernel file,
+// compiled with its own ISA flags, gets its own copy (one inline copy merged across files by the
+// linker could run AVX-512 instructions on an AVX2 machine).
 #include <cstring>
 
 #include "engine/cpu/matmul_internal.h"

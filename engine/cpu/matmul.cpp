@@ -239,6 +239,19 @@ struct Job {
 // Q8_0 113 -> 124; at K = 1536 (tasks of 48 rows, 42-64 before) within the noise.
 std::atomic<bool> g_decode_small_tasks{false};  // set_decode_small_tasks
 
+// The activations the AVX-512 decode kernels take prepared (MatmulArgs::xgroups, xsupers): for
+// Q8_0 / Q4_0 groups of 16 blocks, for Q4_K / Q5_K super-blocks in register order.
+enum class DecodePrep { none, groups_q8_0, groups_q4_0, supers };
+DecodePrep decode_prep(Isa isa, GgmlType type, std::size_t T) {
+  if (T != 1 || isa < Isa::avx512) return DecodePrep::none;
+  switch (type) {
+    case GgmlType::q8_0: return DecodePrep::groups_q8_0;
+    case GgmlType::q4_0: return DecodePrep::groups_q4_0;
+    case GgmlType::q4_k: case GgmlType::q5_k: return DecodePrep::supers;
+    default: return DecodePrep::none;
+  }
+}
+
 void split(Job& j, std::size_t x_row_bytes, unsigned threads, bool amx, bool packed, bool vnni, bool wide) {
   const std::size_t T = j.a.T, N = j.a.N;
   std::size_t rows_per_task, t_per_task;
@@ -401,8 +414,7 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
   Job jobs[kMaxShared];
   bool packed_float[kMaxShared] = {};
   bool want32 = false, want256 = false, want_amx[kAmxFormats] = {}, want_bf16 = false, want_xt = false;
-  bool want_groups[2] = {};  // MatmulArgs::xgroups for Q8_0, Q4_0
-  bool want_supers = false;  // MatmulArgs::xsupers
+  bool want_prep[4] = {};  // by DecodePrep
   for (std::size_t i = 0; i < n_outs; ++i) {
     const Weight& w = *outs[i].w;
     if (!matmul_supports(w.type)) fail("unsupported weight type", w);
@@ -424,8 +436,7 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
 #endif
     want_xt |= packed_float[i];
     want32 |= int8 && is_q8x32_type(w.type) && !packed_float[i];
-    if (T == 1 && isa >= Isa::avx512 && is_q8x32_type(w.type)) want_groups[w.type == GgmlType::q4_0] = true;
-    want_supers |= T == 1 && isa >= Isa::avx512 && (w.type == GgmlType::q4_k || w.type == GgmlType::q5_k);
+    want_prep[static_cast<int>(decode_prep(isa, w.type, T))] = true;
     want256 |= int8 && is_q8x256_type(w.type);
     if (isa == Isa::amx && amx_takes(w.type, T)) {
       if (is_bf16_amx_type(w.type))
@@ -457,15 +468,15 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
     else
       for (std::size_t t = 0; t < T; ++t) quantize_row(t, 0);
   }
-  // The AVX-512 decode's activations by groups of 16 blocks (MatmulArgs::xgroups), per weight type.
+  // The AVX-512 decode's activations: by groups of 16 blocks (MatmulArgs::xgroups), per weight
+  // type, and the Q4_K / Q5_K super-blocks (MatmulArgs::xsupers).
   for (int f = 0; f < 2; ++f)
-    if (want_groups[f]) {
+    if (want_prep[static_cast<int>(f ? DecodePrep::groups_q4_0 : DecodePrep::groups_q8_0)]) {
       if (xgroups[f].size() < (K / 32 + 15) / 16) xgroups[f].resize((K / 32 + 15) / 16);
       group_row_q8x32(f ? GgmlType::q4_0 : GgmlType::q8_0, reinterpret_cast<const BlockQ8x32*>(xq32.data()), K,
                       xgroups[f].data());
     }
-  // The AVX-512 Q4_K / Q5_K decode's activations (MatmulArgs::xsupers).
-  if (want_supers) {
+  if (want_prep[static_cast<int>(DecodePrep::supers)]) {
     if (xsupers.size() < K / 256) xsupers.resize(K / 256);
     super_row_q8x256(reinterpret_cast<const BlockQ8x256*>(xq256.data()), K, xsupers.data());
   }
@@ -550,11 +561,15 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
     } else if (int8 && is_q8x32_type(a.type)) {
       a.xq = xq32.data();
       a.xq_row_bytes = x_row_bytes = row32;
-      if (want_groups[a.type == GgmlType::q4_0]) a.xgroups = xgroups[a.type == GgmlType::q4_0].data();
     } else if (int8 && is_q8x256_type(a.type)) {
       a.xq = xq256.data();
       a.xq_row_bytes = x_row_bytes = row256;
-      if (want_supers && (a.type == GgmlType::q4_k || a.type == GgmlType::q5_k)) a.xsupers = xsupers.data();
+    }
+    switch (decode_prep(isa, a.type, T)) {
+      case DecodePrep::groups_q8_0: a.xgroups = xgroups[0].data(); break;
+      case DecodePrep::groups_q4_0: a.xgroups = xgroups[1].data(); break;
+      case DecodePrep::supers: a.xsupers = xsupers.data(); break;
+      case DecodePrep::none: break;
     }
     const bool amx = isa == Isa::amx && amx_takes(a.type, T);
     if (amx && is_bf16_amx_type(a.type))

@@ -195,7 +195,6 @@ struct Blocks32 {
   }
 };
 
-
 // An empty asm that takes and returns v in a register: the integer sums of the K-quant tiles
 // are added in source order instead of being reassociated by g++ into one chain at the end of
 // the block, which kept every product of the block alive at once (with C = 4 rows, spilled to

@@ -246,12 +246,15 @@ void group_rows(const MatmulArgs& a, const std::size_t* n) {
   for (int p = 0; p < P; ++p) a.y[n[p]] = hsum(_mm512_add_ps(acc[p][0], acc[p][1]));
 }
 
+// group_rows as a row kernel for int8_decode (one activation row only).
 template <class Pairs>
-void group_decode(const MatmulArgs& a, std::size_t n0, std::size_t n1) {
-  decode_pairs(
-      n0, n1, [&](const std::size_t* rows) { group_rows<Pairs, 2>(a, rows); },
-      [&](const std::size_t* rows) { group_rows<Pairs, 1>(a, rows); });
-}
+struct Groups {
+  template <int P, int C>
+  static void rows(const MatmulArgs& a, const std::size_t* n, std::size_t) {
+    static_assert(C == 1, "decode only (X prepared: MatmulArgs::xgroups)");
+    group_rows<Pairs, P>(a, n);
+  }
+};
 
 // ---- Q4_K / Q5_K / Q6_K: 64 weights per 512-bit register, VPMADDUBSW then VPDPWSSD ----
 // As the AVX2 kernels: unsigned quant values times signed activations in 16-bit pairs, then the
@@ -1210,8 +1213,8 @@ void PONDER_AVX512_ENTRY(const MatmulArgs& a, std::size_t n0, std::size_t n1, st
     case GgmlType::f32: float_block<Avx512, GgmlType::f32>(a, n0, n1, t0, t1); break;
     case GgmlType::f16: float_block<Avx512, GgmlType::f16>(a, n0, n1, t0, t1); break;
     case GgmlType::bf16: float_block<Avx512, GgmlType::bf16>(a, n0, n1, t0, t1); break;
-    case GgmlType::q8_0: group_decode<Q8_0Pairs>(a, n0, n1); break;
-    case GgmlType::q4_0: group_decode<Q4_0Pairs>(a, n0, n1); break;
+    case GgmlType::q8_0: int8_decode<Groups<Q8_0Pairs>>(a, n0, n1); break;
+    case GgmlType::q4_0: int8_decode<Groups<Q4_0Pairs>>(a, n0, n1); break;
     case GgmlType::q4_k: int8_decode<QK45<false>>(a, n0, n1); break;
     case GgmlType::q5_k: int8_decode<QK45<true>>(a, n0, n1); break;
     case GgmlType::q6_k: int8_decode<Q6K>(a, n0, n1); break;
