@@ -171,7 +171,10 @@ TEST_CASE("cuda ops: the sampler", "[cuda][ops][sample]") {
   for (int i = 0; i < 20; ++i) z += q[i] = std::exp((finite[order[i]] - finite[order[0]]) / 0.7);
   for (double& v : q) v /= z;
   std::size_t keep_p = 0, keep_m = 0;
-  for (double cum = 0; keep_p < 20 && cum < 0.8;) cum += q[keep_p++];
+  double before_last = 0;
+  for (double cum = 0; keep_p < 20 && cum < 0.8;) before_last = cum, cum += q[keep_p++];
+  // top-p in the middle of the last kept token's step, so float sums on the device keep the same set
+  p.top_p = static_cast<float>(before_last + q[keep_p - 1] / 2);
   while (keep_m < 20 && q[keep_m] >= 0.05 * q[0]) ++keep_m;
   const std::vector<double> prob(q.begin(), q.begin() + static_cast<long>(std::min(keep_p, keep_m)));
   double kept = 0;
