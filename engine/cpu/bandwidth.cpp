@@ -23,7 +23,7 @@ double seconds_since(Clock::time_point t0) {
 // Two sequential streams (the two halves of the chunk), two 32-byte loads from each per
 // iteration: on the 2-core VM this read 5-10% faster than one stream of the whole chunk
 // (31-33 against 29.5-30.5 GB/s on two threads, best of 5, three rounds), and the matmul kernels
-// read their rows in two streams per thread too; software prefetch made it slower.
+// read their rows in two (or four) streams per thread too; software prefetch made it slower.
 __attribute__((target("avx2"))) std::uint64_t read_avx2(const unsigned char* p, std::size_t n) {
   const unsigned char* q = p + n / 2;
   __m256i a = _mm256_setzero_si256(), b = a, c = a, d = a;

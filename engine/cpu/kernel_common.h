@@ -125,32 +125,32 @@ inline void prefetch_block(const unsigned char* w, int bytes) {
 // short streams, which the prefetchers follow badly: F16 rows of 1536 ran at half the speed of
 // rows of 8960), with four accumulators over interleaved runs of kLanes for the FMA latency. (Its
 // rounding differs from the prefill tiles' one chain per output; T = 1 always comes here,
-// whatever the thread count.) P rows side by side (P = 2: the rows n[0] and n[1] come from the
-// two halves of a task, two sequential streams per thread, as the block kernels in decode); each
-// row goes through the same instructions whatever P is.
+// whatever the thread count.) P rows side by side (from decode_rows: P sequential streams per
+// thread, as the block kernels in decode); each row goes through the same instructions whatever
+// P is.
 template <class V, GgmlType Ty, int P>
 void float_gemv_rows(const MatmulArgs& a, const std::size_t* n) {
   using Vec = typename V::Vec;
   const unsigned char* w[P];
-#pragma GCC unroll 2
+#pragma GCC unroll 4
   for (int p = 0; p < P; ++p) w[p] = a.w + n[p] * a.w_row_bytes;
   const float* x = a.x;
   const std::size_t K = a.K;
   Vec acc[P][4];
-#pragma GCC unroll 2
+#pragma GCC unroll 4
   for (int p = 0; p < P; ++p) acc[p][0] = acc[p][1] = acc[p][2] = acc[p][3] = V::zero();
   constexpr std::size_t kBytes = Ty == GgmlType::f32 ? 4 : 2, kStep = 4 * V::kLanes;
   std::size_t k = 0;
   for (; k + kStep <= K; k += kStep) {
-#pragma GCC unroll 2
+#pragma GCC unroll 4
     for (int p = 0; p < P; ++p)
 #pragma GCC unroll 4
       for (std::size_t off = 0; off < kStep * kBytes; off += 64)
         _mm_prefetch(reinterpret_cast<const char*>(w[p] + kBytes * k + off) + kPrefetchAhead, _MM_HINT_T0);
-#pragma GCC unroll 2
+#pragma GCC unroll 4
     for (int p = 0; p < P; ++p) V::template gemv_step<Ty>(w[p], x, k, acc[p]);
   }
-#pragma GCC unroll 2
+#pragma GCC unroll 4
   for (int p = 0; p < P; ++p) {
     std::size_t kk = k;
     for (; kk + V::kLanes <= K; kk += V::kLanes)
@@ -214,26 +214,33 @@ void float_rows(const MatmulArgs& a, std::size_t n, std::size_t t0, std::size_t 
   }
 }
 
-// Decode (T = 1) of rows [n0, n1): the first half of the rows beside the second half, two
-// sequential streams per thread: two(rows) takes rows[0], rows[1]; one(rows) the last of an odd
-// count.
-template <class Two, class One>
-inline void decode_pairs(std::size_t n0, std::size_t n1, Two two, One one) {
-  const std::size_t half_rows = (n1 - n0) / 2;
-  for (std::size_t i = 0; i < half_rows; ++i) {
-    const std::size_t rows[2] = {n0 + i, n0 + half_rows + i};
-    two(rows);
+// Decode (T = 1) of rows [n0, n1) as P sequential streams per thread: the task's rows cut into P
+// runs, row i of each side by side: many(rows) takes rows[0..P); one(rows) each of the last
+// (n1 - n0) % P rows. P = 4 where the kernel has the registers and the compute margin (the
+// vector path's kDecodeRows, int8_decode's P): in alternating windows on the 2-core Zen 4 VM
+// (1.5B shape, 2 threads), against P = 2, whole decode steps were faster by 2.6% (Q8_0) and 3.2%
+// (F16) in its slow minutes, 1.5% (Q8_0) in its fast ones; the K = 8960 product (ffn_down) by
+// 2-4% (Q8_0) and 12% (F16): X's pass serves 4 rows, so there is less of it in L1 per byte of
+// weights. Q4_0 and the K-quants, compute-bound, were slower with 4 (their ffn_down by 4-11%).
+template <int P, class Many, class One>
+inline void decode_rows(std::size_t n0, std::size_t n1, Many many, One one) {
+  const std::size_t run = (n1 - n0) / P;
+  for (std::size_t i = 0; i < run; ++i) {
+    std::size_t rows[P];
+#pragma GCC unroll 4
+    for (int p = 0; p < P; ++p) rows[p] = n0 + p * run + i;
+    many(rows);
   }
-  if ((n1 - n0) % 2) {
-    const std::size_t last[1] = {n1 - 1};
+  for (std::size_t n = n0 + P * run; n < n1; ++n) {
+    const std::size_t last[1] = {n};
     one(last);
   }
 }
 
 template <class V, GgmlType Ty>
 void float_decode(const MatmulArgs& a, std::size_t n0, std::size_t n1) {
-  decode_pairs(
-      n0, n1, [&](const std::size_t* rows) { float_gemv_rows<V, Ty, 2>(a, rows); },
+  decode_rows<V::kDecodeRows>(
+      n0, n1, [&](const std::size_t* rows) { float_gemv_rows<V, Ty, V::kDecodeRows>(a, rows); },
       [&](const std::size_t* rows) { float_gemv_rows<V, Ty, 1>(a, rows); });
 }
 
@@ -378,12 +385,12 @@ void packed_block(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size
 // ---- Block types ----
 
 // The work of a block kernel (Kernel::rows<P, C>(a, n, t): weight rows n[0..P) x activation rows
-// [t, t + C)). Decode (T = 1) pairs the rows as decode_pairs does; prefill (the AVX2 path's)
-// takes one weight row x up to 4 activation rows.
-template <class Kernel>
+// [t, t + C)). Decode (T = 1) takes P rows at a time as decode_rows gives them; prefill (the AVX2
+// path's) one weight row x up to 4 activation rows.
+template <class Kernel, int P = 2>
 void int8_decode(const MatmulArgs& a, std::size_t n0, std::size_t n1) {
-  decode_pairs(
-      n0, n1, [&](const std::size_t* rows) { Kernel::template rows<2, 1>(a, rows, 0); },
+  decode_rows<P>(
+      n0, n1, [&](const std::size_t* rows) { Kernel::template rows<P, 1>(a, rows, 0); },
       [&](const std::size_t* rows) { Kernel::template rows<1, 1>(a, rows, 0); });
 }
 

@@ -291,7 +291,7 @@ void split(Job& j, std::size_t x_row_bytes, unsigned threads, bool amx, bool pac
     return;
   }
   if (T == 1) {
-    // Decode: one task per thread, a contiguous share of the rows each (read in two streams by
+    // Decode: one task per thread, a contiguous share of the rows each (read in 2 or 4 streams by
     // the kernels). Against tasks of 256 KiB of rows handed to whichever thread came free
     // (set_decode_small_tasks), whole decode steps were faster in most alternating windows of 8
     // steps (bench_decode_split, 1.5B shape, 2 threads): Q8_0 +1.6 to +5% (24-45 windows of

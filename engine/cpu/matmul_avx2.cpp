@@ -45,6 +45,7 @@ inline __m256 load8(const unsigned char* row, std::size_t k) {
 struct Avx2 {
   using Vec = __m256;
   static constexpr std::size_t kLanes = 8;
+  static constexpr int kDecodeRows = 2;  // 4 rows' 16 accumulators would fill the 16 registers
   static Vec zero() { return _mm256_setzero_ps(); }
   static Vec loadx(const float* x) { return _mm256_loadu_ps(x); }
   template <GgmlType Ty>

@@ -84,6 +84,7 @@ inline __m512 load16(const unsigned char* row, std::size_t k) {
 struct Avx512 {
   using Vec = __m512;
   static constexpr std::size_t kLanes = 16;
+  static constexpr int kDecodeRows = 4;  // decode_rows
   static Vec zero() { return _mm512_setzero_ps(); }
   static Vec loadx(const float* x) { return _mm512_loadu_ps(x); }
   template <GgmlType Ty>
@@ -173,14 +174,14 @@ struct Q4_0Pairs {
   }
 };
 
-// Weight rows n[0..P) (two side by side: two streams per thread), one activation row. The pairs
+// Weight rows n[0..P) (from decode_rows: P streams per thread), one activation row. The pairs
 // of blocks alternate between two accumulators per row; an odd last block is a pair with zeros.
 template <class Pairs, int P>
 void group_rows(const MatmulArgs& a, const std::size_t* n) {
   constexpr std::size_t kBytes = Pairs::kBytes, kGroup = 16 * kBytes;
   const unsigned char* w[P];
   __m512 acc[P][2];
-#pragma GCC unroll 2
+#pragma GCC unroll 4
   for (int p = 0; p < P; ++p) {
     w[p] = a.w + n[p] * a.w_row_bytes;
     acc[p][0] = acc[p][1] = _mm512_setzero_ps();
@@ -194,7 +195,7 @@ void group_rows(const MatmulArgs& a, const std::size_t* n) {
     __m512 scales[P];
     auto scales_of = [&](std::size_t first) {
       const std::size_t count = blocks - first < 4 ? blocks - first : 4;
-#pragma GCC unroll 2
+#pragma GCC unroll 4
       for (int p = 0; p < P; ++p) {
         const unsigned char* at = w[p] + g * kGroup + first * kBytes;
         // (A constant count for the usual case: its loop unrolled.)
@@ -207,7 +208,7 @@ void group_rows(const MatmulArgs& a, const std::size_t* n) {
     auto pair = [&]<bool Two, int U>(std::size_t j) {
       const __m512i xq = _mm512_load_si512(x.qs + 64 * j);
       const __m512i start = _mm512_maskz_permutexvar_epi32(0x0101, pair_lanes(j), starts);
-#pragma GCC unroll 2
+#pragma GCC unroll 4
       for (int p = 0; p < P; ++p)
         acc[p][U] = Pairs::template step<Two>(w[p] + g * kGroup + 2 * j * kBytes, xq, start,
                                               _mm512_permutexvar_ps(pair_lanes(j % 2), scales[p]), acc[p][U]);
@@ -219,7 +220,7 @@ void group_rows(const MatmulArgs& a, const std::size_t* n) {
         // Lines ahead of the 4 blocks' bytes (a few twice), spread over the group.
 #pragma GCC unroll 4
         for (std::size_t off = 0; off < 4 * kBytes; off += 64)
-#pragma GCC unroll 2
+#pragma GCC unroll 4
           for (int p = 0; p < P; ++p)
             _mm_prefetch(reinterpret_cast<const char*>(w[p] + g * kGroup + 2 * j * kBytes + off) + kPrefetchAhead,
                          _MM_HINT_T0);
@@ -242,7 +243,7 @@ void group_rows(const MatmulArgs& a, const std::size_t* n) {
       }
     }
   }
-#pragma GCC unroll 2
+#pragma GCC unroll 4
   for (int p = 0; p < P; ++p) a.y[n[p]] = hsum(_mm512_add_ps(acc[p][0], acc[p][1]));
 }
 
@@ -1213,7 +1214,7 @@ void PONDER_AVX512_ENTRY(const MatmulArgs& a, std::size_t n0, std::size_t n1, st
     case GgmlType::f32: float_block<Avx512, GgmlType::f32>(a, n0, n1, t0, t1); break;
     case GgmlType::f16: float_block<Avx512, GgmlType::f16>(a, n0, n1, t0, t1); break;
     case GgmlType::bf16: float_block<Avx512, GgmlType::bf16>(a, n0, n1, t0, t1); break;
-    case GgmlType::q8_0: int8_decode<Groups<Q8_0Pairs>>(a, n0, n1); break;
+    case GgmlType::q8_0: int8_decode<Groups<Q8_0Pairs>, 4>(a, n0, n1); break;
     case GgmlType::q4_0: int8_decode<Groups<Q4_0Pairs>>(a, n0, n1); break;
     case GgmlType::q4_k: int8_decode<QK45<false>>(a, n0, n1); break;
     case GgmlType::q5_k: int8_decode<QK45<true>>(a, n0, n1); break;
