@@ -104,12 +104,19 @@ inline float load1(const unsigned char* row, std::size_t k) {
   }
 }
 
-// The vector path V of a kernel file provides: Vec, kLanes, zero(), loadx(const float*),
+// The vector path V of a kernel file provides: Vec, kLanes, kDecodeRows (decode_rows),
+// kDecodePrefetch (kPrefetchAhead), zero(), loadx(const float*),
 // loadw<Ty>(row, k) (kLanes weights widened), fma(w, x, acc), add(a, b), hsum(Vec), and
 // gemv_step<Ty>(row, x, k, acc[4]): acc[u] += weights and x at k + u kLanes, u < 4.
 
-// Decode streams the weights: prefetch this far ahead of the loads (past the end of a row is
-// the next row, or harmlessly nothing).
+// Decode streams the weights: the kernels that prefetch do it this far ahead of their loads
+// (past the end of a row is the next row, or harmlessly nothing). The AVX-512 decode of the float
+// types and Q8_0 does not prefetch: in alternating windows on the 2-core Zen 4 VM (1.5B shape, 2
+// threads, 4 rows side by side), whole decode steps without it were faster by 4-7% in its slow
+// minutes (~34 GB/s) and 12% (Q8_0) to 17% (F16) in its fast ones (~58 GB/s); the K = 8960
+// product (ffn_down) by 7% and 15% (Q8_0). The compute-bound kernels (Q4_0, the K-quants) were
+// the same either way or slower without it; the AVX2 ones were the same on that VM and faster
+// with it on a Zen 3.
 constexpr std::size_t kPrefetchAhead = 2048;
 
 // Decode (C = 1 activation row) streams the rows: every line of a block of `bytes` at w,
@@ -142,11 +149,12 @@ void float_gemv_rows(const MatmulArgs& a, const std::size_t* n) {
   constexpr std::size_t kBytes = Ty == GgmlType::f32 ? 4 : 2, kStep = 4 * V::kLanes;
   std::size_t k = 0;
   for (; k + kStep <= K; k += kStep) {
+    if constexpr (V::kDecodePrefetch)
 #pragma GCC unroll 4
-    for (int p = 0; p < P; ++p)
+      for (int p = 0; p < P; ++p)
 #pragma GCC unroll 4
-      for (std::size_t off = 0; off < kStep * kBytes; off += 64)
-        _mm_prefetch(reinterpret_cast<const char*>(w[p] + kBytes * k + off) + kPrefetchAhead, _MM_HINT_T0);
+        for (std::size_t off = 0; off < kStep * kBytes; off += 64)
+          _mm_prefetch(reinterpret_cast<const char*>(w[p] + kBytes * k + off) + kPrefetchAhead, _MM_HINT_T0);
 #pragma GCC unroll 4
     for (int p = 0; p < P; ++p) V::template gemv_step<Ty>(w[p], x, k, acc[p]);
   }
@@ -218,10 +226,11 @@ void float_rows(const MatmulArgs& a, std::size_t n, std::size_t t0, std::size_t 
 // runs, row i of each side by side: many(rows) takes rows[0..P); one(rows) each of the last
 // (n1 - n0) % P rows. P = 4 where the kernel has the registers and the compute margin (the
 // vector path's kDecodeRows, int8_decode's P): in alternating windows on the 2-core Zen 4 VM
-// (1.5B shape, 2 threads), against P = 2, whole decode steps were faster by 2.6% (Q8_0) and 3.2%
-// (F16) in its slow minutes, 1.5% (Q8_0) in its fast ones; the K = 8960 product (ffn_down) by
-// 2-4% (Q8_0) and 12% (F16): X's pass serves 4 rows, so there is less of it in L1 per byte of
-// weights. Q4_0 and the K-quants, compute-bound, were slower with 4 (their ffn_down by 4-11%).
+// (1.5B shape, 2 threads, no software prefetch either way), against P = 2, whole decode steps
+// were faster by 2.6% (Q8_0) and 3.2% (F16) in its slow minutes, 1.5% (Q8_0) in its fast ones;
+// the K = 8960 product (ffn_down) by 2-4% (Q8_0) and 12% (F16): X's pass serves 4 rows, so there
+// is less of it in L1 per byte of weights. Q4_0 and the K-quants, compute-bound, were slower
+// with 4 (their ffn_down by 4-11%).
 template <int P, class Many, class One>
 inline void decode_rows(std::size_t n0, std::size_t n1, Many many, One one) {
   const std::size_t run = (n1 - n0) / P;

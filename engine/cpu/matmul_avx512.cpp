@@ -85,6 +85,7 @@ struct Avx512 {
   using Vec = __m512;
   static constexpr std::size_t kLanes = 16;
   static constexpr int kDecodeRows = 4;  // decode_rows
+  static constexpr bool kDecodePrefetch = false;  // kPrefetchAhead
   static Vec zero() { return _mm512_setzero_ps(); }
   static Vec loadx(const float* x) { return _mm512_loadu_ps(x); }
   template <GgmlType Ty>
@@ -110,11 +111,12 @@ struct Avx512 {
 //   that a half's lanes add up to the block's exact dot product; the pair's two scales are picked
 //   from the 4 by a permutation; then one conversion and FMA.
 // X's registers are loaded once for both rows of a step. X takes 1.25 bytes per value (K = 8960:
-// 11 KB, in L1 beside the weights' prefetched lines; at 3 bytes a value, the weights' lines were
+// 11 KB, in L1 beside the weights' lines; at 3 bytes a value, the weights' prefetched lines were
 // evicted before their use and a GEMV of 1536 x 8960 Q8_0 rows read ~35% less per second).
 // Against per-pair conversions of the scales (and of X, by pairs of BlockQ8x32), Q8_0 takes
 // about 7 vector instructions per pair and row instead of about 20 (Q4_0 about 9: its nibbles).
-// Only whole groups prefetch: rows of fewer than 16 blocks (K < 512) stream without it.
+// Q4_0 prefetches (kPrefetchAhead), in whole groups only: rows of fewer than 16 blocks (K < 512)
+// stream without it.
 
 // Lanes 0-7 from lane 2 j, lanes 8-15 from lane 2 j + 1: pair j's (j < 8) of 16 values.
 alignas(64) constexpr std::int32_t kPairLanes[8][16] = {
@@ -150,6 +152,7 @@ inline __m128 group_scales(const unsigned char* w, std::size_t blocks) {
 // lanes), the lanes started at `start`.
 struct Q8_0Pairs {
   static constexpr std::size_t kBytes = 34;
+  static constexpr bool kPrefetch = false;  // kPrefetchAhead
   template <bool Two>
   static __m512 step(const unsigned char* w, __m512i xq, __m512i start, __m512 scales, __m512 acc) {
     const __m512i q = Two ? join256(load256(w + 2), load256(w + kBytes + 2)) : zext256(load256(w + 2));
@@ -163,6 +166,7 @@ struct Q8_0Pairs {
 // nibbles, then block b + 1's.
 struct Q4_0Pairs {
   static constexpr std::size_t kBytes = 18;
+  static constexpr bool kPrefetch = true;
   template <bool Two>
   static __m512 step(const unsigned char* w, __m512i xq, __m512i start, __m512 scales, __m512 acc) {
     const __m256i q = _mm256_set_m128i(Two ? load128(w + kBytes + 2) : _mm_setzero_si128(), load128(w + 2));
@@ -218,12 +222,13 @@ void group_rows(const MatmulArgs& a, const std::size_t* n) {
       for (std::size_t j = 0; j < 8; j += 2) {
         scales_of(2 * j);
         // Lines ahead of the 4 blocks' bytes (a few twice), spread over the group.
+        if constexpr (Pairs::kPrefetch)
 #pragma GCC unroll 4
-        for (std::size_t off = 0; off < 4 * kBytes; off += 64)
+          for (std::size_t off = 0; off < 4 * kBytes; off += 64)
 #pragma GCC unroll 4
-          for (int p = 0; p < P; ++p)
-            _mm_prefetch(reinterpret_cast<const char*>(w[p] + g * kGroup + 2 * j * kBytes + off) + kPrefetchAhead,
-                         _MM_HINT_T0);
+            for (int p = 0; p < P; ++p)
+              _mm_prefetch(reinterpret_cast<const char*>(w[p] + g * kGroup + 2 * j * kBytes + off) + kPrefetchAhead,
+                           _MM_HINT_T0);
         pair.template operator()<true, 0>(j);
         pair.template operator()<true, 1>(j + 1);
       }
