@@ -5,10 +5,13 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cli/backend_setup.h"
@@ -30,10 +33,13 @@ constexpr const char* kHelp = R"(Usage: ponder bench [--model M] [-p N] [-n N] [
 
 Measures the model on this machine (its GPU, or its CPU): prefill of a prompt of -p tokens (pp) and decode of
 -n tokens one at a time after it (tg), in tokens/s, as llama-bench reports them; the memory read
-bandwidth measured on the spot (the CPU's with the same threads, before and after the run, the
-higher reading; or the GPU's copy bandwidth), and decode's ratio to the limit it sets: bandwidth ÷
-the bytes a decode step reads (every weight but the embedding table, of which one row, plus the
-KV cache so far; the mean over the run). Token ids are arbitrary: speed does not depend on them.
+bandwidth measured on the spot, and decode's ratio to the limit it sets: bandwidth ÷ the bytes a
+decode step reads (every weight but the embedding table, of which one row, plus the KV cache so
+far; the mean over the run). The bandwidth: the GPU's copy bandwidth; or the CPU's, read with the
+same threads beside every window of 8 decode steps (one pass over the weights decode reads, up
+to 512 MiB; each window's limit from the higher of the readings around it, weighted by the
+window's time), or for a model under 256 MiB before and after the run (the higher reading).
+Token ids are arbitrary: speed does not depend on them.
 
 Options:
   --model M          A GGUF file, a snapshot folder, ollama:NAME[:TAG] or hf:ORG/NAME.
@@ -49,6 +55,31 @@ Options:
                      cache serves them; only the rest is prefilled).
   -h, --help         Show this help.
 )";
+
+constexpr std::size_t kWindow = 8;  // decode steps between two readings of the bandwidth
+
+// What decode reads of the weights (all but the embedding table, unless it is also the output),
+// in address order, adjacent ones joined, cut at `budget` bytes: where the bandwidth beside the
+// decode windows is read. Empty for a model under 256 MiB (within reach of the caches).
+std::vector<cpu::ReadSpan> decode_read_spans(const Model& model, std::size_t budget) {
+  std::vector<cpu::ReadSpan> all;
+  const Weight& embd = model.weights().tok_embd;
+  const bool tied = !model.weights().output.present();
+  for (const auto& [name, w] : model.named_weights())
+    if (w->present() && (w != &embd || tied)) all.push_back({w->data, static_cast<std::size_t>(w->bytes)});
+  std::sort(all.begin(), all.end(), [](const cpu::ReadSpan& a, const cpu::ReadSpan& b) { return a.data < b.data; });
+  std::vector<cpu::ReadSpan> spans;
+  std::size_t total = 0;
+  for (const cpu::ReadSpan& s : all) {
+    if (total >= budget) break;
+    const std::size_t take = std::min(s.bytes, budget - total);
+    if (!spans.empty() && spans.back().data + spans.back().bytes == s.data) spans.back().bytes += take;
+    else spans.push_back({s.data, take});
+    total += take;
+  }
+  if (total < (std::size_t{256} << 20)) spans.clear();
+  return spans;
+}
 
 // --shared: time to first token, cold and with a shared prefix in the Engine's cache.
 int bench_ttft(std::unique_ptr<Model> model, const ModelRef& ref, const BackendOptions& opt, BackendChoice choice,
@@ -187,19 +218,28 @@ int cmd_bench(const std::vector<std::string>& args) {
     std::fprintf(stderr, "ponder bench: %s\n", error.c_str());
     return 1;
   }
-  // The CPU's read bandwidth moves from minute to minute on a shared machine: it is measured
-  // before the run too (on 256 MiB, before the weights are paged in, so that the peak RSS stays
-  // the run's) and after it, and the limit uses the higher reading.
+  // The CPU's read bandwidth moves from minute to minute on a shared machine (the 2-core VM of
+  // bench/RESULTS.md: 34 GB/s in some minutes, 55-62 in others, changing within a run). It is
+  // read before the run (on 256 MiB, before the weights are paged in, so that the peak RSS stays
+  // the run's) and after it; and, for a model of at least 256 MiB, beside every window of 8
+  // decode steps, by one pass over up to 512 MiB of the weights decode reads (already in memory:
+  // nothing is added to the RSS). Each window's limit is then the higher of the readings just
+  // before and just after it, and decode is compared with the limit of the minutes it ran in.
   const bool gpu = backend->name() == "cuda";
+  cpu::ThreadPool read_pool(opt.threads);
   double bandwidth_before = 0;
-  if (!gpu) {
-    cpu::ThreadPool pool(opt.threads);
-    bandwidth_before = cpu::read_bandwidth(pool, 5, std::size_t{256} << 20);
-  }
+  if (!gpu) bandwidth_before = cpu::read_bandwidth(read_pool, 5, std::size_t{256} << 20);
+  const std::vector<cpu::ReadSpan> spans = gpu ? std::vector<cpu::ReadSpan>{} : decode_read_spans(*model, std::size_t{512} << 20);
+  std::vector<double> readings;  // beside the decode windows
+  auto read_weights = [&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));  // the backend's threads stop spinning
+    readings.push_back(cpu::read_spans(read_pool, spans.data(), spans.size()));
+  };
   const std::uint32_t real = model->tokens().n_tokens;
   BenchTimes times;
   if (!time_prefill_decode(*backend, bench_tokens(static_cast<std::size_t>(p), real, 0), static_cast<std::size_t>(n),
-                           model->config().n_vocab, real, &times, &error)) {
+                           model->config().n_vocab, real, &times, &error, spans.empty() ? 0 : kWindow,
+                           spans.empty() ? std::function<void()>{} : std::function<void()>{read_weights})) {
     std::fprintf(stderr, "ponder bench: %s\n", error.c_str());
     return 1;
   }
@@ -211,8 +251,20 @@ int cmd_bench(const std::vector<std::string>& args) {
   // GPU's copy bandwidth (bytes read + written) for the CUDA backend, else the CPU's read
   // bandwidth (the higher of this reading and the one before the run).
   backend.reset();
-  cpu::ThreadPool pool(opt.threads);
-  const double bandwidth = gpu ? cuda::copy_bandwidth(&error) : std::max(bandwidth_before, cpu::read_bandwidth(pool, 5));
+  cpu::ThreadPool& pool = read_pool;  // its size is the threads reported
+  const double bandwidth_after = gpu ? 0 : cpu::read_bandwidth(pool, 5);
+  double best = std::max(bandwidth_before, bandwidth_after);
+  for (double r : readings) best = std::max(best, r);
+  // Beside the windows: the time-weighted mean of each window's limit (the higher reading of the
+  // two around it), so that tg ÷ limit is the time decode would take at the limits over the time
+  // it took. Otherwise the higher reading of before and after.
+  double bandwidth = gpu ? cuda::copy_bandwidth(&error) : std::max(bandwidth_before, bandwidth_after);
+  if (!spans.empty()) {
+    double weighted = 0;
+    for (std::size_t w = 0; w < times.window_s.size(); ++w)
+      weighted += times.window_s[w] * std::max(readings[w], readings[w + 1]);
+    bandwidth = weighted / decode_s;
+  }
 
   const double pp = static_cast<double>(p) / prefill_s, tg = static_cast<double>(n) / decode_s;
   // What one decode step reads: the weights (one row of the embedding table) and, per layer, the
@@ -233,6 +285,9 @@ int cmd_bench(const std::vector<std::string>& args) {
                         {"prefill_tokens_per_s", pp},
                         {"decode_tokens_per_s", tg},
                         {"bandwidth_gb_per_s", bandwidth},
+                        {"bandwidth_read", gpu ? "GPU copy" : spans.empty() ? "before and after" : "beside decode"},
+                        {"bandwidth_readings_gb_per_s", readings},
+                        {"bandwidth_best_gb_per_s", gpu ? bandwidth : best},
                         {"decode_limit_tokens_per_s", limit},
                         {"weight_bytes", model->weight_bytes()},
                         {"decode_step_bytes", step_bytes},
@@ -252,9 +307,17 @@ int cmd_bench(const std::vector<std::string>& args) {
   if (gpu)
     std::printf("\nGPU copy bandwidth %.1f GB/s (%s); peak RSS %s\n", bandwidth, cuda::describe_device().c_str(),
                 format_bytes(peak_rss).c_str());
-  else
-    std::printf("\nread bandwidth %.1f GB/s (%u threads); a decode step reads %s; peak RSS %s\n", bandwidth,
-                pool.size(), format_bytes(static_cast<std::uint64_t>(step_bytes)).c_str(), format_bytes(peak_rss).c_str());
+  else {
+    std::printf("\nread bandwidth %.1f GB/s (%u threads)", bandwidth, pool.size());
+    if (!readings.empty()) {
+      const auto [lo, hi] = std::minmax_element(readings.begin(), readings.end());
+      std::printf(" beside the decode windows of %zu steps (%zu readings, %.1f-%.1f; the best before or after the run "
+                  "%.1f)",
+                  kWindow, readings.size(), *lo, *hi, std::max(bandwidth_before, bandwidth_after));
+    }
+    std::printf("; a decode step reads %s; peak RSS %s\n", format_bytes(static_cast<std::uint64_t>(step_bytes)).c_str(),
+                format_bytes(peak_rss).c_str());
+  }
   return 0;
 }
 

@@ -12,7 +12,8 @@ std::vector<std::int32_t> bench_tokens(std::size_t n, std::uint32_t real, std::s
 }
 
 bool time_prefill_decode(Backend& backend, const std::vector<std::int32_t>& prompt, std::size_t n,
-                         std::uint32_t n_vocab, std::uint32_t real, BenchTimes* out, std::string* error) {
+                         std::uint32_t n_vocab, std::uint32_t real, BenchTimes* out, std::string* error,
+                         std::size_t window, const std::function<void()>& between) {
   using Clock = std::chrono::steady_clock;
   auto since = [](Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); };
   std::vector<float> logits(n_vocab);
@@ -21,13 +22,23 @@ bool time_prefill_decode(Backend& backend, const std::vector<std::int32_t>& prom
   auto t0 = Clock::now();
   if (!backend.eval(prompt.data(), prompt.size(), logits.data(), 1, error)) return false;
   out->prefill_s = since(t0);
-  t0 = Clock::now();
   std::int32_t id = prompt.back();
-  for (std::size_t i = 0; i < n; ++i) {
-    if (!backend.eval(&id, 1, logits.data(), 1, error)) return false;
-    id = static_cast<std::int32_t>(std::max_element(logits.begin(), logits.begin() + real) - logits.begin());
+  if (window == 0) window = n;
+  out->decode_s = 0;
+  out->window_s.clear();
+  for (std::size_t done = 0; done < n;) {
+    if (between) between();
+    const std::size_t steps = std::min(window, n - done);
+    t0 = Clock::now();
+    for (std::size_t i = 0; i < steps; ++i) {
+      if (!backend.eval(&id, 1, logits.data(), 1, error)) return false;
+      id = static_cast<std::int32_t>(std::max_element(logits.begin(), logits.begin() + real) - logits.begin());
+    }
+    out->window_s.push_back(since(t0));
+    out->decode_s += out->window_s.back();
+    done += steps;
   }
-  out->decode_s = since(t0);
+  if (between) between();
   return true;
 }
 

@@ -3,6 +3,7 @@
 // then decode one token at a time. Token ids are arbitrary: speed does not depend on them.
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -16,13 +17,18 @@ std::vector<std::int32_t> bench_tokens(std::size_t n, std::uint32_t real, std::s
 struct BenchTimes {
   double prefill_s = 0;  // the whole prompt in one eval
   double decode_s = 0;   // the n steps after it
+  /// With windows: the decode time of each window (their sum is decode_s).
+  std::vector<double> window_s;
 };
 
 /// Pages the weights in with an untimed first token (then truncated), times the prefill of
 /// `prompt`, then `n` decode steps (each token the argmax of the last logits over the first
 /// `real` rows), from an empty cache. The backend's context must hold prompt.size() + n
-/// positions. False, with *error, when the backend fails.
+/// positions. With `window` > 0 the steps are timed in windows of that many (the last may be
+/// shorter), and `between`, if given, runs untimed before the first window and after each. False,
+/// with *error, when the backend fails.
 bool time_prefill_decode(Backend& backend, const std::vector<std::int32_t>& prompt, std::size_t n,
-                         std::uint32_t n_vocab, std::uint32_t real, BenchTimes* out, std::string* error);
+                         std::uint32_t n_vocab, std::uint32_t real, BenchTimes* out, std::string* error,
+                         std::size_t window = 0, const std::function<void()>& between = {});
 
 }  // namespace ponder

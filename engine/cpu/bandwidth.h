@@ -12,4 +12,14 @@ namespace ponder::cpu {
 /// read as two sequential streams (its halves).
 double read_bandwidth(ThreadPool& pool, int passes, std::size_t bytes = std::size_t{1} << 30);
 
+/// Memory that is already there (mapped weights, say), in pieces.
+struct ReadSpan {
+  const unsigned char* data;
+  std::size_t bytes;
+};
+
+/// One timed pass of `pool`'s threads over the spans, read as read_bandwidth reads its buffer (1
+/// MiB chunks, each as two streams): GB/s. Spans far beyond the caches measure memory.
+double read_spans(ThreadPool& pool, const ReadSpan* spans, std::size_t n_spans);
+
 }  // namespace ponder::cpu

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "support/run_ponder.h"
 #include "support/temp_dir.h"
@@ -272,4 +273,36 @@ TEST_CASE("ponder bench reports prefill and decode speed against the bandwidth l
   CHECK(run_ponder("bench --model " + path + " -p 16 -n 2 --kv q4_0").status == 2);
   CHECK(run_ponder("bench --model " + path + " -p 0").status == 2);
   CHECK(run_ponder("bench --model " + path + " -p 64 -n 64 --ctx 100").status == 2);
+}
+
+TEST_CASE("ponder bench reads the bandwidth beside its decode windows from the weights in place", "[cli][bench]") {
+  // 365 MB of F16 weights (12 layers of 1024 x 4096): past the 256 MiB under which bench reads
+  // its limit only before and after the run.
+  TempDir dir;
+  std::string error;
+  const std::string path = (dir.path() / "m.gguf").string();
+  ponder::test::TestModelSpec spec;
+  spec.n_embd = 1024, spec.n_ff = 4096, spec.n_layer = 12, spec.n_head = 8, spec.n_head_kv = 2;
+  REQUIRE(ponder::test::write_gguf(spec, ponder::GgmlType::f16, path, &error));
+  Run json = run_ponder("bench --model " + path + " -p 4 -n 20 -t 2 --format json");
+  REQUIRE(json.status == 0);
+  auto j = nlohmann::json::parse(json.out);
+  CHECK(j["bandwidth_read"] == "beside decode");
+  // Windows of 8 steps: 8, 8, 4; a reading before each and after the last.
+  const auto readings = j["bandwidth_readings_gb_per_s"].get<std::vector<double>>();
+  REQUIRE(readings.size() == 4);
+  for (double r : readings) CHECK(r > 0);
+  // The limit is each window's higher neighbouring reading, weighted by time: within the readings.
+  const double bandwidth = j["bandwidth_gb_per_s"].get<double>();
+  CHECK(bandwidth >= *std::min_element(readings.begin(), readings.end()) * (1 - 1e-9));
+  CHECK(bandwidth <= *std::max_element(readings.begin(), readings.end()) * (1 + 1e-9));
+  CHECK(j["bandwidth_best_gb_per_s"].get<double>() >= bandwidth * (1 - 1e-9));
+  CHECK(j["decode_limit_tokens_per_s"].get<double>() == Approx(bandwidth * 1e9 / j["decode_step_bytes"].get<double>()));
+  // The readings add nothing to the RSS: they read the weights in place (a buffer of their 512
+  // MiB would).
+  const auto weights = j["weight_bytes"].get<double>();
+  CHECK(j["peak_rss_bytes"].get<double>() < 1.1 * weights + 100e6);
+  Run text = run_ponder("bench --model " + path + " -p 4 -n 8 -t 2");
+  REQUIRE(text.status == 0);
+  CHECK(text.out.find("beside the decode windows of 8 steps (2 readings") != std::string::npos);
 }
