@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <cassert>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -38,8 +39,8 @@ decode step reads (every weight but the embedding table, of which one row, plus 
 far; the mean over the run). The bandwidth: the GPU's copy bandwidth; or the CPU's, read with the
 same threads beside every window of 8 decode steps (one pass over the weights decode reads, up
 to 512 MiB; each window's limit from the higher of the readings around it, weighted by the
-window's time), or for a model under 256 MiB before and after the run (the higher reading).
-Token ids are arbitrary: speed does not depend on them.
+window's time), or where decode reads under 256 MiB before and after the run (the higher
+reading). Token ids are arbitrary: speed does not depend on them.
 
 Options:
   --model M          A GGUF file, a snapshot folder, ollama:NAME[:TAG] or hf:ORG/NAME.
@@ -58,15 +59,16 @@ Options:
 
 constexpr std::size_t kWindow = 8;  // decode steps between two readings of the bandwidth
 
-// What decode reads of the weights (all but the embedding table, unless it is also the output),
-// in address order, adjacent ones joined, cut at `budget` bytes: where the bandwidth beside the
-// decode windows is read. Empty for a model under 256 MiB (within reach of the caches).
+// What decode reads of the weights (all but the embedding table; a tied output is the table's
+// bytes under the output's name), in address order, adjacent ones joined, cut at `budget` bytes:
+// where the bandwidth beside the decode windows is read. Empty where decode reads under 256 MiB:
+// a pass over less takes a few milliseconds and lies partly within a large CPU's caches (256
+// MiB: 8 times this VM's L3).
 std::vector<cpu::ReadSpan> decode_read_spans(const Model& model, std::size_t budget) {
   std::vector<cpu::ReadSpan> all;
   const Weight& embd = model.weights().tok_embd;
-  const bool tied = !model.weights().output.present();
   for (const auto& [name, w] : model.named_weights())
-    if (w->present() && (w != &embd || tied)) all.push_back({w->data, static_cast<std::size_t>(w->bytes)});
+    if (w->present() && w != &embd) all.push_back({w->data, static_cast<std::size_t>(w->bytes)});
   std::sort(all.begin(), all.end(), [](const cpu::ReadSpan& a, const cpu::ReadSpan& b) { return a.data < b.data; });
   std::vector<cpu::ReadSpan> spans;
   std::size_t total = 0;
@@ -221,7 +223,7 @@ int cmd_bench(const std::vector<std::string>& args) {
   // The CPU's read bandwidth moves from minute to minute on a shared machine (the 2-core VM of
   // bench/RESULTS.md: 34 GB/s in some minutes, 55-62 in others, changing within a run). It is
   // read before the run (on 256 MiB, before the weights are paged in, so that the peak RSS stays
-  // the run's) and after it; and, for a model of at least 256 MiB, beside every window of 8
+  // the run's) and after it; and, where decode reads at least 256 MiB, beside every window of 8
   // decode steps, by one pass over up to 512 MiB of the weights decode reads (already in memory:
   // nothing is added to the RSS). Each window's limit is then the higher of the readings just
   // before and just after it, and decode is compared with the limit of the minutes it ran in.
@@ -229,7 +231,8 @@ int cmd_bench(const std::vector<std::string>& args) {
   cpu::ThreadPool read_pool(opt.threads);
   double bandwidth_before = 0;
   if (!gpu) bandwidth_before = cpu::read_bandwidth(read_pool, 5, std::size_t{256} << 20);
-  const std::vector<cpu::ReadSpan> spans = gpu ? std::vector<cpu::ReadSpan>{} : decode_read_spans(*model, std::size_t{512} << 20);
+  const std::vector<cpu::ReadSpan> spans =
+      gpu ? std::vector<cpu::ReadSpan>{} : decode_read_spans(*model, std::size_t{512} << 20);
   std::vector<double> readings;  // beside the decode windows
   auto read_weights = [&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));  // the backend's threads stop spinning
@@ -247,19 +250,18 @@ int cmd_bench(const std::vector<std::string>& args) {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   const std::uint64_t peak_rss = static_cast<std::uint64_t>(ru.ru_maxrss) * 1024;
-  // The limit, measured after the run so that its 1 GiB buffer stays out of the peak RSS: the
-  // GPU's copy bandwidth (bytes read + written) for the CUDA backend, else the CPU's read
-  // bandwidth (the higher of this reading and the one before the run).
+  // The reading after the run, once the run's peak RSS is taken (its 1 GiB buffer stays out of
+  // it); the GPU's copy bandwidth (bytes read + written) for the CUDA backend.
   backend.reset();
-  cpu::ThreadPool& pool = read_pool;  // its size is the threads reported
-  const double bandwidth_after = gpu ? 0 : cpu::read_bandwidth(pool, 5);
+  const double bandwidth_after = gpu ? 0 : cpu::read_bandwidth(read_pool, 5);
   double best = std::max(bandwidth_before, bandwidth_after);
   for (double r : readings) best = std::max(best, r);
   // Beside the windows: the time-weighted mean of each window's limit (the higher reading of the
-  // two around it), so that tg ÷ limit is the time decode would take at the limits over the time
-  // it took. Otherwise the higher reading of before and after.
+  // two around it), so that tg ÷ limit is the tokens decoded over the tokens the windows' limits
+  // allow in the same time. Otherwise the higher reading of before and after.
   double bandwidth = gpu ? cuda::copy_bandwidth(&error) : std::max(bandwidth_before, bandwidth_after);
   if (!spans.empty()) {
+    assert(readings.size() == times.window_s.size() + 1);  // one before each window, one after the last
     double weighted = 0;
     for (std::size_t w = 0; w < times.window_s.size(); ++w)
       weighted += times.window_s[w] * std::max(readings[w], readings[w + 1]);
@@ -278,7 +280,7 @@ int cmd_bench(const std::vector<std::string>& args) {
     nlohmann::json j = {{"model", ref.spec},
                         {"type", model->file_type()},
                         {"backend", gpu ? "cuda" : "cpu"},
-                        {"threads", pool.size()},
+                        {"threads", read_pool.size()},
                         {"cpu_kernels", cpu::isa_name(cpu::active_isa())},
                         {"prompt_tokens", p},
                         {"generated_tokens", n},
@@ -301,14 +303,14 @@ int cmd_bench(const std::vector<std::string>& args) {
   std::snprintf(params, sizeof params, "%.2f B", static_cast<double>(model->parameters()) / 1e9);
   const std::string common = "| " + ref.spec + " | " + model->file_type() + " | " + format_bytes(model->weight_bytes()) +
                              " | " + params + " | " + (gpu ? std::string("cuda") : std::string("cpu ") + cpu::isa_name(cpu::active_isa())) + " | " +
-                             std::to_string(pool.size()) + " | ";
+                             std::to_string(read_pool.size()) + " | ";
   std::printf("%spp%ld | %.2f | | |\n", common.c_str(), p, pp);
   std::printf("%stg%ld | %.2f | %.2f | %.2f |\n", common.c_str(), n, tg, limit, tg / limit);
   if (gpu)
     std::printf("\nGPU copy bandwidth %.1f GB/s (%s); peak RSS %s\n", bandwidth, cuda::describe_device().c_str(),
                 format_bytes(peak_rss).c_str());
   else {
-    std::printf("\nread bandwidth %.1f GB/s (%u threads)", bandwidth, pool.size());
+    std::printf("\nread bandwidth %.1f GB/s (%u threads)", bandwidth, read_pool.size());
     if (!readings.empty()) {
       const auto [lo, hi] = std::minmax_element(readings.begin(), readings.end());
       std::printf(" beside the decode windows of %zu steps (%zu readings, %.1f-%.1f; the best before or after the run "

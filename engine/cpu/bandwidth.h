@@ -19,7 +19,8 @@ struct ReadSpan {
 };
 
 /// One timed pass of `pool`'s threads over the spans, read as read_bandwidth reads its buffer (1
-/// MiB chunks, each as two streams): GB/s. Spans far beyond the caches measure memory.
+/// MiB chunks, each as two streams, whole 128-byte steps): GB/s; 0 when that is nothing. Spans
+/// far beyond the caches measure memory.
 double read_spans(ThreadPool& pool, const ReadSpan* spans, std::size_t n_spans);
 
 }  // namespace ponder::cpu

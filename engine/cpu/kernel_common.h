@@ -230,7 +230,7 @@ void float_rows(const MatmulArgs& a, std::size_t n, std::size_t t0, std::size_t 
 // were faster by 2.6% (Q8_0) and 3.2% (F16) in its slow minutes, 1.5% (Q8_0) in its fast ones;
 // the K = 8960 product (ffn_down) by 2-4% (Q8_0) and 12% (F16): X's pass serves 4 rows, so there
 // is less of it in L1 per byte of weights. Q4_0 and the K-quants, compute-bound, were slower
-// with 4 (their ffn_down by 4-11%).
+// with 4 (their ffn_down by 4-14%).
 template <int P, class Many, class One>
 inline void decode_rows(std::size_t n0, std::size_t n1, Many many, One one) {
   const std::size_t run = (n1 - n0) / P;

@@ -110,7 +110,7 @@ struct Avx512 {
 //   the weights as unsigned bytes and starts lanes 0 and 8 at -offset x the block's sum of X, so
 //   that a half's lanes add up to the block's exact dot product; the pair's two scales are picked
 //   from the 4 by a permutation; then one conversion and FMA.
-// X's registers are loaded once for both rows of a step. X takes 1.25 bytes per value (K = 8960:
+// X's registers are loaded once for the P rows of a step. X takes 1.25 bytes per value (K = 8960:
 // 11 KB, in L1 beside the weights' lines; at 3 bytes a value, the weights' prefetched lines were
 // evicted before their use and a GEMV of 1536 x 8960 Q8_0 rows read ~35% less per second).
 // Against per-pair conversions of the scales (and of X, by pairs of BlockQ8x32), Q8_0 takes
@@ -278,6 +278,7 @@ struct QK45 {
   template <int P, int C>
   static void rows(const MatmulArgs& a, const std::size_t* n, std::size_t t) {
     static_assert(C == 1, "decode only (X prepared: MatmulArgs::xsupers)");
+    static_assert(P <= 2, "the loops over the rows are unrolled by 2");
     const TileRows<BlockQ8x256, P, C> tr(a, n, t);
     const unsigned char* const* wrow = tr.w;
     const __m512i m4 = _mm512_set1_epi8(0x0F), bit0 = _mm512_set1_epi8(1), bit1 = _mm512_set1_epi8(2);
@@ -354,6 +355,7 @@ struct QK45 {
 struct Q6K {
   template <int P, int C>
   static void rows(const MatmulArgs& a, const std::size_t* n, std::size_t t) {
+    static_assert(P <= 2, "the loops over the rows are unrolled by 2");
     const TileRows<BlockQ8x256, P, C> tr(a, n, t);
     const unsigned char* const* wrow = tr.w;
     const BlockQ8x256* const* x = tr.x;

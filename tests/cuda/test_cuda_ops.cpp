@@ -158,8 +158,9 @@ TEST_CASE("cuda ops: the sampler", "[cuda][ops][sample]") {
   p.temperature = 1.0f, p.top_k = 1;
   CHECK(draw(p) == best);
 
-  // top-k 20, temperature 0.7, top-p 0.8, min-p 0.05: 4,000 draws, every one inside the kept set,
-  // and frequencies that follow the renormalised distribution (a χ² test over the kept tokens).
+  // top-k 20, temperature 0.7, top-p about 0.8 (moved inside its last kept token's step below),
+  // min-p 0.05: 4,000 draws, every one inside the kept set, and frequencies that follow the
+  // renormalised distribution (a χ² test over the kept tokens).
   p.top_k = 20, p.temperature = 0.7f, p.top_p = 0.8f, p.min_p = 0.05f, p.seed = 1234;
   std::vector<std::int32_t> order(real);
   for (std::uint32_t i = 0; i < real; ++i) order[i] = static_cast<std::int32_t>(i);
