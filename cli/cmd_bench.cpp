@@ -234,15 +234,16 @@ int cmd_bench(const std::vector<std::string>& args) {
   const std::vector<cpu::ReadSpan> spans =
       gpu ? std::vector<cpu::ReadSpan>{} : decode_read_spans(*model, std::size_t{512} << 20);
   std::vector<double> readings;  // beside the decode windows
-  auto read_weights = [&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));  // the backend's threads stop spinning
-    readings.push_back(cpu::read_spans(read_pool, spans.data(), spans.size()));
-  };
+  std::function<void()> read_weights;
+  if (!spans.empty())
+    read_weights = [&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));  // the backend's threads stop spinning
+      readings.push_back(cpu::read_spans(read_pool, spans.data(), spans.size()));
+    };
   const std::uint32_t real = model->tokens().n_tokens;
   BenchTimes times;
   if (!time_prefill_decode(*backend, bench_tokens(static_cast<std::size_t>(p), real, 0), static_cast<std::size_t>(n),
-                           model->config().n_vocab, real, &times, &error, spans.empty() ? 0 : kWindow,
-                           spans.empty() ? std::function<void()>{} : std::function<void()>{read_weights})) {
+                           model->config().n_vocab, real, &times, &error, read_weights ? kWindow : 0, read_weights)) {
     std::fprintf(stderr, "ponder bench: %s\n", error.c_str());
     return 1;
   }
