@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "engine/backend.h"
+#include "engine/bench_run.h"
 #include "engine/cpu/matmul_internal.h"
 #include "engine/model.h"
 
@@ -49,8 +50,7 @@ int main(int argc, char** argv) {
   }
   const std::uint32_t real = model->tokens().n_tokens;
   std::vector<float> logits(model->config().n_vocab);
-  std::vector<std::int32_t> prompt(kPrompt);
-  for (int i = 0; i < kPrompt; ++i) prompt[i] = static_cast<std::int32_t>((100 + 7 * i) % real);
+  const std::vector<std::int32_t> prompt = ponder::bench_tokens(kPrompt, real, 0);
   if (!backend->eval(prompt.data(), prompt.size(), logits.data(), 1, &error)) {
     std::fprintf(stderr, "bench_decode_split: %s\n", error.c_str());
     return 1;
