@@ -1,9 +1,9 @@
-// bench_decode_split: decode steps with products split into one contiguous share of rows per
-// thread (the default) against tasks of 256 KiB handed to whichever thread comes free (as before
-// 28fb4c5), in alternating windows of 8 steps in one process, so that both see the same minutes of
-// a machine whose memory bandwidth moves from minute to minute (the 2-core VM of
-// bench/RESULTS.md: 34-62 GB/s). Prints each split's mean tokens/s and in how many windows the
-// default was the faster of the pair.
+// bench_decode_split: decode steps with products split the default way (guided: the threads
+// take the remaining rows / threads at a time from a counter per product) against one contiguous
+// share of rows per thread (the split before), in alternating windows of 8 steps in one process,
+// so that both see the same minutes of a machine whose memory bandwidth moves from minute to
+// minute (the 2-core VM of bench/RESULTS.md: 34-62 GB/s). Prints each split's mean tokens/s and
+// in how many windows the default was the faster of the pair.
 //
 //   bench_decode_split --model M.gguf [-w WINDOWS (40)] [-t THREADS (all)]
 #include <algorithm>
@@ -55,12 +55,13 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bench_decode_split: %s\n", error.c_str());
     return 1;
   }
-  // rate[0]: shares (the default), rate[1]: small tasks; window w of each side by side.
+  // rate[0]: guided (the default), rate[1]: shares; window w of each side by side.
   std::vector<double> rate[2];
   double seconds[2] = {0, 0};
   for (long w = 0; w < windows; ++w)
     for (int split = 0; split < 2; ++split) {
-      ponder::cpu::detail::set_decode_small_tasks(split == 1);
+      ponder::cpu::detail::set_decode_split(split == 1 ? ponder::cpu::detail::DecodeSplit::shares
+                                                       : ponder::cpu::detail::DecodeSplit::guided);
       backend->truncate(kPrompt);
       std::int32_t id = prompt.back();
       const auto t0 = std::chrono::steady_clock::now();
@@ -75,10 +76,10 @@ int main(int argc, char** argv) {
       seconds[split] += dt;
       rate[split].push_back(kSteps / dt);
     }
-  ponder::cpu::detail::set_decode_small_tasks(false);
+  ponder::cpu::detail::set_decode_split(ponder::cpu::detail::DecodeSplit::guided);
   long wins = 0;
   for (long w = 0; w < windows; ++w) wins += rate[0][w] > rate[1][w];
-  std::printf("decode t/s, mean of %ld windows of %d steps: shares %.2f, small tasks %.2f (%+.1f%%); shares faster in "
+  std::printf("decode t/s, mean of %ld windows of %d steps: guided %.2f, shares %.2f (%+.1f%%); guided faster in "
               "%ld of %ld\n",
               windows, kSteps, windows * kSteps / seconds[0], windows * kSteps / seconds[1],
               100.0 * (seconds[1] / seconds[0] - 1.0), wins, windows);

@@ -237,7 +237,11 @@ struct Job {
 // weight rows together exceed Zen 3's 512 KiB L2; fewer passes over DRAM is what was measured.)
 // bench_matmul, 2 threads, T = 512, F16 at K = 8960: 104 -> 140 GFLOP/s; Q4_K 170-183 -> 190;
 // Q8_0 113 -> 124; at K = 1536 (tasks of 48 rows, 42-64 before) within the noise.
-std::atomic<bool> g_decode_small_tasks{false};  // set_decode_small_tasks
+std::atomic<DecodeSplit> g_decode_split{DecodeSplit::guided};  // set_decode_split
+
+// Decode's guided split: the least a thread takes from a product at a time (rows of at least
+// this many bytes): short runs read slower (on two threads here 128 KiB ~10% faster than 32).
+constexpr std::size_t kDecodeMinTake = 128u << 10;
 
 // The activations the AVX-512 decode kernels take prepared (MatmulArgs::xgroups, xsupers): for
 // Q8_0 / Q4_0 groups of 16 blocks, for Q4_K / Q5_K super-blocks in register order.
@@ -292,16 +296,14 @@ void split(Job& j, std::size_t x_row_bytes, unsigned threads, bool amx, bool pac
   }
   if (T == 1) {
     // Decode: one task per thread, a contiguous share of the rows each (read in 2 or 4 streams by
-    // the kernels). Against tasks of 256 KiB of rows handed to whichever thread came free
-    // (set_decode_small_tasks), whole decode steps were faster in most alternating windows of 8
-    // steps (bench_decode_split, 1.5B shape, 2 threads): Q8_0 +1.6 to +5% (24-45 windows of
-    // 40-50), F16 +1.8 to +4%, Q4_K_M +1.3 to +2%. A decode step had ~6,000 tasks, each a
-    // shared counter's cache line moved between cores and two streams started cold. The cost: a
-    // thread the OS delays now delays the product by as much.
+    // the kernels). The default guided split (decode_guided) does not use these tasks; they are
+    // the shares of DecodeSplit::shares and of a call without a pool. Against tasks of 256 KiB
+    // of rows handed to whichever thread came free, shares made whole decode steps faster (1.5B
+    // shape, 2 threads, alternating windows): Q8_0 +1.2 to +5%, F16 +1.8 to +4%, Q4_K_M +1.3 to
+    // +2%; a decode step had ~6,000 tasks, each a shared counter's cache line moved between cores
+    // and two streams started cold.
     t_per_task = 1;
-    rows_per_task = g_decode_small_tasks.load(std::memory_order_relaxed)
-                        ? std::max<std::size_t>(1, (256u << 10) / j.a.w_row_bytes)
-                        : (N + threads - 1) / threads;
+    rows_per_task = (N + threads - 1) / threads;
   } else {
     // A whole number of the kernels' tiles: 3 activation rows for the float types, 4 for the
     // block types (matmul_avx2.cpp).
@@ -334,6 +336,42 @@ void split(Job& j, std::size_t x_row_bytes, unsigned threads, bool amx, bool pac
   j.t_per_task = t_per_task;
   j.row_tasks = (N + j.rows_per_task - 1) / j.rows_per_task;
   j.tasks = j.row_tasks * t_tasks;
+}
+
+// Decode's default split (DecodeSplit::guided): every thread goes through the products in order
+// and takes rows from a product's counter until none are left, each time the remaining rows /
+// threads (rounded up to whole runs of 4, at least kDecodeMinTake bytes of them), so that the
+// first takes are long sequential runs (as the shares were) and the last ones short enough that
+// the threads finish a product together. Each row goes through the same instructions whichever
+// thread takes it and wherever its take begins or ends (decode_rows), so the outputs do not
+// depend on the split or the thread count. In alternating windows on the 2-core Zen 4 VM (1.5B
+// shape, 2 threads), against one share per thread: whole decode steps +2.0 to +2.5% (Q8_0) and
+// +2.3 to +3.0% (F16) in its fast minutes (~58 GB/s), +0.3 to +0.6% in its slow ones. With
+// shares, the two threads ended a product apart by 40 µs (gate + up) to 490 µs (the output
+// matrix) in the fast minutes: a core that reads a little slower left the other idle.
+void decode_guided(const Job* jobs, std::size_t n_outs, BlockKernel kernel, ThreadPool& pool) {
+  struct alignas(64) Next {
+    std::atomic<std::size_t> row{0};
+  };
+  Next next[kMaxShared];
+  const std::size_t threads = pool.size();
+  pool.parallel_for(threads, [&](std::size_t, unsigned) {
+    for (std::size_t p = 0; p < n_outs; ++p) {
+      const MatmulArgs& a = jobs[p].a;
+      const std::size_t least = std::max<std::size_t>(4, kDecodeMinTake / a.w_row_bytes);
+      std::size_t n0 = next[p].row.load(std::memory_order_relaxed), take = 0;
+      for (;;) {
+        do {
+          if (n0 >= a.N) break;
+          take = std::max(least, ((a.N - n0 + threads - 1) / threads + 3) / 4 * 4);
+          take = std::min(take, a.N - n0);
+        } while (!next[p].row.compare_exchange_weak(n0, n0 + take, std::memory_order_relaxed));
+        if (n0 >= a.N) break;
+        kernel(a, n0, n0 + take, 0, 1);
+        n0 = next[p].row.load(std::memory_order_relaxed);
+      }
+    }
+  });
 }
 
 // The activations of the AMX kernels for the rows 16 g .. 16 g + 15 of X (matmul_internal.h),
@@ -395,7 +433,7 @@ void matmul_shared(const MatmulOut* outs, std::size_t n_outs, const float* x, st
   detail::matmul_on(active_isa(), outs, n_outs, x, T, pool);
 }
 
-void detail::set_decode_small_tasks(bool on) { g_decode_small_tasks.store(on, std::memory_order_relaxed); }
+void detail::set_decode_split(DecodeSplit split) { g_decode_split.store(split, std::memory_order_relaxed); }
 
 void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const float* x, std::size_t T,
                        ThreadPool* pool, bool int8_prefill) {
@@ -589,7 +627,9 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
     const std::size_t n0 = rt * j->rows_per_task, t0 = tt * j->t_per_task;
     kernel(j->a, n0, std::min(j->a.N, n0 + j->rows_per_task), t0, std::min(T, t0 + j->t_per_task));
   };
-  if (pool)
+  if (T == 1 && pool && threads > 1 && g_decode_split.load(std::memory_order_relaxed) == DecodeSplit::guided)
+    decode_guided(jobs, n_outs, kernel, *pool);
+  else if (pool)
     pool->parallel_for(total, task);
   else
     for (std::size_t i = 0; i < total; ++i) task(i, 0);

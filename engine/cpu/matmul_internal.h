@@ -152,10 +152,13 @@ void block_avx512_emulated(const MatmulArgs& a, std::size_t n0, std::size_t n1, 
                            std::size_t t1);
 void block_amx_emulated(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1);
 
-/// Benchmarks (bench/cpu/bench_decode_split): true splits decode (T = 1) products as before
-/// 28fb4c5, into tasks of 256 KiB of rows handed to whichever thread comes free, instead of one
-/// contiguous share per thread (split() in matmul.cpp). Process-wide.
-void set_decode_small_tasks(bool on);
+/// How decode (T = 1) splits a product's rows between the threads of a pool (matmul.cpp):
+/// `guided` (the default): the threads take from a counter per product, each time the remaining
+/// rows / threads (at least 128 KiB of rows), product after product; `shares`: one contiguous
+/// share per thread (as 28fb4c5 to this change). Process-wide; for bench/cpu/bench_decode_split
+/// and the tests.
+enum class DecodeSplit { guided, shares };
+void set_decode_split(DecodeSplit split);
 
 /// matmul_shared on the path `isa` (one that usable_isa allows), whatever active_isa() says.
 /// `int8_prefill`: on the avx2 path, Q8_0 / Q4_0 prefill with 8-bit activations (packed_takes).

@@ -12,6 +12,7 @@
 
 #include "engine/cpu/attention_internal.h"
 #include "engine/cpu/matmul.h"
+#include "engine/cpu/matmul_internal.h"
 #include "engine/cpu/thread_pool.h"
 #include "engine/quant.h"
 #include "support/cpu_isas.h"
@@ -449,6 +450,43 @@ TEST_CASE("matmul: no pool equals a pool, zero rows of X do nothing", "[matmul]"
   std::vector<float> untouched(N, 7.0f);
   cpu::matmul(tw.w, x.data(), 0, untouched.data(), &pool);
   CHECK(std::all_of(untouched.begin(), untouched.end(), [](float v) { return v == 7.0f; }));
+}
+
+TEST_CASE("matmul: decode's guided split computes every row once, as one thread does", "[matmul]") {
+  // Decode (T = 1) with a pool: the threads take the remaining rows / threads at a time from a
+  // counter per product, at least 128 KiB of rows (DecodeSplit::guided). N = 4099 rows of K = 256
+  // make 4 (Q4_K) to 32 (F32) of those least takes, and takes that end 3 rows past a run of 4;
+  // two products in one call (as Q, K and V are) share the threads product after product. Every
+  // output (NaN before) must equal, bit for bit, the call without a pool, on 2, 3 and 5 threads,
+  // guided and in shares, on every path this machine has.
+  std::mt19937 rng(4099);
+  const std::size_t N = 4099, N2 = 517, K = 256;
+  cpu::ThreadPool p2(2), p3(3), p5(5);
+  for (GgmlType type : {GgmlType::f32, GgmlType::f16, GgmlType::q8_0, GgmlType::q4_0, GgmlType::q4_k}) {
+    TestWeight tw = make_weight(type, N, K, rng), tw2 = make_weight(type, N2, K, rng);
+    finish(tw, type, N, K);
+    finish(tw2, type, N2, K);
+    const std::vector<float> x = make_x(1, K, rng);
+    for (cpu::Isa isa : isas()) {
+      cpu::force_isa(isa);
+      std::vector<float> want(N + N2);
+      const cpu::MatmulOut serial[2] = {{&tw.w, want.data()}, {&tw2.w, want.data() + N}};
+      cpu::matmul_shared(serial, 2, x.data(), 1, nullptr);
+      for (auto split : {cpu::detail::DecodeSplit::guided, cpu::detail::DecodeSplit::shares})
+        for (cpu::ThreadPool* pool : {&p2, &p3, &p5}) {
+          cpu::detail::set_decode_split(split);
+          std::vector<float> got(N + N2, std::nanf(""));
+          const cpu::MatmulOut outs[2] = {{&tw.w, got.data()}, {&tw2.w, got.data() + N}};
+          cpu::matmul_shared(outs, 2, x.data(), 1, pool);
+          INFO(ponder::ggml_type_info(static_cast<std::uint32_t>(type))->name
+               << " " << cpu::isa_name(isa) << " threads " << pool->size()
+               << (split == cpu::detail::DecodeSplit::guided ? " guided" : " shares"));
+          CHECK(std::memcmp(got.data(), want.data(), want.size() * 4) == 0);
+        }
+    }
+  }
+  cpu::detail::set_decode_split(cpu::detail::DecodeSplit::guided);
+  cpu::force_isa(cpu::detect_isa());
 }
 
 TEST_CASE("matmul: a prefill row's result does not depend on the rows prefilled with it", "[matmul]") {
