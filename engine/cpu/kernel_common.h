@@ -246,6 +246,23 @@ inline void decode_rows(std::size_t n0, std::size_t n1, Many many, One one) {
   }
 }
 
+// How many rows decode reads side by side where rows are long: the most of `most`, `most` / 2,
+// ..., 1 whose bytes with X's take at most kDecodeL1Bytes, so that X stays in L1 from one pass
+// to the next (a pass streams P rows through L1 beside X); where not even one row fits beside
+// X, `most` (X then comes from L2 whatever P is, and more rows per pass read it fewer times).
+// Q8_0's ffn_down of the 1.5B shape (K = 8960: rows of 9,520 bytes, X 11.5 KB) read at 42-46
+// GB/s with 4 rows side by side (49 KB a pass) and 2 (30 KB), 46.6 one row at a time (21 KB) in
+// the 2-core Zen 4 VM's fast minutes (read test ~55), 35.7 against 34.8 in its slow ones; the
+// same bytes viewed as rows of K = 4480 (4 rows and X: 24.6 KB) read at 53.0 and of K = 1536
+// at 54.5.
+constexpr std::size_t kDecodeL1Bytes = 26u << 10;
+constexpr int decode_rows_fitting(std::size_t row_bytes, std::size_t x_bytes, int most) {
+  if (row_bytes + x_bytes > kDecodeL1Bytes) return most;
+  int p = most;
+  while (p > 1 && p * row_bytes + x_bytes > kDecodeL1Bytes) p /= 2;
+  return p;
+}
+
 template <class V, GgmlType Ty>
 void float_decode(const MatmulArgs& a, std::size_t n0, std::size_t n1) {
   decode_rows<V::kDecodeRows>(

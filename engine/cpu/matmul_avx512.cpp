@@ -1222,7 +1222,14 @@ void PONDER_AVX512_ENTRY(const MatmulArgs& a, std::size_t n0, std::size_t n1, st
     case GgmlType::f32: float_block<Avx512, GgmlType::f32>(a, n0, n1, t0, t1); break;
     case GgmlType::f16: float_block<Avx512, GgmlType::f16>(a, n0, n1, t0, t1); break;
     case GgmlType::bf16: float_block<Avx512, GgmlType::bf16>(a, n0, n1, t0, t1); break;
-    case GgmlType::q8_0: int8_decode<Groups<Q8_0Pairs>, 4>(a, n0, n1); break;
+    case GgmlType::q8_0:
+      // 4 rows side by side where they fit beside X in L1 (decode_rows_fitting), else fewer.
+      switch (decode_rows_fitting(a.w_row_bytes, (a.K / 32 + 15) / 16 * sizeof(GroupQ8x512), 4)) {
+        case 4: int8_decode<Groups<Q8_0Pairs>, 4>(a, n0, n1); break;
+        case 2: int8_decode<Groups<Q8_0Pairs>, 2>(a, n0, n1); break;
+        default: int8_decode<Groups<Q8_0Pairs>, 1>(a, n0, n1); break;
+      }
+      break;
     case GgmlType::q4_0: int8_decode<Groups<Q4_0Pairs>>(a, n0, n1); break;
     case GgmlType::q4_k: int8_decode<QK45<false>>(a, n0, n1); break;
     case GgmlType::q5_k: int8_decode<QK45<true>>(a, n0, n1); break;

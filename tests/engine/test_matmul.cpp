@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <initializer_list>
 #include <random>
 #include <string>
 #include <thread>
@@ -150,8 +151,9 @@ std::vector<cpu::Isa> isas() { return ponder::test::cpu_isas(); }
 // Runs every ISA path, thread count and T on one weight, checks against the references, and
 // that 1, 2 and 3 threads give bit-identical results.
 void check_weight(TestWeight& tw, GgmlType type, std::size_t N, std::size_t K, std::mt19937& rng,
-                  cpu::ThreadPool* pools[3], Worst* tight, Worst* loose) {
-  for (std::size_t T : {1, 2, 5, 9, 33}) {
+                  cpu::ThreadPool* pools[3], Worst* tight, Worst* loose,
+                  std::initializer_list<std::size_t> Ts = {1, 2, 5, 9, 33}) {
+  for (std::size_t T : Ts) {
     const std::vector<float> x = make_x(T, K, rng);
     std::vector<double> xhat, xbound;
     emulate_activations(type, x, &xhat, &xbound);
@@ -450,6 +452,25 @@ TEST_CASE("matmul: no pool equals a pool, zero rows of X do nothing", "[matmul]"
   std::vector<float> untouched(N, 7.0f);
   cpu::matmul(tw.w, x.data(), 0, untouched.data(), &pool);
   CHECK(std::all_of(untouched.begin(), untouched.end(), [](float v) { return v == 7.0f; }));
+}
+
+TEST_CASE("matmul: Q8_0 decode of long rows, 2 and 1 rows side by side", "[matmul]") {
+  // The AVX-512 decode of Q8_0 reads 4 rows side by side where 4 rows and X fit in 26 KiB, else
+  // 2 or 1 (decode_rows_fitting): K = 5120 (rows of 5,440 bytes, X 6.4 KB) takes 2, K = 8960
+  // (9,520 bytes, X 11.5 KB: the 1.5B shape's ffn_down) 1. N = 23: runs of 2 with one row left.
+  std::mt19937 rng(8960);
+  cpu::ThreadPool p1(1), p2(2), p3(3);
+  cpu::ThreadPool* pools[3] = {&p1, &p2, &p3};
+  Worst tight, loose;
+  for (std::size_t K : {5120, 8960}) {
+    TestWeight tw = make_weight(GgmlType::q8_0, 23, K, rng);
+    finish(tw, GgmlType::q8_0, 23, K);
+    check_weight(tw, GgmlType::q8_0, 23, K, rng, pools, &tight, &loose, {1});
+  }
+  INFO("worst (tight): " << tight.where);
+  CHECK(tight.ratio <= 1.0);
+  INFO("worst (loose): " << loose.where);
+  CHECK(loose.ratio <= 1.0);
 }
 
 TEST_CASE("matmul: decode's guided split computes every row once, as one thread does", "[matmul]") {
