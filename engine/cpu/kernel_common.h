@@ -130,22 +130,26 @@ inline void prefetch_block(const unsigned char* w, int bytes) {
 
 // Decode: each row read as one sequential stream (four neighbouring rows side by side are four
 // short streams, which the prefetchers follow badly: F16 rows of 1536 ran at half the speed of
-// rows of 8960), with four accumulators over interleaved runs of kLanes for the FMA latency. (Its
-// rounding differs from the prefill tiles' one chain per output; T = 1 always comes here,
-// whatever the thread count.) P rows side by side (from decode_rows: P sequential streams per
-// thread, as the block kernels in decode); each row goes through the same instructions whatever
-// P is.
-template <class V, GgmlType Ty, int P>
+// rows of 8960), with A = 4 accumulators over interleaved runs of kLanes for the FMA latency, or
+// A = 2 where 8 rows side by side give 16 chains anyway (32 registers). (Its rounding differs
+// from the prefill tiles' one chain per output; T = 1 always comes here, whatever the thread
+// count.) P rows side by side (from decode_rows: P sequential streams per thread, as the block
+// kernels in decode); each row goes through the same instructions whatever P is, for a given A
+// (float_decode picks A by the product, never by where a row falls).
+template <class V, GgmlType Ty, int P, int A = 4>
 void float_gemv_rows(const MatmulArgs& a, const std::size_t* n) {
+  static_assert(A == 4 || A == 2);
   using Vec = typename V::Vec;
   const unsigned char* w[P];
 #pragma GCC unroll 4
   for (int p = 0; p < P; ++p) w[p] = a.w + n[p] * a.w_row_bytes;
   const float* x = a.x;
   const std::size_t K = a.K;
-  Vec acc[P][4];
+  Vec acc[P][A];
+#pragma GCC unroll 8
+  for (int p = 0; p < P; ++p)
 #pragma GCC unroll 4
-  for (int p = 0; p < P; ++p) acc[p][0] = acc[p][1] = acc[p][2] = acc[p][3] = V::zero();
+    for (int u = 0; u < A; ++u) acc[p][u] = V::zero();
   constexpr std::size_t kBytes = Ty == GgmlType::f32 ? 4 : 2, kStep = 4 * V::kLanes;
   std::size_t k = 0;
   for (; k + kStep <= K; k += kStep) {
@@ -155,15 +159,29 @@ void float_gemv_rows(const MatmulArgs& a, const std::size_t* n) {
 #pragma GCC unroll 4
         for (std::size_t off = 0; off < kStep * kBytes; off += 64)
           _mm_prefetch(reinterpret_cast<const char*>(w[p] + kBytes * k + off) + kPrefetchAhead, _MM_HINT_T0);
+    if constexpr (A == 2) {
 #pragma GCC unroll 4
-    for (int p = 0; p < P; ++p) V::template gemv_step<Ty>(w[p], x, k, acc[p]);
+      for (int u = 0; u < 4; ++u) {
+        const Vec xv = V::loadx(x + k + u * V::kLanes);
+#pragma GCC unroll 8
+        for (int p = 0; p < P; ++p)
+          acc[p][u % 2] = V::fma(V::template loadw<Ty>(w[p], k + u * V::kLanes), xv, acc[p][u % 2]);
+      }
+    } else {
+#pragma GCC unroll 4
+      for (int p = 0; p < P; ++p) V::template gemv_step<Ty>(w[p], x, k, acc[p]);
+    }
   }
 #pragma GCC unroll 4
   for (int p = 0; p < P; ++p) {
     std::size_t kk = k;
     for (; kk + V::kLanes <= K; kk += V::kLanes)
       acc[p][0] = V::fma(V::template loadw<Ty>(w[p], kk), V::loadx(x + kk), acc[p][0]);
-    float s = V::hsum(V::add(V::add(acc[p][0], acc[p][1]), V::add(acc[p][2], acc[p][3])));
+    float s;
+    if constexpr (A == 4)
+      s = V::hsum(V::add(V::add(acc[p][0], acc[p][1]), V::add(acc[p][2], acc[p][3])));
+    else
+      s = V::hsum(V::add(acc[p][0], acc[p][1]));
     for (; kk < K; ++kk) s += load1<Ty>(w[p], kk) * x[kk];
     a.y[n[p]] = s;
   }
@@ -265,6 +283,16 @@ constexpr int decode_rows_fitting(std::size_t row_bytes, std::size_t x_bytes, in
 
 template <class V, GgmlType Ty>
 void float_decode(const MatmulArgs& a, std::size_t n0, std::size_t n1) {
+  // Rows too long for X to stay in L1 beside even one (decode_rows_fitting), where the vector
+  // path has the registers: 8 rows side by side, so that X comes from L2 once per 8 rows. F16
+  // ffn_down of the 1.5B shape (K = 8960: X 35 KB) in alternating windows on the 2-core Zen 4
+  // VM: 45.5 -> 48.5 GB/s in its fast minutes (150 windows), whole decode steps +1.4%; the same
+  // in its slow ones. (8 rows for every product lost: gate + up 49.0 -> 43.4 in fast minutes.)
+  if constexpr (V::kDecodeRows == 4)
+    if (a.w_row_bytes + a.K * sizeof(float) > kDecodeL1Bytes)
+      return decode_rows<8>(
+          n0, n1, [&](const std::size_t* rows) { float_gemv_rows<V, Ty, 8, 2>(a, rows); },
+          [&](const std::size_t* rows) { float_gemv_rows<V, Ty, 1, 2>(a, rows); });
   decode_rows<V::kDecodeRows>(
       n0, n1, [&](const std::size_t* rows) { float_gemv_rows<V, Ty, V::kDecodeRows>(a, rows); },
       [&](const std::size_t* rows) { float_gemv_rows<V, Ty, 1>(a, rows); });

@@ -9,6 +9,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "engine/cpu/attention_internal.h"
@@ -454,18 +455,24 @@ TEST_CASE("matmul: no pool equals a pool, zero rows of X do nothing", "[matmul]"
   CHECK(std::all_of(untouched.begin(), untouched.end(), [](float v) { return v == 7.0f; }));
 }
 
-TEST_CASE("matmul: Q8_0 decode of long rows, 2 and 1 rows side by side", "[matmul]") {
-  // The AVX-512 decode of Q8_0 reads 4 rows side by side where 4 rows and X fit in 26 KiB, else
-  // 2 or 1 (decode_rows_fitting): K = 5120 (rows of 5,440 bytes, X 6.4 KB) takes 2, K = 8960
-  // (9,520 bytes, X 11.5 KB: the 1.5B shape's ffn_down) 1. N = 23: runs of 2 with one row left.
+TEST_CASE("matmul: decode of long rows: Q8_0 2 and 1 rows side by side, the float types 8", "[matmul]") {
+  // The AVX-512 decode reads 4 rows side by side where 4 rows and X fit in 26 KiB, else fewer
+  // (decode_rows_fitting): Q8_0 at K = 5120 (rows of 5,440 bytes, X 6.4 KB) takes 2, at K = 8960
+  // (9,520 bytes, X 11.5 KB: the 1.5B shape's ffn_down) 1. The float types where not even one
+  // row fits beside X take 8 (two accumulators each, also for the rows past the runs of 8):
+  // K = 4613 (X 18 KB; F16 rows 9 KB; K % 64 = 5, the tails). N = 23: Q8_0's runs of 2 with one
+  // row left, runs of 8 with 7 left. On 1, 2 and 3 threads the takes differ (bit-identical).
   std::mt19937 rng(8960);
   cpu::ThreadPool p1(1), p2(2), p3(3);
   cpu::ThreadPool* pools[3] = {&p1, &p2, &p3};
   Worst tight, loose;
-  for (std::size_t K : {5120, 8960}) {
-    TestWeight tw = make_weight(GgmlType::q8_0, 23, K, rng);
-    finish(tw, GgmlType::q8_0, 23, K);
-    check_weight(tw, GgmlType::q8_0, 23, K, rng, pools, &tight, &loose, {1});
+  const std::pair<GgmlType, std::size_t> cases[] = {{GgmlType::q8_0, 5120}, {GgmlType::q8_0, 8960},
+                                                    {GgmlType::f32, 4613},  {GgmlType::f16, 4613},
+                                                    {GgmlType::bf16, 4613}};
+  for (const auto& [type, K] : cases) {
+    TestWeight tw = make_weight(type, 23, K, rng);
+    finish(tw, type, 23, K);
+    check_weight(tw, type, 23, K, rng, pools, &tight, &loose, {1});
   }
   INFO("worst (tight): " << tight.where);
   CHECK(tight.ratio <= 1.0);
