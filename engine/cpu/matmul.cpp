@@ -295,7 +295,7 @@ void split(Job& j, std::size_t x_row_bytes, unsigned threads, bool amx, bool pac
     return;
   }
   if (T == 1) {
-    // Decode: one task per thread, a contiguous share of the rows each (read in 2 or 4 streams by
+    // Decode: one task per thread, a contiguous share of the rows each (read in 1 to 8 streams by
     // the kernels). The default guided split (decode_guided) does not use these tasks; they are
     // the shares of DecodeSplit::shares and of a call without a pool. Against tasks of 256 KiB
     // of rows handed to whichever thread came free, shares made whole decode steps faster (1.5B
@@ -345,8 +345,8 @@ void split(Job& j, std::size_t x_row_bytes, unsigned threads, bool amx, bool pac
 // the threads finish a product together. Each row goes through the same instructions whichever
 // thread takes it and wherever its take begins or ends (decode_rows), so the outputs do not
 // depend on the split or the thread count. In alternating windows on the 2-core Zen 4 VM (1.5B
-// shape, 2 threads), against one share per thread: whole decode steps +2.0 to +2.5% (Q8_0) and
-// +2.3 to +3.0% (F16) in its fast minutes (~58 GB/s), +0.3 to +0.6% in its slow ones. With
+// shape, 2 threads), against one share per thread: whole decode steps +2.0 to +3.1% (Q8_0) and
+// +1.8 to +3.0% (F16) in its fast minutes (~58 GB/s), +0.3 to +0.6% in its slow ones. With
 // shares, the two threads ended a product apart by 40 µs (gate + up) to 490 µs (the output
 // matrix) in the fast minutes: a core that reads a little slower left the other idle.
 void decode_guided(const Job* jobs, std::size_t n_outs, BlockKernel kernel, ThreadPool& pool) {
