@@ -243,7 +243,8 @@ void float_rows(const MatmulArgs& a, std::size_t n, std::size_t t0, std::size_t 
 // Decode (T = 1) of rows [n0, n1) as P sequential streams per thread: the task's rows cut into P
 // runs, row i of each side by side: many(rows) takes rows[0..P); one(rows) each of the last
 // (n1 - n0) % P rows. P = 4 where the kernel has the registers and the compute margin (the
-// vector path's kDecodeRows, int8_decode's P): in alternating windows on the 2-core Zen 4 VM
+// vector path's kDecodeRows, int8_decode's P; fewer or more for long rows: decode_rows_fitting,
+// float_decode): in alternating windows on the 2-core Zen 4 VM
 // (1.5B shape, 2 threads, no software prefetch either way), against P = 2, whole decode steps
 // were faster by 2.6% (Q8_0) and 3.2% (F16) in its slow minutes, 1.5% (Q8_0) in its fast ones;
 // the K = 8960 product (ffn_down) by 2-4% (Q8_0) and 12% (F16): X's pass serves 4 rows, so there
@@ -271,7 +272,7 @@ inline void decode_rows(std::size_t n0, std::size_t n1, Many many, One one) {
 // Q8_0's ffn_down of the 1.5B shape (K = 8960: rows of 9,520 bytes, X 11.5 KB) read at 42-46
 // GB/s with 4 rows side by side (49 KB a pass) and 2 (30 KB), 46.6 one row at a time (21 KB) in
 // the 2-core Zen 4 VM's fast minutes (read test ~55), 35.7 against 34.8 in its slow ones; the
-// same bytes viewed as rows of K = 4480 (4 rows and X: 24.6 KB) read at 53.0 and of K = 1536
+// same bytes viewed as rows of K = 4480 (4 rows and X: 24.8 KB) read at 53.0 and of K = 1536
 // at 54.5.
 constexpr std::size_t kDecodeL1Bytes = 26u << 10;
 constexpr int decode_rows_fitting(std::size_t row_bytes, std::size_t x_bytes, int most) {

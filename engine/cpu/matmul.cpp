@@ -223,10 +223,10 @@ struct Job {
 };
 
 // Work split. Every output is computed the same way wherever it lands, so these sizes only
-// decide speed. Decode: runs of rows of about 256 KiB of weights, at least 4 runs per thread
-// (longer runs are longer sequential streams: on two threads here 128 KiB read ~10% faster than
-// 32 KiB, 256 KiB another 10-15% (medians of five runs), 512 KiB no more; the read test itself
-// 25-27 GB/s on 32 KiB runs and 29-31 on 1 MiB ones).
+// decide speed. Decode: the guided split (decode_guided), whose first takes are long runs of
+// rows (longer runs are longer sequential streams: on two threads of an earlier session's VM,
+// runs of 128 KiB read ~10% faster than 32 KiB, 256 KiB another 10-15% (medians of five runs),
+// 512 KiB no more; the read test itself 25-27 GB/s on 32 KiB runs and 29-31 on 1 MiB ones).
 // Prefill: tasks of (rows x activation rows), the kernels sweeping the task's weight rows over
 // each few activation rows in turn (kernel_common.h). A task's activation rows: for the int8
 // tiles of AVX2 up to ~448 KiB and 48 rows; the packed float prefill and the AVX-512 VNNI one
@@ -239,8 +239,8 @@ struct Job {
 // Q8_0 113 -> 124; at K = 1536 (tasks of 48 rows, 42-64 before) within the noise.
 std::atomic<DecodeSplit> g_decode_split{DecodeSplit::guided};  // set_decode_split
 
-// Decode's guided split: the least a thread takes from a product at a time (rows of at least
-// this many bytes): short runs read slower (on two threads here 128 KiB ~10% faster than 32).
+// Decode's guided split: the least a thread takes from a product at a time (whole runs of 4 rows
+// of at least this many bytes): only the last takes of a product are this short.
 constexpr std::size_t kDecodeMinTake = 128u << 10;
 
 // The activations the AVX-512 decode kernels take prepared (MatmulArgs::xgroups, xsupers): for
@@ -358,7 +358,7 @@ void decode_guided(const Job* jobs, std::size_t n_outs, BlockKernel kernel, Thre
   pool.parallel_for(threads, [&](std::size_t, unsigned) {
     for (std::size_t p = 0; p < n_outs; ++p) {
       const MatmulArgs& a = jobs[p].a;
-      const std::size_t least = std::max<std::size_t>(4, kDecodeMinTake / a.w_row_bytes);
+      const std::size_t least = ((kDecodeMinTake + a.w_row_bytes - 1) / a.w_row_bytes + 3) / 4 * 4;
       std::size_t n0 = next[p].row.load(std::memory_order_relaxed), take = 0;
       for (;;) {
         do {

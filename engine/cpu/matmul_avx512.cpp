@@ -12,7 +12,8 @@
 // Shapes, as the AVX2 kernels (split() in matmul.cpp cuts the work the same way for both):
 // - float types, prefill: packed_block (kernel_common.h), 6 weight rows x 32 activation rows
 //   (float_tile's 4 x 3 only for the amx path's F16 / BF16 rows past its tiles); decode: four
-//   rows side by side (decode_rows), four accumulators each, no software prefetch.
+//   rows side by side (decode_rows), four accumulators each, no software prefetch; eight rows,
+//   two accumulators each, where not even one row fits beside X in L1 (float_decode).
 // - Q8_0 / Q4_0, decode: two blocks of 32 per 512-bit register (blocks b and b + 1 in the low
 //   and high halves), integer dot products by VPDPBUSD against X prepared once per call by
 //   groups of 16 blocks (group_rows), two accumulators per row (the block pairs alternate
@@ -22,8 +23,9 @@
 // - Q4_K / Q5_K / Q6_K, decode: 64 weights per register, VPMADDUBSW pairs times the sub-block
 //   scales by VPDPWSSD, one float scale per super-block. Prefill: repacked by 16 rows as Q8_0
 //   (vnni_k_block), VPDPBUSD outer products, a conversion and an FMA per sub-block.
-// - The block types' decode: Q8_0 four rows side by side, without software prefetch; Q4_0 and
-//   the K-quants two, with it (kPrefetchAhead in kernel_common.h says why).
+// - The block types' decode: Q8_0 four rows side by side where they fit beside X in L1, else
+//   two or one (decode_rows_fitting), without software prefetch; Q4_0 and the K-quants two, with
+//   it (kPrefetchAhead in kernel_common.h says why).
 // - AMX (Isa::amx, at the end of the file): the prefill of Q8_0, Q4_0 and the K-quants (int8
 //   tiles) and of F16 and BF16 (bf16 tiles on exact splits of the operands), in tiles of 16
 //   weight rows x 16 activation rows; everything else as above.
@@ -1223,7 +1225,8 @@ void PONDER_AVX512_ENTRY(const MatmulArgs& a, std::size_t n0, std::size_t n1, st
     case GgmlType::f16: float_block<Avx512, GgmlType::f16>(a, n0, n1, t0, t1); break;
     case GgmlType::bf16: float_block<Avx512, GgmlType::bf16>(a, n0, n1, t0, t1); break;
     case GgmlType::q8_0:
-      // 4 rows side by side where they fit beside X in L1 (decode_rows_fitting), else fewer.
+      // 4 rows side by side where they fit beside X in L1, else 2 or 1; 4 where not even one
+      // fits (decode_rows_fitting).
       switch (decode_rows_fitting(a.w_row_bytes, (a.K / 32 + 15) / 16 * sizeof(GroupQ8x512), 4)) {
         case 4: int8_decode<Groups<Q8_0Pairs>, 4>(a, n0, n1); break;
         case 2: int8_decode<Groups<Q8_0Pairs>, 2>(a, n0, n1); break;
