@@ -275,10 +275,13 @@ inline void decode_rows(std::size_t n0, std::size_t n1, Many many, One one) {
 // same bytes viewed as rows of K = 4480 (4 rows and X: 24.8 KB) read at 53.0 and of K = 1536
 // at 54.5.
 constexpr std::size_t kDecodeL1Bytes = 26u << 10;
+constexpr bool fits_beside_x(int p, std::size_t row_bytes, std::size_t x_bytes) {
+  return p * row_bytes + x_bytes <= kDecodeL1Bytes;
+}
 constexpr int decode_rows_fitting(std::size_t row_bytes, std::size_t x_bytes, int most) {
-  if (row_bytes + x_bytes > kDecodeL1Bytes) return most;
+  if (!fits_beside_x(1, row_bytes, x_bytes)) return most;
   int p = most;
-  while (p > 1 && p * row_bytes + x_bytes > kDecodeL1Bytes) p /= 2;
+  while (p > 1 && !fits_beside_x(p, row_bytes, x_bytes)) p /= 2;
   return p;
 }
 
@@ -290,7 +293,7 @@ void float_decode(const MatmulArgs& a, std::size_t n0, std::size_t n1) {
   // VM: 45.5 -> 48.5 GB/s in its fast minutes (150 windows), whole decode steps +1.4%; the same
   // in its slow ones. (8 rows for every product lost: gate + up 49.0 -> 43.4 in fast minutes.)
   if constexpr (V::kDecodeRows == 4)
-    if (a.w_row_bytes + a.K * sizeof(float) > kDecodeL1Bytes)
+    if (!fits_beside_x(1, a.w_row_bytes, a.K * sizeof(float)))
       return decode_rows<8>(
           n0, n1, [&](const std::size_t* rows) { float_gemv_rows<V, Ty, 8, 2>(a, rows); },
           [&](const std::size_t* rows) { float_gemv_rows<V, Ty, 1, 2>(a, rows); });
