@@ -51,6 +51,15 @@ void attention_tile_avx2(const AttentionArgs& a, const AttentionTile& tile, floa
   attention_tile<AttentionAvx2>(a, tile, workspace);
 }
 
+void attention_chunk_avx2(const AttentionArgs& a, std::size_t j_begin, std::size_t j_end, float* partial,
+                          float* workspace) {
+  attention_chunk<AttentionAvx2>(a, j_begin, j_end, partial, workspace);
+}
+
+void attention_merge_avx2(const AttentionArgs& a, const float* partials, std::size_t chunks) {
+  attention_merge<AttentionAvx2>(a, partials, chunks);
+}
+
 void swiglu_avx2(float* g, const float* u, std::size_t n) { swiglu_lanes<AttentionAvx2>(g, u, n); }
 
 }  // namespace ponder::cpu::detail

@@ -15,6 +15,15 @@ constexpr std::uint32_t kAttentionKeyBlock = 64;
 /// than 4 tasks per thread).
 constexpr std::uint32_t kAttentionMaxRows = 128;
 
+/// Decode (one query) over at least two chunks of this many keys: chunks of the context as tasks
+/// (attention_chunk), merged in order; the chunks do not depend on the thread count.
+constexpr std::uint32_t kAttentionChunk = 512;
+
+/// Floats of one chunk's partial result: D accumulators, the maximum and the sum of each head.
+constexpr std::size_t attention_chunk_floats(std::size_t n_head, std::size_t head_dim) {
+  return n_head * (head_dim + 2);
+}
+
 /// One task of the tiled path: query heads [head0, head0 + n_heads) of KV head `kv_head`
 /// (n_heads ≤ kAttentionMaxRows) for queries [t0, t1), (t1 - t0) × n_heads ≤ kAttentionMaxRows.
 struct AttentionTile {
@@ -30,6 +39,11 @@ std::size_t attention_tile_workspace(std::uint32_t head_dim);
 /// attention_tile_workspace(head_dim) floats.
 /// attention_avx2.cpp (compiled with -mavx2 -mfma -mf16c): needs head_dim % 8 == 0.
 void attention_tile_avx2(const AttentionArgs& a, const AttentionTile& tile, float* workspace);
+/// attention_avx2.cpp: decode over long contexts in chunks (attention_kernel.h's attention_chunk),
+/// and the merge of the chunks' partial results into a.out.
+void attention_chunk_avx2(const AttentionArgs& a, std::size_t j_begin, std::size_t j_end, float* partial,
+                          float* workspace);
+void attention_merge_avx2(const AttentionArgs& a, const float* partials, std::size_t chunks);
 /// Tests: true makes the avx512 and amx paths take their 16-lane tiles on AMD CPUs too (where by
 /// default attention keeps AVX2's 8-lane tiles: attention.cpp), so that both kernels are checked
 /// on any machine.

@@ -117,11 +117,37 @@ void widen_block(const AttentionArgs& a, const unsigned char* cache, std::size_t
   }
 }
 
-// Scores of NQ <= 3 query rows q[0..NQ) against keys k[0..3] (D floats each), scaled: s[r][0..3].
-// One accumulator per (row, key): 12 chains in flight for 3 rows (2 rows, 8 chains, were bound
-// by the FMA latency).
-template <class V, int NQ>
-inline void scores_x4(const float* const q[NQ], const float* const k[4], std::size_t D, float scale, float* const s[NQ]) {
+// The loaders of scores_x4 (Key: key(i, d), 4 keys) and add_values (Value: value(j, d), a
+// block's rows): kLanes floats of a row from dimension d, from float rows or straight from the
+// F16 rows of a cache (widened in registers, exactly as widen_block widens them).
+template <class V>
+struct FloatKeys {
+  const float* k[4];
+  typename V::Vec operator()(int i, std::size_t d) const { return V::load(k[i] + d); }
+};
+template <class V>
+struct F16Keys {
+  const unsigned char* k[4];
+  typename V::Vec operator()(int i, std::size_t d) const { return V::widen_f16(k[i] + 2 * d); }
+};
+template <class V>
+struct FloatRows {
+  const float* v;
+  std::size_t stride;  // floats
+  typename V::Vec operator()(std::size_t j, std::size_t d) const { return V::load(v + j * stride + d); }
+};
+template <class V>
+struct F16Rows {
+  const unsigned char* v;
+  std::size_t stride;  // bytes
+  typename V::Vec operator()(std::size_t j, std::size_t d) const { return V::widen_f16(v + j * stride + 2 * d); }
+};
+
+// Scores of NQ <= 3 query rows q[0..NQ) against 4 keys (D floats each; key(i, d) gives key i's
+// kLanes values from dimension d), scaled: s[r][0..3]. One accumulator per (row, key): 12 chains
+// in flight for 3 rows (2 rows, 8 chains, were bound by the FMA latency).
+template <class V, int NQ, class Key>
+inline void scores_x4(const float* const q[NQ], const Key& key, std::size_t D, float scale, float* const s[NQ]) {
   using Vec = typename V::Vec;
   Vec a[NQ][4];
 #pragma GCC unroll 4
@@ -131,7 +157,7 @@ inline void scores_x4(const float* const q[NQ], const float* const k[4], std::si
   for (std::size_t d = 0; d < D; d += V::kLanes) {
     Vec kv[4];
 #pragma GCC unroll 4
-    for (int i = 0; i < 4; ++i) kv[i] = V::load(k[i] + d);
+    for (int i = 0; i < 4; ++i) kv[i] = key(i, d);
 #pragma GCC unroll 4
     for (int r = 0; r < NQ; ++r) {
       const Vec x = V::load(q[r] + d);
@@ -151,12 +177,36 @@ inline void scores_x4(const float* const q[NQ], const float* const k[4], std::si
   }
 }
 
-// acc[r][i] += Σ_j p[r][j] · v[j][i] for NR rows, NV vectors of kLanes dimensions from `d`.
+// The scores of R rows (q[r]) against keys [0, nb) of a block, into S[r * kB + j], three rows at
+// a time; `key_at(j)` gives the Key loader of scores_x4 for keys j..j + 3 (past the block's end
+// the last key again: its scores land in unused columns).
+template <class V, class KeyAt>
+inline void block_scores(const float* const* q, std::size_t R, std::size_t nb, std::size_t D, float scale, float* S,
+                         const KeyAt& key_at) {
+  for (std::size_t j = 0; j < nb; j += 4) {
+    const auto key = key_at(j);
+    std::size_t r = 0;
+    for (; r + 3 <= R; r += 3) {
+      float* const s3[3] = {S + r * kB + j, S + (r + 1) * kB + j, S + (r + 2) * kB + j};
+      scores_x4<V, 3>(q + r, key, D, scale, s3);
+    }
+    if (R - r == 2) {
+      float* const s2[2] = {S + r * kB + j, S + (r + 1) * kB + j};
+      scores_x4<V, 2>(q + r, key, D, scale, s2);
+    } else if (R - r == 1) {
+      float* const s1[1] = {S + r * kB + j};
+      scores_x4<V, 1>(q + r, key, D, scale, s1);
+    }
+  }
+}
+
+// acc[r][i] += Σ_j p[r][j] · v[j][i] for NR rows, NV vectors of kLanes dimensions from `d`;
+// value(j, i) gives the kLanes values of value row j from dimension i.
 // The loops over r and i carry `#pragma GCC unroll`: g++ -O2 leaves them rolled and keeps c[][]
 // on the stack (a load, an FMA and a store per step: this was most of attention's time).
-template <class V, int NR, int NV>
-inline void add_values(float* const acc[NR], const float* const p[NR], const float* v, std::size_t D,
-                       std::size_t nb, std::size_t d) {
+template <class V, int NR, int NV, class Value>
+inline void add_values(float* const acc[NR], const float* const p[NR], const Value& value, std::size_t nb,
+                       std::size_t d) {
   using Vec = typename V::Vec;
   Vec c[NR][NV];
 #pragma GCC unroll 4
@@ -169,7 +219,7 @@ inline void add_values(float* const acc[NR], const float* const p[NR], const flo
     for (int r = 0; r < NR; ++r) pj[r] = V::set1(p[r][j]);
 #pragma GCC unroll 4
     for (int i = 0; i < NV; ++i) {
-      const Vec vv = V::load(v + j * D + d + V::kLanes * i);
+      const Vec vv = value(j, d + V::kLanes * i);
 #pragma GCC unroll 4
       for (int r = 0; r < NR; ++r) c[r][i] = V::fmadd(pj[r], vv, c[r][i]);
     }
@@ -180,12 +230,72 @@ inline void add_values(float* const acc[NR], const float* const p[NR], const flo
     for (int i = 0; i < NV; ++i) V::store(acc[r] + d + V::kLanes * i, c[r][i]);
 }
 
-template <class V, int NR>
-inline void add_values_rows(float* const acc[NR], const float* const p[NR], const float* v, std::size_t D,
+template <class V, int NR, class Value>
+inline void add_values_rows(float* const acc[NR], const float* const p[NR], const Value& value, std::size_t D,
                             std::size_t nb) {
   std::size_t d = 0;
-  for (; d + 4 * V::kLanes <= D; d += 4 * V::kLanes) add_values<V, NR, 4>(acc, p, v, D, nb, d);
-  for (; d < D; d += V::kLanes) add_values<V, NR, 1>(acc, p, v, D, nb, d);
+  for (; d + 4 * V::kLanes <= D; d += 4 * V::kLanes) add_values<V, NR, 4>(acc, p, value, nb, d);
+  for (; d < D; d += V::kLanes) add_values<V, NR, 1>(acc, p, value, nb, d);
+}
+
+// acc[r] (row r's D accumulators at acc + r * D) += P[r] · the block's values, three rows at a time
+// (12 accumulators).
+template <class V, class Value>
+inline void block_values(float* acc, const float* S, std::size_t R, std::size_t D, std::size_t nb,
+                         const Value& value) {
+  std::size_t r = 0;
+  for (; r + 3 <= R; r += 3) {
+    float* const rows[3] = {acc + r * D, acc + (r + 1) * D, acc + (r + 2) * D};
+    const float* const p[3] = {S + r * kB, S + (r + 1) * kB, S + (r + 2) * kB};
+    add_values_rows<V, 3>(rows, p, value, D, nb);
+  }
+  if (R - r == 2) {
+    float* const rows[2] = {acc + r * D, acc + (r + 1) * D};
+    const float* const p[2] = {S + r * kB, S + (r + 1) * kB};
+    add_values_rows<V, 2>(rows, p, value, D, nb);
+  } else if (R - r == 1) {
+    float* const rows[1] = {acc + r * D};
+    const float* const p[1] = {S + r * kB};
+    add_values_rows<V, 1>(rows, p, value, D, nb);
+  }
+}
+
+// The online softmax of one row over a block of nb keys, of which it sees the first `seen`: its
+// scores s[0..nb) become p = e^(s - m_new) (0 for the keys it does not see, and for the columns
+// past nb that a whole vector reaches); its running maximum m, sum l and D accumulators acc are
+// updated (scaled by e^(m_old - m_new)).
+template <class V>
+inline void softmax_block(float* s, std::size_t nb, std::size_t seen, float& m, float& l, float* acc, std::size_t D) {
+  using Vec = typename V::Vec;
+  if (seen == 0) {
+    for (std::size_t j = 0; j < nb; ++j) s[j] = 0;
+    return;
+  }
+  // The block's largest score: whole vectors, then the rest one by one (a scalar loop over 64
+  // scores was ~10% of the attention of a long prefill).
+  float block_max = s[0];
+  std::size_t jm = 0;
+  if (seen >= V::kLanes) {
+    Vec vm = V::load(s);
+    for (jm = V::kLanes; jm + V::kLanes <= seen; jm += V::kLanes) vm = V::max(vm, V::load(s + jm));
+    block_max = reduce_max(V::fold_max(vm));
+  }
+  for (; jm < seen; ++jm) block_max = s[jm] > block_max ? s[jm] : block_max;
+  const float new_max = block_max > m ? block_max : m;
+  const float correction = m == -__builtin_inff() ? 0.0f : __builtin_expf(m - new_max);
+  const Vec mx = V::set1(new_max);
+  Vec sum = V::zero();
+  for (std::size_t j = 0; j < nb; j += V::kLanes) {
+    const Vec p = V::visible(exp_lanes<V>(V::sub(V::load(s + j), mx)), j, seen);
+    V::store(s + j, p);
+    sum = V::add(sum, p);
+  }
+  l = l * correction + reduce_sum(V::fold(sum));
+  m = new_max;
+  if (correction != 1.0f) {
+    const Vec c = V::set1(correction);
+    for (std::size_t i = 0; i < D; i += V::kLanes) V::store(acc + i, V::mul(c, V::load(acc + i)));
+  }
 }
 
 // The tile's output rows (head_dim a multiple of kLanes; `workspace`:
@@ -232,61 +342,15 @@ void attention_tile(const AttentionArgs& a, const AttentionTile& tile, float* wo
     } else {
       widen_block<V>(a, a.k, tile.head_offset, j0, nb, kf);
     }
-    for (std::size_t j = 0; j < nb; j += 4) {
-      // Past the block's end, the last key again (its scores land in unused columns).
-      const float* k4[4];
-      for (std::size_t i = 0; i < 4; ++i) k4[i] = keys + min_size(j + i, nb - 1) * key_stride;
-      std::size_t r = 0;
-      for (; r + 3 <= R; r += 3) {
-        float* const s3[3] = {S + r * kB + j, S + (r + 1) * kB + j, S + (r + 2) * kB + j};
-        scores_x4<V, 3>(q + r, k4, D, scale, s3);
-      }
-      if (R - r == 2) {
-        float* const s2[2] = {S + r * kB + j, S + (r + 1) * kB + j};
-        scores_x4<V, 2>(q + r, k4, D, scale, s2);
-      } else if (R - r == 1) {
-        float* const s1[1] = {S + r * kB + j};
-        scores_x4<V, 1>(q + r, k4, D, scale, s1);
-      }
-    }
-    // Online softmax: p = e^(s - m_new) for the keys a row sees (0 for the others, and for the
-    // columns past nb that a whole vector reaches); the row's earlier sum and accumulator scaled
-    // by e^(m_old - m_new).
+    block_scores<V>(q, R, nb, D, scale, S, [&](std::size_t j) {
+      return FloatKeys<V>{{keys + min_size(j, nb - 1) * key_stride, keys + min_size(j + 1, nb - 1) * key_stride,
+                           keys + min_size(j + 2, nb - 1) * key_stride, keys + min_size(j + 3, nb - 1) * key_stride}};
+    });
     for (std::size_t r = 0; r < R; ++r) {
-      float* s = S + r * kB;
       const std::size_t seen = limit[r] > j0 ? min_size(nb, limit[r] - j0) : 0;
-      if (seen == 0) {
-        for (std::size_t j = 0; j < nb; ++j) s[j] = 0;
-        continue;
-      }
-      // The block's largest score: whole vectors, then the rest one by one (a scalar loop over
-      // 64 scores was ~10% of the attention of a long prefill).
-      float block_max = s[0];
-      std::size_t jm = 0;
-      if (seen >= V::kLanes) {
-        Vec vm = V::load(s);
-        for (jm = V::kLanes; jm + V::kLanes <= seen; jm += V::kLanes) vm = V::max(vm, V::load(s + jm));
-        block_max = reduce_max(V::fold_max(vm));
-      }
-      for (; jm < seen; ++jm) block_max = s[jm] > block_max ? s[jm] : block_max;
-      const float new_max = block_max > m[r] ? block_max : m[r];
-      const float correction = m[r] == -__builtin_inff() ? 0.0f : __builtin_expf(m[r] - new_max);
-      const Vec mx = V::set1(new_max);
-      Vec sum = V::zero();
-      for (std::size_t j = 0; j < nb; j += V::kLanes) {
-        const Vec p = V::visible(exp_lanes<V>(V::sub(V::load(s + j), mx)), j, seen);
-        V::store(s + j, p);
-        sum = V::add(sum, p);
-      }
-      l[r] = l[r] * correction + reduce_sum(V::fold(sum));
-      m[r] = new_max;
-      if (correction != 1.0f) {
-        const Vec c = V::set1(correction);
-        for (std::size_t i = 0; i < D; i += V::kLanes) V::store(acc + r * D + i, V::mul(c, V::load(acc + r * D + i)));
-      }
+      softmax_block<V>(S + r * kB, nb, seen, m[r], l[r], acc + r * D, D);
     }
-    // Values: acc += P · V, three rows at a time (12 accumulators).
-    const float* values = vf;
+    // Values: acc += P · V.
     if (a.kv_type == GgmlType::f32) {
       // Rows of an F32 cache are not contiguous per head: copy them together.
       for (std::size_t j = 0; j < nb; ++j)
@@ -294,27 +358,127 @@ void attention_tile(const AttentionArgs& a, const AttentionTile& tile, float* wo
     } else {
       widen_block<V>(a, a.v, tile.head_offset, j0, nb, vf);
     }
-    std::size_t r = 0;
-    for (; r + 3 <= R; r += 3) {
-      float* const rows[3] = {acc + r * D, acc + (r + 1) * D, acc + (r + 2) * D};
-      const float* const p[3] = {S + r * kB, S + (r + 1) * kB, S + (r + 2) * kB};
-      add_values_rows<V, 3>(rows, p, values, D, nb);
-    }
-    if (R - r == 2) {
-      float* const rows[2] = {acc + r * D, acc + (r + 1) * D};
-      const float* const p[2] = {S + r * kB, S + (r + 1) * kB};
-      add_values_rows<V, 2>(rows, p, values, D, nb);
-    } else if (R - r == 1) {
-      float* const rows[1] = {acc + r * D};
-      const float* const p[1] = {S + r * kB};
-      add_values_rows<V, 1>(rows, p, values, D, nb);
-    }
+    block_values<V>(acc, S, R, D, nb, FloatRows<V>{vf, D});
   }
 
   for (std::size_t r = 0; r < R; ++r) {
     float* out = a.out + offset[r];
     const Vec inv = V::set1(1.0f / l[r]);
     for (std::size_t i = 0; i < D; i += V::kLanes) V::store(out + i, V::mul(inv, V::load(acc + r * D + i)));
+  }
+}
+
+// The cache lines of `bytes` bytes at p, prefetched into L2. (By an asm statement: g++ 12 dropped
+// __builtin_prefetch / _mm_prefetch from attention_chunk's lambdas, and nothing showed it.)
+inline void prefetch_l2(const unsigned char* p) { asm volatile("prefetcht1 %0" : : "m"(*p)); }
+inline void prefetch_bytes(const unsigned char* p, std::size_t bytes) {
+  for (std::size_t off = 0; off < bytes; off += 64) prefetch_l2(p + off);
+  prefetch_l2(p + bytes - 1);
+}
+
+// Decode over a long context (attention.cpp): the one query (T = 1) of every head against keys
+// [j_begin, j_end) of the cache, a chunk, as an online softmax of its own. The chunk's rows are
+// read in order, both... every KV head of a block of rows in turn; F16 and F32 rows straight
+// from the cache (F16 widened in registers), Q8_0 rows widened per block and head into the
+// workspace (attention_tile_workspace floats; n_head <= kAttentionMaxRows). `partial`
+// (attention_chunk_floats): the heads' D accumulators, then their running maxima m, then their
+// sums l. A head's numbers do not depend on the other heads or on the thread.
+template <class V>
+void attention_chunk(const AttentionArgs& a, std::size_t j_begin, std::size_t j_end, float* partial, float* workspace) {
+  const std::size_t D = a.head_dim, H = a.n_head, group = a.n_head / a.n_head_kv, rb = a.row_bytes;
+  const float scale = 1.0f / __builtin_sqrtf(static_cast<float>(D));
+  const std::size_t head_bytes = a.kv_type == GgmlType::f32 ? 4 * D : a.kv_type == GgmlType::f16 ? 2 * D : D / 32 * 34;
+  float* kf = workspace;     // [kB][D] a block's keys of one head, widened (Q8_0)
+  float* vf = kf + kB * D;   // [kB][D] its values
+  float* S = vf + kB * D;    // [H][kB] scores, then probabilities
+  float* acc = partial;      // [H][D]
+  float* m = acc + H * D;    // [H]
+  float* l = m + H;          // [H]
+  const float* q[kAttentionMaxRows];
+  for (std::size_t h = 0; h < H; ++h) {
+    q[h] = a.q + h * D;
+    m[h] = -__builtin_inff();
+    l[h] = 0;
+  }
+  for (std::size_t i = 0; i < H * D; ++i) acc[i] = 0;
+
+  for (std::size_t j0 = j_begin; j0 < j_end; j0 += kB) {
+    const std::size_t nb = min_size(kB, j_end - j0);
+    // Past the block's end, the last key again (its scores land in unused columns).
+    auto at = [&](std::size_t j) { return min_size(j, nb - 1); };
+    for (std::size_t g = 0; g < a.n_head_kv; ++g) {
+      const unsigned char* k = a.k + j0 * rb + g * head_bytes;
+      const float* const* qg = q + g * group;
+      float* Sg = S + g * group * kB;
+      // The next block's rows of this head, K and V, 4 at a time beside the scores of 4 keys.
+      auto ahead = [&](std::size_t j) {
+        for (std::size_t i = j; i < j + 4 && j0 + kB + i < j_end; ++i) {
+          prefetch_bytes(k + (kB + i) * rb, head_bytes);
+          prefetch_bytes(a.v + (j0 + kB + i) * rb + g * head_bytes, head_bytes);
+        }
+      };
+      if (a.kv_type == GgmlType::f16) {
+        block_scores<V>(qg, group, nb, D, scale, Sg, [&](std::size_t j) {
+          ahead(j);
+          return F16Keys<V>{{k + at(j) * rb, k + at(j + 1) * rb, k + at(j + 2) * rb, k + at(j + 3) * rb}};
+        });
+      } else {
+        const float* keys = reinterpret_cast<const float*>(k);
+        std::size_t stride = rb / sizeof(float);
+        if (a.kv_type != GgmlType::f32) {
+          widen_block<V>(a, a.k, g * head_bytes, j0, nb, kf);
+          keys = kf;
+          stride = D;
+        }
+        block_scores<V>(qg, group, nb, D, scale, Sg, [&](std::size_t j) {
+          ahead(j);
+          return FloatKeys<V>{{keys + at(j) * stride, keys + at(j + 1) * stride, keys + at(j + 2) * stride,
+                               keys + at(j + 3) * stride}};
+        });
+      }
+    }
+    for (std::size_t h = 0; h < H; ++h) softmax_block<V>(S + h * kB, nb, nb, m[h], l[h], acc + h * D, D);
+    for (std::size_t g = 0; g < a.n_head_kv; ++g) {
+      const unsigned char* v = a.v + j0 * rb + g * head_bytes;
+      float* acc_g = acc + g * group * D;
+      const float* Sg = S + g * group * kB;
+      if (a.kv_type == GgmlType::f16) {
+        block_values<V>(acc_g, Sg, group, D, nb, F16Rows<V>{v, rb});
+      } else if (a.kv_type == GgmlType::f32) {
+        block_values<V>(acc_g, Sg, group, D, nb, FloatRows<V>{reinterpret_cast<const float*>(v), rb / sizeof(float)});
+      } else {
+        widen_block<V>(a, a.v, g * head_bytes, j0, nb, vf);
+        block_values<V>(acc_g, Sg, group, D, nb, FloatRows<V>{vf, D});
+      }
+    }
+  }
+}
+
+// The chunks' partial results (attention_chunk, `chunks` of them, attention_chunk_floats apart)
+// merged into a.out, chunk after chunk: out = Σ_c e^(m_c - M) acc_c / Σ_c e^(m_c - M) l_c, M the
+// largest m_c.
+template <class V>
+void attention_merge(const AttentionArgs& a, const float* partials, std::size_t chunks) {
+  using Vec = typename V::Vec;
+  const std::size_t D = a.head_dim, H = a.n_head, stride = attention_chunk_floats(H, D);
+  for (std::size_t h = 0; h < H; ++h) {
+    float M = -__builtin_inff();
+    for (std::size_t c = 0; c < chunks; ++c) {
+      const float mc = partials[c * stride + H * D + h];
+      M = mc > M ? mc : M;
+    }
+    float L = 0;
+    float* out = a.out + h * D;
+    for (std::size_t c = 0; c < chunks; ++c) {
+      const float* p = partials + c * stride;
+      const float w = __builtin_expf(p[H * D + h] - M);
+      L += w * p[H * D + H + h];
+      const Vec wv = V::set1(w);
+      for (std::size_t i = 0; i < D; i += V::kLanes)
+        V::store(out + i, c == 0 ? V::mul(wv, V::load(p + h * D + i)) : V::fmadd(wv, V::load(p + h * D + i), V::load(out + i)));
+    }
+    const Vec inv = V::set1(1.0f / L);
+    for (std::size_t i = 0; i < D; i += V::kLanes) V::store(out + i, V::mul(inv, V::load(out + i)));
   }
 }
 

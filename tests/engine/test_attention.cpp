@@ -125,8 +125,11 @@ TEST_CASE("attention: every path matches the formula, the tiled path does not de
   };
   // (cached positions, new queries): context not a multiple of the key block (64), decode at a
   // block boundary and one past it, a prefill starting mid-block, a first chunk, and a long one.
-  const std::pair<std::uint32_t, std::size_t> spans[] = {{0, 1}, {63, 1}, {64, 1}, {200, 1}, {5, 37},
-                                                          {0, 37}, {70, 130}};
+  // Decode past 2 x kAttentionChunk keys takes chunks of the context: exactly two, and three with
+  // the last one short and not a multiple of the key block.
+  static_assert(cpu::detail::kAttentionChunk == 512, "the decode spans below assume chunks of 512 keys");
+  const std::pair<std::uint32_t, std::size_t> spans[] = {{0, 1},  {63, 1}, {64, 1},    {200, 1},
+                                                          {5, 37}, {0, 37}, {70, 130}, {1023, 1}, {1500, 1}};
   for (const Shape& s : shapes)
     for (GgmlType type : {GgmlType::f32, GgmlType::f16, GgmlType::q8_0}) {
       if (!cpu::attention_supports(type, s.head_dim)) continue;
