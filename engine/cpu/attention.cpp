@@ -98,11 +98,13 @@ void attention(const AttentionArgs& a, ThreadPool* pool, std::vector<float>* wor
     // cores with two 512-bit FMA units are not measured.)
     static const bool amd = __builtin_cpu_is("amd");
     const bool wide = !amd || g_wide_everywhere.load(std::memory_order_relaxed);
+    // The 8-lane kernels: AVX2's, or the same with AVX-512's 32 registers where the CPU has them.
+    const bool lanes8_avx512 = active_isa() >= Isa::avx512 && detect_isa() >= Isa::avx512;
     // Decode over a long context: chunks of kAttentionChunk keys as tasks, each over every head,
     // reading its rows of the cache in order (a task per KV head read each row's slices of the
-    // other heads' lines apart, between widening blocks of keys into the workspace: ~0.9 ms per
+    // other heads' lines apart, between widening blocks of keys into the workspace: ~0.8 ms per
     // layer after 8,192 tokens of the 1.5B shape on 2 Zen 4 threads, ~3x the F16 cache's read).
-    // AVX2's 8-lane kernel on every vector path (the 16-lane one is not written for it).
+    // 8-lane kernels on every vector path (no 16-lane one is written for it).
     const std::size_t n_keys = std::size_t{a.first_pos} + 1;
     if (a.T == 1 && n_keys >= 2 * std::size_t{kAttentionChunk} && a.n_head <= kAttentionMaxRows) {
       const std::size_t chunks = (n_keys + kAttentionChunk - 1) / kAttentionChunk;
@@ -111,16 +113,17 @@ void attention(const AttentionArgs& a, ThreadPool* pool, std::vector<float>* wor
       if (workspace->size() < threads * per_thread + chunks * per_chunk)
         workspace->resize(threads * per_thread + chunks * per_chunk);
       float* partials = workspace->data() + threads * per_thread;
+      const auto chunk = lanes8_avx512 ? attention_chunk_lanes8_avx512 : attention_chunk_avx2;
       run(chunks, per_thread, [&](std::size_t c, float* ws) {
-        attention_chunk_avx2(a, c * kAttentionChunk, std::min(n_keys, (c + 1) * kAttentionChunk),
-                             partials + c * per_chunk, ws);
+        chunk(a, c * kAttentionChunk, std::min(n_keys, (c + 1) * kAttentionChunk), partials + c * per_chunk, ws);
       });
-      attention_merge_avx2(a, partials, chunks);
+      (lanes8_avx512 ? attention_merge_lanes8_avx512 : attention_merge_avx2)(a, partials, chunks);
       return;
     }
     const AttentionTileFn kernel = active_isa() >= Isa::avx512 && a.head_dim % 16 == 0 && wide
                                        ? attention_kernel_for(active_isa())
-                                       : attention_tile_avx2;
+                                   : lanes8_avx512 ? attention_tile_lanes8_avx512
+                                                   : attention_tile_avx2;
     // Tiles: the query heads of a group (split in `parts` only when there would be fewer tasks
     // than threads, as in decode with few KV heads) × as many queries as fit kAttentionMaxRows.
     const std::uint32_t group = a.n_head / a.n_head_kv;

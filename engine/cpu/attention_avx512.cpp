@@ -10,6 +10,7 @@
 #endif
 
 #include "engine/cpu/attention_kernel.h"
+#include "engine/cpu/attention_lanes8.h"
 #include "engine/cpu/avx512_common.h"
 
 namespace ponder::cpu::detail {
@@ -54,7 +55,25 @@ struct AttentionAvx512 {
 #endif
 
 void PONDER_ATTENTION_AVX512_ENTRY(const AttentionArgs& a, const AttentionTile& tile, float* workspace) {
-  attention_tile<AttentionAvx512>(a, tile, workspace);
+  attention_tile<AttentionAvx512, 3>(a, tile, workspace);
 }
+
+#if !defined(PONDER_SIMD_EMU)
+// The 8-lane kernels with 32 registers: 6 query rows at a time against 4 keys (24 accumulators).
+// With AVX2's 16 the twelfth accumulator of 3 rows x 4 keys went through the stack: a load, FMA
+// and store chain on every step, ~25% of decode attention's samples on Zen 4.
+void attention_tile_lanes8_avx512(const AttentionArgs& a, const AttentionTile& tile, float* workspace) {
+  attention_tile<AttentionAvx2, 6>(a, tile, workspace);
+}
+
+void attention_chunk_lanes8_avx512(const AttentionArgs& a, std::size_t j_begin, std::size_t j_end, float* partial,
+                                   float* workspace) {
+  attention_chunk<AttentionAvx2, 6>(a, j_begin, j_end, partial, workspace);
+}
+
+void attention_merge_lanes8_avx512(const AttentionArgs& a, const float* partials, std::size_t chunks) {
+  attention_merge<AttentionAvx2>(a, partials, chunks);
+}
+#endif
 
 }  // namespace ponder::cpu::detail

@@ -54,6 +54,13 @@ void swiglu_avx2(float* g, const float* u, std::size_t n);
 /// compiled against SIMDe (tests only: tests/engine/attention_avx512_emulated.cpp) runs on any CPU
 /// with AVX2.
 void attention_tile_avx512(const AttentionArgs& a, const AttentionTile& tile, float* workspace);
+/// attention_avx512.cpp, native only: the 8-lane kernels of attention_avx2.cpp with AVX-512's 32
+/// registers (6 query rows at a time, no accumulator on the stack), for CPUs where 16 lanes bring
+/// no more arithmetic (attention.cpp).
+void attention_tile_lanes8_avx512(const AttentionArgs& a, const AttentionTile& tile, float* workspace);
+void attention_chunk_lanes8_avx512(const AttentionArgs& a, std::size_t j_begin, std::size_t j_end, float* partial,
+                                   float* workspace);
+void attention_merge_lanes8_avx512(const AttentionArgs& a, const float* partials, std::size_t chunks);
 void attention_tile_avx512_emulated(const AttentionArgs& a, const AttentionTile& tile, float* workspace);
 
 }  // namespace ponder::cpu::detail

@@ -143,25 +143,25 @@ struct F16Rows {
   typename V::Vec operator()(std::size_t j, std::size_t d) const { return V::widen_f16(v + j * stride + 2 * d); }
 };
 
-// Scores of NQ <= 3 query rows q[0..NQ) against 4 keys (D floats each; key(i, d) gives key i's
+// Scores of NQ query rows q[0..NQ) against 4 keys (D floats each; key(i, d) gives key i's
 // kLanes values from dimension d), scaled: s[r][0..3]. One accumulator per (row, key): 12 chains
 // in flight for 3 rows (2 rows, 8 chains, were bound by the FMA latency).
 template <class V, int NQ, class Key>
 inline void scores_x4(const float* const q[NQ], const Key& key, std::size_t D, float scale, float* const s[NQ]) {
   using Vec = typename V::Vec;
   Vec a[NQ][4];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
   for (int r = 0; r < NQ; ++r)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int i = 0; i < 4; ++i) a[r][i] = V::zero();
   for (std::size_t d = 0; d < D; d += V::kLanes) {
     Vec kv[4];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int i = 0; i < 4; ++i) kv[i] = key(i, d);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int r = 0; r < NQ; ++r) {
       const Vec x = V::load(q[r] + d);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
       for (int i = 0; i < 4; ++i) a[r][i] = V::fmadd(x, kv[i], a[r][i]);
     }
   }
@@ -177,26 +177,35 @@ inline void scores_x4(const float* const q[NQ], const Key& key, std::size_t D, f
   }
 }
 
-// The scores of R rows (q[r]) against keys [0, nb) of a block, into S[r * kB + j], three rows at
-// a time; `key_at(j)` gives the Key loader of scores_x4 for keys j..j + 3 (past the block's end
-// the last key again: its scores land in unused columns).
-template <class V, class KeyAt>
+// Calls f.template operator()<n>(r) for sets of rows [r, r + n) covering [0, R): sets of NQ
+// rows, then one of the R % NQ left.
+template <int NQ, class F>
+inline void row_sets(std::size_t R, const F& f) {
+  std::size_t r = 0;
+  for (; r + NQ <= R; r += NQ) f.template operator()<NQ>(r);
+  if constexpr (NQ > 1) {
+    if (R - r == NQ - 1) {
+      f.template operator()<NQ - 1>(r);
+      return;
+    }
+    if (R > r) row_sets<NQ - 1>(R - r, [&]<int N>(std::size_t i) { f.template operator()<N>(r + i); });
+  }
+}
+
+// The scores of R rows (q[r]) against keys [0, nb) of a block, into S[r * kB + j], NQ rows at a
+// time (NQ x 4 accumulators; 3 in AVX2's 16 registers, 6 in AVX-512's 32); `key_at(j)` gives the
+// Key loader of scores_x4 for keys j..j + 3 (past the block's end the last key again: its scores
+// land in unused columns).
+template <class V, int NQ, class KeyAt>
 inline void block_scores(const float* const* q, std::size_t R, std::size_t nb, std::size_t D, float scale, float* S,
                          const KeyAt& key_at) {
   for (std::size_t j = 0; j < nb; j += 4) {
     const auto key = key_at(j);
-    std::size_t r = 0;
-    for (; r + 3 <= R; r += 3) {
-      float* const s3[3] = {S + r * kB + j, S + (r + 1) * kB + j, S + (r + 2) * kB + j};
-      scores_x4<V, 3>(q + r, key, D, scale, s3);
-    }
-    if (R - r == 2) {
-      float* const s2[2] = {S + r * kB + j, S + (r + 1) * kB + j};
-      scores_x4<V, 2>(q + r, key, D, scale, s2);
-    } else if (R - r == 1) {
-      float* const s1[1] = {S + r * kB + j};
-      scores_x4<V, 1>(q + r, key, D, scale, s1);
-    }
+    row_sets<NQ>(R, [&]<int N>(std::size_t r) {
+      float* s[N];
+      for (int i = 0; i < N; ++i) s[i] = S + (r + i) * kB + j;
+      scores_x4<V, N>(q + r, key, D, scale, s);
+    });
   }
 }
 
@@ -209,24 +218,24 @@ inline void add_values(float* const acc[NR], const float* const p[NR], const Val
                        std::size_t d) {
   using Vec = typename V::Vec;
   Vec c[NR][NV];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
   for (int r = 0; r < NR; ++r)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int i = 0; i < NV; ++i) c[r][i] = V::load(acc[r] + d + V::kLanes * i);
   for (std::size_t j = 0; j < nb; ++j) {
     Vec pj[NR];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int r = 0; r < NR; ++r) pj[r] = V::set1(p[r][j]);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int i = 0; i < NV; ++i) {
       const Vec vv = value(j, d + V::kLanes * i);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
       for (int r = 0; r < NR; ++r) c[r][i] = V::fmadd(pj[r], vv, c[r][i]);
     }
   }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
   for (int r = 0; r < NR; ++r)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int i = 0; i < NV; ++i) V::store(acc[r] + d + V::kLanes * i, c[r][i]);
 }
 
@@ -238,26 +247,17 @@ inline void add_values_rows(float* const acc[NR], const float* const p[NR], cons
   for (; d < D; d += V::kLanes) add_values<V, NR, 1>(acc, p, value, nb, d);
 }
 
-// acc[r] (row r's D accumulators at acc + r * D) += P[r] · the block's values, three rows at a time
-// (12 accumulators).
-template <class V, class Value>
+// acc[r] (row r's D accumulators at acc + r * D) += P[r] · the block's values, NQ rows at a time
+// (NQ x 4 accumulators).
+template <class V, int NQ, class Value>
 inline void block_values(float* acc, const float* S, std::size_t R, std::size_t D, std::size_t nb,
                          const Value& value) {
-  std::size_t r = 0;
-  for (; r + 3 <= R; r += 3) {
-    float* const rows[3] = {acc + r * D, acc + (r + 1) * D, acc + (r + 2) * D};
-    const float* const p[3] = {S + r * kB, S + (r + 1) * kB, S + (r + 2) * kB};
-    add_values_rows<V, 3>(rows, p, value, D, nb);
-  }
-  if (R - r == 2) {
-    float* const rows[2] = {acc + r * D, acc + (r + 1) * D};
-    const float* const p[2] = {S + r * kB, S + (r + 1) * kB};
-    add_values_rows<V, 2>(rows, p, value, D, nb);
-  } else if (R - r == 1) {
-    float* const rows[1] = {acc + r * D};
-    const float* const p[1] = {S + r * kB};
-    add_values_rows<V, 1>(rows, p, value, D, nb);
-  }
+  row_sets<NQ>(R, [&]<int N>(std::size_t r) {
+    float* rows[N];
+    const float* p[N];
+    for (int i = 0; i < N; ++i) rows[i] = acc + (r + i) * D, p[i] = S + (r + i) * kB;
+    add_values_rows<V, N>(rows, p, value, D, nb);
+  });
 }
 
 // The online softmax of one row over a block of nb keys, of which it sees the first `seen`: its
@@ -300,7 +300,7 @@ inline void softmax_block(float* s, std::size_t nb, std::size_t seen, float& m, 
 
 // The tile's output rows (head_dim a multiple of kLanes; `workspace`:
 // attention_tile_workspace(head_dim) floats).
-template <class V>
+template <class V, int NQ>
 void attention_tile(const AttentionArgs& a, const AttentionTile& tile, float* workspace) {
   using Vec = typename V::Vec;
   // The softmax reads and writes whole vectors of a row's kB scores.
@@ -342,7 +342,7 @@ void attention_tile(const AttentionArgs& a, const AttentionTile& tile, float* wo
     } else {
       widen_block<V>(a, a.k, tile.head_offset, j0, nb, kf);
     }
-    block_scores<V>(q, R, nb, D, scale, S, [&](std::size_t j) {
+    block_scores<V, NQ>(q, R, nb, D, scale, S, [&](std::size_t j) {
       return FloatKeys<V>{{keys + min_size(j, nb - 1) * key_stride, keys + min_size(j + 1, nb - 1) * key_stride,
                            keys + min_size(j + 2, nb - 1) * key_stride, keys + min_size(j + 3, nb - 1) * key_stride}};
     });
@@ -358,7 +358,7 @@ void attention_tile(const AttentionArgs& a, const AttentionTile& tile, float* wo
     } else {
       widen_block<V>(a, a.v, tile.head_offset, j0, nb, vf);
     }
-    block_values<V>(acc, S, R, D, nb, FloatRows<V>{vf, D});
+    block_values<V, NQ>(acc, S, R, D, nb, FloatRows<V>{vf, D});
   }
 
   for (std::size_t r = 0; r < R; ++r) {
@@ -383,7 +383,7 @@ inline void prefetch_bytes(const unsigned char* p, std::size_t bytes) {
 // workspace (attention_tile_workspace floats; n_head <= kAttentionMaxRows). `partial`
 // (attention_chunk_floats): the heads' D accumulators, then their running maxima m, then their
 // sums l. A head's numbers do not depend on the other heads or on the thread.
-template <class V>
+template <class V, int NQ>
 void attention_chunk(const AttentionArgs& a, std::size_t j_begin, std::size_t j_end, float* partial, float* workspace) {
   const std::size_t D = a.head_dim, H = a.n_head, group = a.n_head / a.n_head_kv, rb = a.row_bytes;
   const float scale = 1.0f / __builtin_sqrtf(static_cast<float>(D));
@@ -418,7 +418,7 @@ void attention_chunk(const AttentionArgs& a, std::size_t j_begin, std::size_t j_
         }
       };
       if (a.kv_type == GgmlType::f16) {
-        block_scores<V>(qg, group, nb, D, scale, Sg, [&](std::size_t j) {
+        block_scores<V, NQ>(qg, group, nb, D, scale, Sg, [&](std::size_t j) {
           ahead(j);
           return F16Keys<V>{{k + at(j) * rb, k + at(j + 1) * rb, k + at(j + 2) * rb, k + at(j + 3) * rb}};
         });
@@ -430,7 +430,7 @@ void attention_chunk(const AttentionArgs& a, std::size_t j_begin, std::size_t j_
           keys = kf;
           stride = D;
         }
-        block_scores<V>(qg, group, nb, D, scale, Sg, [&](std::size_t j) {
+        block_scores<V, NQ>(qg, group, nb, D, scale, Sg, [&](std::size_t j) {
           ahead(j);
           return FloatKeys<V>{{keys + at(j) * stride, keys + at(j + 1) * stride, keys + at(j + 2) * stride,
                                keys + at(j + 3) * stride}};
@@ -443,12 +443,12 @@ void attention_chunk(const AttentionArgs& a, std::size_t j_begin, std::size_t j_
       float* acc_g = acc + g * group * D;
       const float* Sg = S + g * group * kB;
       if (a.kv_type == GgmlType::f16) {
-        block_values<V>(acc_g, Sg, group, D, nb, F16Rows<V>{v, rb});
+        block_values<V, NQ>(acc_g, Sg, group, D, nb, F16Rows<V>{v, rb});
       } else if (a.kv_type == GgmlType::f32) {
-        block_values<V>(acc_g, Sg, group, D, nb, FloatRows<V>{reinterpret_cast<const float*>(v), rb / sizeof(float)});
+        block_values<V, NQ>(acc_g, Sg, group, D, nb, FloatRows<V>{reinterpret_cast<const float*>(v), rb / sizeof(float)});
       } else {
         widen_block<V>(a, a.v, g * head_bytes, j0, nb, vf);
-        block_values<V>(acc_g, Sg, group, D, nb, FloatRows<V>{vf, D});
+        block_values<V, NQ>(acc_g, Sg, group, D, nb, FloatRows<V>{vf, D});
       }
     }
   }

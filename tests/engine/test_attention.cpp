@@ -69,6 +69,14 @@ struct Case {
     return out;
   }
 
+  // run() with the 8-lane kernels where the path has a choice (AMD CPUs' default).
+  std::vector<float> run_narrow(cpu::ThreadPool* pool) const {
+    cpu::detail::set_wide_attention_everywhere(false);
+    std::vector<float> out = run(pool);
+    cpu::detail::set_wide_attention_everywhere(true);
+    return out;
+  }
+
   // The formula in float64 over the cache's stored values.
   std::vector<double> reference() const {
     const std::size_t D = s.head_dim, kv_dim = std::size_t{s.n_head_kv} * D;
@@ -114,6 +122,11 @@ TEST_CASE("attention: every path matches the formula, the tiled path does not de
           "[backend][attention]") {
   std::mt19937 rng(7);
   cpu::ThreadPool one(1), three(3);
+#if defined(__x86_64__)
+  const bool amd = __builtin_cpu_is("amd");
+#else
+  const bool amd = false;
+#endif
   // Every path with its own kernel, also on AMD CPUs (where the avx512 path's attention
   // otherwise takes AVX2's tiles, which the avx2 path checks).
   cpu::detail::set_wide_attention_everywhere(true);
@@ -145,11 +158,23 @@ TEST_CASE("attention: every path matches the formula, the tiled path does not de
                                   << first_pos << " cached + " << T << " queries");
           std::vector<float>& out = got[static_cast<int>(isa)];
           out = c.run(&three);
-          // Float rounding over sums of ≤ 330 terms of O(1) values (the stored K/V are what both
-          // sides read, so the cache type adds no error here).
+          // Float rounding over sums of ≤ 1,501 terms of O(1) values (the stored K/V are what
+          // both sides read, so the cache type adds no error here).
           CHECK(max_error(out, want) < 2e-5);
           CHECK(c.run(&one) == out);
           CHECK(c.run(nullptr) == out);
+          if (isa >= cpu::Isa::avx512 && cpu::detect_isa() >= cpu::Isa::avx512) {
+            // The 8-lane kernels with AVX-512's registers (6 rows at a time; on AMD CPUs the
+            // tiles too): a row's numbers go through AVX2's instructions, so the same bits.
+            cpu::detail::set_wide_attention_everywhere(false);
+            const std::vector<float> narrow = c.run(&three);
+            cpu::detail::set_wide_attention_everywhere(true);
+            CHECK(max_error(narrow, want) < 2e-5);
+            CHECK(c.run_narrow(&one) == narrow);
+            const bool chunks = T == 1 && first_pos + 1 >= 2 * cpu::detail::kAttentionChunk;
+            if ((chunks || amd) && !got[static_cast<int>(cpu::Isa::avx2)].empty())
+              CHECK(narrow == got[static_cast<int>(cpu::Isa::avx2)]);
+          }
         }
         for (int p = 1; p < 4; ++p) {  // each tiled path against the portable one
           if (got[p].empty()) continue;
