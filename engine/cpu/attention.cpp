@@ -100,14 +100,14 @@ void attention(const AttentionArgs& a, ThreadPool* pool, std::vector<float>* wor
     const bool wide = !amd || g_wide_everywhere.load(std::memory_order_relaxed);
     // The 8-lane kernels: AVX2's, or the same with AVX-512's 32 registers where the CPU has them.
     const bool lanes8_avx512 = active_isa() >= Isa::avx512 && detect_isa() >= Isa::avx512;
-    // Decode over a long context: chunks of kAttentionChunk keys as tasks, each over every head,
+    // Decode over a long context: chunks of its keys as tasks (attention_chunk_keys), each over every head,
     // reading its rows of the cache in order (a task per KV head read each row's slices of the
     // other heads' lines apart, between widening blocks of keys into the workspace: ~0.8 ms per
     // layer after 8,192 tokens of the 1.5B shape on 2 Zen 4 threads, ~3x the F16 cache's read).
     // 8-lane kernels on every vector path (no 16-lane one is written for it).
-    const std::size_t n_keys = std::size_t{a.first_pos} + 1;
-    if (a.T == 1 && n_keys >= 2 * std::size_t{kAttentionChunk} && a.n_head <= kAttentionMaxRows) {
-      const std::size_t chunks = (n_keys + kAttentionChunk - 1) / kAttentionChunk;
+    const std::size_t n_keys = std::size_t{a.first_pos} + 1, chunk_keys = attention_chunk_keys(n_keys);
+    if (a.T == 1 && chunk_keys != 0 && a.n_head <= kAttentionMaxRows) {
+      const std::size_t chunks = (n_keys + chunk_keys - 1) / chunk_keys;
       const std::size_t per_thread = attention_tile_workspace(a.head_dim);
       const std::size_t per_chunk = attention_chunk_floats(a.n_head, a.head_dim);
       if (workspace->size() < threads * per_thread + chunks * per_chunk)
@@ -115,7 +115,7 @@ void attention(const AttentionArgs& a, ThreadPool* pool, std::vector<float>* wor
       float* partials = workspace->data() + threads * per_thread;
       const auto chunk = lanes8_avx512 ? attention_chunk_lanes8_avx512 : attention_chunk_avx2;
       run(chunks, per_thread, [&](std::size_t c, float* ws) {
-        chunk(a, c * kAttentionChunk, std::min(n_keys, (c + 1) * kAttentionChunk), partials + c * per_chunk, ws);
+        chunk(a, c * chunk_keys, std::min(n_keys, (c + 1) * chunk_keys), partials + c * per_chunk, ws);
       });
       (lanes8_avx512 ? attention_merge_lanes8_avx512 : attention_merge_avx2)(a, partials, chunks);
       return;

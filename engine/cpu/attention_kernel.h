@@ -400,6 +400,11 @@ void attention_chunk(const AttentionArgs& a, std::size_t j_begin, std::size_t j_
     m[h] = -__builtin_inff();
     l[h] = 0;
   }
+  // The first block's rows (the later ones are prefetched a block ahead, beside the scores).
+  for (std::size_t j = j_begin; j < j_end && j < j_begin + kB; ++j) {
+    prefetch_bytes(a.k + j * rb, rb);
+    prefetch_bytes(a.v + j * rb, rb);
+  }
   for (std::size_t i = 0; i < H * D; ++i) acc[i] = 0;
 
   for (std::size_t j0 = j_begin; j0 < j_end; j0 += kB) {

@@ -138,11 +138,14 @@ TEST_CASE("attention: every path matches the formula, the tiled path does not de
   };
   // (cached positions, new queries): context not a multiple of the key block (64), decode at a
   // block boundary and one past it, a prefill starting mid-block, a first chunk, and a long one.
-  // Decode past 2 x kAttentionChunk keys takes chunks of the context: exactly two, and three with
-  // the last one short and not a multiple of the key block.
-  static_assert(cpu::detail::kAttentionChunk == 512, "the decode spans below assume chunks of 512 keys");
-  const std::pair<std::uint32_t, std::size_t> spans[] = {{0, 1},  {63, 1}, {64, 1},    {200, 1},
-                                                          {5, 37}, {0, 37}, {70, 130}, {1023, 1}, {1500, 1}};
+  // Decode from 512 keys on takes chunks of the context (attention_chunk_keys): of 256 keys, two
+  // and six with the last one short and not a multiple of the key block; of 512, five.
+  static_assert(cpu::detail::attention_chunk_keys(511) == 0 && cpu::detail::attention_chunk_keys(512) == 256 &&
+                    cpu::detail::attention_chunk_keys(2101) == 512,
+                "the decode spans below assume these chunks");
+  const std::pair<std::uint32_t, std::size_t> spans[] = {{0, 1},    {63, 1},   {64, 1},    {200, 1},
+                                                          {5, 37},   {0, 37},   {70, 130},  {510, 1},
+                                                          {511, 1},  {1500, 1}, {2100, 1}};
   for (const Shape& s : shapes)
     for (GgmlType type : {GgmlType::f32, GgmlType::f16, GgmlType::q8_0}) {
       if (!cpu::attention_supports(type, s.head_dim)) continue;
@@ -158,7 +161,7 @@ TEST_CASE("attention: every path matches the formula, the tiled path does not de
                                   << first_pos << " cached + " << T << " queries");
           std::vector<float>& out = got[static_cast<int>(isa)];
           out = c.run(&three);
-          // Float rounding over sums of ≤ 1,501 terms of O(1) values (the stored K/V are what
+          // Float rounding over sums of ≤ 2,101 terms of O(1) values (the stored K/V are what
           // both sides read, so the cache type adds no error here).
           CHECK(max_error(out, want) < 2e-5);
           CHECK(c.run(&one) == out);
@@ -171,7 +174,7 @@ TEST_CASE("attention: every path matches the formula, the tiled path does not de
             cpu::detail::set_wide_attention_everywhere(true);
             CHECK(max_error(narrow, want) < 2e-5);
             CHECK(c.run_narrow(&one) == narrow);
-            const bool chunks = T == 1 && first_pos + 1 >= 2 * cpu::detail::kAttentionChunk;
+            const bool chunks = T == 1 && cpu::detail::attention_chunk_keys(first_pos + 1) != 0;
             if ((chunks || amd) && !got[static_cast<int>(cpu::Isa::avx2)].empty())
               CHECK(narrow == got[static_cast<int>(cpu::Isa::avx2)]);
           }
