@@ -142,6 +142,26 @@ struct F16Rows {
   std::size_t stride;  // bytes
   typename V::Vec operator()(std::size_t j, std::size_t d) const { return V::widen_f16(v + j * stride + 2 * d); }
 };
+// Q8_0 rows (blocks of an F16 scale and 32 int8): the block's scale times the values, as
+// widen_block computes them (exactly: 11 by 8 significant bits).
+template <class V>
+inline typename V::Vec widen_q8_0(const unsigned char* row, std::size_t d) {
+  const unsigned char* block = row + d / 32 * 34;
+  unsigned short h;
+  std::memcpy(&h, block, 2);
+  return V::mul(V::set1(_cvtsh_ss(h)), V::widen_i8(block + 2 + d % 32));
+}
+template <class V>
+struct Q8Keys {
+  const unsigned char* k[4];
+  typename V::Vec operator()(int i, std::size_t d) const { return widen_q8_0<V>(k[i], d); }
+};
+template <class V>
+struct Q8Rows {
+  const unsigned char* v;
+  std::size_t stride;  // bytes
+  typename V::Vec operator()(std::size_t j, std::size_t d) const { return widen_q8_0<V>(v + j * stride, d); }
+};
 
 // Scores of NQ query rows q[0..NQ) against 4 keys (D floats each; key(i, d) gives key i's
 // kLanes values from dimension d), scaled: s[r][0..3]. One accumulator per (row, key): 12 chains
@@ -378,19 +398,17 @@ inline void prefetch_bytes(const unsigned char* p, std::size_t bytes) {
 
 // Decode over a long context (attention.cpp): the one query (T = 1) of every head against keys
 // [j_begin, j_end) of the cache, a chunk, as an online softmax of its own. The chunk's rows are
-// read in order, both... every KV head of a block of rows in turn; F16 and F32 rows straight
-// from the cache (F16 widened in registers), Q8_0 rows widened per block and head into the
-// workspace (attention_tile_workspace floats; n_head <= kAttentionMaxRows). `partial`
-// (attention_chunk_floats): the heads' D accumulators, then their running maxima m, then their
-// sums l. A head's numbers do not depend on the other heads or on the thread.
+// read in order, every KV head of a block of rows in turn, straight from the cache (F16 and Q8_0
+// widened in registers, as widen_block widens them), the next block's prefetched into L2 beside
+// the scores. `workspace`: attention_tile_workspace floats (n_head <= kAttentionMaxRows).
+// `partial` (attention_chunk_floats): the heads' D accumulators, then their running maxima m, then
+// their sums l. A head's numbers do not depend on the other heads or on the thread.
 template <class V, int NQ>
 void attention_chunk(const AttentionArgs& a, std::size_t j_begin, std::size_t j_end, float* partial, float* workspace) {
   const std::size_t D = a.head_dim, H = a.n_head, group = a.n_head / a.n_head_kv, rb = a.row_bytes;
   const float scale = 1.0f / __builtin_sqrtf(static_cast<float>(D));
   const std::size_t head_bytes = a.kv_type == GgmlType::f32 ? 4 * D : a.kv_type == GgmlType::f16 ? 2 * D : D / 32 * 34;
-  float* kf = workspace;     // [kB][D] a block's keys of one head, widened (Q8_0)
-  float* vf = kf + kB * D;   // [kB][D] its values
-  float* S = vf + kB * D;    // [H][kB] scores, then probabilities
+  float* S = workspace;      // [H][kB] scores, then probabilities
   float* acc = partial;      // [H][D]
   float* m = acc + H * D;    // [H]
   float* l = m + H;          // [H]
@@ -427,14 +445,14 @@ void attention_chunk(const AttentionArgs& a, std::size_t j_begin, std::size_t j_
           ahead(j);
           return F16Keys<V>{{k + at(j) * rb, k + at(j + 1) * rb, k + at(j + 2) * rb, k + at(j + 3) * rb}};
         });
+      } else if (a.kv_type == GgmlType::q8_0) {
+        block_scores<V, NQ>(qg, group, nb, D, scale, Sg, [&](std::size_t j) {
+          ahead(j);
+          return Q8Keys<V>{{k + at(j) * rb, k + at(j + 1) * rb, k + at(j + 2) * rb, k + at(j + 3) * rb}};
+        });
       } else {
         const float* keys = reinterpret_cast<const float*>(k);
-        std::size_t stride = rb / sizeof(float);
-        if (a.kv_type != GgmlType::f32) {
-          widen_block<V>(a, a.k, g * head_bytes, j0, nb, kf);
-          keys = kf;
-          stride = D;
-        }
+        const std::size_t stride = rb / sizeof(float);
         block_scores<V, NQ>(qg, group, nb, D, scale, Sg, [&](std::size_t j) {
           ahead(j);
           return FloatKeys<V>{{keys + at(j) * stride, keys + at(j + 1) * stride, keys + at(j + 2) * stride,
@@ -452,8 +470,7 @@ void attention_chunk(const AttentionArgs& a, std::size_t j_begin, std::size_t j_
       } else if (a.kv_type == GgmlType::f32) {
         block_values<V, NQ>(acc_g, Sg, group, D, nb, FloatRows<V>{reinterpret_cast<const float*>(v), rb / sizeof(float)});
       } else {
-        widen_block<V>(a, a.v, g * head_bytes, j0, nb, vf);
-        block_values<V, NQ>(acc_g, Sg, group, D, nb, FloatRows<V>{vf, D});
+        block_values<V, NQ>(acc_g, Sg, group, D, nb, Q8Rows<V>{v, rb});
       }
     }
   }
