@@ -51,8 +51,8 @@ void attention_chunk_avx2(const AttentionArgs& a, std::size_t j_begin, std::size
                           float* workspace);
 void attention_merge_avx2(const AttentionArgs& a, const float* partials, std::size_t chunks);
 /// Tests: true makes the avx512 and amx paths take their 16-lane tiles on AMD CPUs too (where by
-/// default attention keeps AVX2's 8-lane tiles: attention.cpp), so that both kernels are checked
-/// on any machine.
+/// default attention takes the 8-lane tiles: attention.cpp), so that both kernels are checked on
+/// any machine.
 void set_wide_attention_everywhere(bool on);
 /// swiglu (attention.h) on the avx2 path: attention_kernel.h's swiglu_lanes.
 void swiglu_avx2(float* g, const float* u, std::size_t n);

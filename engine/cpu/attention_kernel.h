@@ -1,15 +1,20 @@
 #pragma once
-// The tiled attention kernel, written once for every vector width: a template over the vector
-// path of the file that includes it (attention_avx2.cpp: 8 lanes; attention_avx512.cpp: 16).
-// Include after the intrinsics header. In an unnamed namespace on purpose, as kernel_common.h:
-// each kernel file, compiled with its own ISA flags, gets its own copy.
+// The attention kernels, written once for every vector width: templates over the vector path of
+// the file that includes them (attention_avx2.cpp: 8 lanes; attention_avx512.cpp: 16 lanes, and
+// the 8-lane ones again with AVX-512's 32 registers) and over NQ, the query rows of one register
+// block (3 with 16 registers, 6 with 32). Include after the intrinsics header. In an unnamed
+// namespace on purpose, as kernel_common.h: each kernel file, compiled with its own ISA flags,
+// gets its own copy.
 //
-// A tile is R = queries × heads rows sharing one KV head. For each block of keys: the block's K
-// rows are widened to float once, every row's scores are computed against them (3 rows × 4 keys
-// per step, 12 accumulators), the online softmax updates each row's max m, sum l and
-// accumulator, then the block's V rows are widened once and added in with the probabilities.
-// Each row's numbers go through the same instructions in the same order whatever its neighbours
-// in the tile, so a row's result does not depend on the tiling.
+// The tile (attention_tile): R = queries × heads rows sharing one KV head. For each block of
+// keys: the block's K rows are widened to float once, every row's scores are computed against
+// them (NQ rows × 4 keys per step, NQ × 4 accumulators), the online softmax updates each row's
+// max m, sum l and accumulator, then the block's V rows are widened once and added in with the
+// probabilities. Each row's numbers go through the same instructions in the same order whatever
+// its neighbours in the tile and whatever NQ, so a row's result does not depend on the tiling.
+// Decode over a long context (attention_chunk, attention_merge): the same steps over a chunk of
+// the keys for every head, reading the cache rows straight, then the chunks' partial results
+// merged in order.
 //
 // The vector path V provides: Vec, kLanes; zero(), load(const float*), store(float*, Vec),
 // set1(float), fmadd(a, b, c), fnmadd(a, b, c) (c - a b), mul, add, sub, max; round(Vec) (to the
@@ -119,7 +124,7 @@ void widen_block(const AttentionArgs& a, const unsigned char* cache, std::size_t
 
 // The loaders of scores_x4 (Key: key(i, d), 4 keys) and add_values (Value: value(j, d), a
 // block's rows): kLanes floats of a row from dimension d, from float rows or straight from the
-// F16 rows of a cache (widened in registers, exactly as widen_block widens them).
+// F16 or Q8_0 rows of a cache (widened in registers, exactly as widen_block widens them).
 template <class V>
 struct FloatKeys {
   const float* k[4];
