@@ -728,13 +728,33 @@ bool check_kernels(Isa isa, std::string* report) {
     std::vector<float> workspace(detail::attention_tile_workspace(D));
     a.out = want.data();
     detail::attention_tile_avx2(a, tile, workspace.data());
+    auto compare = [&](const char* what) {
+      const double rel = relative_l2(got, want);
+      if (!(rel < 1e-5)) {
+        *report += std::string(what) + ", " + std::string(ggml_type_info(static_cast<std::uint32_t>(kv))->name) +
+                   " cache: relative difference " + std::to_string(rel) + " from the avx2 kernel\n";
+        ok = false;
+      }
+    };
     a.out = got.data();
     detail::attention_kernel_for(isa)(a, tile, workspace.data());
-    const double rel = relative_l2(got, want);
-    if (!(rel < 1e-5)) {
-      *report += "attention, " + std::string(ggml_type_info(static_cast<std::uint32_t>(kv))->name) +
-                 " cache: relative difference " + std::to_string(rel) + " from the avx2 kernel\n";
-      ok = false;
+    compare("attention");
+    if (detect_isa() >= Isa::avx512) {
+      // The 8-lane kernels with AVX-512's registers (AMD's tiles, every decode chunk): the tile,
+      // then the last query's row as one decode chunk and its merge.
+      detail::attention_tile_lanes8_avx512(a, tile, workspace.data());
+      compare("attention, 8 lanes");
+      std::vector<float> partial(detail::attention_chunk_floats(H, D));
+      a.q = q.data() + (T - 1) * H * D;
+      a.first_pos = static_cast<std::uint32_t>(positions - 1);
+      a.T = 1;
+      a.out = want.data();
+      detail::attention_chunk_avx2(a, 0, positions, partial.data(), workspace.data());
+      detail::attention_merge_avx2(a, partial.data(), 1);
+      a.out = got.data();
+      detail::attention_chunk_lanes8_avx512(a, 0, positions, partial.data(), workspace.data());
+      detail::attention_merge_lanes8_avx512(a, partial.data(), 1);
+      compare("attention, decode chunk");
     }
   }
 #endif
