@@ -3,7 +3,8 @@
 // values, an F16 (or Q8_0) cache. Prints the best of 5 calls and GFLOP/s (4 H D flops per query
 // and key it sees: the scores and the weighted values). `--layers L`: L layers' caches, each call
 // one layer after the other, as a forward pass makes them (28 layers of 8,192 positions are 470 MB,
-// read from memory rather than from the last-level cache); then also the cache's GB/s.
+// read from memory rather than from the last-level cache); for decode (-T 1) also the GB/s at
+// which the cache is read.
 //
 //   bench_attention [--first 3584] [-T 512] [-t THREADS (all)] [--kv f16|q8_0] [--layers 1]
 #include <algorithm>
@@ -84,7 +85,7 @@ int main(int argc, char** argv) {
   std::printf("attention %s, %s cache, %u threads, %ld queries after %ld, %ld layer%s: %.3f ms a layer, %.1f GFLOP/s",
               ponder::cpu::isa_name(ponder::cpu::active_isa()), kv == ponder::GgmlType::f16 ? "F16" : "Q8_0",
               pool.size(), T, first, layers, layers == 1 ? "" : "s", best * 1e3, flops / best / 1e9);
-  if (layers > 1) std::printf(", cache read at %.1f GB/s", 2.0 * cache_bytes / best / 1e9);
+  if (layers > 1 && T == 1) std::printf(", cache read at %.1f GB/s", 2.0 * cache_bytes / best / 1e9);
   std::printf("\n");
   return 0;
 }

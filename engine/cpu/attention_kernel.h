@@ -101,14 +101,25 @@ void swiglu_lanes(float* g, const float* u, std::size_t n) {
   }
 }
 
+// The cache lines of `bytes` bytes at p, prefetched into L2. (By an asm statement: g++ 12 dropped
+// __builtin_prefetch / _mm_prefetch from attention_chunk's lambdas, and nothing showed it.)
+inline void prefetch_l2(const unsigned char* p) { asm volatile("prefetcht1 %0" : : "m"(*p)); }
+inline void prefetch_bytes(const unsigned char* p, std::size_t bytes) {
+  for (std::size_t off = 0; off < bytes; off += 64) prefetch_l2(p + off);
+  prefetch_l2(p + bytes - 1);
+}
+
 // Rows [j0, j0 + nb) of a cache (K or V), the head at `head_offset`, widened to float:
-// dst[j * D + i] (exactly the reference dequantizer's values).
+// dst[j * D + i] (exactly the reference dequantizer's values). The same rows of the next block
+// (below n_keys) are prefetched into L2 beside them.
 template <class V>
 void widen_block(const AttentionArgs& a, const unsigned char* cache, std::size_t head_offset, std::size_t j0,
-                 std::size_t nb, float* dst) {
+                 std::size_t nb, std::size_t n_keys, float* dst) {
   const std::size_t D = a.head_dim;
+  const std::size_t head_bytes = a.kv_type == GgmlType::f16 ? 2 * D : D / 32 * 34;
   for (std::size_t j = 0; j < nb; ++j, dst += D) {
     const unsigned char* row = cache + (j0 + j) * a.row_bytes + head_offset;
+    if (j0 + j + kB < n_keys) prefetch_bytes(row + kB * a.row_bytes, head_bytes);
     if (a.kv_type == GgmlType::f16) {
       for (std::size_t i = 0; i < D; i += V::kLanes) V::store(dst + i, V::widen_f16(row + 2 * i));
     } else {  // q8_0: blocks of an F16 scale and 32 int8
@@ -365,7 +376,7 @@ void attention_tile(const AttentionArgs& a, const AttentionTile& tile, float* wo
       keys = reinterpret_cast<const float*>(a.k + j0 * a.row_bytes + tile.head_offset);
       key_stride = a.row_bytes / sizeof(float);
     } else {
-      widen_block<V>(a, a.k, tile.head_offset, j0, nb, kf);
+      widen_block<V>(a, a.k, tile.head_offset, j0, nb, n_keys, kf);
     }
     block_scores<V, NQ>(q, R, nb, D, scale, S, [&](std::size_t j) {
       return FloatKeys<V>{{keys + min_size(j, nb - 1) * key_stride, keys + min_size(j + 1, nb - 1) * key_stride,
@@ -381,7 +392,7 @@ void attention_tile(const AttentionArgs& a, const AttentionTile& tile, float* wo
       for (std::size_t j = 0; j < nb; ++j)
         std::memcpy(vf + j * D, a.v + (j0 + j) * a.row_bytes + tile.head_offset, D * sizeof(float));
     } else {
-      widen_block<V>(a, a.v, tile.head_offset, j0, nb, vf);
+      widen_block<V>(a, a.v, tile.head_offset, j0, nb, n_keys, vf);
     }
     block_values<V, NQ>(acc, S, R, D, nb, FloatRows<V>{vf, D});
   }
@@ -391,14 +402,6 @@ void attention_tile(const AttentionArgs& a, const AttentionTile& tile, float* wo
     const Vec inv = V::set1(1.0f / l[r]);
     for (std::size_t i = 0; i < D; i += V::kLanes) V::store(out + i, V::mul(inv, V::load(acc + r * D + i)));
   }
-}
-
-// The cache lines of `bytes` bytes at p, prefetched into L2. (By an asm statement: g++ 12 dropped
-// __builtin_prefetch / _mm_prefetch from attention_chunk's lambdas, and nothing showed it.)
-inline void prefetch_l2(const unsigned char* p) { asm volatile("prefetcht1 %0" : : "m"(*p)); }
-inline void prefetch_bytes(const unsigned char* p, std::size_t bytes) {
-  for (std::size_t off = 0; off < bytes; off += 64) prefetch_l2(p + off);
-  prefetch_l2(p + bytes - 1);
 }
 
 // Decode over a long context (attention.cpp): the one query (T = 1) of every head against keys
