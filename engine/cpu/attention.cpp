@@ -22,6 +22,15 @@ namespace {
 
 std::atomic<bool> g_wide_everywhere{false};
 
+// The cache line at p, prefetched into L2 (as the kernels' prefetch_l2).
+inline void prefetch_line(const unsigned char* p) {
+#if defined(__x86_64__)
+  asm volatile("prefetcht1 %0" : : "m"(*p));
+#else
+  (void)p;
+#endif
+}
+
 // The portable path for query t, head h: each key's head slice widened by the reference
 // dequantizer; an online softmax over blocks of keys. `ws`: kAttentionKeyBlock + 2 head_dim floats.
 void attention_row_portable(const AttentionArgs& a, std::size_t t, std::uint32_t h, float* ws) {
@@ -100,11 +109,13 @@ void attention(const AttentionArgs& a, ThreadPool* pool, std::vector<float>* wor
     const bool wide = !amd || g_wide_everywhere.load(std::memory_order_relaxed);
     // The 8-lane kernels: AVX2's, or the same with AVX-512's 32 registers where the CPU has them.
     const bool lanes8_avx512 = active_isa() >= Isa::avx512 && detect_isa() >= Isa::avx512;
-    // Decode over a long context: chunks of its keys as tasks (attention_chunk_keys), each over every head,
+    // Decode over a long context: chunks of its keys (attention_chunk_keys), each over every head,
     // reading its rows of the cache in order (a task per KV head read each row's slices of the
     // other heads' lines apart, between widening blocks of keys into the workspace: ~0.8 ms per
     // layer after 8,192 tokens of the 1.5B shape on 2 Zen 4 threads, ~3x the F16 cache's read).
-    // 8-lane kernels on every vector path (no 16-lane one is written for it).
+    // A task per thread, each a run of consecutive chunks (as even as whole chunks allow), its
+    // rows prefetched a block ahead across the chunks of the run. 8-lane kernels on every vector
+    // path (no 16-lane one is written for it).
     const std::size_t n_keys = std::size_t{a.first_pos} + 1, chunk_keys = attention_chunk_keys(n_keys);
     if (a.T == 1 && chunk_keys != 0 && a.n_head <= kAttentionMaxRows) {
       const std::size_t chunks = (n_keys + chunk_keys - 1) / chunk_keys;
@@ -114,8 +125,17 @@ void attention(const AttentionArgs& a, ThreadPool* pool, std::vector<float>* wor
         workspace->resize(threads * per_thread + chunks * per_chunk);
       float* partials = workspace->data() + threads * per_thread;
       const auto chunk = lanes8_avx512 ? attention_chunk_lanes8_avx512 : attention_chunk_avx2;
-      run(chunks, per_thread, [&](std::size_t c, float* ws) {
-        chunk(a, c * chunk_keys, std::min(n_keys, (c + 1) * chunk_keys), partials + c * per_chunk, ws);
+      const std::size_t runs = std::min<std::size_t>(threads, chunks);
+      run(runs, per_thread, [&](std::size_t r, float* ws) {
+        const std::size_t c0 = r * chunks / runs, c1 = (r + 1) * chunks / runs;
+        const std::size_t end = std::min(n_keys, c1 * chunk_keys);
+        // The run's first block of rows (the kernel prefetches the others a block ahead).
+        for (std::size_t j = c0 * chunk_keys; j < std::min(end, c0 * chunk_keys + kAttentionKeyBlock); ++j)
+          for (const unsigned char* row : {a.k + j * a.row_bytes, a.v + j * a.row_bytes})
+            for (std::size_t off = 0; off < a.row_bytes + 63; off += 64)
+              prefetch_line(row + std::min(off, a.row_bytes - 1));
+        for (std::size_t c = c0; c < c1; ++c)
+          chunk(a, c * chunk_keys, std::min(n_keys, (c + 1) * chunk_keys), end, partials + c * per_chunk, ws);
       });
       (lanes8_avx512 ? attention_merge_lanes8_avx512 : attention_merge_avx2)(a, partials, chunks);
       return;

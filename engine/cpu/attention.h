@@ -20,12 +20,13 @@
 // - avx512 and amx (head_dim a multiple of 16; else as avx2): the same tiles in 16-lane vectors,
 //   except on AMD CPUs, where the 8-lane ones are faster (attention.cpp): there the avx2 tiles,
 //   compiled with AVX-512's 32 registers (6 query rows at a time; the same bits as avx2's).
-// - Decode (T = 1) from 512 keys of context on the vector paths: chunks of the keys
-//   (attention_chunk_keys: 256 or 512, by the context's length only) as tasks, every head of a
-//   chunk over its cache rows in order, merged in chunk order; 8-lane kernels, with 32 registers
-//   where the CPU has AVX-512. The output does not depend on the thread count either, but a
-//   decode row is then not the same bits as the same row inside a prefill chunk (T > 1), which
-//   takes the tiles: the sums are grouped differently (float rounding).
+// - Decode (T = 1) from 128 keys of context on the vector paths: fixed chunks of the keys
+//   (attention_chunk_keys: 64 or more, by the context's length only), a run of consecutive chunks
+//   per thread, every head of a chunk over its cache rows in order, merged in chunk order; 8-lane
+//   kernels, with 32 registers where the CPU has AVX-512. The output does not depend on the
+//   thread count either, but a decode row is then not the same bits as the same row inside a
+//   prefill chunk (T > 1), which takes the tiles: the sums are grouped differently (float
+//   rounding).
 #include <cstddef>
 #include <cstdint>
 #include <vector>

@@ -66,9 +66,9 @@ void attention_tile_lanes8_avx512(const AttentionArgs& a, const AttentionTile& t
   attention_tile<AttentionAvx2, 6>(a, tile, workspace);
 }
 
-void attention_chunk_lanes8_avx512(const AttentionArgs& a, std::size_t j_begin, std::size_t j_end, float* partial,
-                                   float* workspace) {
-  attention_chunk<AttentionAvx2, 6>(a, j_begin, j_end, partial, workspace);
+void attention_chunk_lanes8_avx512(const AttentionArgs& a, std::size_t j_begin, std::size_t j_end,
+                                   std::size_t prefetch_end, float* partial, float* workspace) {
+  attention_chunk<AttentionAvx2, 6>(a, j_begin, j_end, prefetch_end, partial, workspace);
 }
 
 void attention_merge_lanes8_avx512(const AttentionArgs& a, const float* partials, std::size_t chunks) {

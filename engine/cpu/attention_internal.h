@@ -15,14 +15,17 @@ constexpr std::uint32_t kAttentionKeyBlock = 64;
 /// than 4 tasks per thread).
 constexpr std::uint32_t kAttentionMaxRows = 128;
 
-/// Decode (one query) over a long context takes chunks of its keys as tasks (attention_chunk),
-/// merged in order: this many keys a chunk for a context of n_keys, 0 where it takes the tiles
-/// instead. It depends on n_keys only, so the output does not depend on the thread count.
-/// (bench_attention, 2 Zen 4 threads, 28 layers' F16 caches, ms a layer: after 575 keys the tiles
-/// 0.038, chunks of 512 (one chunk and a short one) 0.034-0.058, of 256 0.026-0.027; after 8,191
-/// keys chunks of 512 0.425-0.446, of 256 0.453-0.563.)
+/// Decode (one query) from 128 keys of context takes chunks of its keys (attention_chunk), merged
+/// in order: this many keys a chunk for a context of n_keys (whole key blocks, at most 64
+/// chunks), 0 where it takes the tiles instead. It depends on n_keys only, so the output does not
+/// depend on the thread count; each thread takes a run of consecutive chunks. (bench_attention,
+/// 2 Zen 4 threads, every layer's F16 cache from memory, ms a layer: after 300 keys the tiles
+/// 0.030-0.031, chunks 0.023-0.025; after 8,191 keys chunks of 512 handed out one at a time
+/// 0.44-0.46, runs of chunks of 128 0.39.)
 constexpr std::size_t attention_chunk_keys(std::size_t n_keys) {
-  return n_keys < 512 ? 0 : n_keys < 2048 ? 256 : 512;
+  if (n_keys < 128) return 0;
+  const std::size_t per = (n_keys + 63) / 64;
+  return (per + kAttentionKeyBlock - 1) / kAttentionKeyBlock * kAttentionKeyBlock;
 }
 
 /// Floats of one chunk's partial result: D accumulators, the maximum and the sum of each head.
@@ -47,8 +50,8 @@ std::size_t attention_tile_workspace(std::uint32_t head_dim);
 void attention_tile_avx2(const AttentionArgs& a, const AttentionTile& tile, float* workspace);
 /// attention_avx2.cpp: decode over long contexts in chunks (attention_kernel.h's attention_chunk),
 /// and the merge of the chunks' partial results into a.out.
-void attention_chunk_avx2(const AttentionArgs& a, std::size_t j_begin, std::size_t j_end, float* partial,
-                          float* workspace);
+void attention_chunk_avx2(const AttentionArgs& a, std::size_t j_begin, std::size_t j_end, std::size_t prefetch_end,
+                          float* partial, float* workspace);
 void attention_merge_avx2(const AttentionArgs& a, const float* partials, std::size_t chunks);
 /// Tests: true makes the avx512 and amx paths take their 16-lane tiles on AMD CPUs too (where by
 /// default attention takes the 8-lane tiles: attention.cpp), so that both kernels are checked on
@@ -64,8 +67,8 @@ void attention_tile_avx512(const AttentionArgs& a, const AttentionTile& tile, fl
 /// registers (6 query rows at a time, no accumulator on the stack), for CPUs where 16 lanes bring
 /// no more arithmetic (attention.cpp).
 void attention_tile_lanes8_avx512(const AttentionArgs& a, const AttentionTile& tile, float* workspace);
-void attention_chunk_lanes8_avx512(const AttentionArgs& a, std::size_t j_begin, std::size_t j_end, float* partial,
-                                   float* workspace);
+void attention_chunk_lanes8_avx512(const AttentionArgs& a, std::size_t j_begin, std::size_t j_end,
+                                   std::size_t prefetch_end, float* partial, float* workspace);
 void attention_merge_lanes8_avx512(const AttentionArgs& a, const float* partials, std::size_t chunks);
 void attention_tile_avx512_emulated(const AttentionArgs& a, const AttentionTile& tile, float* workspace);
 

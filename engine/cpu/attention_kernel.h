@@ -407,12 +407,14 @@ void attention_tile(const AttentionArgs& a, const AttentionTile& tile, float* wo
 // Decode over a long context (attention.cpp): the one query (T = 1) of every head against keys
 // [j_begin, j_end) of the cache, a chunk, as an online softmax of its own. The chunk's rows are
 // read in order, every KV head of a block of rows in turn, straight from the cache (F16 and Q8_0
-// widened in registers, as widen_block widens them), the next block's prefetched into L2 beside
-// the scores. `workspace`: attention_tile_workspace floats (n_head <= kAttentionMaxRows).
+// widened in registers, as widen_block widens them), the rows a block ahead (below
+// prefetch_end: past the chunk where the same thread goes on with the next one) prefetched into
+// L2 beside the scores. `workspace`: attention_tile_workspace floats (n_head <= kAttentionMaxRows).
 // `partial` (attention_chunk_floats): the heads' D accumulators, then their running maxima m, then
 // their sums l. A head's numbers do not depend on the other heads or on the thread.
 template <class V, int NQ>
-void attention_chunk(const AttentionArgs& a, std::size_t j_begin, std::size_t j_end, float* partial, float* workspace) {
+void attention_chunk(const AttentionArgs& a, std::size_t j_begin, std::size_t j_end, std::size_t prefetch_end,
+                     float* partial, float* workspace) {
   const std::size_t D = a.head_dim, H = a.n_head, group = a.n_head / a.n_head_kv, rb = a.row_bytes;
   const float scale = 1.0f / __builtin_sqrtf(static_cast<float>(D));
   const std::size_t head_bytes = a.kv_type == GgmlType::f32 ? 4 * D : a.kv_type == GgmlType::f16 ? 2 * D : D / 32 * 34;
@@ -426,11 +428,6 @@ void attention_chunk(const AttentionArgs& a, std::size_t j_begin, std::size_t j_
     m[h] = -__builtin_inff();
     l[h] = 0;
   }
-  // The first block's rows (the later ones are prefetched a block ahead, beside the scores).
-  for (std::size_t j = j_begin; j < j_end && j < j_begin + kB; ++j) {
-    prefetch_bytes(a.k + j * rb, rb);
-    prefetch_bytes(a.v + j * rb, rb);
-  }
   for (std::size_t i = 0; i < H * D; ++i) acc[i] = 0;
 
   for (std::size_t j0 = j_begin; j0 < j_end; j0 += kB) {
@@ -443,7 +440,7 @@ void attention_chunk(const AttentionArgs& a, std::size_t j_begin, std::size_t j_
       float* Sg = S + g * group * kB;
       // The next block's rows of this head, K and V, 4 at a time beside the scores of 4 keys.
       auto ahead = [&](std::size_t j) {
-        for (std::size_t i = j; i < j + 4 && j0 + kB + i < j_end; ++i) {
+        for (std::size_t i = j; i < j + 4 && j0 + kB + i < prefetch_end; ++i) {
           prefetch_bytes(k + (kB + i) * rb, head_bytes);
           prefetch_bytes(a.v + (j0 + kB + i) * rb + g * head_bytes, head_bytes);
         }

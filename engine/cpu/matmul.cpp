@@ -749,10 +749,10 @@ bool check_kernels(Isa isa, std::string* report) {
       a.first_pos = static_cast<std::uint32_t>(positions - 1);
       a.T = 1;
       a.out = want.data();
-      detail::attention_chunk_avx2(a, 0, positions, partial.data(), workspace.data());
+      detail::attention_chunk_avx2(a, 0, positions, positions, partial.data(), workspace.data());
       detail::attention_merge_avx2(a, partial.data(), 1);
       a.out = got.data();
-      detail::attention_chunk_lanes8_avx512(a, 0, positions, partial.data(), workspace.data());
+      detail::attention_chunk_lanes8_avx512(a, 0, positions, positions, partial.data(), workspace.data());
       detail::attention_merge_lanes8_avx512(a, partial.data(), 1);
       compare("attention, decode chunk");
     }

@@ -141,15 +141,16 @@ TEST_CASE("attention: every path (tiles, decode chunks) matches the formula and 
   };
   // (cached positions, new queries): context not a multiple of the key block (64), decode at a
   // block boundary and one past it, a prefill starting mid-block, a first chunk, and a long one.
-  // Decode from 512 keys on takes chunks of the context (attention_chunk_keys): of 256 keys, two,
-  // three with a last chunk of one key, six with the last one short and not a multiple of the key
-  // block, and eight (the last of 255) just below the switch to 512: four at it, five past it.
-  static_assert(cpu::detail::attention_chunk_keys(511) == 0 && cpu::detail::attention_chunk_keys(512) == 256 &&
-                    cpu::detail::attention_chunk_keys(2047) == 256 && cpu::detail::attention_chunk_keys(2048) == 512,
+  // Decode from 128 keys on takes chunks of the context (attention_chunk_keys): of 64 keys, 2 (the
+  // first), 4 with a last one of 9 keys, 8, 9 with a last chunk of one key, 24 with the last one
+  // short; of 128, 33 with a last one of 5 keys (in runs of chunks per thread: 8 on 1 thread,
+  // 2 + 3 + 3 on 3).
+  static_assert(cpu::detail::attention_chunk_keys(127) == 0 && cpu::detail::attention_chunk_keys(128) == 64 &&
+                    cpu::detail::attention_chunk_keys(4096) == 64 && cpu::detail::attention_chunk_keys(4097) == 128,
                 "the decode spans below assume these chunks");
   const std::pair<std::uint32_t, std::size_t> spans[] = {
-      {0, 1},   {63, 1},   {64, 1},    {200, 1},   {5, 37},    {0, 37},   {70, 130},
-      {510, 1}, {511, 1},  {512, 1},   {1500, 1},  {2046, 1},  {2047, 1}, {2100, 1}};
+      {0, 1},    {63, 1},  {64, 1},  {127, 1}, {200, 1},  {5, 37},   {0, 37},
+      {70, 130}, {511, 1}, {512, 1}, {1500, 1}, {4100, 1}};
   for (const Shape& s : shapes)
     for (GgmlType type : {GgmlType::f32, GgmlType::f16, GgmlType::q8_0}) {
       if (!cpu::attention_supports(type, s.head_dim)) continue;
@@ -165,7 +166,7 @@ TEST_CASE("attention: every path (tiles, decode chunks) matches the formula and 
                                   << first_pos << " cached + " << T << " queries");
           std::vector<float>& out = got[static_cast<int>(isa)];
           out = c.run(&three);
-          // Float rounding over sums of ≤ 2,101 terms of O(1) values (the stored K/V are what
+          // Float rounding over sums of ≤ 4,101 terms of O(1) values (the stored K/V are what
           // both sides read, so the cache type adds no error here).
           CHECK(max_error(out, want) < 2e-5);
           CHECK(c.run(&one) == out);
