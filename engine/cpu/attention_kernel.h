@@ -219,13 +219,8 @@ template <int NQ, class F>
 inline void row_sets(std::size_t R, const F& f) {
   std::size_t r = 0;
   for (; r + NQ <= R; r += NQ) f.template operator()<NQ>(r);
-  if constexpr (NQ > 1) {
-    if (R - r == NQ - 1) {
-      f.template operator()<NQ - 1>(r);
-      return;
-    }
+  if constexpr (NQ > 1)
     if (R > r) row_sets<NQ - 1>(R - r, [&]<int N>(std::size_t i) { f.template operator()<N>(r + i); });
-  }
 }
 
 // The scores of R rows (q[r]) against keys [0, nb) of a block, into S[r * kB + j], NQ rows at a
