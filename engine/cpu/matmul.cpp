@@ -242,6 +242,13 @@ std::atomic<DecodeSplit> g_decode_split{DecodeSplit::guided};  // set_decode_spl
 // Decode's guided split: the least a thread takes from a product at a time (whole runs of 4 rows
 // of at least this many bytes): only the last takes of a product are this short.
 constexpr std::size_t kDecodeMinTake = 128u << 10;
+// ... and the most (whole runs of 4 rows of at most this many bytes, never below the least). A
+// product's first takes were half its rows: one thread reading a few percent slower than the
+// other then ended the output matrix (248 MB in the 1.5B shape's Q8_0) 190-320 µs after it,
+// alone. In alternating windows of 8 decode steps on the 2-core Zen 4 VM's fast minutes (reads
+// of ~63 GB/s), against no cap: 4 MiB +1.2% and +1.5% (Q8_0, 99 and 100 windows), +1.4% (F16,
+// 60); 2, 3, 8 and 32 MiB +0.7 to +0.9%; Q4_K_M the same within the noise (-0.2%, 59).
+constexpr std::size_t kDecodeMaxTake = 4u << 20;
 
 // The activations the AVX-512 decode kernels take prepared (MatmulArgs::xgroups, xsupers): for
 // Q8_0 / Q4_0 groups of 16 blocks, for Q4_K / Q5_K super-blocks in register order.
@@ -340,9 +347,9 @@ void split(Job& j, std::size_t x_row_bytes, unsigned threads, bool amx, bool pac
 
 // Decode's default split (DecodeSplit::guided): every thread goes through the products in order
 // and takes rows from a product's counter until none are left, each time the remaining rows /
-// threads (rounded up to whole runs of 4, at least kDecodeMinTake bytes of them), so that the
-// first takes are long sequential runs (as the shares were) and the last ones short enough that
-// the threads finish a product together. Each row goes through the same instructions whichever
+// threads (rounded up to whole runs of 4, at least kDecodeMinTake and at most kDecodeMaxTake
+// bytes of them), so that the first takes are long sequential runs (as the shares were) and the
+// last ones short enough that the threads finish a product together. Each row goes through the same instructions whichever
 // thread takes it and wherever its take begins or ends (decode_rows), so the outputs do not
 // depend on the split or the thread count. In alternating windows on the 2-core Zen 4 VM (1.5B
 // shape, 2 threads), against one share per thread: whole decode steps +2.0 to +3.1% (Q8_0) and
@@ -359,11 +366,12 @@ void decode_guided(const Job* jobs, std::size_t n_outs, BlockKernel kernel, Thre
     for (std::size_t p = 0; p < n_outs; ++p) {
       const MatmulArgs& a = jobs[p].a;
       const std::size_t least = ((kDecodeMinTake + a.w_row_bytes - 1) / a.w_row_bytes + 3) / 4 * 4;
+      const std::size_t most = std::max(least, kDecodeMaxTake / a.w_row_bytes / 4 * 4);
       std::size_t n0 = next[p].row.load(std::memory_order_relaxed), take = 0;
       for (;;) {
         do {
           if (n0 >= a.N) break;
-          take = std::max(least, ((a.N - n0 + threads - 1) / threads + 3) / 4 * 4);
+          take = std::clamp(((a.N - n0 + threads - 1) / threads + 3) / 4 * 4, least, most);
           take = std::min(take, a.N - n0);
         } while (!next[p].row.compare_exchange_weak(n0, n0 + take, std::memory_order_relaxed));
         if (n0 >= a.N) break;

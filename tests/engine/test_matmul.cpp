@@ -526,6 +526,28 @@ TEST_CASE("matmul: decode's guided split computes every row once, as one thread 
         }
     }
   }
+  // Takes of at most 4 MiB of rows: F32 rows of K = 1024 (4 KiB), N = 2601 (10.2 MiB): on 2
+  // threads the first takes (1304 rows) are capped at 1024, then shorten down to the least (32
+  // rows); on 3 and 5 threads they start below the cap. (A mutation that drops 4 rows from the
+  // capped takes failed 4 checks.)
+  {
+    cpu::detail::set_decode_split(cpu::detail::DecodeSplit::guided);
+    const std::size_t N3 = 2601, K3 = 1024;
+    TestWeight tw = make_weight(GgmlType::f32, N3, K3, rng);
+    finish(tw, GgmlType::f32, N3, K3);
+    const std::vector<float> x = make_x(1, K3, rng);
+    for (cpu::Isa isa : isas()) {
+      cpu::force_isa(isa);
+      std::vector<float> want(N3);
+      cpu::matmul(tw.w, x.data(), 1, want.data(), nullptr);
+      for (cpu::ThreadPool* pool : {&p2, &p3, &p5}) {
+        std::vector<float> got(N3, std::nanf(""));
+        cpu::matmul(tw.w, x.data(), 1, got.data(), pool);
+        INFO("F32, N = 2601, K = 1024 " << cpu::isa_name(isa) << " threads " << pool->size());
+        CHECK(std::memcmp(got.data(), want.data(), want.size() * 4) == 0);
+      }
+    }
+  }
   cpu::detail::set_decode_split(cpu::detail::DecodeSplit::guided);
   cpu::force_isa(cpu::detect_isa());
 }
