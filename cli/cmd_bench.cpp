@@ -213,6 +213,16 @@ int cmd_bench(const std::vector<std::string>& args) {
     return 2;
   }
   if (shared > 0) return bench_ttft(std::move(model), ref, opt, choice, p, shared, format);
+  // The CPU's read bandwidth moves from minute to minute on a shared machine (the 2-core VM of
+  // bench/RESULTS.md: 34 GB/s in some minutes, 55-62 in others, changing within a run). It is
+  // read before the run (on 256 MiB, before the backend pages the weights in, so that the peak
+  // RSS stays the run's) and after it; and, where decode reads at least 256 MiB, beside every
+  // window of 8 decode steps, by one pass over up to 512 MiB of the weights decode reads (already
+  // in memory: nothing is added to the RSS). Each window's limit is then the higher of the
+  // readings just before and just after it, and decode is compared with the limit of the minutes
+  // it ran in.
+  cpu::ThreadPool read_pool(opt.threads);
+  double bandwidth_before = choice == BackendChoice::cuda ? 0 : cpu::read_bandwidth(read_pool, 5, std::size_t{256} << 20);
   std::string note;
   auto backend = make_checked_backend(choice, *model, opt, ref.spec, &error, &note);
   if (!note.empty()) std::fprintf(stderr, "ponder bench: %s\n", note.c_str());
@@ -220,17 +230,8 @@ int cmd_bench(const std::vector<std::string>& args) {
     std::fprintf(stderr, "ponder bench: %s\n", error.c_str());
     return 1;
   }
-  // The CPU's read bandwidth moves from minute to minute on a shared machine (the 2-core VM of
-  // bench/RESULTS.md: 34 GB/s in some minutes, 55-62 in others, changing within a run). It is
-  // read before the run (on 256 MiB, before the weights are paged in, so that the peak RSS stays
-  // the run's) and after it; and, where decode reads at least 256 MiB, beside every window of 8
-  // decode steps, by one pass over up to 512 MiB of the weights decode reads (already in memory:
-  // nothing is added to the RSS). Each window's limit is then the higher of the readings just
-  // before and just after it, and decode is compared with the limit of the minutes it ran in.
   const bool gpu = backend->name() == "cuda";
-  cpu::ThreadPool read_pool(opt.threads);
-  double bandwidth_before = 0;
-  if (!gpu) bandwidth_before = cpu::read_bandwidth(read_pool, 5, std::size_t{256} << 20);
+  if (gpu) bandwidth_before = 0;
   const std::vector<cpu::ReadSpan> spans =
       gpu ? std::vector<cpu::ReadSpan>{} : decode_read_spans(*model, std::size_t{512} << 20);
   std::vector<double> readings;  // beside the decode windows

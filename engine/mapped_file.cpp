@@ -6,6 +6,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 namespace ponder {
@@ -44,6 +47,81 @@ std::unique_ptr<MappedFile> MappedFile::open(const std::string& path, std::strin
 
 MappedFile::~MappedFile() {
   if (data_) ::munmap(const_cast<unsigned char*>(data_), size_);
+}
+
+}  // namespace ponder
+
+namespace ponder {
+namespace {
+
+constexpr std::uintptr_t kHuge = std::uintptr_t{2} << 20;
+
+// Rss and FilePmdMapped (bytes) of the mapping that holds `at`, from /proc/self/smaps; false
+// when it cannot be read.
+bool smaps_of(std::uintptr_t at, std::size_t* rss, std::size_t* huge) {
+  std::FILE* f = std::fopen("/proc/self/smaps", "r");
+  if (!f) return false;
+  char line[512];
+  bool in = false, found = false;
+  *rss = *huge = 0;
+  while (std::fgets(line, sizeof line, f)) {
+    unsigned long lo = 0, hi = 0;
+    char dash = 0;
+    // A mapping's first line: "lo-hi perms offset dev inode path"; the others "Key: value kB".
+    if (std::sscanf(line, "%lx%c%lx", &lo, &dash, &hi) == 3 && dash == '-') {
+      if (in) break;
+      in = at >= lo && at < hi;
+      continue;
+    }
+    if (!in) continue;
+    unsigned long kb = 0;
+    if (std::sscanf(line, "Rss: %lu kB", &kb) == 1) *rss = kb << 10, found = true;
+    else if (std::sscanf(line, "FilePmdMapped: %lu kB", &kb) == 1) *huge = kb << 10;
+  }
+  std::fclose(f);
+  return found;
+}
+
+}  // namespace
+
+HugePageReport map_in_huge_pages(const unsigned char* data, std::size_t bytes) {
+  HugePageReport r;
+#if defined(__linux__) && defined(MADV_POPULATE_READ) && defined(MADV_PAGEOUT)
+  // Whole 2 MiB pages of the range only: the others cannot be mapped so.
+  const std::uintptr_t lo = (reinterpret_cast<std::uintptr_t>(data) + kHuge - 1) & ~(kHuge - 1);
+  const std::uintptr_t hi = (reinterpret_cast<std::uintptr_t>(data) + bytes) & ~(kHuge - 1);
+  constexpr std::uintptr_t kTrial = 32 * kHuge;  // 64 MiB
+  if (hi <= lo || hi - lo < kTrial) return r;
+  void* const begin = reinterpret_cast<void*>(lo);
+  if (::madvise(begin, hi - lo, MADV_POPULATE_READ) != 0) return r;  // old kernel: as before
+  if (!smaps_of(lo, &r.resident, &r.huge_before)) return r;
+  r.tried = true;
+  r.huge_after = r.huge_before;
+  if (r.huge_before >= r.resident / 10 * 9) return r;
+  // Drop a piece from the page cache and from this mapping (MADV_PAGEOUT: its pages must be
+  // clean and not mapped elsewhere, else they stay), read it again (in 2 MiB pieces where the
+  // file system allows), drop this mapping's page tables (MADV_DONTNEED: the page cache stays)
+  // and fault it in again: the second fault maps the new 2 MiB pieces whole.
+  auto drop = [](std::uintptr_t from, std::uintptr_t to) {
+    return ::madvise(reinterpret_cast<void*>(from), to - from, MADV_PAGEOUT) == 0;
+  };
+  auto refault = [](std::uintptr_t from, std::uintptr_t to) {
+    void* p = reinterpret_cast<void*>(from);
+    return ::madvise(p, to - from, MADV_POPULATE_READ) == 0 && ::madvise(p, to - from, MADV_DONTNEED) == 0 &&
+           ::madvise(p, to - from, MADV_POPULATE_READ) == 0;
+  };
+  std::size_t rss = 0, dropped_huge = 0, trial_huge = 0;
+  if (!drop(lo, lo + kTrial) || !smaps_of(lo, &rss, &dropped_huge) || !refault(lo, lo + kTrial) ||
+      !smaps_of(lo, &rss, &trial_huge))
+    return r;
+  r.reread = true;
+  if (trial_huge >= dropped_huge + kTrial / 2 && drop(lo + kTrial, hi)) refault(lo + kTrial, hi);
+  smaps_of(lo, &rss, &r.huge_after);
+  r.resident = rss;
+#else
+  (void)data, (void)bytes;
+#endif
+  return r;
 }
 
 }  // namespace ponder

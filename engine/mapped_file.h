@@ -31,4 +31,23 @@ class MappedFile {
   std::size_t size_;
 };
 
+/// How much of a file mapping the MMU maps in 2 MiB pages.
+struct HugePageReport {
+  bool tried = false;           // the range was large enough and the kernel took the advice
+  std::size_t resident = 0;     // bytes of the mapping resident (smaps Rss) before / after
+  std::size_t huge_before = 0;  // bytes mapped by 2 MiB pages (smaps FilePmdMapped), before
+  std::size_t huge_after = 0;   // ... and after
+  bool reread = false;          // the page cache was read again to get 2 MiB pages
+};
+
+/// Faults in [data, data + bytes), part of a read-only file mapping (weights about to be read at
+/// every decode step), and where the page cache holds it in pieces smaller than 2 MiB, so that
+/// the MMU maps it with 4 KiB pages, has the kernel read it again into 2 MiB pages and maps
+/// those: one TLB entry per 2 MiB instead of 512. A file written shortly before (a model just
+/// generated or downloaded) sits in small pieces; read back through a mapping advised
+/// MADV_HUGEPAGE it comes in 2 MiB pieces, where the kernel and the file system allow. Linux
+/// only (elsewhere, or below 64 MiB: nothing). A first 64 MiB is tried alone, so that where the
+/// file system cannot cache in 2 MiB pieces the cost is one read of 64 MiB.
+HugePageReport map_in_huge_pages(const unsigned char* data, std::size_t bytes);
+
 }  // namespace ponder

@@ -4,9 +4,14 @@
 #include <cstring>
 #include <random>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include "engine/gguf.h"
+#include "engine/mapped_file.h"
 #include "engine/quant.h"
 #include "support/gguf_writer.h"
+#include "support/temp_dir.h"
 
 using namespace ponder;
 using ponder::test::GgufWriter;
@@ -288,4 +293,43 @@ TEST_CASE("malformed files: precise errors", "[gguf][bad-input]") {
 
   CHECK_FALSE(gguf::File::open("/no/such/model.gguf", &error));
   CHECK(error.find("/no/such/model.gguf: ") == 0);
+}
+
+TEST_CASE("mapped files: map_in_huge_pages faults the weights in and keeps their bytes", "[gguf]") {
+  // 70 MiB written and synced (clean pages, which MADV_PAGEOUT may drop and read again), then
+  // mapped as a model is: the bytes must be the same after whatever the call did.
+  test::TempDir dir;
+  const std::size_t size = std::size_t{70} << 20;
+  std::string bytes(size, '\0');
+  std::uint32_t h = 2166136261u;
+  for (std::size_t i = 0; i < size; ++i) bytes[i] = static_cast<char>((h = (h ^ (i & 0xff)) * 16777619u) >> 24);
+  // Written 4 KiB at a time, odd pages before even ones: the page cache then holds it in small
+  // pieces (written whole, it can already be in 2 MiB ones), so the call reads it again.
+  const std::string path = (dir.path() / "weights.bin").string();
+  {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    REQUIRE(fd >= 0);
+    for (int odd = 1; odd >= 0; --odd)
+      for (std::size_t at = std::size_t(odd) << 12; at < size; at += 8192)
+        REQUIRE(::pwrite(fd, bytes.data() + at, 4096, static_cast<off_t>(at)) == 4096);
+    ::fsync(fd);
+    ::close(fd);
+  }
+  std::string error;
+  auto file = MappedFile::open(path, &error);
+  REQUIRE(file);
+  // Below 64 MiB of whole 2 MiB pages: nothing is done.
+  CHECK_FALSE(map_in_huge_pages(file->data(), std::size_t{32} << 20).tried);
+  const HugePageReport r = map_in_huge_pages(file->data(), file->size());
+  INFO("resident " << r.resident << ", in 2 MiB pages " << r.huge_before << " -> " << r.huge_after
+                   << (r.reread ? ", read again" : ""));
+#if defined(__linux__)
+  if (!r.tried) WARN("this kernel has no MADV_POPULATE_READ (Linux < 5.14): map_in_huge_pages did nothing");
+  if (r.tried) {
+    CHECK(r.resident >= (std::size_t{64} << 20));  // faulted in: the whole 2 MiB pages of the range
+    CHECK(r.huge_after <= r.resident);
+    if (r.reread) CHECK(r.huge_after >= r.huge_before);  // read again only where that gained
+  }
+#endif
+  CHECK(std::memcmp(file->data(), bytes.data(), size) == 0);
 }
