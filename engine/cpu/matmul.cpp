@@ -481,7 +481,8 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
     packed_float[i] = packed_takes(isa, w.type, T, int8_prefill);
 #endif
     want_xt |= packed_float[i];
-    want32 |= int8 && is_q8x32_type(w.type) && !packed_float[i];
+    // (Not where decode takes X in groups: those are quantized straight from X, below.)
+    want32 |= int8 && is_q8x32_type(w.type) && !packed_float[i] && decode_prep(isa, w.type, T) == DecodePrep::none;
     want_prep[static_cast<int>(decode_prep(isa, w.type, T))] = true;
     want256 |= int8 && is_q8x256_type(w.type);
     if (isa == Isa::amx && amx_takes(w.type, T)) {
@@ -519,8 +520,7 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
   for (int f = 0; f < 2; ++f)
     if (want_prep[static_cast<int>(f ? DecodePrep::groups_q4_0 : DecodePrep::groups_q8_0)]) {
       if (xgroups[f].size() < (K / 32 + 15) / 16) xgroups[f].resize((K / 32 + 15) / 16);
-      group_row_q8x32(f ? GgmlType::q4_0 : GgmlType::q8_0, reinterpret_cast<const BlockQ8x32*>(xq32.data()), K,
-                      xgroups[f].data());
+      quantize_row_groups(f ? GgmlType::q4_0 : GgmlType::q8_0, x, K, xgroups[f].data());
     }
   if (want_prep[static_cast<int>(DecodePrep::supers)]) {
     if (xsupers.size() < K / 256) xsupers.resize(K / 256);
@@ -605,7 +605,7 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
     if (packed_float[i]) {
       a.xt = xt.data();
     } else if (int8 && is_q8x32_type(a.type)) {
-      a.xq = xq32.data();
+      a.xq = decode_prep(isa, a.type, T) == DecodePrep::none ? xq32.data() : nullptr;  // else a.xgroups
       a.xq_row_bytes = x_row_bytes = row32;
     } else if (int8 && is_q8x256_type(a.type)) {
       a.xq = xq256.data();

@@ -329,30 +329,37 @@ inline void quant32(const float* x, __m256 id, std::int8_t* qs, __m256i i[4]) {
                       _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
 }
 
+// One block of 32 values of X: its bytes to qs, its scale to *d, the sum of its bytes to *sum.
+inline void quant_block(const float* x, std::int8_t* qs, float* d, std::int32_t* sum) {
+  const float scale = abs_max(x, 32) / 127.0f;
+  const float id = scale != 0.0f ? 1.0f / scale : 0.0f;
+  __m256i i[4];
+  quant32(x, _mm256_set1_ps(id), qs, i);
+  *d = scale;
+  *sum = hsum_epi32(_mm256_add_epi32(_mm256_add_epi32(i[0], i[1]), _mm256_add_epi32(i[2], i[3])));
+}
+
 }  // namespace
 
 void quantize_row_q8x32(const float* x, std::size_t K, BlockQ8x32* out) {
-  for (std::size_t b = 0; b < K / 32; ++b, x += 32) {
-    const float d = abs_max(x, 32) / 127.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    __m256i i[4];
-    quant32(x, _mm256_set1_ps(id), out[b].qs, i);
-    out[b].d = d;
-    out[b].sum = hsum_epi32(_mm256_add_epi32(_mm256_add_epi32(i[0], i[1]), _mm256_add_epi32(i[2], i[3])));
-  }
+  for (std::size_t b = 0; b < K / 32; ++b, x += 32) quant_block(x, out[b].qs, &out[b].d, &out[b].sum);
 }
 
-void group_row_q8x32(GgmlType type, const BlockQ8x32* x, std::size_t K, GroupQ8x512* out) {
+void quantize_row_groups(GgmlType type, const float* x, std::size_t K, GroupQ8x512* out) {
   const std::size_t blocks = K / 32, groups = (blocks + 15) / 16;
   const std::int32_t offset = type == GgmlType::q8_0 ? -128 : -8;
   for (std::size_t b = 0; b < 16 * groups; ++b) {
     GroupQ8x512& g = out[b / 16];
     const std::size_t i = b % 16;
-    const bool real = b < blocks;
-    _mm256_store_si256(reinterpret_cast<__m256i*>(g.qs + 32 * i),
-                       real ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs)) : _mm256_setzero_si256());
-    g.start[i] = real ? offset * x[b].sum : 0;
-    g.d[i] = real ? x[b].d : 0.0f;
+    if (b < blocks) {
+      std::int32_t sum;
+      quant_block(x + 32 * b, g.qs + 32 * i, &g.d[i], &sum);
+      g.start[i] = offset * sum;
+    } else {
+      _mm256_store_si256(reinterpret_cast<__m256i*>(g.qs + 32 * i), _mm256_setzero_si256());
+      g.start[i] = 0;
+      g.d[i] = 0.0f;
+    }
   }
 }
 

@@ -111,9 +111,13 @@ using BlockKernel = void (*)(const MatmulArgs& a, std::size_t n0, std::size_t n1
 /// paths (d = max|x| / 127, q = nearest-even(x / d), as matmul.h says) and the kernels.
 void quantize_row_q8x32(const float* x, std::size_t K, BlockQ8x32* out);
 void quantize_row_q8x256(const float* x, std::size_t K, BlockQ8x256* out);
-/// A BlockQ8x32 row of K values as the groups of the AVX-512 decode of `type` (Q8_0 or Q4_0):
-/// (K / 32 + 15) / 16 of them at out.
-void group_row_q8x32(GgmlType type, const BlockQ8x32* x, std::size_t K, GroupQ8x512* out);
+/// A row of K values quantized as quantize_row_q8x32 does (the same bits), into the groups of
+/// the AVX-512 decode of `type` (Q8_0 or Q4_0): (K / 32 + 15) / 16 of them at out, in one pass
+/// (a BlockQ8x32 row, then a copy, before). The copy was a string of stores to lines the other
+/// threads had read (X is read by every thread of the product): on the 2-core Zen 4 VM, decode's
+/// preparation of X at K = 8960 took 5.7 µs in its slow minutes and 13-14 in its fast ones, 9 of
+/// them in the copy; in one pass, 4.1-4.3 and 9-19 (the stores still wait on those lines there).
+void quantize_row_groups(GgmlType type, const float* x, std::size_t K, GroupQ8x512* out);
 /// A BlockQ8x256 row of K values as the super-blocks of the AVX-512 decode of Q4_K / Q5_K: K / 256
 /// of them at out.
 void super_row_q8x256(const BlockQ8x256* x, std::size_t K, SuperQ8x256* out);
