@@ -8,7 +8,6 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 
 namespace ponder {
@@ -49,15 +48,12 @@ MappedFile::~MappedFile() {
   if (data_) ::munmap(const_cast<unsigned char*>(data_), size_);
 }
 
-}  // namespace ponder
-
-namespace ponder {
 namespace {
 
 constexpr std::uintptr_t kHuge = std::uintptr_t{2} << 20;
 
-// Rss and FilePmdMapped (bytes) of the mapping that holds `at`, from /proc/self/smaps; false
-// when it cannot be read.
+// Rss and FilePmdMapped (bytes) of the mapping of a file that holds `at`, from
+// /proc/self/smaps; false when it cannot be read or `at` is not in a file's mapping.
 bool smaps_of(std::uintptr_t at, std::size_t* rss, std::size_t* huge) {
   std::FILE* f = std::fopen("/proc/self/smaps", "r");
   if (!f) return false;
@@ -65,12 +61,14 @@ bool smaps_of(std::uintptr_t at, std::size_t* rss, std::size_t* huge) {
   bool in = false, found = false;
   *rss = *huge = 0;
   while (std::fgets(line, sizeof line, f)) {
-    unsigned long lo = 0, hi = 0;
-    char dash = 0;
-    // A mapping's first line: "lo-hi perms offset dev inode path"; the others "Key: value kB".
-    if (std::sscanf(line, "%lx%c%lx", &lo, &dash, &hi) == 3 && dash == '-') {
+    unsigned long lo = 0, hi = 0, offset = 0, inode = 0;
+    unsigned major = 0, minor = 0;
+    char perms[8] = {};
+    // A mapping's first line: "lo-hi perms offset major:minor inode path" (inode 0: not a file);
+    // the others "Key: value kB".
+    if (std::sscanf(line, "%lx-%lx %7s %lx %x:%x %lu", &lo, &hi, perms, &offset, &major, &minor, &inode) == 7) {
       if (in) break;
-      in = at >= lo && at < hi;
+      in = at >= lo && at < hi && inode != 0;
       continue;
     }
     if (!in) continue;

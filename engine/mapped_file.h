@@ -46,8 +46,9 @@ struct HugePageReport {
 /// those: one TLB entry per 2 MiB instead of 512. A file written shortly before (a model just
 /// generated or downloaded) sits in small pieces; read back through a mapping advised
 /// MADV_HUGEPAGE it comes in 2 MiB pieces, where the kernel and the file system allow. Linux
-/// only (elsewhere, or below 64 MiB: nothing). A first 64 MiB is tried alone, so that where the
-/// file system cannot cache in 2 MiB pieces the cost is one read of 64 MiB.
+/// only (elsewhere, or below 64 MiB: nothing; memory that is not a file's: faulted in only). A
+/// first 64 MiB is tried alone, so that where the file system cannot cache in 2 MiB pieces the
+/// cost is one read of 64 MiB. Pages that are dirty or mapped by another process stay as they are.
 HugePageReport map_in_huge_pages(const unsigned char* data, std::size_t bytes);
 
 }  // namespace ponder
