@@ -222,7 +222,8 @@ int cmd_bench(const std::vector<std::string>& args) {
   // readings just before and just after it, and decode is compared with the limit of the minutes
   // it ran in.
   cpu::ThreadPool read_pool(opt.threads);
-  double bandwidth_before = choice == BackendChoice::cuda ? 0 : cpu::read_bandwidth(read_pool, 5, std::size_t{256} << 20);
+  double bandwidth_before =
+      choice == BackendChoice::cuda ? 0 : cpu::read_bandwidth(read_pool, 5, std::size_t{256} << 20);
   std::string note;
   auto backend = make_checked_backend(choice, *model, opt, ref.spec, &error, &note);
   if (!note.empty()) std::fprintf(stderr, "ponder bench: %s\n", note.c_str());

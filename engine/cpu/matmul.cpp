@@ -349,9 +349,9 @@ void split(Job& j, std::size_t x_row_bytes, unsigned threads, bool amx, bool pac
 // and takes rows from a product's counter until none are left, each time the remaining rows /
 // threads (rounded up to whole runs of 4, at least kDecodeMinTake and at most kDecodeMaxTake
 // bytes of them), so that the first takes are long sequential runs (as the shares were) and the
-// last ones short enough that the threads finish a product together. Each row goes through the same instructions whichever
-// thread takes it and wherever its take begins or ends (decode_rows), so the outputs do not
-// depend on the split or the thread count. In alternating windows on the 2-core Zen 4 VM (1.5B
+// last ones short enough that the threads finish a product together. Each row goes through the
+// same instructions whichever thread takes it and wherever its take begins or ends
+// (decode_rows), so the outputs do not depend on the split or the thread count. In alternating windows on the 2-core Zen 4 VM (1.5B
 // shape, 2 threads), against one share per thread: whole decode steps +2.0 to +3.1% (Q8_0) and
 // +1.8 to +3.0% (F16) in its fast minutes (~58 GB/s), +0.3 to +0.6% in its slow ones. With
 // shares, the two threads ended a product apart by 40 µs (gate + up) to 490 µs (the output
