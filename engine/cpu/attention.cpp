@@ -22,15 +22,6 @@ namespace {
 
 std::atomic<bool> g_wide_everywhere{false};
 
-// The cache line at p, prefetched into L2 (as the kernels' prefetch_l2).
-inline void prefetch_line(const unsigned char* p) {
-#if defined(__x86_64__)
-  asm volatile("prefetcht1 %0" : : "m"(*p));
-#else
-  (void)p;
-#endif
-}
-
 // The portable path for query t, head h: each key's head slice widened by the reference
 // dequantizer; an online softmax over blocks of keys. `ws`: kAttentionKeyBlock + 2 head_dim floats.
 void attention_row_portable(const AttentionArgs& a, std::size_t t, std::uint32_t h, float* ws) {
@@ -132,8 +123,7 @@ void attention(const AttentionArgs& a, ThreadPool* pool, std::vector<float>* wor
         // The run's first block of rows (the kernel prefetches the others a block ahead).
         for (std::size_t j = c0 * chunk_keys; j < std::min(end, c0 * chunk_keys + kAttentionKeyBlock); ++j)
           for (const unsigned char* row : {a.k + j * a.row_bytes, a.v + j * a.row_bytes})
-            for (std::size_t off = 0; off < a.row_bytes + 63; off += 64)
-              prefetch_line(row + std::min(off, a.row_bytes - 1));
+            prefetch_bytes(row, a.row_bytes);
         for (std::size_t c = c0; c < c1; ++c)
           chunk(a, c * chunk_keys, std::min(n_keys, (c + 1) * chunk_keys), end, partials + c * per_chunk, ws);
       });

@@ -101,14 +101,6 @@ void swiglu_lanes(float* g, const float* u, std::size_t n) {
   }
 }
 
-// The cache lines of `bytes` bytes at p, prefetched into L2. (By an asm statement: g++ 12 dropped
-// __builtin_prefetch / _mm_prefetch from attention_chunk's lambdas, and nothing showed it.)
-inline void prefetch_l2(const unsigned char* p) { asm volatile("prefetcht1 %0" : : "m"(*p)); }
-inline void prefetch_bytes(const unsigned char* p, std::size_t bytes) {
-  for (std::size_t off = 0; off < bytes; off += 64) prefetch_l2(p + off);
-  prefetch_l2(p + bytes - 1);
-}
-
 // Rows [j0, j0 + nb) of a cache (K or V), the head at `head_offset`, widened to float:
 // dst[j * D + i] (exactly the reference dequantizer's values). The same rows of the next block
 // (below n_keys) are prefetched into L2 beside them.

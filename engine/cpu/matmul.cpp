@@ -351,8 +351,9 @@ void split(Job& j, std::size_t x_row_bytes, unsigned threads, bool amx, bool pac
 // bytes of them), so that the first takes are long sequential runs (as the shares were) and the
 // last ones short enough that the threads finish a product together. Each row goes through the
 // same instructions whichever thread takes it and wherever its take begins or ends
-// (decode_rows), so the outputs do not depend on the split or the thread count. In alternating windows on the 2-core Zen 4 VM (1.5B
-// shape, 2 threads), against one share per thread: whole decode steps +2.0 to +3.1% (Q8_0) and
+// (decode_rows), so the outputs do not depend on the split or the thread count. In alternating
+// windows on the 2-core Zen 4 VM (1.5B shape, 2 threads), against one share per thread: whole
+// decode steps +2.0 to +3.1% (Q8_0) and
 // +1.8 to +3.0% (F16) in its fast minutes (~58 GB/s), +0.3 to +0.6% in its slow ones. With
 // shares, the two threads ended a product apart by 40 µs (gate + up) to 490 µs (the output
 // matrix) in the fast minutes: a core that reads a little slower left the other idle.
@@ -481,9 +482,10 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
     packed_float[i] = packed_takes(isa, w.type, T, int8_prefill);
 #endif
     want_xt |= packed_float[i];
+    const DecodePrep prep = decode_prep(isa, w.type, T);
     // (Not where decode takes X in groups: those are quantized straight from X, below.)
-    want32 |= int8 && is_q8x32_type(w.type) && !packed_float[i] && decode_prep(isa, w.type, T) == DecodePrep::none;
-    want_prep[static_cast<int>(decode_prep(isa, w.type, T))] = true;
+    want32 |= int8 && is_q8x32_type(w.type) && !packed_float[i] && prep == DecodePrep::none;
+    want_prep[static_cast<int>(prep)] = true;
     want256 |= int8 && is_q8x256_type(w.type);
     if (isa == Isa::amx && amx_takes(w.type, T)) {
       if (is_bf16_amx_type(w.type))

@@ -158,7 +158,8 @@ void block_amx_emulated(const MatmulArgs& a, std::size_t n0, std::size_t n1, std
 
 /// How decode (T = 1) splits a product's rows between the threads of a pool (matmul.cpp):
 /// `guided` (the default): the threads take from a counter per product, each time the remaining
-/// rows / threads (whole runs of 4, at least 128 KiB of rows), product after product; `shares`:
+/// rows / threads (whole runs of 4, at least 128 KiB and at most 4 MiB of rows), product after
+/// product; `shares`:
 /// one contiguous share per thread (as from 28fb4c5 to ccc8512). Process-wide; for
 /// bench/cpu/bench_decode_split and the tests.
 enum class DecodeSplit { guided, shares };
