@@ -187,4 +187,14 @@ void swiglu(float* g, const float* u, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
 }
 
+void store_kv_row(GgmlType type, const float* src, void* dst, std::size_t n) {
+#if defined(__x86_64__)
+  if (type == GgmlType::f16 && active_isa() != Isa::portable) {
+    detail::f16_row_avx2(src, static_cast<std::uint16_t*>(dst), n);
+    return;
+  }
+#endif
+  quantize(type, src, dst, n, nullptr);
+}
+
 }  // namespace ponder::cpu

@@ -62,4 +62,9 @@ void attention(const AttentionArgs& a, ThreadPool* pool, std::vector<float>* wor
 /// value below ~1e-36 in magnitude); portable: std::exp.
 void swiglu(float* g, const float* u, std::size_t n);
 
+/// A row of n values into a KV cache of `type` (F32, F16 or Q8_0): the bits quantize() writes
+/// (engine/quant.h), F16 with the CPU's conversion instruction where it has one (the same bits for
+/// every value but a NaN's payload: a NaN stays a NaN).
+void store_kv_row(GgmlType type, const float* src, void* dst, std::size_t n);
+
 }  // namespace ponder::cpu

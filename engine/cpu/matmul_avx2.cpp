@@ -346,21 +346,29 @@ void quantize_row_q8x32(const float* x, std::size_t K, BlockQ8x32* out) {
 }
 
 void quantize_row_groups(GgmlType type, const float* x, std::size_t K, GroupQ8x512* out) {
-  const std::size_t blocks = K / 32, groups = (blocks + 15) / 16;
+  const std::size_t blocks = K / 32;
   const std::int32_t offset = type == GgmlType::q8_0 ? -128 : -8;
-  for (std::size_t b = 0; b < 16 * groups; ++b) {
-    GroupQ8x512& g = out[b / 16];
-    const std::size_t i = b % 16;
-    if (b < blocks) {
-      std::int32_t sum;
-      quant_block(x + 32 * b, g.qs + 32 * i, &g.d[i], &sum);
-      g.start[i] = offset * sum;
-    } else {
-      _mm256_store_si256(reinterpret_cast<__m256i*>(g.qs + 32 * i), _mm256_setzero_si256());
-      g.start[i] = 0;
-      g.d[i] = 0.0f;
+  // Each group made in L1, then written out with streaming stores: the buffer's lines were read
+  // by the other threads in the call before, and plain stores waited for each line's ownership
+  // to come back from them.
+  alignas(64) GroupQ8x512 g;
+  for (std::size_t first = 0; first < blocks; first += 16) {
+    for (std::size_t i = 0; i < 16; ++i) {
+      if (first + i < blocks) {
+        std::int32_t sum;
+        quant_block(x + 32 * (first + i), g.qs + 32 * i, &g.d[i], &sum);
+        g.start[i] = offset * sum;
+      } else {
+        _mm256_store_si256(reinterpret_cast<__m256i*>(g.qs + 32 * i), _mm256_setzero_si256());
+        g.start[i] = 0;
+        g.d[i] = 0.0f;
+      }
     }
+    const auto* from = reinterpret_cast<const __m256i*>(&g);
+    auto* to = reinterpret_cast<__m256i*>(out + first / 16);
+    for (std::size_t k = 0; k < sizeof g / sizeof(__m256i); ++k) _mm256_stream_si256(to + k, _mm256_load_si256(from + k));
   }
+  _mm_sfence();  // the streamed lines visible before whatever publishes them
 }
 
 void super_row_q8x256(const BlockQ8x256* x, std::size_t K, SuperQ8x256* out) {

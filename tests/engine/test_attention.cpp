@@ -10,6 +10,7 @@
 #include "engine/cpu/attention.h"
 #include "engine/cpu/attention_internal.h"
 #include "engine/cpu/matmul.h"
+#include "engine/quant.h"
 #include "support/cpu_isas.h"
 
 using namespace ponder;
@@ -230,6 +231,40 @@ TEST_CASE("swiglu: every path matches x / (1 + e^-x) * u in float64, tails and e
     CHECK(g[0] == INFINITY);
     CHECK(std::isnan(g[1]));
     CHECK(std::isnan(g[2]));
+  }
+  cpu::force_isa(cpu::detect_isa());
+}
+
+TEST_CASE("store_kv_row: every path writes quantize()'s bits (F16: rounding, subnormals, inf; NaN stays NaN)",
+          "[backend][attention]") {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal(0.0f, 3.0f);
+  // Ties of F16's rounding (odd and even), just past them, the largest half, overflow, subnormals
+  // of half and of float, zeros, infinities.
+  const float special[] = {1.0f + 0x1p-11f, 1.0f + 3 * 0x1p-11f, 1.0f + 0x1p-11f + 0x1p-20f, 65504.0f, 65520.0f,
+                           65519.0f, 1e6f, 0x1p-24f, 0x1p-25f, 3 * 0x1p-26f, 0x1p-15f + 0x1p-25f, 1e-40f,
+                           -0.0f, 0.0f, INFINITY, -INFINITY, -65520.0f, -0x1p-24f};
+  for (cpu::Isa isa : ponder::test::cpu_isas()) {
+    cpu::force_isa(isa);
+    for (GgmlType type : {GgmlType::f32, GgmlType::f16, GgmlType::q8_0})
+      for (std::size_t n : {32, 64, 96, 256}) {
+        std::vector<float> x(n);
+        for (std::size_t i = 0; i < n; ++i) x[i] = normal(rng);
+        if (type != GgmlType::q8_0)  // (Q8_0's blocks scale by their largest value)
+          for (std::size_t i = 0; i < std::size(special) && i < n; ++i) x[(5 * i + n) % n] = special[i];
+        const std::size_t bytes = row_bytes(type, n);
+        std::vector<unsigned char> got(bytes, 0xAB), want(bytes, 0xCD);
+        cpu::store_kv_row(type, x.data(), got.data(), n);
+        REQUIRE(quantize(type, x.data(), want.data(), n, nullptr));
+        INFO(cpu::isa_name(isa) << " " << ggml_type_info(static_cast<std::uint32_t>(type))->name << " n=" << n);
+        CHECK(got == want);
+      }
+    float nan_in[32];
+    std::fill(std::begin(nan_in), std::end(nan_in), NAN);
+    nan_in[3] = -NAN;
+    std::uint16_t out[32];
+    cpu::store_kv_row(GgmlType::f16, nan_in, out, 32);
+    for (std::uint16_t h : out) CHECK(((h & 0x7C00u) == 0x7C00u && (h & 0x3FFu) != 0));
   }
   cpu::force_isa(cpu::detect_isa());
 }
