@@ -235,7 +235,7 @@ TEST_CASE("swiglu: every path matches x / (1 + e^-x) * u in float64, tails and e
   cpu::force_isa(cpu::detect_isa());
 }
 
-TEST_CASE("store_kv_row: every path writes quantize()'s bits (F16: rounding, subnormals, inf; NaN stays NaN)",
+TEST_CASE("store_kv_row: every path writes the bits of quantize() (F16 ties, subnormals, overflow, NaN)",
           "[backend][attention]") {
   std::mt19937 rng(11);
   std::normal_distribution<float> normal(0.0f, 3.0f);
