@@ -1,7 +1,7 @@
 // AVX2 + FMA + F16C attention kernel (compiled with -mavx2 -mfma -mf16c; called only when the
 // CPU has them): attention_kernel.h's tile over 8-lane vectors, its SwiGLU product, and the
-// F16 rows of the KV cache. See
-// attention.h for what it computes and attention_internal.h for the rules of this file.
+// F16 rows of the KV cache. See attention.h for what it computes and attention_internal.h for the
+// rules of this file.
 #include <immintrin.h>
 
 #include "engine/cpu/attention_kernel.h"
@@ -27,7 +27,8 @@ void swiglu_avx2(float* g, const float* u, std::size_t n) { swiglu_lanes<Attenti
 void f16_row_avx2(const float* src, std::uint16_t* dst, std::size_t n) {
   std::size_t i = 0;
   for (; i + 8 <= n; i += 8)
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
   for (; i < n; ++i) dst[i] = static_cast<std::uint16_t>(_cvtss_sh(src[i], _MM_FROUND_TO_NEAREST_INT));
 }
 

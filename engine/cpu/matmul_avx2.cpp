@@ -366,7 +366,8 @@ void quantize_row_groups(GgmlType type, const float* x, std::size_t K, GroupQ8x5
     }
     const auto* from = reinterpret_cast<const __m256i*>(&g);
     auto* to = reinterpret_cast<__m256i*>(out + first / 16);
-    for (std::size_t k = 0; k < sizeof g / sizeof(__m256i); ++k) _mm256_stream_si256(to + k, _mm256_load_si256(from + k));
+    for (std::size_t k = 0; k < sizeof g / sizeof(__m256i); ++k)
+      _mm256_stream_si256(to + k, _mm256_load_si256(from + k));
   }
   _mm_sfence();  // the streamed lines visible before whatever publishes them
 }

@@ -17,7 +17,8 @@ void rms_norm(const float* x, const float* weight, float* out, std::size_t rows,
     for (; i + 8 <= n; i += 8)
       for (std::size_t j = 0; j < 8; ++j) lanes[j] += double(xr[i + j]) * double(xr[i + j]);
     for (std::size_t j = 0; i < n; ++i, ++j) lanes[j] += double(xr[i]) * double(xr[i]);
-    const double sum = ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
+    const double sum =
+        ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
     const float scale = static_cast<float>(1.0 / std::sqrt(sum / double(n) + double(eps)));
     for (std::size_t i = 0; i < n; ++i) yr[i] = xr[i] * scale * weight[i];
   }
