@@ -372,6 +372,13 @@ void quantize_row_groups(GgmlType type, const float* x, std::size_t K, GroupQ8x5
   _mm_sfence();  // the streamed lines visible before whatever publishes them
 }
 
+void stream_copy(const float* src, float* dst, std::size_t n) {
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_stream_ps(dst + i, _mm256_loadu_ps(src + i));
+  for (; i < n; ++i) dst[i] = src[i];
+  _mm_sfence();
+}
+
 void super_row_q8x256(const BlockQ8x256* x, std::size_t K, SuperQ8x256* out) {
   for (std::size_t b = 0; b < K / 256; ++b) {
     for (int h = 0; h < 2; ++h)      // 128 values
