@@ -604,9 +604,9 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
   // Decode of the float types on a pool: X copied with streaming stores into a buffer of this
   // thread's, which the kernels read instead. Else the other threads read X itself, and the
   // caller's next norm or SwiGLU writing it waited for those lines' ownership; the streaming
-  // stores do not wait (as quantize_row_groups). F16, alternating
-  // windows of whole decode steps on the 2-core Zen 4 VM: +1.5% and +0.5% in its fast minutes
-  // (54 and 60 windows), -0.05% in its slow ones (46).
+  // stores do not wait (as quantize_row_groups). F16, alternating windows of whole decode steps
+  // on the 2-core Zen 4 VM: +1.5% and +0.5% in its fast minutes (54 and 60 windows), -0.05% in
+  // its slow ones (46).
   struct alignas(64) Line {
     float v[16];
   };

@@ -120,10 +120,10 @@ void quantize_row_q8x256(const float* x, std::size_t K, BlockQ8x256* out);
 /// Now each group is made in L1 and streamed out (non-temporal stores, then SFENCE): in
 /// alternating windows of whole decode steps (1.5B shape, Q8_0, 2 threads), +1.5% and +2.9% in
 /// the fast minutes (112 and 20 windows), +1.2% and -0.3% in the slow ones (88 and 100).
+void quantize_row_groups(GgmlType type, const float* x, std::size_t K, GroupQ8x512* out);
 /// dst[0, n) = src[0, n) with streaming stores (dst 32-byte aligned), then SFENCE: decode's copy
 /// of X for the float types (matmul.cpp).
 void stream_copy(const float* src, float* dst, std::size_t n);
-void quantize_row_groups(GgmlType type, const float* x, std::size_t K, GroupQ8x512* out);
 /// A BlockQ8x256 row of K values as the super-blocks of the AVX-512 decode of Q4_K / Q5_K: K / 256
 /// of them at out.
 void super_row_q8x256(const BlockQ8x256* x, std::size_t K, SuperQ8x256* out);
