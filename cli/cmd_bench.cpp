@@ -32,11 +32,12 @@ namespace {
 
 constexpr const char* kHelp = R"(Usage: ponder bench [--model M] [-p N] [-n N] [-t THREADS] [--ctx N] [--kv f16|f32|q8_0] [--backend cpu|cuda|auto] [--format text|json] [--shared S]
 
-Measures the model on this machine (its GPU, or its CPU): prefill of a prompt of -p tokens (pp) and decode of
--n tokens one at a time after it (tg), in tokens/s, as llama-bench reports them; the memory read
-bandwidth measured on the spot, and decode's ratio to the limit it sets: bandwidth ÷ the bytes a
-decode step reads (every weight but the embedding table, of which one row, plus the KV cache so
-far; the mean over the run). The bandwidth: the GPU's copy bandwidth; or the CPU's, read with the
+Measures the model on this machine (its GPU, or its CPU), in tokens/s, as llama-bench reports them:
+prefill of a prompt of -p tokens (pp), decode of -n tokens one at a time from an empty cache (tg),
+and the same after the prompt (tg @ d, llama-bench's depth); the memory read bandwidth measured on
+the spot, and each decode's ratio to the limit it sets: bandwidth ÷ the bytes a decode step reads
+(every weight but the embedding table, of which one row, plus the KV cache so far; the mean over
+the run). The bandwidth: the GPU's copy bandwidth; or the CPU's, read with the
 same threads beside every window of 8 decode steps (one pass over the weights decode reads, up
 to 512 MiB; each window's limit from the higher of the readings around it, weighted by the
 window's time), or where decode reads under 256 MiB before and after the run (the higher
@@ -235,21 +236,27 @@ int cmd_bench(const std::vector<std::string>& args) {
   if (gpu) bandwidth_before = 0;
   const std::vector<cpu::ReadSpan> spans =
       gpu ? std::vector<cpu::ReadSpan>{} : decode_read_spans(*model, std::size_t{512} << 20);
-  std::vector<double> readings;  // beside the decode windows
+  // The readings beside the decode windows: tg @ d's, then tg's.
+  std::vector<double> readings_depth, readings_empty, *readings = &readings_depth;
   std::function<void()> read_weights;
   if (!spans.empty())
     read_weights = [&] {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));  // the backend's threads stop spinning
-      readings.push_back(cpu::read_spans(read_pool, spans.data(), spans.size()));
+      readings->push_back(cpu::read_spans(read_pool, spans.data(), spans.size()));
     };
   const std::uint32_t real = model->tokens().n_tokens;
-  BenchTimes times;
-  if (!time_prefill_decode(*backend, bench_tokens(static_cast<std::size_t>(p), real, 0), static_cast<std::size_t>(n),
-                           model->config().n_vocab, real, &times, &error, read_weights ? kWindow : 0, read_weights)) {
+  const std::vector<std::int32_t> prompt = bench_tokens(static_cast<std::size_t>(p), real, 0);
+  BenchTimes depth, empty;
+  const std::size_t window = read_weights ? kWindow : 0;
+  bool ok = time_prefill_decode(*backend, prompt, static_cast<std::size_t>(n), model->config().n_vocab, real, &depth,
+                                &error, window, read_weights);
+  readings = &readings_empty;
+  ok = ok && time_decode(*backend, prompt.front(), static_cast<std::size_t>(n), model->config().n_vocab, real, &empty,
+                         &error, window, read_weights);
+  if (!ok) {
     std::fprintf(stderr, "ponder bench: %s\n", error.c_str());
     return 1;
   }
-  const double prefill_s = times.prefill_s, decode_s = times.decode_s;
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   const std::uint64_t peak_rss = static_cast<std::uint64_t>(ru.ru_maxrss) * 1024;
@@ -257,28 +264,40 @@ int cmd_bench(const std::vector<std::string>& args) {
   // it); the GPU's copy bandwidth (bytes read + written) for the CUDA backend.
   backend.reset();
   const double bandwidth_after = gpu ? 0 : cpu::read_bandwidth(read_pool, 5);
-  double best = std::max(bandwidth_before, bandwidth_after);
-  for (double r : readings) best = std::max(best, r);
-  // Beside the windows: the time-weighted mean of each window's limit (the higher reading of the
-  // two around it), so that tg ÷ limit is the tokens decoded over the tokens the windows' limits
-  // allow in the same time. Otherwise the higher reading of before and after.
-  double bandwidth = gpu ? cuda::copy_bandwidth(&error) : std::max(bandwidth_before, bandwidth_after);
-  if (!spans.empty()) {
-    assert(readings.size() == times.window_s.size() + 1);  // one before each window, one after the last
-    double weighted = 0;
-    for (std::size_t w = 0; w < times.window_s.size(); ++w)
-      weighted += times.window_s[w] * std::max(readings[w], readings[w + 1]);
-    bandwidth = weighted / decode_s;
-  }
+  const double copy_bandwidth = gpu ? cuda::copy_bandwidth(&error) : 0;
 
-  const double pp = static_cast<double>(p) / prefill_s, tg = static_cast<double>(n) / decode_s;
-  // What one decode step reads: the weights (one row of the embedding table) and, per layer, the
-  // K and V rows of every position so far (the mean over the -n steps).
+  // One decode test against its limit. Beside the windows, the bandwidth is the time-weighted mean
+  // of each window's limit (the higher reading of the two around it), so that tg ÷ limit is the
+  // tokens decoded over the tokens the windows' limits allow in the same time; otherwise the
+  // higher reading of before and after. A step reads the weights (one row of the embedding table)
+  // and, per layer, the K and V rows of every position so far: `keys` of them on average.
   const ModelConfig& c = model->config();
   const double kv_row = static_cast<double>(row_bytes(kv_ggml_type(opt.kv), std::size_t{c.n_head_kv} * c.head_dim));
-  const double kv_read = 2.0 * c.n_layer * kv_row * (static_cast<double>(p) + static_cast<double>(n + 1) / 2.0);
-  const double step_bytes = static_cast<double>(model->decode_weight_bytes()) + kv_read;
-  const double limit = bandwidth * 1e9 / step_bytes;
+  struct Decode {
+    double tg = 0, bandwidth = 0, step_bytes = 0, limit = 0;
+  };
+  auto decode_figures = [&](const BenchTimes& t, const std::vector<double>& r, double keys) {
+    Decode d;
+    d.tg = static_cast<double>(n) / t.decode_s;
+    d.bandwidth = gpu ? copy_bandwidth : std::max(bandwidth_before, bandwidth_after);
+    if (!spans.empty()) {
+      assert(r.size() == t.window_s.size() + 1);  // one before each window, one after the last
+      double weighted = 0;
+      for (std::size_t w = 0; w < t.window_s.size(); ++w) weighted += t.window_s[w] * std::max(r[w], r[w + 1]);
+      d.bandwidth = weighted / t.decode_s;
+    }
+    d.step_bytes = static_cast<double>(model->decode_weight_bytes()) + 2.0 * c.n_layer * kv_row * keys;
+    d.limit = d.bandwidth * 1e9 / d.step_bytes;
+    return d;
+  };
+  const double mean_keys = static_cast<double>(n + 1) / 2.0;  // steps at positions 0 .. n - 1
+  const Decode tg = decode_figures(empty, readings_empty, mean_keys);
+  const Decode tgd = decode_figures(depth, readings_depth, static_cast<double>(p) + mean_keys);
+  const double pp = static_cast<double>(p) / depth.prefill_s;
+  std::vector<double> all_readings = readings_depth;
+  all_readings.insert(all_readings.end(), readings_empty.begin(), readings_empty.end());
+  double best = std::max(bandwidth_before, bandwidth_after);
+  for (double r : all_readings) best = std::max(best, r);
   if (format == "json") {
     nlohmann::json j = {{"model", ref.spec},
                         {"type", model->file_type()},
@@ -288,14 +307,20 @@ int cmd_bench(const std::vector<std::string>& args) {
                         {"prompt_tokens", p},
                         {"generated_tokens", n},
                         {"prefill_tokens_per_s", pp},
-                        {"decode_tokens_per_s", tg},
-                        {"bandwidth_gb_per_s", bandwidth},
+                        {"decode_tokens_per_s", tg.tg},
+                        {"bandwidth_gb_per_s", tg.bandwidth},
                         {"bandwidth_read", gpu ? "GPU copy" : spans.empty() ? "before and after" : "beside decode"},
-                        {"bandwidth_readings_gb_per_s", readings},
-                        {"bandwidth_best_gb_per_s", gpu ? bandwidth : best},
-                        {"decode_limit_tokens_per_s", limit},
+                        {"bandwidth_readings_gb_per_s", readings_empty},
+                        {"bandwidth_best_gb_per_s", gpu ? tg.bandwidth : best},
+                        {"decode_limit_tokens_per_s", tg.limit},
+                        {"decode_step_bytes", tg.step_bytes},
+                        {"depth_tokens", p},
+                        {"decode_at_depth_tokens_per_s", tgd.tg},
+                        {"decode_at_depth_bandwidth_gb_per_s", tgd.bandwidth},
+                        {"decode_at_depth_bandwidth_readings_gb_per_s", readings_depth},
+                        {"decode_at_depth_limit_tokens_per_s", tgd.limit},
+                        {"decode_at_depth_step_bytes", tgd.step_bytes},
                         {"weight_bytes", model->weight_bytes()},
-                        {"decode_step_bytes", step_bytes},
                         {"peak_rss_bytes", peak_rss}};
     std::printf("%s\n", j.dump(2).c_str());
     return 0;
@@ -308,21 +333,23 @@ int cmd_bench(const std::vector<std::string>& args) {
                              " | " + params + " | " + (gpu ? std::string("cuda") : std::string("cpu ") + cpu::isa_name(cpu::active_isa())) + " | " +
                              std::to_string(read_pool.size()) + " | ";
   std::printf("%spp%ld | %.2f | | |\n", common.c_str(), p, pp);
-  std::printf("%stg%ld | %.2f | %.2f | %.2f |\n", common.c_str(), n, tg, limit, tg / limit);
-  if (gpu)
-    std::printf("\nGPU copy bandwidth %.1f GB/s (%s); peak RSS %s\n", bandwidth, cuda::describe_device().c_str(),
-                format_bytes(peak_rss).c_str());
-  else {
-    std::printf("\nread bandwidth %.1f GB/s (%u threads)", bandwidth, read_pool.size());
-    if (!readings.empty()) {
-      const auto [lo, hi] = std::minmax_element(readings.begin(), readings.end());
+  std::printf("%stg%ld | %.2f | %.2f | %.2f |\n", common.c_str(), n, tg.tg, tg.limit, tg.tg / tg.limit);
+  std::printf("%stg%ld @ d%ld | %.2f | %.2f | %.2f |\n", common.c_str(), n, p, tgd.tg, tgd.limit, tgd.tg / tgd.limit);
+  if (gpu) {
+    std::printf("\nGPU copy bandwidth %.1f GB/s (%s)", tg.bandwidth, cuda::describe_device().c_str());
+  } else {
+    std::printf("\nread bandwidth %.1f GB/s for tg%ld, %.1f for tg%ld @ d%ld (%u threads)", tg.bandwidth, n, tgd.bandwidth,
+                n, p, read_pool.size());
+    if (!all_readings.empty()) {
+      const auto [lo, hi] = std::minmax_element(all_readings.begin(), all_readings.end());
       std::printf(" beside the decode windows of %zu steps (%zu readings, %.1f-%.1f; the best before or after the run "
                   "%.1f)",
-                  kWindow, readings.size(), *lo, *hi, std::max(bandwidth_before, bandwidth_after));
+                  kWindow, all_readings.size(), *lo, *hi, std::max(bandwidth_before, bandwidth_after));
     }
-    std::printf("; a decode step reads %s; peak RSS %s\n", format_bytes(static_cast<std::uint64_t>(step_bytes)).c_str(),
-                format_bytes(peak_rss).c_str());
   }
+  std::printf("; a decode step reads %s (tg%ld) and %s (tg%ld @ d%ld) on average; peak RSS %s\n",
+              format_bytes(static_cast<std::uint64_t>(tg.step_bytes)).c_str(), n,
+              format_bytes(static_cast<std::uint64_t>(tgd.step_bytes)).c_str(), n, p, format_bytes(peak_rss).c_str());
   return 0;
 }
 

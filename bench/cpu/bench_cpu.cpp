@@ -5,13 +5,15 @@
 //
 //   bench_cpu --model M.gguf [-p 512] [-n 16] [-t THREADS]
 //
-// Prints one line: path, type, threads, pp and tg tokens/s.
+// Prints one line: path, type, threads, pp, tg (from an empty cache, as llama-bench's tg) and
+// tg@d (the same steps after the prompt) tokens/s.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "engine/backend.h"
 #include "engine/bench_run.h"
@@ -51,15 +53,19 @@ int main(int argc, char** argv) {
     return 1;
   }
   const std::uint32_t real = model->tokens().n_tokens;
-  ponder::BenchTimes t;
-  if (!ponder::time_prefill_decode(*backend, ponder::bench_tokens(static_cast<std::size_t>(p), real, 0),
-                                   static_cast<std::size_t>(n), model->config().n_vocab, real, &t, &error)) {
+  const std::vector<std::int32_t> prompt = ponder::bench_tokens(static_cast<std::size_t>(p), real, 0);
+  ponder::BenchTimes depth, empty;
+  if (!ponder::time_prefill_decode(*backend, prompt, static_cast<std::size_t>(n), model->config().n_vocab, real, &depth,
+                                   &error) ||
+      !ponder::time_decode(*backend, prompt.front(), static_cast<std::size_t>(n), model->config().n_vocab, real, &empty,
+                           &error)) {
     std::fprintf(stderr, "bench_cpu: %s\n", error.c_str());
     return 1;
   }
   const unsigned used = opt.threads ? opt.threads : std::max(1u, std::thread::hardware_concurrency());
-  std::printf("cpu %-8s %-7s threads %u  pp%ld %8.2f t/s  tg%ld %7.2f t/s\n", ponder::cpu::isa_name(ponder::cpu::active_isa()),
-              model->file_type().c_str(), used, p, static_cast<double>(p) / t.prefill_s, n,
-              n > 0 ? static_cast<double>(n) / t.decode_s : 0.0);
+  auto rate = [&](const ponder::BenchTimes& t) { return n > 0 ? static_cast<double>(n) / t.decode_s : 0.0; };
+  std::printf("cpu %-8s %-7s threads %u  pp%ld %8.2f t/s  tg%ld %7.2f t/s  tg%ld@d%ld %7.2f t/s\n",
+              ponder::cpu::isa_name(ponder::cpu::active_isa()), model->file_type().c_str(), used, p,
+              static_cast<double>(p) / depth.prefill_s, n, rate(empty), n, p, rate(depth));
   return 0;
 }

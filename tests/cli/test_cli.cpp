@@ -243,7 +243,8 @@ TEST_CASE("ponder bench reports prefill and decode speed against the bandwidth l
   CHECK(j["prompt_tokens"] == 32);
   CHECK(j["generated_tokens"] == 4);
   CHECK(j["threads"] == 1);
-  for (const char* key : {"prefill_tokens_per_s", "decode_tokens_per_s", "bandwidth_gb_per_s", "decode_limit_tokens_per_s"})
+  for (const char* key : {"prefill_tokens_per_s", "decode_tokens_per_s", "bandwidth_gb_per_s", "decode_limit_tokens_per_s",
+                          "decode_at_depth_tokens_per_s", "decode_at_depth_limit_tokens_per_s"})
     CHECK(j[key].get<double>() > 0);
   CHECK(j["peak_rss_bytes"].get<std::uint64_t>() > j["weight_bytes"].get<std::uint64_t>());
   // The CPU kernels that ran: the best this CPU has, or what PONDER_CPU_ISA caps them to.
@@ -260,6 +261,7 @@ TEST_CASE("ponder bench reports prefill and decode speed against the bandwidth l
   CHECK(text.status == 0);
   CHECK(text.out.find("| pp16 |") != std::string::npos);
   CHECK(text.out.find("| tg2 |") != std::string::npos);
+  CHECK(text.out.find("| tg2 @ d16 |") != std::string::npos);
   // Time to first token, cold and with a shared prefix: only the new tokens are prefilled.
   Run ttft = run_ponder("bench --model " + path + " -p 64 --shared 60 -t 1 --format json");
   REQUIRE(ttft.status == 0);
@@ -298,11 +300,25 @@ TEST_CASE("ponder bench reads the bandwidth beside its decode windows from the w
   CHECK(bandwidth <= *std::max_element(readings.begin(), readings.end()) * (1 + 1e-9));
   CHECK(j["bandwidth_best_gb_per_s"].get<double>() >= bandwidth * (1 - 1e-9));
   CHECK(j["decode_limit_tokens_per_s"].get<double>() == Approx(bandwidth * 1e9 / j["decode_step_bytes"].get<double>()));
+  // tg @ d4, the same steps after the prompt, has readings and a limit of its own; its steps read
+  // the prompt's K and V rows on top: 2 (K, V) x 12 layers x 512 bytes (2 F16 heads of 128) x 4.
+  const auto depth_readings = j["decode_at_depth_bandwidth_readings_gb_per_s"].get<std::vector<double>>();
+  REQUIRE(depth_readings.size() == 4);
+  const double depth_bandwidth = j["decode_at_depth_bandwidth_gb_per_s"].get<double>();
+  CHECK(depth_bandwidth >= *std::min_element(depth_readings.begin(), depth_readings.end()) * (1 - 1e-9));
+  CHECK(depth_bandwidth <= *std::max_element(depth_readings.begin(), depth_readings.end()) * (1 + 1e-9));
+  CHECK(j["decode_at_depth_limit_tokens_per_s"].get<double>() ==
+        Approx(depth_bandwidth * 1e9 / j["decode_at_depth_step_bytes"].get<double>()));
+  CHECK(j["decode_at_depth_step_bytes"].get<double>() - j["decode_step_bytes"].get<double>() == Approx(2 * 12 * 512 * 4));
+  CHECK(j["depth_tokens"] == 4);
   // The readings add nothing to the RSS: they read the weights in place (a buffer of their 512
   // MiB would).
   const auto weights = j["weight_bytes"].get<double>();
   CHECK(j["peak_rss_bytes"].get<double>() < 1.1 * weights + 100e6);
   Run text = run_ponder("bench --model " + path + " -p 4 -n 8 -t 2");
   REQUIRE(text.status == 0);
-  CHECK(text.out.find("beside the decode windows of 8 steps (2 readings") != std::string::npos);
+  // One window each for tg8 and tg8 @ d4: a reading before and after each.
+  CHECK(text.out.find("beside the decode windows of 8 steps (4 readings") != std::string::npos);
+  CHECK(text.out.find("| tg8 | ") != std::string::npos);
+  CHECK(text.out.find("| tg8 @ d4 | ") != std::string::npos);
 }

@@ -2,6 +2,7 @@
 // and agreement with the PyTorch float64 reference (tests/reference/forward.py, itself checked
 // against an independent C++ forward in test_reference_forward.cpp).
 #include <algorithm>
+#include <functional>
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <filesystem>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "engine/backend.h"
+#include "engine/bench_run.h"
 #include "engine/model.h"
 #include "support/cpu_isas.h"
 #include "support/reference_bridge.h"
@@ -90,6 +92,50 @@ TEST_CASE("cpu backend: prefill at once equals token by token, and truncation re
     REQUIRE(b16);
     CHECK(rel_l2(all_logits(*b16, ids, V), at_once) < 2e-3);
   }
+}
+
+TEST_CASE("bench timing: tg n @ d after the prompt, tg n from an empty cache, in windows", "[backend][cpu][bench]") {
+  TempDir dir;
+  std::string error;
+  const std::string path = (dir.path() / "m.gguf").string();
+  REQUIRE(ponder::test::write_gguf(TestModelSpec{}, GgmlType::f32, path, &error));
+  auto model = Model::open(path, &error);
+  REQUIRE(model);
+  auto b = f32_backend(*model, 16);
+  const std::uint32_t V = model->config().n_vocab, real = model->tokens().n_tokens;
+  const auto ids = prompt(6, real);
+  int calls = 0;
+  const std::function<void()> between = [&] { ++calls; };
+  BenchTimes depth, empty;
+  REQUIRE(time_prefill_decode(*b, ids, 5, V, real, &depth, &error, 2, between));
+  CHECK(b->cached() == 11);  // the prompt, then 5 steps after it
+  CHECK(depth.prefill_s > 0);
+  REQUIRE(depth.window_s.size() == 3);  // 2, 2, 1 steps
+  CHECK(calls == 4);                    // before each window and after the last
+  CHECK(depth.decode_s == Approx(depth.window_s[0] + depth.window_s[1] + depth.window_s[2]));
+  calls = 0;
+  REQUIRE(time_decode(*b, ids.front(), 5, V, real, &empty, &error, 2, between));
+  CHECK(b->cached() == 5);  // positions 0 .. 4: the cache was emptied first
+  CHECK(empty.prefill_s == 0);
+  CHECK(empty.window_s.size() == 3);
+  CHECK(calls == 4);
+  // The steps from an empty cache are the greedy chain from the first token alone: the cache it
+  // leaves gives the same logits for the chain's next token as one built step by step.
+  b->truncate(0);
+  std::vector<float> logits(V), after_manual(V), after_bench(V);
+  std::int32_t id = ids.front();
+  for (int i = 0; i < 5; ++i) {
+    REQUIRE(b->eval(&id, 1, logits.data(), 1, &error));
+    id = static_cast<std::int32_t>(std::max_element(logits.begin(), logits.begin() + real) - logits.begin());
+  }
+  REQUIRE(b->eval(&id, 1, after_manual.data(), 1, &error));
+  REQUIRE(time_decode(*b, ids.front(), 5, V, real, &empty, &error));
+  CHECK(empty.window_s.size() == 1);
+  REQUIRE(b->eval(&id, 1, after_bench.data(), 1, &error));
+  CHECK(after_bench == after_manual);
+  // Too long for the cache: the backend's error comes back.
+  CHECK_FALSE(time_decode(*b, ids.front(), 17, V, real, &empty, &error));
+  CHECK_FALSE(error.empty());
 }
 
 TEST_CASE("cpu backend: a saved prefix restores to the same logits, the abort flag stops eval", "[backend][cpu]") {
