@@ -1,6 +1,7 @@
 #pragma once
 // What `ponder bench` and the engine-only bench programs time on a backend: a prompt's prefill,
-// then decode one token at a time, after the prompt and from an empty cache. Token ids are arbitrary: speed does not depend on them.
+// then decode one token at a time, after the prompt and from an empty cache. Token ids are
+// arbitrary: speed does not depend on them.
 #include <cstddef>
 #include <cstdint>
 #include <functional>

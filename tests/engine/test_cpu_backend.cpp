@@ -2,11 +2,11 @@
 // and agreement with the PyTorch float64 reference (tests/reference/forward.py, itself checked
 // against an independent C++ forward in test_reference_forward.cpp).
 #include <algorithm>
-#include <functional>
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <cmath>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <vector>
