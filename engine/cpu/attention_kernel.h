@@ -195,8 +195,9 @@ inline void scores_x4(const float* const q[NQ], const Key& key, std::size_t D, f
   }
   const __m256 sc = _mm256_set1_ps(scale), z = _mm256_setzero_ps();
   // Unrolled: g++ -O2 left this loop rolled, so it kept the accumulators in an array on the
-  // stack, zeroed there and stored for every 4 keys (bench_attention, 1 thread, decode after
-  // 8,191 keys: 73 -> 77 GFLOP/s; 2 threads, a 512-token prefill after 3,584: 157-164 -> 165-171).
+  // stack, zeroed there and stored for every 4 keys (bench_attention, GFLOP/s: decode after
+  // 8,191 keys on 1 thread 73 -> 77; after 575 on 2, 108-110 -> 113-115; a 512-token prefill
+  // after 3,584 on 2, 165-166 -> 171-172).
 #pragma GCC unroll 8
   for (int r = 0; r < NQ; r += 2) {
     const bool pair = r + 1 < NQ;
