@@ -74,6 +74,8 @@ void attention_merge_avx2(const AttentionArgs& a, const float* partials, std::si
 void set_wide_attention_everywhere(bool on);
 /// swiglu (attention.h) on the avx2 path: attention_kernel.h's swiglu_lanes.
 void swiglu_avx2(float* g, const float* u, std::size_t n);
+/// rms_norm (rms_norm.h) on the vector paths: the same sums in the same order, the same bits.
+void rms_norm_avx2(const float* x, const float* weight, float* out, std::size_t rows, std::size_t n, float eps);
 /// store_kv_row's F16 on the avx2 path (F16C, round to nearest even).
 void f16_row_avx2(const float* src, std::uint16_t* dst, std::size_t n);
 /// attention_avx512.cpp (compiled as matmul_avx512.cpp): needs head_dim % 16 == 0. Its copy

@@ -2,10 +2,21 @@
 
 #include <cmath>
 
+#include "engine/cpu/attention_internal.h"
+#include "engine/cpu/matmul.h"
+
 namespace ponder::cpu {
 
 void rms_norm(const float* x, const float* weight, float* out, std::size_t rows, std::size_t n,
               float eps) {
+#if defined(__x86_64__)
+  // The same sums on the vector paths (decode runs two norms a layer on one thread: 1.5 µs each
+  // at n = 1536 here, against ~0.3 in 4-lane registers).
+  if (active_isa() != Isa::portable) {
+    detail::rms_norm_avx2(x, weight, out, rows, n, eps);
+    return;
+  }
+#endif
   for (std::size_t r = 0; r < rows; ++r) {
     const float* xr = x + r * n;
     float* yr = out + r * n;

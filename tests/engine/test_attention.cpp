@@ -10,6 +10,7 @@
 #include "engine/cpu/attention.h"
 #include "engine/cpu/attention_internal.h"
 #include "engine/cpu/matmul.h"
+#include "engine/cpu/rms_norm.h"
 #include "engine/quant.h"
 #include "support/cpu_isas.h"
 
@@ -232,6 +233,43 @@ TEST_CASE("swiglu: every path matches x / (1 + e^-x) * u in float64, tails and e
     CHECK(std::isnan(g[1]));
     CHECK(std::isnan(g[2]));
   }
+  cpu::force_isa(cpu::detect_isa());
+}
+
+TEST_CASE("rms_norm: every path gives the portable path's bits, within float rounding of float64",
+          "[backend][attention]") {
+  std::mt19937 rng(13);
+  std::normal_distribution<float> normal(0.0f, 2.0f);
+  for (std::size_t n : {1, 7, 8, 9, 64, 1536, 8961})
+    for (std::size_t rows : {1, 3}) {
+      std::vector<float> x(rows * n), w(n);
+      for (auto& v : x) v = normal(rng);
+      for (auto& v : w) v = normal(rng);
+      x[n / 2] = 1e-20f;  // a tiny square among the others
+      const float eps = 1e-6f;
+      cpu::force_isa(cpu::Isa::portable);
+      std::vector<float> want(rows * n);
+      cpu::rms_norm(x.data(), w.data(), want.data(), rows, n, eps);
+      for (std::size_t r = 0; r < rows; ++r) {
+        double ss = 0;
+        for (std::size_t i = 0; i < n; ++i) ss += double(x[r * n + i]) * x[r * n + i];
+        const double inv = 1.0 / std::sqrt(ss / double(n) + eps);
+        for (std::size_t i = 0; i < n; ++i) {
+          const double ref = x[r * n + i] * inv * w[i];
+          INFO("n=" << n << " row " << r << " i=" << i);
+          CHECK(std::fabs(want[r * n + i] - ref) <= 3e-7 * std::fabs(ref) + 1e-30);
+        }
+      }
+      for (cpu::Isa isa : ponder::test::cpu_isas()) {
+        cpu::force_isa(isa);
+        std::vector<float> got(rows * n, -1.0f), in_place = x;
+        cpu::rms_norm(x.data(), w.data(), got.data(), rows, n, eps);
+        cpu::rms_norm(in_place.data(), w.data(), in_place.data(), rows, n, eps);  // out aliasing x
+        INFO(cpu::isa_name(isa) << " n=" << n << " rows=" << rows);
+        CHECK(got == want);
+        CHECK(in_place == want);
+      }
+    }
   cpu::force_isa(cpu::detect_isa());
 }
 
