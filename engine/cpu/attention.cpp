@@ -187,6 +187,41 @@ void swiglu(float* g, const float* u, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
 }
 
+void rope(float* x, std::uint32_t n_heads, std::uint32_t d, const float* cos, const float* sin, bool adjacent) {
+#if defined(__x86_64__)
+  if (active_isa() != Isa::portable) {
+    detail::rope_avx2(x, n_heads, d, cos, sin, adjacent);
+    return;
+  }
+#endif
+  const std::uint32_t half = d / 2;
+  // The pairs (a[i * step], b[i * step]).
+  auto turn = [&](float* a, float* b, std::size_t step) {
+    for (std::uint32_t i = 0; i < half; ++i) {
+      const float x0 = a[i * step], x1 = b[i * step];
+      a[i * step] = x0 * cos[i] - x1 * sin[i];
+      b[i * step] = x1 * cos[i] + x0 * sin[i];
+    }
+  };
+  for (std::uint32_t h = 0; h < n_heads; ++h) {
+    float* v = x + std::size_t{h} * d;
+    if (adjacent)
+      turn(v, v + 1, 2);
+    else
+      turn(v, v + half, 1);
+  }
+}
+
+void add_to(float* x, const float* y, std::size_t n) {
+#if defined(__x86_64__)
+  if (active_isa() != Isa::portable) {
+    detail::add_to_avx2(x, y, n);
+    return;
+  }
+#endif
+  for (std::size_t i = 0; i < n; ++i) x[i] += y[i];
+}
+
 void store_kv_row(GgmlType type, const float* src, void* dst, std::size_t n) {
 #if defined(__x86_64__)
   if (type == GgmlType::f16 && active_isa() != Isa::portable) {

@@ -62,6 +62,15 @@ void attention(const AttentionArgs& a, ThreadPool* pool, std::vector<float>* wor
 /// value below ~1e-36 in magnitude); portable: std::exp.
 void swiglu(float* g, const float* u, std::size_t n);
 
+/// RoPE: each of n_heads heads of d values at x (d even) turned by the angles whose cos and sin
+/// are given (d / 2 of each): the pairs (v[i], v[i + d / 2]) (rotate-half: Qwen2, HF Llama) or,
+/// with `adjacent`, (v[2 i], v[2 i + 1]) (GGUF Llama); a' = a cos - b sin, b' = b cos + a sin,
+/// each product rounded (no fused multiply-add): the same bits on every path.
+void rope(float* x, std::uint32_t n_heads, std::uint32_t d, const float* cos, const float* sin, bool adjacent);
+
+/// x[i] += y[i], i < n (a residual, a bias): the same bits on every path.
+void add_to(float* x, const float* y, std::size_t n);
+
 /// A row of n values into a KV cache of `type` (F32, F16 or Q8_0): the bits quantize() writes
 /// (engine/quant.h), F16 with the CPU's conversion instruction where it has one (the same bits for
 /// every value but a NaN's payload: a NaN stays a NaN).

@@ -1,7 +1,7 @@
 // AVX2 + FMA + F16C attention kernel (compiled with -mavx2 -mfma -mf16c; called only when the
-// CPU has them): attention_kernel.h's tile over 8-lane vectors, its SwiGLU product, RMSNorm and
-// the F16 rows of the KV cache. See attention.h for what it computes and attention_internal.h
-// for the rules of this file.
+// CPU has them): attention_kernel.h's tile over 8-lane vectors, its SwiGLU product, RMSNorm,
+// RoPE, additions and the F16 rows of the KV cache. See attention.h for what it computes and
+// attention_internal.h for the rules of this file.
 #include <immintrin.h>
 
 #include "engine/cpu/attention_kernel.h"
@@ -51,6 +51,49 @@ void rms_norm_avx2(const float* x, const float* weight, float* out, std::size_t 
       _mm256_storeu_ps(yr + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(xr + i), s), _mm256_loadu_ps(weight + i)));
     for (; i < n; ++i) yr[i] = xr[i] * scale * weight[i];
   }
+}
+
+void rope_avx2(float* x, std::uint32_t n_heads, std::uint32_t d, const float* cos, const float* sin, bool adjacent) {
+  const std::uint32_t half = d / 2;
+  for (std::uint32_t h = 0; h < n_heads; ++h) {
+    float* v = x + std::size_t{h} * d;
+    std::uint32_t i = 0;
+    if (adjacent) {
+      // 4 pairs a register: (a, b) times (cos, cos), and (b, a) times (sin, sin), then a - and a +.
+      for (; i + 4 <= half; i += 4) {
+        const __m256 xv = _mm256_loadu_ps(v + 2 * i);
+        const __m256 c = _mm256_castps128_ps256(_mm_loadu_ps(cos + i)), s = _mm256_castps128_ps256(_mm_loadu_ps(sin + i));
+        const __m256i dup = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
+        const __m256 cc = _mm256_permutevar8x32_ps(c, dup), ss = _mm256_permutevar8x32_ps(s, dup);
+        const __m256 swapped = _mm256_permute_ps(xv, 0xB1);
+        _mm256_storeu_ps(v + 2 * i, _mm256_addsub_ps(_mm256_mul_ps(xv, cc), _mm256_mul_ps(swapped, ss)));
+      }
+      for (; i < half; ++i) {
+        const float x0 = v[2 * i], x1 = v[2 * i + 1];
+        v[2 * i] = x0 * cos[i] - x1 * sin[i];
+        v[2 * i + 1] = x1 * cos[i] + x0 * sin[i];
+      }
+    } else {
+      float* b = v + half;
+      for (; i + 8 <= half; i += 8) {
+        const __m256 x0 = _mm256_loadu_ps(v + i), x1 = _mm256_loadu_ps(b + i);
+        const __m256 c = _mm256_loadu_ps(cos + i), s = _mm256_loadu_ps(sin + i);
+        _mm256_storeu_ps(v + i, _mm256_sub_ps(_mm256_mul_ps(x0, c), _mm256_mul_ps(x1, s)));
+        _mm256_storeu_ps(b + i, _mm256_add_ps(_mm256_mul_ps(x1, c), _mm256_mul_ps(x0, s)));
+      }
+      for (; i < half; ++i) {
+        const float x0 = v[i], x1 = b[i];
+        v[i] = x0 * cos[i] - x1 * sin[i];
+        b[i] = x1 * cos[i] + x0 * sin[i];
+      }
+    }
+  }
+}
+
+void add_to_avx2(float* x, const float* y, std::size_t n) {
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_add_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+  for (; i < n; ++i) x[i] += y[i];
 }
 
 void f16_row_avx2(const float* src, std::uint16_t* dst, std::size_t n) {

@@ -76,6 +76,9 @@ void set_wide_attention_everywhere(bool on);
 void swiglu_avx2(float* g, const float* u, std::size_t n);
 /// rms_norm (rms_norm.h) on the vector paths: the same sums in the same order, the same bits.
 void rms_norm_avx2(const float* x, const float* weight, float* out, std::size_t rows, std::size_t n, float eps);
+/// rope and add_to (attention.h) on the vector paths: the same operations, the same bits.
+void rope_avx2(float* x, std::uint32_t n_heads, std::uint32_t d, const float* cos, const float* sin, bool adjacent);
+void add_to_avx2(float* x, const float* y, std::size_t n);
 /// store_kv_row's F16 on the avx2 path (F16C, round to nearest even).
 void f16_row_avx2(const float* src, std::uint16_t* dst, std::size_t n);
 /// attention_avx512.cpp (compiled as matmul_avx512.cpp): needs head_dim % 16 == 0. Its copy

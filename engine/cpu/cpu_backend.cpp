@@ -28,27 +28,6 @@ std::vector<float> widen(const Weight& w) {
   return v;
 }
 
-// Rotates each head of x (n_heads × head_dim) by the angles whose cos/sin are given.
-void rope(float* x, std::uint32_t n_heads, std::uint32_t d, const float* cos_, const float* sin_,
-          RopePairing pairing) {
-  const std::uint32_t half = d / 2;
-  // The pairs (a[i * step], b[i * step]): one loop per pairing, so that the half one vectorises.
-  auto turn = [&](float* a, float* b, std::size_t step) {
-    for (std::uint32_t i = 0; i < half; ++i) {
-      const float x0 = a[i * step], x1 = b[i * step];
-      a[i * step] = x0 * cos_[i] - x1 * sin_[i];
-      b[i * step] = x1 * cos_[i] + x0 * sin_[i];
-    }
-  };
-  for (std::uint32_t h = 0; h < n_heads; ++h) {
-    float* v = x + std::size_t{h} * d;
-    if (pairing == RopePairing::half)
-      turn(v, v + half, 1);
-    else
-      turn(v, v + 1, 2);
-  }
-}
-
 struct Snapshot final : KvSnapshot {
   std::uint32_t n = 0;
   std::size_t size = 0;
@@ -214,20 +193,22 @@ class CpuBackend final : public Backend {
         float* k = k_.data() + t * kv_dim_;
         float* v = v_.data() + t * kv_dim_;
         if (c_.qkv_bias) {  // qwen2
-          for (std::size_t i = 0; i < q_dim_; ++i) q[i] += s.bq[i];
-          for (std::size_t i = 0; i < kv_dim_; ++i) k[i] += s.bk[i], v[i] += s.bv[i];
+          cpu::add_to(q, s.bq.data(), q_dim_);
+          cpu::add_to(k, s.bk.data(), kv_dim_);
+          cpu::add_to(v, s.bv.data(), kv_dim_);
         }
         if (c_.qk_norm) {  // qwen3: RMSNorm over each head before RoPE
           cpu::rms_norm(q, s.q_norm.data(), q, c_.n_head, D, eps);
           cpu::rms_norm(k, s.k_norm.data(), k, c_.n_head_kv, D, eps);
         }
-        rope(q, c_.n_head, c_.head_dim, cos_.data() + t * half, sin_.data() + t * half, c_.rope.pairing);
-        rope(k, c_.n_head_kv, c_.head_dim, cos_.data() + t * half, sin_.data() + t * half, c_.rope.pairing);
+        const bool adjacent = c_.rope.pairing != RopePairing::half;
+        cpu::rope(q, c_.n_head, c_.head_dim, cos_.data() + t * half, sin_.data() + t * half, adjacent);
+        cpu::rope(k, c_.n_head_kv, c_.head_dim, cos_.data() + t * half, sin_.data() + t * half, adjacent);
         store_kv(il, cached_ + static_cast<std::uint32_t>(t), k, v);
       }
       attention(il, T);
       cpu::matmul(l.wo, att_.data(), T, out_.data(), &pool_);
-      for (std::size_t i = 0; i < T * E; ++i) x_[i] += out_[i];
+      cpu::add_to(x_.data(), out_.data(), T * E);
       // MLP block: down(silu(gate(x)) * up(x)).
       cpu::rms_norm(x_.data(), s.ffn_norm.data(), xn_.data(), T, E, eps);
       const cpu::MatmulOut gate_up[] = {{&l.gate, gate_.data()}, {&l.up, up_.data()}};
@@ -238,7 +219,7 @@ class CpuBackend final : public Backend {
         cpu::swiglu(gate_.data() + t * c_.n_ff, up_.data() + t * c_.n_ff, c_.n_ff);
       });
       cpu::matmul(l.down, gate_.data(), T, out_.data(), &pool_);
-      for (std::size_t i = 0; i < T * E; ++i) x_[i] += out_[i];
+      cpu::add_to(x_.data(), out_.data(), T * E);
     }
     cached_ += static_cast<std::uint32_t>(T);
     return true;

@@ -273,6 +273,58 @@ TEST_CASE("rms_norm: every path gives the portable path's bits, within float rou
   cpu::force_isa(cpu::detect_isa());
 }
 
+TEST_CASE("rope and add_to: every path gives the portable path's bits, and rope turns each pair as defined",
+          "[backend][attention]") {
+  std::mt19937 rng(17);
+  std::normal_distribution<float> normal(0.0f, 1.5f);
+  std::uniform_real_distribution<double> angle(-7.0, 7.0);
+  for (std::uint32_t d : {2u, 8u, 10u, 64u, 80u, 128u})
+    for (std::uint32_t heads : {1u, 3u})
+      for (bool adjacent : {false, true}) {
+        const std::uint32_t half = d / 2;
+        std::vector<float> x(std::size_t{heads} * d), c(half), sn(half);
+        for (auto& v : x) v = normal(rng);
+        for (std::uint32_t i = 0; i < half; ++i) {
+          const double a = angle(rng);
+          c[i] = static_cast<float>(std::cos(a));
+          sn[i] = static_cast<float>(std::sin(a));
+        }
+        cpu::force_isa(cpu::Isa::portable);
+        std::vector<float> want = x;
+        cpu::rope(want.data(), heads, d, c.data(), sn.data(), adjacent);
+        for (std::uint32_t h = 0; h < heads; ++h)
+          for (std::uint32_t i = 0; i < half; ++i) {
+            const std::size_t ia = std::size_t{h} * d + (adjacent ? 2 * i : i), ib = ia + (adjacent ? 1 : half);
+            const double a = x[ia], b = x[ib];
+            INFO("d=" << d << " head " << h << " pair " << i << (adjacent ? " adjacent" : " half"));
+            CHECK(std::fabs(want[ia] - (a * c[i] - b * sn[i])) <= 1e-6 * (std::fabs(a) + std::fabs(b)));
+            CHECK(std::fabs(want[ib] - (b * c[i] + a * sn[i])) <= 1e-6 * (std::fabs(a) + std::fabs(b)));
+          }
+        for (cpu::Isa isa : ponder::test::cpu_isas()) {
+          cpu::force_isa(isa);
+          std::vector<float> got = x;
+          cpu::rope(got.data(), heads, d, c.data(), sn.data(), adjacent);
+          INFO(cpu::isa_name(isa) << " d=" << d << " heads=" << heads << (adjacent ? " adjacent" : " half"));
+          CHECK(got == want);
+        }
+      }
+  for (std::size_t n : {1, 7, 8, 9, 1536, 8961}) {
+    std::vector<float> x(n), y(n);
+    for (auto& v : x) v = normal(rng);
+    for (auto& v : y) v = normal(rng);
+    std::vector<float> want = x;
+    for (std::size_t i = 0; i < n; ++i) want[i] = x[i] + y[i];
+    for (cpu::Isa isa : ponder::test::cpu_isas()) {
+      cpu::force_isa(isa);
+      std::vector<float> got = x;
+      cpu::add_to(got.data(), y.data(), n);
+      INFO(cpu::isa_name(isa) << " n=" << n);
+      CHECK(got == want);
+    }
+  }
+  cpu::force_isa(cpu::detect_isa());
+}
+
 TEST_CASE("store_kv_row: every path writes the bits of quantize() (F16 ties, subnormals, overflow, NaN)",
           "[backend][attention]") {
   std::mt19937 rng(11);
