@@ -211,13 +211,7 @@ class CpuBackend final : public Backend {
       cpu::add_to(x_.data(), out_.data(), T * E);
       // MLP block: down(silu(gate(x)) * up(x)).
       cpu::rms_norm(x_.data(), s.ffn_norm.data(), xn_.data(), T, E, eps);
-      const cpu::MatmulOut gate_up[] = {{&l.gate, gate_.data()}, {&l.up, up_.data()}};
-      cpu::matmul_shared(gate_up, 2, xn_.data(), T, &pool_);
-      // SwiGLU, row by row on the pool (T n_ff exponentials: with std::exp on one thread, ~7% of
-      // a prefill).
-      pool_.parallel_for(T, [&](std::size_t t, unsigned) {
-        cpu::swiglu(gate_.data() + t * c_.n_ff, up_.data() + t * c_.n_ff, c_.n_ff);
-      });
+      cpu::matmul_swiglu(l.gate, l.up, xn_.data(), T, gate_.data(), up_.data(), &pool_);
       cpu::matmul(l.down, gate_.data(), T, out_.data(), &pool_);
       cpu::add_to(x_.data(), out_.data(), T * E);
     }

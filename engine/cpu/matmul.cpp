@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/cpu/attention.h"
 #include "engine/cpu/attention_internal.h"
 #include "engine/cpu/matmul_internal.h"
 #include "engine/log.h"
@@ -384,6 +385,34 @@ void decode_guided(const Job* jobs, std::size_t n_outs, BlockKernel kernel, Thre
   });
 }
 
+// matmul_swiglu's decode: decode_guided over the rows of gate and up together (jobs[0], jobs[1],
+// as many rows), a take's bytes counted in both, each take computing its rows of gate, then of
+// up, then their SwiGLU into gate's output. The rows go through the same instructions as in
+// decode_guided, and SwiGLU through the same per value, so the bits are the same.
+void decode_guided_swiglu(const Job* jobs, BlockKernel kernel, ThreadPool& pool) {
+  alignas(64) std::atomic<std::size_t> next{0};
+  const std::size_t threads = pool.size();
+  const MatmulArgs &g = jobs[0].a, &u = jobs[1].a;
+  const std::size_t pair_bytes = g.w_row_bytes + u.w_row_bytes;
+  const std::size_t least = ((kDecodeMinTake + pair_bytes - 1) / pair_bytes + 3) / 4 * 4;
+  const std::size_t most = std::max(least, kDecodeMaxTake / pair_bytes / 4 * 4);
+  pool.parallel_for(threads, [&](std::size_t, unsigned) {
+    std::size_t n0 = next.load(std::memory_order_relaxed), take = 0;
+    for (;;) {
+      do {
+        if (n0 >= g.N) break;
+        take = std::clamp(((g.N - n0 + threads - 1) / threads + 3) / 4 * 4, least, most);
+        take = std::min(take, g.N - n0);
+      } while (!next.compare_exchange_weak(n0, n0 + take, std::memory_order_relaxed));
+      if (n0 >= g.N) break;
+      kernel(g, n0, n0 + take, 0, 1);
+      kernel(u, n0, n0 + take, 0, 1);
+      swiglu(g.y + n0, u.y + n0, take);
+      n0 = next.load(std::memory_order_relaxed);
+    }
+  });
+}
+
 // The activations of the AMX kernels for the rows 16 g .. 16 g + 15 of X (matmul_internal.h),
 // rows past T as zeros: for row t and block s of Values (32, or 16 for Q6_K), fetch(t, s) gives
 // its values, scale and sum as {const int8_t*, float, int32_t}.
@@ -443,12 +472,21 @@ void matmul_shared(const MatmulOut* outs, std::size_t n_outs, const float* x, st
   detail::matmul_on(active_isa(), outs, n_outs, x, T, pool);
 }
 
+void matmul_swiglu(const Weight& gate, const Weight& up, const float* x, std::size_t T, float* g, float* u,
+                   ThreadPool* pool) {
+  if (gate.rows() != up.rows()) detail::fail("up has another number of rows than gate", up);
+  const MatmulOut outs[2] = {{&gate, g}, {&up, u}};
+  detail::matmul_on(active_isa(), outs, 2, x, T, pool, false, true);
+}
+
 void detail::set_decode_split(DecodeSplit split) { g_decode_split.store(split, std::memory_order_relaxed); }
 
 void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const float* x, std::size_t T,
-                       ThreadPool* pool, bool int8_prefill) {
+                       ThreadPool* pool, bool int8_prefill, bool swiglu_pair) {
   using namespace detail;
   if (n_outs == 0) return;
+  if (swiglu_pair && (n_outs != 2 || outs[0].w->rows() != outs[1].w->rows()))
+    fail("SwiGLU pairs two products of as many rows", *outs[0].w);
   if (n_outs > kMaxShared) fail("more products than matmul_shared takes", *outs[0].w);
   const BlockKernel kernel = kernel_for(isa);
 #if defined(__x86_64__)
@@ -660,12 +698,23 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
     const std::size_t n0 = rt * j->rows_per_task, t0 = tt * j->t_per_task;
     kernel(j->a, n0, std::min(j->a.N, n0 + j->rows_per_task), t0, std::min(T, t0 + j->t_per_task));
   };
-  if (T == 1 && pool && threads > 1 && g_decode_split.load(std::memory_order_relaxed) == DecodeSplit::guided)
+  if (T == 1 && pool && threads > 1 && g_decode_split.load(std::memory_order_relaxed) == DecodeSplit::guided) {
+    if (swiglu_pair)
+      return decode_guided_swiglu(jobs, kernel, *pool);
     decode_guided(jobs, n_outs, kernel, *pool);
-  else if (pool)
+  } else if (pool) {
     pool->parallel_for(total, task);
-  else
+  } else {
     for (std::size_t i = 0; i < total; ++i) task(i, 0);
+  }
+  if (swiglu_pair) {  // row by row (T N exponentials: with std::exp on one thread, ~7% of a prefill)
+    const std::size_t N = jobs[0].a.N;
+    auto row = [&](std::size_t t, unsigned) { swiglu(outs[0].y + t * N, outs[1].y + t * N, N); };
+    if (pool)
+      pool->parallel_for(T, row);
+    else
+      for (std::size_t t = 0; t < T; ++t) row(t, 0);
+  }
 }
 
 namespace {

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/cpu/attention.h"
 #include "engine/cpu/attention_internal.h"
 #include "engine/cpu/matmul.h"
 #include "engine/cpu/matmul_internal.h"
@@ -617,6 +618,44 @@ TEST_CASE("matmul_shared: several products of one X equal separate matmuls, bit 
       for (int i = 0; i < 4; ++i) CHECK(std::memcmp(separate[i].data(), shared[i].data(), separate[i].size() * 4) == 0);
     }
   }
+  cpu::force_isa(cpu::detect_isa());
+}
+
+TEST_CASE("matmul_swiglu: equals matmul_shared then swiglu, bit for bit, on every split and thread count",
+          "[matmul]") {
+  // Decode on a pool with the guided split takes gate's and up's rows in pairs, each take ending
+  // with its rows' SwiGLU; everything else runs the products, then SwiGLU row by row. N = 1029
+  // rows of K = 256: several least takes of the pairs for every type, the last 1 row past a run
+  // of 4 (and past SwiGLU's 8 lanes); T = 3 for prefill.
+  std::mt19937 rng(1029);
+  const std::size_t N = 1029, K = 256;
+  cpu::ThreadPool p2(2), p3(3);
+  for (GgmlType type : {GgmlType::f16, GgmlType::q8_0, GgmlType::q4_k}) {
+    TestWeight gate = make_weight(type, N, K, rng), up = make_weight(type, N, K, rng);
+    finish(gate, type, N, K);
+    finish(up, type, N, K);
+    for (cpu::Isa isa : isas()) {
+      cpu::force_isa(isa);
+      for (std::size_t T : {1, 3}) {
+        const std::vector<float> x = make_x(T, K, rng);
+        std::vector<float> want(T * N), want_u(T * N);
+        const cpu::MatmulOut outs[2] = {{&gate.w, want.data()}, {&up.w, want_u.data()}};
+        cpu::matmul_shared(outs, 2, x.data(), T, nullptr);
+        for (std::size_t t = 0; t < T; ++t) cpu::swiglu(want.data() + t * N, want_u.data() + t * N, N);
+        for (auto split : {cpu::detail::DecodeSplit::guided, cpu::detail::DecodeSplit::shares})
+          for (cpu::ThreadPool* pool : {static_cast<cpu::ThreadPool*>(nullptr), &p2, &p3}) {
+            cpu::detail::set_decode_split(split);
+            std::vector<float> got(T * N, std::nanf("")), u(T * N, std::nanf(""));
+            cpu::matmul_swiglu(gate.w, up.w, x.data(), T, got.data(), u.data(), pool);
+            INFO(ponder::ggml_type_info(static_cast<std::uint32_t>(type))->name
+                 << " " << cpu::isa_name(isa) << " T=" << T << " threads " << (pool ? pool->size() : 1)
+                 << (split == cpu::detail::DecodeSplit::guided ? " guided" : " shares"));
+            CHECK(std::memcmp(got.data(), want.data(), want.size() * 4) == 0);
+          }
+      }
+    }
+  }
+  cpu::detail::set_decode_split(cpu::detail::DecodeSplit::guided);
   cpu::force_isa(cpu::detect_isa());
 }
 
