@@ -359,57 +359,85 @@ void split(Job& j, std::size_t x_row_bytes, unsigned threads, bool amx, bool pac
 // +1.8 to +3.0% (F16) in its fast minutes (~58 GB/s), +0.3 to +0.6% in its slow ones. With
 // shares, the two threads ended a product apart by 40 µs (gate + up) to 490 µs (the output
 // matrix) in the fast minutes: a core that reads a little slower left the other idle.
+struct alignas(64) DecodeCounter {
+  std::atomic<std::size_t> value{0};
+};
+
+// One thread's part of decode_guided: its takes of each product in turn, `after(p, n0, n1)`
+// called after each (rows [n0, n1) of product p computed).
+template <class After>
+void guided_takes(const Job* jobs, std::size_t n_outs, BlockKernel kernel, DecodeCounter* next, std::size_t threads,
+                  After&& after) {
+  for (std::size_t p = 0; p < n_outs; ++p) {
+    const MatmulArgs& a = jobs[p].a;
+    const std::size_t least = ((kDecodeMinTake + a.w_row_bytes - 1) / a.w_row_bytes + 3) / 4 * 4;
+    const std::size_t most = std::max(least, kDecodeMaxTake / a.w_row_bytes / 4 * 4);
+    std::size_t n0 = next[p].value.load(std::memory_order_relaxed), take = 0;
+    for (;;) {
+      do {
+        if (n0 >= a.N) break;
+        take = std::clamp(((a.N - n0 + threads - 1) / threads + 3) / 4 * 4, least, most);
+        take = std::min(take, a.N - n0);
+      } while (!next[p].value.compare_exchange_weak(n0, n0 + take, std::memory_order_relaxed));
+      if (n0 >= a.N) break;
+      kernel(a, n0, n0 + take, 0, 1);
+      after(p, n0, n0 + take);
+      n0 = next[p].value.load(std::memory_order_relaxed);
+    }
+  }
+}
+
 void decode_guided(const Job* jobs, std::size_t n_outs, BlockKernel kernel, ThreadPool& pool) {
-  struct alignas(64) Next {
-    std::atomic<std::size_t> row{0};
-  };
-  Next next[kMaxShared];
+  DecodeCounter next[kMaxShared];
   const std::size_t threads = pool.size();
   pool.parallel_for(threads, [&](std::size_t, unsigned) {
-    for (std::size_t p = 0; p < n_outs; ++p) {
-      const MatmulArgs& a = jobs[p].a;
-      const std::size_t least = ((kDecodeMinTake + a.w_row_bytes - 1) / a.w_row_bytes + 3) / 4 * 4;
-      const std::size_t most = std::max(least, kDecodeMaxTake / a.w_row_bytes / 4 * 4);
-      std::size_t n0 = next[p].row.load(std::memory_order_relaxed), take = 0;
-      for (;;) {
-        do {
-          if (n0 >= a.N) break;
-          take = std::clamp(((a.N - n0 + threads - 1) / threads + 3) / 4 * 4, least, most);
-          take = std::min(take, a.N - n0);
-        } while (!next[p].row.compare_exchange_weak(n0, n0 + take, std::memory_order_relaxed));
-        if (n0 >= a.N) break;
-        kernel(a, n0, n0 + take, 0, 1);
-        n0 = next[p].row.load(std::memory_order_relaxed);
-      }
-    }
+    guided_takes(jobs, n_outs, kernel, next, threads, [](std::size_t, std::size_t, std::size_t) {});
   });
 }
 
-// matmul_swiglu's decode: decode_guided over the rows of gate and up together (jobs[0], jobs[1],
-// as many rows), a take's bytes counted in both, each take computing its rows of gate, then of
-// up, then their SwiGLU into gate's output. The rows go through the same instructions as in
-// decode_guided, and SwiGLU through the same per value, so the bits are the same.
+// matmul_swiglu's decode: decode_guided's takes of gate's rows, then of up's (jobs[0], jobs[1], as
+// many rows), each take of up followed by its rows' SwiGLU into gate's output once all of gate's
+// rows are done (a counter of them, released after each take); a take of up that ends before
+// the last of gate's does (the other thread still on its last take of gate) has its SwiGLU done
+// at the end of the thread's takes. The rows go through the same instructions as in
+// decode_guided, and SwiGLU through the same per value, so the bits are the same. In
+// alternating windows (1.5B shape, Q8_0, 2 threads), gate + up + SwiGLU 632 -> 629 µs a layer.
+// (Taking the two products' rows in pairs, each take reading both matrices, made them 643 µs
+// and whole decode steps 0.9-3% slower: twice the streams, half as long.)
+std::atomic<bool> g_defer_swiglu{false};  // set_defer_swiglu
+
+inline void cpu_pause() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
 void decode_guided_swiglu(const Job* jobs, BlockKernel kernel, ThreadPool& pool) {
-  alignas(64) std::atomic<std::size_t> next{0};
+  DecodeCounter next[2], gate_done;
   const std::size_t threads = pool.size();
   const MatmulArgs &g = jobs[0].a, &u = jobs[1].a;
-  const std::size_t pair_bytes = g.w_row_bytes + u.w_row_bytes;
-  const std::size_t least = ((kDecodeMinTake + pair_bytes - 1) / pair_bytes + 3) / 4 * 4;
-  const std::size_t most = std::max(least, kDecodeMaxTake / pair_bytes / 4 * 4);
+  auto swiglu_rows = [&](std::size_t n0, std::size_t n1) { swiglu(g.y + n0, u.y + n0, n1 - n0); };
+  auto gate_complete = [&] { return gate_done.value.load(std::memory_order_acquire) == g.N; };
   pool.parallel_for(threads, [&](std::size_t, unsigned) {
-    std::size_t n0 = next.load(std::memory_order_relaxed), take = 0;
-    for (;;) {
-      do {
-        if (n0 >= g.N) break;
-        take = std::clamp(((g.N - n0 + threads - 1) / threads + 3) / 4 * 4, least, most);
-        take = std::min(take, g.N - n0);
-      } while (!next.compare_exchange_weak(n0, n0 + take, std::memory_order_relaxed));
-      if (n0 >= g.N) break;
-      kernel(g, n0, n0 + take, 0, 1);
-      kernel(u, n0, n0 + take, 0, 1);
-      swiglu(g.y + n0, u.y + n0, take);
-      n0 = next.load(std::memory_order_relaxed);
-    }
+    // Takes of up whose SwiGLU waits for gate: 8 at most (2 when the tests force it for all).
+    const bool defer_all = g_defer_swiglu.load(std::memory_order_relaxed);
+    std::size_t deferred[8][2], n_deferred = 0;
+    auto flush = [&] {
+      while (!gate_complete()) cpu_pause();  // the other threads' last takes of gate
+      for (std::size_t i = 0; i < n_deferred; ++i) swiglu_rows(deferred[i][0], deferred[i][1]);
+      n_deferred = 0;
+    };
+    guided_takes(jobs, 2, kernel, next, threads, [&](std::size_t p, std::size_t n0, std::size_t n1) {
+      if (p == 0) {
+        gate_done.value.fetch_add(n1 - n0, std::memory_order_release);
+      } else if (gate_complete() && !defer_all) {
+        swiglu_rows(n0, n1);
+      } else {
+        if (n_deferred == (defer_all ? 2 : 8)) flush();
+        deferred[n_deferred][0] = n0, deferred[n_deferred][1] = n1, ++n_deferred;
+      }
+    });
+    if (n_deferred > 0) flush();
   });
 }
 
@@ -478,6 +506,8 @@ void matmul_swiglu(const Weight& gate, const Weight& up, const float* x, std::si
   const MatmulOut outs[2] = {{&gate, g}, {&up, u}};
   detail::matmul_on(active_isa(), outs, 2, x, T, pool, false, true);
 }
+
+void detail::set_defer_swiglu(bool on) { g_defer_swiglu.store(on, std::memory_order_relaxed); }
 
 void detail::set_decode_split(DecodeSplit split) { g_decode_split.store(split, std::memory_order_relaxed); }
 

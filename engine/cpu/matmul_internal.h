@@ -170,6 +170,9 @@ void block_amx_emulated(const MatmulArgs& a, std::size_t n0, std::size_t n1, std
 /// bench/cpu/bench_decode_split and the tests.
 enum class DecodeSplit { guided, shares };
 void set_decode_split(DecodeSplit split);
+/// Tests: true makes matmul_swiglu's decode put off every take's SwiGLU to the end of its thread's
+/// takes, as it does for a take of up that ends before gate's last take (matmul.cpp).
+void set_defer_swiglu(bool on);
 
 /// matmul_shared on the path `isa` (one that usable_isa allows), whatever active_isa() says.
 /// `int8_prefill`: on the avx2 path, Q8_0 / Q4_0 prefill with 8-bit activations (packed_takes).

@@ -623,14 +623,16 @@ TEST_CASE("matmul_shared: several products of one X equal separate matmuls, bit 
 
 TEST_CASE("matmul_swiglu: equals matmul_shared then swiglu, bit for bit, on every split and thread count",
           "[matmul]") {
-  // Decode on a pool with the guided split takes gate's and up's rows in pairs, each take ending
-  // with its rows' SwiGLU; everything else runs the products, then SwiGLU row by row. N = 1029
-  // rows of K = 256: several least takes of the pairs for every type, the last 1 row past a run
-  // of 4 (and past SwiGLU's 8 lanes); T = 3 for prefill.
+  // Decode on a pool with the guided split does each take of up's rows' SwiGLU after it, or, where
+  // gate is not done yet, at the end of the thread's takes (forced here for every take, with room
+  // for 2: F32's rows of 1 KiB make takes of 516, 260, 128... rows, 3 or more a thread on 2
+  // threads, so the full list is flushed too); everything else runs the products, then SwiGLU
+  // row by row. N = 1029 rows of K = 256: the last take 1 row past a run of 4 (and past SwiGLU's
+  // 8 lanes); T = 3 for prefill.
   std::mt19937 rng(1029);
   const std::size_t N = 1029, K = 256;
   cpu::ThreadPool p2(2), p3(3);
-  for (GgmlType type : {GgmlType::f16, GgmlType::q8_0, GgmlType::q4_k}) {
+  for (GgmlType type : {GgmlType::f32, GgmlType::f16, GgmlType::q8_0, GgmlType::q4_k}) {
     TestWeight gate = make_weight(type, N, K, rng), up = make_weight(type, N, K, rng);
     finish(gate, type, N, K);
     finish(up, type, N, K);
@@ -643,18 +645,22 @@ TEST_CASE("matmul_swiglu: equals matmul_shared then swiglu, bit for bit, on ever
         cpu::matmul_shared(outs, 2, x.data(), T, nullptr);
         for (std::size_t t = 0; t < T; ++t) cpu::swiglu(want.data() + t * N, want_u.data() + t * N, N);
         for (auto split : {cpu::detail::DecodeSplit::guided, cpu::detail::DecodeSplit::shares})
-          for (cpu::ThreadPool* pool : {static_cast<cpu::ThreadPool*>(nullptr), &p2, &p3}) {
-            cpu::detail::set_decode_split(split);
-            std::vector<float> got(T * N, std::nanf("")), u(T * N, std::nanf(""));
-            cpu::matmul_swiglu(gate.w, up.w, x.data(), T, got.data(), u.data(), pool);
-            INFO(ponder::ggml_type_info(static_cast<std::uint32_t>(type))->name
-                 << " " << cpu::isa_name(isa) << " T=" << T << " threads " << (pool ? pool->size() : 1)
-                 << (split == cpu::detail::DecodeSplit::guided ? " guided" : " shares"));
-            CHECK(std::memcmp(got.data(), want.data(), want.size() * 4) == 0);
-          }
+          for (cpu::ThreadPool* pool : {static_cast<cpu::ThreadPool*>(nullptr), &p2, &p3})
+            for (bool defer : {false, true}) {
+              cpu::detail::set_decode_split(split);
+              cpu::detail::set_defer_swiglu(defer);
+              std::vector<float> got(T * N, std::nanf("")), u(T * N, std::nanf(""));
+              cpu::matmul_swiglu(gate.w, up.w, x.data(), T, got.data(), u.data(), pool);
+              INFO(ponder::ggml_type_info(static_cast<std::uint32_t>(type))->name
+                   << " " << cpu::isa_name(isa) << " T=" << T << " threads " << (pool ? pool->size() : 1)
+                   << (split == cpu::detail::DecodeSplit::guided ? " guided" : " shares")
+                   << (defer ? ", every SwiGLU put off" : ""));
+              CHECK(std::memcmp(got.data(), want.data(), want.size() * 4) == 0);
+            }
       }
     }
   }
+  cpu::detail::set_defer_swiglu(false);
   cpu::detail::set_decode_split(cpu::detail::DecodeSplit::guided);
   cpu::force_isa(cpu::detect_isa());
 }
