@@ -97,10 +97,10 @@ inline constexpr std::size_t kMaxShared = 4;
 void matmul_shared(const MatmulOut* outs, std::size_t n_outs, const float* x, std::size_t T, ThreadPool* pool);
 
 /// The SwiGLU MLP's first half: g = x · W_gateᵀ and u = x · W_upᵀ, each as matmul gives it, then
-/// g = silu(g) * u (cpu::swiglu, attention.h), row by row. Decode (T = 1) on a pool takes the rows
-/// of both products in pairs, each take ending with the SwiGLU of its rows, so that the threads
-/// share the exponentials (one thread took ~4.4 µs a layer for n_ff = 8960 on the 2-core VM) and
-/// each reads rows it wrote. The same bits either way. `u` is scratch of g's size.
+/// g = silu(g) * u (cpu::swiglu, attention.h), row by row. Decode (T = 1) on a pool ends each take
+/// of up's rows with their SwiGLU (once gate is complete), so that the threads share the
+/// exponentials (one thread took ~4.4 µs a layer for n_ff = 8960 on the 2-core VM). The same
+/// bits either way. `u` is scratch of g's size.
 /// Preconditions (checked, abort with a message): as matmul_shared's, and as many rows in both.
 void matmul_swiglu(const Weight& gate, const Weight& up, const float* x, std::size_t T, float* g, float* u,
                    ThreadPool* pool);

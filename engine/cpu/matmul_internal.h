@@ -177,8 +177,8 @@ void set_defer_swiglu(bool on);
 /// matmul_shared on the path `isa` (one that usable_isa allows), whatever active_isa() says.
 /// `int8_prefill`: on the avx2 path, Q8_0 / Q4_0 prefill with 8-bit activations (packed_takes).
 /// `swiglu_pair`: outs[0] and outs[1] are matmul_swiglu's gate and up (as many rows): after the
-/// products, outs[0].y = silu(outs[0].y) * outs[1].y; decode on a pool with the guided split takes
-/// their rows in pairs, each take ending with its rows' SwiGLU.
+/// products, outs[0].y = silu(outs[0].y) * outs[1].y; decode on a pool with the guided split does
+/// it take by take of up's rows (matmul.cpp, decode_guided_swiglu).
 void matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const float* x, std::size_t T,
                ThreadPool* pool, bool int8_prefill = false, bool swiglu_pair = false);
 
