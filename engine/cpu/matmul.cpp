@@ -347,18 +347,6 @@ void split(Job& j, std::size_t x_row_bytes, unsigned threads, bool amx, bool pac
   j.tasks = j.row_tasks * t_tasks;
 }
 
-// Decode's default split (DecodeSplit::guided): every thread goes through the products in order
-// and takes rows from a product's counter until none are left, each time the remaining rows /
-// threads (rounded up to whole runs of 4, at least kDecodeMinTake and at most kDecodeMaxTake
-// bytes of them), so that the first takes are long sequential runs (as the shares were) and the
-// last ones short enough that the threads finish a product together. Each row goes through the
-// same instructions whichever thread takes it and wherever its take begins or ends
-// (decode_rows), so the outputs do not depend on the split or the thread count. In alternating
-// windows on the 2-core Zen 4 VM (1.5B shape, 2 threads), against one share per thread: whole
-// decode steps +2.0 to +3.1% (Q8_0) and
-// +1.8 to +3.0% (F16) in its fast minutes (~58 GB/s), +0.3 to +0.6% in its slow ones. With
-// shares, the two threads ended a product apart by 40 µs (gate + up) to 490 µs (the output
-// matrix) in the fast minutes: a core that reads a little slower left the other idle.
 struct alignas(64) DecodeCounter {
   std::atomic<std::size_t> value{0};
 };
@@ -387,6 +375,18 @@ void guided_takes(const Job* jobs, std::size_t n_outs, BlockKernel kernel, Decod
   }
 }
 
+// Decode's default split (DecodeSplit::guided): every thread goes through the products in order
+// and takes rows from a product's counter until none are left, each time the remaining rows /
+// threads (rounded up to whole runs of 4, at least kDecodeMinTake and at most kDecodeMaxTake
+// bytes of them), so that the first takes are long sequential runs (as the shares were) and the
+// last ones short enough that the threads finish a product together. Each row goes through the
+// same instructions whichever thread takes it and wherever its take begins or ends
+// (decode_rows), so the outputs do not depend on the split or the thread count. In alternating
+// windows on the 2-core Zen 4 VM (1.5B shape, 2 threads), against one share per thread: whole
+// decode steps +2.0 to +3.1% (Q8_0) and
+// +1.8 to +3.0% (F16) in its fast minutes (~58 GB/s), +0.3 to +0.6% in its slow ones. With
+// shares, the two threads ended a product apart by 40 µs (gate + up) to 490 µs (the output
+// matrix) in the fast minutes: a core that reads a little slower left the other idle.
 void decode_guided(const Job* jobs, std::size_t n_outs, BlockKernel kernel, ThreadPool& pool) {
   DecodeCounter next[kMaxShared];
   const std::size_t threads = pool.size();
@@ -406,12 +406,6 @@ void decode_guided(const Job* jobs, std::size_t n_outs, BlockKernel kernel, Thre
 // and whole decode steps 0.9-3% slower: twice the streams, half as long.)
 std::atomic<bool> g_defer_swiglu{false};  // set_defer_swiglu
 
-inline void cpu_pause() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#endif
-}
-
 void decode_guided_swiglu(const Job* jobs, BlockKernel kernel, ThreadPool& pool) {
   DecodeCounter next[2], gate_done;
   const std::size_t threads = pool.size();
@@ -423,7 +417,7 @@ void decode_guided_swiglu(const Job* jobs, BlockKernel kernel, ThreadPool& pool)
     const bool defer_all = g_defer_swiglu.load(std::memory_order_relaxed);
     std::size_t deferred[8][2], n_deferred = 0;
     auto flush = [&] {
-      while (!gate_complete()) cpu_pause();  // the other threads' last takes of gate
+      while (!gate_complete()) cpu_relax();  // the other threads' last takes of gate
       for (std::size_t i = 0; i < n_deferred; ++i) swiglu_rows(deferred[i][0], deferred[i][1]);
       n_deferred = 0;
     };
@@ -502,7 +496,6 @@ void matmul_shared(const MatmulOut* outs, std::size_t n_outs, const float* x, st
 
 void matmul_swiglu(const Weight& gate, const Weight& up, const float* x, std::size_t T, float* g, float* u,
                    ThreadPool* pool) {
-  if (gate.rows() != up.rows()) detail::fail("up has another number of rows than gate", up);
   const MatmulOut outs[2] = {{&gate, g}, {&up, u}};
   detail::matmul_on(active_isa(), outs, 2, x, T, pool, false, true);
 }

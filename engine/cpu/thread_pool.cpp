@@ -1,9 +1,5 @@
 #include "engine/cpu/thread_pool.h"
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#endif
-
 namespace ponder::cpu {
 namespace {
 
@@ -13,14 +9,6 @@ thread_local unsigned t_thread_index = 0;
 
 // How long an idle worker (or a waiting caller) spins before it blocks: about 10-50 µs.
 constexpr int kSpins = 4096;
-
-inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-  _mm_pause();
-#else
-  std::this_thread::yield();
-#endif
-}
 
 }  // namespace
 

@@ -23,6 +23,15 @@
 
 namespace ponder::cpu {
 
+/// One pause in a spin-wait (PAUSE on x86, else a yield).
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#else
+  std::this_thread::yield();
+#endif
+}
+
 class ThreadPool {
  public:
   using TaskFn = void (*)(void* context, std::size_t task, unsigned thread);
