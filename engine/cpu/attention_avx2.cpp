@@ -55,6 +55,14 @@ void rms_norm_avx2(const float* x, const float* weight, float* out, std::size_t 
 
 void rope_avx2(float* x, std::uint32_t n_heads, std::uint32_t d, const float* cos, const float* sin, bool adjacent) {
   const std::uint32_t half = d / 2;
+  // The pairs (a[i * step], b[i * step]) from i on, one at a time: what the registers leave.
+  auto turn = [&](float* a, float* b, std::size_t step, std::uint32_t i) {
+    for (; i < half; ++i) {
+      const float x0 = a[i * step], x1 = b[i * step];
+      a[i * step] = x0 * cos[i] - x1 * sin[i];
+      b[i * step] = x1 * cos[i] + x0 * sin[i];
+    }
+  };
   for (std::uint32_t h = 0; h < n_heads; ++h) {
     float* v = x + std::size_t{h} * d;
     std::uint32_t i = 0;
@@ -68,11 +76,7 @@ void rope_avx2(float* x, std::uint32_t n_heads, std::uint32_t d, const float* co
         const __m256 swapped = _mm256_permute_ps(xv, 0xB1);
         _mm256_storeu_ps(v + 2 * i, _mm256_addsub_ps(_mm256_mul_ps(xv, cc), _mm256_mul_ps(swapped, ss)));
       }
-      for (; i < half; ++i) {
-        const float x0 = v[2 * i], x1 = v[2 * i + 1];
-        v[2 * i] = x0 * cos[i] - x1 * sin[i];
-        v[2 * i + 1] = x1 * cos[i] + x0 * sin[i];
-      }
+      turn(v, v + 1, 2, i);
     } else {
       float* b = v + half;
       for (; i + 8 <= half; i += 8) {
@@ -81,11 +85,7 @@ void rope_avx2(float* x, std::uint32_t n_heads, std::uint32_t d, const float* co
         _mm256_storeu_ps(v + i, _mm256_sub_ps(_mm256_mul_ps(x0, c), _mm256_mul_ps(x1, s)));
         _mm256_storeu_ps(b + i, _mm256_add_ps(_mm256_mul_ps(x1, c), _mm256_mul_ps(x0, s)));
       }
-      for (; i < half; ++i) {
-        const float x0 = v[i], x1 = b[i];
-        v[i] = x0 * cos[i] - x1 * sin[i];
-        b[i] = x1 * cos[i] + x0 * sin[i];
-      }
+      turn(v, b, 1, i);
     }
   }
 }
