@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <new>
+#include <utility>
 
 namespace ponder {
 
@@ -120,6 +122,60 @@ HugePageReport map_in_huge_pages(const unsigned char* data, std::size_t bytes) {
   (void)data, (void)bytes;
 #endif
   return r;
+}
+
+PageBuffer::PageBuffer(std::size_t bytes) {
+  if (bytes == 0) return;
+#if defined(__linux__)
+  // Map 2 MiB more than needed, then unmap what lies before the first 2 MiB boundary and after
+  // the rounded-up size: the kernel can only use a 2 MiB page for a 2 MiB-aligned piece.
+  if (bytes > SIZE_MAX - 2 * kHuge) return;
+  const std::size_t mapped = (bytes + kHuge - 1) & ~(kHuge - 1);
+  void* p = ::mmap(nullptr, mapped + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return;
+  const auto raw = reinterpret_cast<std::uintptr_t>(p);
+  const std::uintptr_t lo = (raw + kHuge - 1) & ~(kHuge - 1);
+  if (lo > raw) ::munmap(p, lo - raw);
+  ::munmap(reinterpret_cast<void*>(lo + mapped), raw + kHuge - lo);
+#ifdef MADV_HUGEPAGE
+  ::madvise(reinterpret_cast<void*>(lo), mapped, MADV_HUGEPAGE);  // advice only: errors ignored
+#endif
+  data_ = reinterpret_cast<unsigned char*>(lo);
+  mapped_ = mapped;
+#else
+  data_ = new (std::nothrow) unsigned char[bytes]();
+  if (!data_) return;
+  mapped_ = bytes;
+#endif
+  size_ = bytes;
+}
+
+void PageBuffer::release() {
+  if (!data_) return;
+#if defined(__linux__)
+  ::munmap(data_, mapped_);
+#else
+  delete[] data_;
+#endif
+  data_ = nullptr;
+  size_ = mapped_ = 0;
+}
+
+PageBuffer::~PageBuffer() { release(); }
+
+PageBuffer::PageBuffer(PageBuffer&& other) noexcept
+    : data_(std::exchange(other.data_, nullptr)),
+      size_(std::exchange(other.size_, 0)),
+      mapped_(std::exchange(other.mapped_, 0)) {}
+
+PageBuffer& PageBuffer::operator=(PageBuffer&& other) noexcept {
+  if (this != &other) {
+    release();
+    data_ = std::exchange(other.data_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+    mapped_ = std::exchange(other.mapped_, 0);
+  }
+  return *this;
 }
 
 }  // namespace ponder

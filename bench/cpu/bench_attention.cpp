@@ -4,9 +4,12 @@
 // and key it sees: the scores and the weighted values). `--layers L`: L layers' caches, each call
 // one layer after the other, as a forward pass makes them (28 layers of 8,192 positions are 470 MB,
 // read from memory rather than from the last-level cache); for decode (-T 1) also the GB/s at
-// which the cache is read.
+// which the cache is read. The caches are allocated as the CPU backend allocates its KV cache (a
+// PageBuffer: 2 MiB pages where the kernel allows), or with `--pages small` in a std::vector
+// (4 KiB pages where transparent huge pages are "madvise" or "never").
 //
 //   bench_attention [--first 3584] [-T 512] [-t THREADS (all)] [--kv f16|q8_0] [--layers 1]
+//                   [--pages huge|small]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -18,10 +21,12 @@
 
 #include "engine/cpu/attention.h"
 #include "engine/cpu/matmul.h"
+#include "engine/mapped_file.h"
 #include "engine/quant.h"
 
 int main(int argc, char** argv) {
   long first = 3584, T = 512, threads = 0, layers = 1;
+  bool huge = true;
   ponder::GgmlType kv = ponder::GgmlType::f16;
   bool ok = true;
   for (int i = 1; i < argc && ok; ++i) {
@@ -30,6 +35,11 @@ int main(int argc, char** argv) {
     else if (std::strcmp(argv[i], "-T") == 0 && has_value) T = std::atol(argv[++i]);
     else if (std::strcmp(argv[i], "-t") == 0 && has_value) threads = std::atol(argv[++i]);
     else if (std::strcmp(argv[i], "--layers") == 0 && has_value) layers = std::atol(argv[++i]);
+    else if (std::strcmp(argv[i], "--pages") == 0 && has_value) {
+      const std::string v = argv[++i];
+      ok &= v == "huge" || v == "small";
+      huge = v == "huge";
+    }
     else if (std::strcmp(argv[i], "--kv") == 0 && has_value) {
       const std::string v = argv[++i];
       ok = v == "f16" || v == "q8_0";
@@ -39,7 +49,8 @@ int main(int argc, char** argv) {
     }
   }
   if (!ok || first < 0 || T < 1 || threads < 0 || layers < 1) {
-    std::fprintf(stderr, "usage: bench_attention [--first 3584] [-T 512] [-t THREADS] [--kv f16|q8_0] [--layers 1]\n");
+    std::fprintf(stderr, "usage: bench_attention [--first 3584] [-T 512] [-t THREADS] [--kv f16|q8_0] [--layers 1] "
+                 "[--pages huge|small]\n");
     return 2;
   }
   constexpr std::uint32_t H = 12, Hkv = 2, D = 128;
@@ -49,11 +60,25 @@ int main(int argc, char** argv) {
   std::vector<float> src(positions * Hkv * D), q(static_cast<std::size_t>(T) * H * D), out(q.size());
   // Layer l's K and V caches at l * 2 * cache_bytes and after it.
   const std::size_t cache_bytes = positions * rb;
-  std::vector<unsigned char> caches(static_cast<std::size_t>(layers) * 2 * cache_bytes);
+  const std::size_t all_bytes = static_cast<std::size_t>(layers) * 2 * cache_bytes;
+  std::vector<unsigned char> small;
+  ponder::PageBuffer pages;
+  unsigned char* caches = nullptr;
+  if (huge) {
+    pages = ponder::PageBuffer(all_bytes);
+    caches = pages.data();
+  } else {
+    small.resize(all_bytes);
+    caches = small.data();
+  }
+  if (!caches) {
+    std::fprintf(stderr, "bench_attention: no memory for %zu bytes of caches\n", all_bytes);
+    return 1;
+  }
   std::string error;
   for (std::size_t c = 0; c < static_cast<std::size_t>(layers) * 2; ++c) {
     for (float& f : src) f = normal(rng);
-    if (!ponder::quantize(kv, src.data(), caches.data() + c * cache_bytes, src.size(), &error)) {
+    if (!ponder::quantize(kv, src.data(), caches + c * cache_bytes, src.size(), &error)) {
       std::fprintf(stderr, "bench_attention: %s\n", error.c_str());
       return 1;
     }
@@ -74,7 +99,7 @@ int main(int argc, char** argv) {
   for (int i = 0; i < 5; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
     for (long l = 0; l < layers; ++l) {
-      a.k = caches.data() + static_cast<std::size_t>(l) * 2 * cache_bytes;
+      a.k = caches + static_cast<std::size_t>(l) * 2 * cache_bytes;
       a.v = a.k + cache_bytes;
       ponder::cpu::attention(a, &pool, &workspace);
     }
@@ -82,8 +107,9 @@ int main(int argc, char** argv) {
   }
   double flops = 0;
   for (long t = 0; t < T; ++t) flops += 4.0 * H * D * static_cast<double>(first + t + 1);
-  std::printf("attention %s, %s cache, %u threads, %ld queries after %ld, %ld layer%s: %.3f ms a layer, %.1f GFLOP/s",
+  std::printf("attention %s, %s cache in %s pages, %u threads, %ld queries after %ld, %ld layer%s: %.3f ms a layer, %.1f GFLOP/s",
               ponder::cpu::isa_name(ponder::cpu::active_isa()), kv == ponder::GgmlType::f16 ? "F16" : "Q8_0",
+              huge ? "huge" : "small",
               pool.size(), T, first, layers, layers == 1 ? "" : "s", best * 1e3, flops / best / 1e9);
   if (layers > 1 && T == 1) std::printf(", cache read at %.1f GB/s", 2.0 * cache_bytes / best / 1e9);
   std::printf("\n");

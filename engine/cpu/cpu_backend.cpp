@@ -31,7 +31,7 @@ std::vector<float> widen(const Weight& w) {
 struct Snapshot final : KvSnapshot {
   std::uint32_t n = 0;
   std::size_t size = 0;
-  std::unique_ptr<unsigned char[]> data;  // per layer: K rows [0, n), then V rows [0, n)
+  PageBuffer data;  // per layer: K rows [0, n), then V rows [0, n)
   std::uint32_t positions() const override { return n; }
   std::size_t bytes() const override { return size; }
 };
@@ -73,12 +73,18 @@ class CpuBackend final : public Backend {
     }
     q_dim_ = std::size_t{c_.n_head} * c_.head_dim;
     kv_dim_ = std::size_t{c_.n_head_kv} * c_.head_dim;
-    // The cache is allocated, not touched: pages arrive as positions are written.
+    // The cache is allocated, not touched: pages (2 MiB ones where the kernel allows) arrive as
+    // positions are written.
     kv_row_ = row_bytes(kv_type(), kv_dim_);
     const std::size_t cache_bytes = std::size_t{c_.n_layer} * options_.context * kv_row_;
+    k_cache_ = PageBuffer(cache_bytes);
+    v_cache_ = PageBuffer(cache_bytes);
+    const auto no_cache = [&] {
+      *error = "not enough memory for a KV cache of " + std::to_string(options_.context) + " positions";
+      return false;
+    };
+    if (!k_cache_.data() || !v_cache_.data()) return no_cache();
     try {
-      k_cache_.reset(new unsigned char[cache_bytes]);
-      v_cache_.reset(new unsigned char[cache_bytes]);
       const std::size_t wide = std::max<std::size_t>({c_.n_embd, q_dim_, c_.n_ff});
       x_.resize(kChunk * c_.n_embd);
       xn_.resize(kChunk * c_.n_embd);
@@ -92,8 +98,7 @@ class CpuBackend final : public Backend {
       cos_.resize(kChunk * c_.head_dim / 2);
       sin_.resize(kChunk * c_.head_dim / 2);
     } catch (const std::bad_alloc&) {
-      *error = "not enough memory for a KV cache of " + std::to_string(options_.context) + " positions";
-      return false;
+      return no_cache();
     }
     return true;
   }
@@ -109,17 +114,17 @@ class CpuBackend final : public Backend {
     auto snap = std::make_unique<Snapshot>();
     snap->n = n;
     const std::size_t span = std::size_t{n} * kv_row_;  // one layer's K (or V) rows
-    try {
-      snap->data.reset(new unsigned char[2 * c_.n_layer * span]);
-    } catch (const std::bad_alloc&) {
+    snap->size = 2 * c_.n_layer * span;
+    snap->data = PageBuffer(snap->size);
+    if (snap->size == 0) return snap;
+    if (!snap->data.data()) {
       *error = "not enough memory to keep " + std::to_string(n) + " positions of KV cache";
       return nullptr;
     }
-    snap->size = 2 * c_.n_layer * span;
-    unsigned char* dst = snap->data.get();
+    unsigned char* dst = snap->data.data();
     for (std::uint32_t l = 0; l < c_.n_layer; ++l) {
-      std::memcpy(dst, k_cache_.get() + cell(l, 0), span), dst += span;
-      std::memcpy(dst, v_cache_.get() + cell(l, 0), span), dst += span;
+      std::memcpy(dst, k_cache_.data() + cell(l, 0), span), dst += span;
+      std::memcpy(dst, v_cache_.data() + cell(l, 0), span), dst += span;
     }
     return snap;
   }
@@ -128,10 +133,10 @@ class CpuBackend final : public Backend {
     const auto& snap = static_cast<const Snapshot&>(snapshot);
     n = std::min({n, snap.n, options_.context});
     const std::size_t stride = std::size_t{snap.n} * kv_row_, span = std::size_t{n} * kv_row_;
-    const unsigned char* src = snap.data.get();
-    for (std::uint32_t l = 0; l < c_.n_layer; ++l) {
-      std::memcpy(k_cache_.get() + cell(l, 0), src, span), src += stride;
-      std::memcpy(v_cache_.get() + cell(l, 0), src, span), src += stride;
+    const unsigned char* src = snap.data.data();
+    for (std::uint32_t l = 0; l < c_.n_layer && span != 0; ++l) {
+      std::memcpy(k_cache_.data() + cell(l, 0), src, span), src += stride;
+      std::memcpy(v_cache_.data() + cell(l, 0), src, span), src += stride;
     }
     cached_ = n;
   }
@@ -229,8 +234,8 @@ class CpuBackend final : public Backend {
 
   void store_kv(std::uint32_t layer, std::uint32_t pos, const float* k, const float* v) {
     const std::size_t at = cell(layer, pos);
-    cpu::store_kv_row(kv_type(), k, k_cache_.get() + at, kv_dim_);
-    cpu::store_kv_row(kv_type(), v, v_cache_.get() + at, kv_dim_);
+    cpu::store_kv_row(kv_type(), k, k_cache_.data() + at, kv_dim_);
+    cpu::store_kv_row(kv_type(), v, v_cache_.data() + at, kv_dim_);
   }
 
   // Causal grouped-query attention of the chunk's T queries (q_, at positions cached_ ...) over
@@ -239,8 +244,8 @@ class CpuBackend final : public Backend {
     cpu::AttentionArgs a;
     a.q = q_.data();
     a.out = att_.data();
-    a.k = k_cache_.get() + cell(layer, 0);
-    a.v = v_cache_.get() + cell(layer, 0);
+    a.k = k_cache_.data() + cell(layer, 0);
+    a.v = v_cache_.data() + cell(layer, 0);
     a.row_bytes = kv_row_;
     a.kv_type = kv_type();
     a.n_head = c_.n_head;
@@ -261,7 +266,7 @@ class CpuBackend final : public Backend {
   std::vector<LayerSmall> layers_;
   std::size_t q_dim_ = 0, kv_dim_ = 0;
   std::size_t kv_row_ = 0;  // bytes of one position's K (or V) in one layer
-  std::unique_ptr<unsigned char[]> k_cache_, v_cache_;
+  PageBuffer k_cache_, v_cache_;
   const std::atomic<bool>* abort_ = nullptr;
   std::vector<float> x_, xn_, q_, k_, v_, att_, out_, gate_, up_, cos_, sin_;
   std::vector<float> attention_workspace_;  // cpu::attention's scratch, kept between calls

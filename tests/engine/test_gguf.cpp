@@ -339,3 +339,78 @@ TEST_CASE("mapped files: map_in_huge_pages faults the weights in and keeps their
   // Memory that is not a file's (a model parsed from bytes in memory): faulted in, nothing else.
   CHECK_FALSE(map_in_huge_pages(reinterpret_cast<const unsigned char*>(bytes.data()), size).tried);
 }
+
+namespace {
+// The VmFlags of the mapping that holds `at` and that mapping's range, from /proc/self/smaps;
+// empty flags when it cannot be read.
+std::string vm_flags_of(const void* at, std::uintptr_t* lo_out, std::uintptr_t* hi_out) {
+  std::FILE* f = std::fopen("/proc/self/smaps", "r");
+  if (!f) return {};
+  const auto p = reinterpret_cast<std::uintptr_t>(at);
+  char line[512];
+  bool in = false;
+  std::string flags;
+  while (std::fgets(line, sizeof line, f)) {
+    unsigned long lo = 0, hi = 0;
+    char perms[8] = {};
+    if (std::sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 && std::strchr(line, ':') != nullptr &&
+        std::strncmp(line, "VmFlags", 7) != 0) {
+      if (in) break;
+      in = p >= lo && p < hi;
+      if (in) *lo_out = lo, *hi_out = hi;
+      continue;
+    }
+    if (in && std::strncmp(line, "VmFlags:", 8) == 0) flags = line + 8;
+  }
+  std::fclose(f);
+  return flags;
+}
+}  // namespace
+
+TEST_CASE("page buffers: zeroed, 2 MiB-aligned, advised for 2 MiB pages, movable", "[gguf]") {
+  CHECK(PageBuffer().data() == nullptr);
+  CHECK(PageBuffer(0).data() == nullptr);
+  CHECK(PageBuffer(0).size() == 0);
+  // Far more than any address space: refused, not thrown.
+  CHECK(PageBuffer(SIZE_MAX - 1).data() == nullptr);
+  CHECK(PageBuffer(std::size_t{1} << 62).data() == nullptr);
+
+  const std::size_t size = (std::size_t{5} << 20) + 3;
+  PageBuffer b(size);
+  REQUIRE(b.data() != nullptr);
+  CHECK(b.size() == size);
+  const std::string zeros(size, '\0');
+  CHECK(std::memcmp(b.data(), zeros.data(), size) == 0);
+  for (std::size_t i = 0; i < size; i += 4093) b.data()[i] = static_cast<unsigned char>(i * 7 + 1);
+  b.data()[size - 1] = 0xab;
+#if defined(__linux__)
+  CHECK(reinterpret_cast<std::uintptr_t>(b.data()) % (std::size_t{2} << 20) == 0);
+  std::uintptr_t lo = 0, hi = 0;
+  const std::string flags = vm_flags_of(b.data(), &lo, &hi);
+  INFO("VmFlags:" << flags);
+  REQUIRE_FALSE(flags.empty());
+  // The mapping covers the buffer rounded up to whole 2 MiB pages (6 MiB).
+  CHECK(lo <= reinterpret_cast<std::uintptr_t>(b.data()));
+  CHECK(hi >= reinterpret_cast<std::uintptr_t>(b.data()) + (std::size_t{6} << 20));
+  // Advised MADV_HUGEPAGE ("hg") where the kernel has transparent huge pages.
+  if (std::FILE* thp = std::fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r")) {
+    std::fclose(thp);
+    CHECK(flags.find(" hg") != std::string::npos);
+  }
+#endif
+  // Moves carry the memory; the source is left empty.
+  unsigned char* const at = b.data();
+  PageBuffer c(std::move(b));
+  CHECK(b.data() == nullptr);
+  CHECK(b.size() == 0);
+  CHECK(c.data() == at);
+  CHECK(c.size() == size);
+  PageBuffer d(std::size_t{4096});
+  d.data()[0] = 1;
+  d = std::move(c);
+  CHECK(c.data() == nullptr);
+  REQUIRE(d.data() == at);
+  bool same = d.data()[size - 1] == 0xab;
+  for (std::size_t i = 0; i < size - 1; i += 4093) same &= d.data()[i] == static_cast<unsigned char>(i * 7 + 1);
+  CHECK(same);
+}
