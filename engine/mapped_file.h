@@ -51,12 +51,13 @@ struct HugePageReport {
 /// cost is one read of 64 MiB. Pages that are dirty or mapped by another process stay as they are.
 HugePageReport map_in_huge_pages(const unsigned char* data, std::size_t bytes);
 
-/// Memory of the process's own that is read in long runs (a KV cache, a snapshot of one): an
+/// Memory of the process's own that is read over and over in long runs (a KV cache): an
 /// anonymous mapping aligned to 2 MiB and advised MADV_HUGEPAGE, so that where the kernel's
 /// transparent huge pages allow ("always" or "madvise"), it is mapped in 2 MiB pages as it is
 /// first written: one TLB entry per 2 MiB instead of 512 (decode attention after 32K positions
-/// reads each layer's cache in 4 KiB pages ~12% slower: bench/RESULTS.md). Pages arrive zeroed
-/// when first touched; untouched ones cost nothing, but a touched byte brings its whole 2 MiB.
+/// reads each layer's cache ~6% slower in 4 KiB pages: bench/RESULTS.md). Pages arrive zeroed
+/// when first touched; untouched ones cost nothing, but a touched byte brings its whole 2 MiB, and
+/// a first touch costs more than a 4 KiB page's (the kernel may compact memory to find 2 MiB).
 /// Elsewhere than Linux: plain zeroed memory. Move-only.
 class PageBuffer {
  public:

@@ -31,7 +31,11 @@ std::vector<float> widen(const Weight& w) {
 struct Snapshot final : KvSnapshot {
   std::uint32_t n = 0;
   std::size_t size = 0;
-  PageBuffer data;  // per layer: K rows [0, n), then V rows [0, n)
+  // Per layer: K rows [0, n), then V rows [0, n). Plain memory, not a PageBuffer: a snapshot is
+  // written whole, in order, while a request waits for its first token, and in 2 MiB pages those
+  // first touches cost more (a warm 4,096-token request's first token 0.92-1.00 s -> 1.23-1.33 s:
+  // bench/RESULTS.md); its reads, in order too, gain nothing from them.
+  std::unique_ptr<unsigned char[]> data;
   std::uint32_t positions() const override { return n; }
   std::size_t bytes() const override { return size; }
 };
@@ -114,14 +118,14 @@ class CpuBackend final : public Backend {
     auto snap = std::make_unique<Snapshot>();
     snap->n = n;
     const std::size_t span = std::size_t{n} * kv_row_;  // one layer's K (or V) rows
-    snap->size = 2 * c_.n_layer * span;
-    snap->data = PageBuffer(snap->size);
-    if (snap->size == 0) return snap;
-    if (!snap->data.data()) {
+    try {
+      snap->data.reset(new unsigned char[2 * c_.n_layer * span]);
+    } catch (const std::bad_alloc&) {
       *error = "not enough memory to keep " + std::to_string(n) + " positions of KV cache";
       return nullptr;
     }
-    unsigned char* dst = snap->data.data();
+    snap->size = 2 * c_.n_layer * span;
+    unsigned char* dst = snap->data.get();
     for (std::uint32_t l = 0; l < c_.n_layer; ++l) {
       std::memcpy(dst, k_cache_.data() + cell(l, 0), span), dst += span;
       std::memcpy(dst, v_cache_.data() + cell(l, 0), span), dst += span;
@@ -133,8 +137,8 @@ class CpuBackend final : public Backend {
     const auto& snap = static_cast<const Snapshot&>(snapshot);
     n = std::min({n, snap.n, options_.context});
     const std::size_t stride = std::size_t{snap.n} * kv_row_, span = std::size_t{n} * kv_row_;
-    const unsigned char* src = snap.data.data();
-    for (std::uint32_t l = 0; l < c_.n_layer && span != 0; ++l) {
+    const unsigned char* src = snap.data.get();
+    for (std::uint32_t l = 0; l < c_.n_layer; ++l) {
       std::memcpy(k_cache_.data() + cell(l, 0), src, span), src += stride;
       std::memcpy(v_cache_.data() + cell(l, 0), src, span), src += stride;
     }
