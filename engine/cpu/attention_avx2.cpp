@@ -10,7 +10,7 @@
 namespace ponder::cpu::detail {
 
 void attention_tile_avx2(const AttentionArgs& a, const AttentionTile& tile, float* workspace) {
-  attention_tile<AttentionAvx2, 3>(a, tile, workspace);
+  attention_tile<AttentionAvx2, 3, 4>(a, tile, workspace);
 }
 
 void attention_chunk_avx2(const AttentionArgs& a, std::size_t j_begin, std::size_t j_end, std::size_t prefetch_end,

@@ -55,15 +55,16 @@ struct AttentionAvx512 {
 #endif
 
 void PONDER_ATTENTION_AVX512_ENTRY(const AttentionArgs& a, const AttentionTile& tile, float* workspace) {
-  attention_tile<AttentionAvx512, 3>(a, tile, workspace);
+  attention_tile<AttentionAvx512, 3, 4>(a, tile, workspace);
 }
 
 #if !defined(PONDER_SIMD_EMU)
-// The 8-lane kernels with 32 registers: 6 query rows at a time against 4 keys (24 accumulators).
-// With AVX2's 16 the twelfth accumulator of 3 rows x 4 keys went through the stack: a load, FMA
-// and store chain on every step, ~25% of decode attention's samples on Zen 4.
+// The 8-lane kernels with 32 registers: 6 query rows at a time (24 accumulators), against 4
+// vectors of 8 keys in the tile and 4 keys in decode's chunks. With AVX2's 16 the twelfth
+// accumulator of 3 rows x 4 keys went through the stack: a load, FMA and store chain on every
+// step, ~25% of decode attention's samples on Zen 4.
 void attention_tile_lanes8_avx512(const AttentionArgs& a, const AttentionTile& tile, float* workspace) {
-  attention_tile<AttentionAvx2, 6>(a, tile, workspace);
+  attention_tile<AttentionAvx2, 6, 4>(a, tile, workspace);
 }
 
 void attention_chunk_lanes8_avx512(const AttentionArgs& a, std::size_t j_begin, std::size_t j_end,

@@ -7,14 +7,18 @@
 // gets its own copy.
 //
 // The tile (attention_tile): R = queries × heads rows sharing one KV head. For each block of
-// keys: the block's K rows are widened to float once, every row's scores are computed against
-// them (NQ rows × 4 keys per step, NQ × 4 accumulators), the online softmax updates each row's
-// max m, sum l and accumulator, then the block's V rows are widened once and added in with the
+// keys: the block's K rows are widened to float once, with the keys in the lanes (kt[d][j],
+// turned 8 x 8 in registers), every row's scores are computed against them (NQ rows × NV vectors
+// of keys, the query's value broadcast: no lane sums), the online softmax updates each row's max
+// m, sum l and accumulator, then the block's V rows are widened once and added in with the
 // probabilities. Each row's numbers go through the same instructions in the same order whatever
 // its neighbours in the tile and whatever NQ, so a row's result does not depend on the tiling.
+// (The keys in the lanes: bench_attention, a 512-token prefill after 3,584 on 1 thread, 144.4-145.0
+// -> 136.0-136.6 ms a layer; the avx2 path 174-175 -> 161-163.)
 // Decode over a long context (attention_chunk, attention_merge): the same steps over a chunk of
-// the keys for every head, reading the cache rows straight, then the chunks' partial results
-// merged in order.
+// the keys for every head, reading the cache rows straight (4 keys' rows against NQ query rows at
+// a time, lanes summed: with only the group's query rows to share it, turning a block of keys
+// would cost as much as its scores), then the chunks' partial results merged in order.
 //
 // The vector path V provides: Vec, kLanes; zero(), load(const float*), store(float*, Vec),
 // set1(float), fmadd(a, b, c), fnmadd(a, b, c) (c - a b), mul, add, sub, max; round(Vec) (to the
@@ -121,6 +125,75 @@ void widen_block(const AttentionArgs& a, const unsigned char* cache, std::size_t
         const typename V::Vec d = V::set1(_cvtsh_ss(h));
         for (std::size_t i = 0; i < 32; i += V::kLanes) V::store(dst + 32 * b + i, V::mul(d, V::widen_i8(row + 2 + i)));
       }
+    }
+  }
+}
+
+// 8 values of a cache row's head slice from dimension d (a multiple of 8) as floats, exactly as
+// widen_block widens them: F32, F16, or Q8_0 (the block's scale times the int8).
+struct Widen8F32 {
+  __m256 operator()(const unsigned char* row, std::size_t d) const {
+    return _mm256_loadu_ps(reinterpret_cast<const float*>(row) + d);
+  }
+};
+struct Widen8F16 {
+  __m256 operator()(const unsigned char* row, std::size_t d) const {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * d)));
+  }
+};
+struct Widen8Q8 {
+  __m256 operator()(const unsigned char* row, std::size_t d) const {
+    const unsigned char* block = row + d / 32 * 34;
+    unsigned short h;
+    std::memcpy(&h, block, 2);
+    const __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(block + 2 + d % 32));
+    return _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(h)), _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)));
+  }
+};
+
+// The 8 x 8 floats r[0..8) transposed in place: r[i][j] <- r[j][i].
+inline void transpose8(__m256 r[8]) {
+  __m256 t[8], u[8];
+  for (int i = 0; i < 8; i += 2) t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]), t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  for (int i = 0; i < 8; i += 4) {
+    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+    r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+  }
+}
+
+// K rows [j0, j0 + nb) of the head at `head_offset`, widened to float with the keys in the lanes:
+// kt[d * kB + j] = key j0 + j's value d (exactly the reference dequantizer's values), 0 in the
+// columns [nb, kB). Blocks of 8 keys x 8 dimensions turned in registers. The same rows of the
+// next block (below n_keys) are prefetched into L2 beside them.
+template <class Widen>
+inline void widen_keys_transposed(const AttentionArgs& a, const Widen& widen, std::size_t head_bytes,
+                                  std::size_t head_offset, std::size_t j0, std::size_t nb, std::size_t n_keys,
+                                  float* kt) {
+  const std::size_t D = a.head_dim;
+  for (std::size_t j = 0; j < kB; j += 8) {
+    const std::size_t n = j < nb ? min_size(8, nb - j) : 0;
+    const unsigned char* rows[8];
+    for (std::size_t i = 0; i < n; ++i) {
+      rows[i] = a.k + (j0 + j + i) * a.row_bytes + head_offset;
+      if (j0 + j + i + kB < n_keys) prefetch_bytes(rows[i] + kB * a.row_bytes, head_bytes);
+    }
+    for (std::size_t d = 0; d < D; d += 8) {
+      __m256 r[8];
+      if (n == 8) {
+#pragma GCC unroll 8
+        for (std::size_t i = 0; i < 8; ++i) r[i] = widen(rows[i], d);
+      } else {  // the block's last keys, and the columns past them
+        for (std::size_t i = 0; i < 8; ++i) r[i] = i < n ? widen(rows[i], d) : _mm256_setzero_ps();
+      }
+      transpose8(r);
+#pragma GCC unroll 8
+      for (std::size_t i = 0; i < 8; ++i) _mm256_storeu_ps(kt + (d + i) * kB + j, r[i]);
     }
   }
 }
@@ -237,6 +310,55 @@ inline void block_scores(const float* const* q, std::size_t R, std::size_t nb, s
   }
 }
 
+// Scores of NR query rows q[0..NR) against NV x kLanes keys from column k0 of a block held with the
+// keys in the lanes (kt[d * kB + j]), scaled: s[r][k0 ..). Each score is one chain of fused
+// multiply-adds over d = 0, 1, ..., D - 1, whatever the rows beside it, NR, NV or the vector
+// width: the same bits on every vector path. No lane sums.
+template <class V, int NR, int NV>
+inline void scores_lanes(const float* const q[NR], const float* kt, std::size_t k0, std::size_t D, float scale,
+                         float* const s[NR]) {
+  using Vec = typename V::Vec;
+  Vec acc[NR][NV];
+#pragma GCC unroll 8
+  for (int r = 0; r < NR; ++r)
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) acc[r][v] = V::zero();
+  for (std::size_t d = 0; d < D; ++d) {
+    const float* kd = kt + d * kB + k0;
+    Vec kv[NV];
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) kv[v] = V::load(kd + v * V::kLanes);
+#pragma GCC unroll 8
+    for (int r = 0; r < NR; ++r) {
+      const Vec x = V::set1(q[r][d]);
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) acc[r][v] = V::fmadd(x, kv[v], acc[r][v]);
+    }
+  }
+  const Vec sc = V::set1(scale);
+#pragma GCC unroll 8
+  for (int r = 0; r < NR; ++r)
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) V::store(s[r] + k0 + v * V::kLanes, V::mul(acc[r][v], sc));
+}
+
+// The scores of R rows (q[r]) against keys [0, nb) of a block held with the keys in the lanes
+// (widen_keys_transposed), into S[r * kB + j]: NQ rows at a time against NV vectors of keys (NQ x
+// NV accumulators), up to the first multiple of NV x kLanes keys that covers nb (columns past nb:
+// scores of the zero keys, unused).
+template <class V, int NQ, int NV>
+inline void block_scores_lanes(const float* const* q, std::size_t R, std::size_t nb, std::size_t D, float scale,
+                               float* S, const float* kt) {
+  constexpr std::size_t kKeys = NV * V::kLanes;
+  static_assert(kB % kKeys == 0, "a key block is whole sets of key vectors");
+  for (std::size_t k0 = 0; k0 < nb; k0 += kKeys)
+    row_sets<NQ>(R, [&]<int N>(std::size_t r) {
+      float* s[N];
+      for (int i = 0; i < N; ++i) s[i] = S + (r + i) * kB;
+      scores_lanes<V, N, NV>(q + r, kt, k0, D, scale, s);
+    });
+}
+
 // acc[r][i] += Σ_j p[r][j] · v[j][i] for NR rows, NV vectors of kLanes dimensions from `d`;
 // value(j, i) gives the kLanes values of value row j from dimension i.
 // The loops over r and i carry `#pragma GCC unroll`: g++ -O2 leaves them rolled and keeps c[][]
@@ -328,7 +450,7 @@ inline void softmax_block(float* s, std::size_t nb, std::size_t seen, float& m, 
 
 // The tile's output rows (head_dim a multiple of kLanes; `workspace`:
 // attention_tile_workspace(head_dim) floats).
-template <class V, int NQ>
+template <class V, int NQ, int NV>
 void attention_tile(const AttentionArgs& a, const AttentionTile& tile, float* workspace) {
   using Vec = typename V::Vec;
   // The softmax reads and writes whole vectors of a row's kB scores.
@@ -336,7 +458,7 @@ void attention_tile(const AttentionArgs& a, const AttentionTile& tile, float* wo
   const std::size_t D = a.head_dim;
   const std::size_t R = (tile.t1 - tile.t0) * tile.n_heads;
   const float scale = 1.0f / __builtin_sqrtf(static_cast<float>(D));
-  float* kf = workspace;             // [kB][D] the block's keys, widened
+  float* kf = workspace;             // [D][kB] the block's keys, widened, in the lanes
   float* vf = kf + kB * D;           // [kB][D] its values
   float* S = vf + kB * D;            // [R][kB] scores, then probabilities
   float* acc = S + kAttentionMaxRows * kB;  // [R][D]
@@ -361,19 +483,14 @@ void attention_tile(const AttentionArgs& a, const AttentionTile& tile, float* wo
   const std::size_t n_keys = a.first_pos + tile.t1;  // the last row's limit
   for (std::size_t j0 = 0; j0 < n_keys; j0 += kB) {
     const std::size_t nb = min_size(kB, n_keys - j0);
-    // Scores: K rows straight from an F32 cache, else widened once for all rows.
-    const float* keys = kf;
-    std::size_t key_stride = D;
-    if (a.kv_type == GgmlType::f32) {
-      keys = reinterpret_cast<const float*>(a.k + j0 * a.row_bytes + tile.head_offset);
-      key_stride = a.row_bytes / sizeof(float);
-    } else {
-      widen_block<V>(a, a.k, tile.head_offset, j0, nb, n_keys, kf);
-    }
-    block_scores<V, NQ>(q, R, nb, D, scale, S, [&](std::size_t j) {
-      return FloatKeys<V>{{keys + min_size(j, nb - 1) * key_stride, keys + min_size(j + 1, nb - 1) * key_stride,
-                           keys + min_size(j + 2, nb - 1) * key_stride, keys + min_size(j + 3, nb - 1) * key_stride}};
-    });
+    // Scores: the block's keys widened once for all rows, into the lanes.
+    if (a.kv_type == GgmlType::f16)
+      widen_keys_transposed(a, Widen8F16{}, 2 * D, tile.head_offset, j0, nb, n_keys, kf);
+    else if (a.kv_type == GgmlType::f32)
+      widen_keys_transposed(a, Widen8F32{}, 4 * D, tile.head_offset, j0, nb, n_keys, kf);
+    else
+      widen_keys_transposed(a, Widen8Q8{}, D / 32 * 34, tile.head_offset, j0, nb, n_keys, kf);
+    block_scores_lanes<V, NQ, NV>(q, R, nb, D, scale, S, kf);
     for (std::size_t r = 0; r < R; ++r) {
       const std::size_t seen = limit[r] > j0 ? min_size(nb, limit[r] - j0) : 0;
       softmax_block<V>(S + r * kB, nb, seen, m[r], l[r], acc + r * D, D);
