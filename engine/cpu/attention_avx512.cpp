@@ -18,6 +18,7 @@ namespace {
 
 struct AttentionAvx512 {
   using Vec = __m512;
+  using Lanes8 = AttentionAvx2;
   static constexpr std::size_t kLanes = 16;
   static Vec zero() { return _mm512_setzero_ps(); }
   static Vec load(const float* p) { return _mm512_loadu_ps(p); }

@@ -26,7 +26,8 @@
 // (y, with 0 in the lanes where x < limit); widen_f16(p) and widen_i8(p) (kLanes F16 values /
 // int8 at p as floats); fold(Vec) (an __m256 whose lanes add up to the same sum, in a fixed
 // order; the identity for 8 lanes); fold_max(Vec) (an __m256 with the same largest lane);
-// visible(p, j, seen) (p with 0 in lanes j + i >= seen).
+// visible(p, j, seen) (p with 0 in lanes j + i >= seen); Lanes8 (the 8-lane path, V itself where
+// kLanes is 8: the tile turns its keys 8 x 8).
 #include <cstring>
 
 #include "engine/cpu/attention_internal.h"
@@ -129,75 +130,6 @@ void widen_block(const AttentionArgs& a, const unsigned char* cache, std::size_t
   }
 }
 
-// 8 values of a cache row's head slice from dimension d (a multiple of 8) as floats, exactly as
-// widen_block widens them: F32, F16, or Q8_0 (the block's scale times the int8).
-struct Widen8F32 {
-  __m256 operator()(const unsigned char* row, std::size_t d) const {
-    return _mm256_loadu_ps(reinterpret_cast<const float*>(row) + d);
-  }
-};
-struct Widen8F16 {
-  __m256 operator()(const unsigned char* row, std::size_t d) const {
-    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * d)));
-  }
-};
-struct Widen8Q8 {
-  __m256 operator()(const unsigned char* row, std::size_t d) const {
-    const unsigned char* block = row + d / 32 * 34;
-    unsigned short h;
-    std::memcpy(&h, block, 2);
-    const __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(block + 2 + d % 32));
-    return _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(h)), _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)));
-  }
-};
-
-// The 8 x 8 floats r[0..8) transposed in place: r[i][j] <- r[j][i].
-inline void transpose8(__m256 r[8]) {
-  __m256 t[8], u[8];
-  for (int i = 0; i < 8; i += 2) t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]), t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-  for (int i = 0; i < 8; i += 4) {
-    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
-    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
-    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
-  }
-  for (int i = 0; i < 4; ++i) {
-    r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
-    r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
-  }
-}
-
-// K rows [j0, j0 + nb) of the head at `head_offset`, widened to float with the keys in the lanes:
-// kt[d * kB + j] = key j0 + j's value d (exactly the reference dequantizer's values), 0 in the
-// columns [nb, kB). Blocks of 8 keys x 8 dimensions turned in registers. The same rows of the
-// next block (below n_keys) are prefetched into L2 beside them.
-template <class Widen>
-inline void widen_keys_transposed(const AttentionArgs& a, const Widen& widen, std::size_t head_bytes,
-                                  std::size_t head_offset, std::size_t j0, std::size_t nb, std::size_t n_keys,
-                                  float* kt) {
-  const std::size_t D = a.head_dim;
-  for (std::size_t j = 0; j < kB; j += 8) {
-    const std::size_t n = j < nb ? min_size(8, nb - j) : 0;
-    const unsigned char* rows[8];
-    for (std::size_t i = 0; i < n; ++i) {
-      rows[i] = a.k + (j0 + j + i) * a.row_bytes + head_offset;
-      if (j0 + j + i + kB < n_keys) prefetch_bytes(rows[i] + kB * a.row_bytes, head_bytes);
-    }
-    for (std::size_t d = 0; d < D; d += 8) {
-      __m256 r[8];
-      if (n == 8) {
-#pragma GCC unroll 8
-        for (std::size_t i = 0; i < 8; ++i) r[i] = widen(rows[i], d);
-      } else {  // the block's last keys, and the columns past them
-        for (std::size_t i = 0; i < 8; ++i) r[i] = i < n ? widen(rows[i], d) : _mm256_setzero_ps();
-      }
-      transpose8(r);
-#pragma GCC unroll 8
-      for (std::size_t i = 0; i < 8; ++i) _mm256_storeu_ps(kt + (d + i) * kB + j, r[i]);
-    }
-  }
-}
-
 // The loaders of scores_x4 (Key: key(i, d), 4 keys) and add_values (Value: value(j, d), a
 // block's rows): kLanes floats of a row from dimension d, from float rows or straight from the
 // F16 or Q8_0 rows of a cache (widened in registers, exactly as widen_block widens them).
@@ -243,6 +175,49 @@ struct Q8Rows {
   std::size_t stride;  // bytes
   typename V::Vec operator()(std::size_t j, std::size_t d) const { return widen_q8_0<V>(v + j * stride, d); }
 };
+
+// The 8 x 8 floats r[0..8) transposed in place: r[i][j] <- r[j][i].
+inline void transpose8(__m256 r[8]) {
+  __m256 t[8], u[8];
+  for (int i = 0; i < 8; i += 2) t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]), t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  for (int i = 0; i < 8; i += 4) {
+    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+    r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+  }
+}
+
+// A block's keys [0, nb) widened to float with the keys in the lanes: kt[d * kB + j] = key j's
+// value d, 0 in the columns [nb, kB). `key(j, d)`: key j's 8 values from dimension d, an 8-lane
+// loader above (FloatRows, F16Rows or Q8Rows of the 8-lane path: exactly the reference
+// dequantizer's values). Blocks of 8 keys x 8 dimensions turned in registers. `first`: key 0's
+// head slice of `head_bytes` bytes in the cache, rows `row_bytes` apart; the same slices of the
+// next block's first `ahead` keys are prefetched into L2 beside them.
+template <class Rows>
+inline void widen_keys_transposed(const Rows& key, std::size_t nb, std::size_t D, const unsigned char* first,
+                                  std::size_t row_bytes, std::size_t head_bytes, std::size_t ahead, float* kt) {
+  for (std::size_t j = 0; j < kB; j += 8) {
+    const std::size_t n = j < nb ? min_size(8, nb - j) : 0;
+    for (std::size_t i = j; i < j + n && i < ahead; ++i) prefetch_bytes(first + (kB + i) * row_bytes, head_bytes);
+    for (std::size_t d = 0; d < D; d += 8) {
+      __m256 r[8];
+      if (n == 8) {
+#pragma GCC unroll 8
+        for (std::size_t i = 0; i < 8; ++i) r[i] = key(j + i, d);
+      } else {  // the block's last keys, and the columns past them
+        for (std::size_t i = 0; i < 8; ++i) r[i] = i < n ? key(j + i, d) : _mm256_setzero_ps();
+      }
+      transpose8(r);
+#pragma GCC unroll 8
+      for (std::size_t i = 0; i < 8; ++i) _mm256_storeu_ps(kt + (d + i) * kB + j, r[i]);
+    }
+  }
+}
 
 // Scores of NQ query rows q[0..NQ) against 4 keys (D floats each; key(i, d) gives key i's
 // kLanes values from dimension d), scaled: s[r][0..3]. One accumulator per (row, key): 12 chains
@@ -453,6 +428,7 @@ inline void softmax_block(float* s, std::size_t nb, std::size_t seen, float& m, 
 template <class V, int NQ, int NV>
 void attention_tile(const AttentionArgs& a, const AttentionTile& tile, float* workspace) {
   using Vec = typename V::Vec;
+  using V8 = typename V::Lanes8;  // the keys are turned 8 x 8
   // The softmax reads and writes whole vectors of a row's kB scores.
   static_assert(kB % V::kLanes == 0, "a key block is whole vectors");
   const std::size_t D = a.head_dim;
@@ -484,12 +460,15 @@ void attention_tile(const AttentionArgs& a, const AttentionTile& tile, float* wo
   for (std::size_t j0 = 0; j0 < n_keys; j0 += kB) {
     const std::size_t nb = min_size(kB, n_keys - j0);
     // Scores: the block's keys widened once for all rows, into the lanes.
+    const unsigned char* first = a.k + j0 * a.row_bytes + tile.head_offset;
+    const std::size_t rb = a.row_bytes, ahead = n_keys > j0 + kB ? n_keys - j0 - kB : 0;
     if (a.kv_type == GgmlType::f16)
-      widen_keys_transposed(a, Widen8F16{}, 2 * D, tile.head_offset, j0, nb, n_keys, kf);
+      widen_keys_transposed(F16Rows<V8>{first, rb}, nb, D, first, rb, 2 * D, ahead, kf);
     else if (a.kv_type == GgmlType::f32)
-      widen_keys_transposed(a, Widen8F32{}, 4 * D, tile.head_offset, j0, nb, n_keys, kf);
+      widen_keys_transposed(FloatRows<V8>{reinterpret_cast<const float*>(first), rb / 4}, nb, D, first, rb, 4 * D,
+                            ahead, kf);
     else
-      widen_keys_transposed(a, Widen8Q8{}, D / 32 * 34, tile.head_offset, j0, nb, n_keys, kf);
+      widen_keys_transposed(Q8Rows<V8>{first, rb}, nb, D, first, rb, D / 32 * 34, ahead, kf);
     block_scores_lanes<V, NQ, NV>(q, R, nb, D, scale, S, kf);
     for (std::size_t r = 0; r < R; ++r) {
       const std::size_t seen = limit[r] > j0 ? min_size(nb, limit[r] - j0) : 0;

@@ -9,6 +9,7 @@ namespace {
 
 struct AttentionAvx2 {
   using Vec = __m256;
+  using Lanes8 = AttentionAvx2;
   static constexpr std::size_t kLanes = 8;
   static Vec zero() { return _mm256_setzero_ps(); }
   static Vec load(const float* p) { return _mm256_loadu_ps(p); }
