@@ -5,7 +5,6 @@
 #include <sys/resource.h>
 
 #include <algorithm>
-#include <cassert>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -39,9 +38,9 @@ the spot, and each decode's ratio to the limit it sets: bandwidth ÷ the bytes a
 (every weight but the embedding table, of which one row, plus the KV cache so far; the mean over
 the run). The bandwidth: the GPU's copy bandwidth; or the CPU's, read with the
 same threads beside every window of 8 decode steps (one pass over the weights decode reads, up
-to 512 MiB; each window's limit from the higher of the readings around it, weighted by the
-window's time), or where decode reads under 256 MiB before and after the run (the higher
-reading). Token ids are arbitrary: speed does not depend on them.
+to 512 MiB; each window's limit from the mean of the readings around it, weighted by the
+window's time; the ratio against the higher reading of each pair is printed too), or where
+decode reads under 256 MiB before and after the run (the higher reading). Token ids are arbitrary: speed does not depend on them.
 
 Options:
   --model M          A GGUF file, a snapshot folder, ollama:NAME[:TAG] or hf:ORG/NAME.
@@ -60,29 +59,6 @@ Options:
 
 constexpr std::size_t kWindow = 8;  // decode steps between two readings of the bandwidth
 
-// What decode reads of the weights (all but the embedding table; a tied output is the table's
-// bytes under the output's name), in address order, adjacent ones joined, cut at `budget` bytes:
-// where the bandwidth beside the decode windows is read. Empty where decode reads under 256 MiB:
-// a pass over less takes a few milliseconds and lies partly within a large CPU's caches (256
-// MiB: 8 times this VM's L3).
-std::vector<cpu::ReadSpan> decode_read_spans(const Model& model, std::size_t budget) {
-  std::vector<cpu::ReadSpan> all;
-  const Weight& embd = model.weights().tok_embd;
-  for (const auto& [name, w] : model.named_weights())
-    if (w->present() && w != &embd) all.push_back({w->data, static_cast<std::size_t>(w->bytes)});
-  std::sort(all.begin(), all.end(), [](const cpu::ReadSpan& a, const cpu::ReadSpan& b) { return a.data < b.data; });
-  std::vector<cpu::ReadSpan> spans;
-  std::size_t total = 0;
-  for (const cpu::ReadSpan& s : all) {
-    if (total >= budget) break;
-    const std::size_t take = std::min(s.bytes, budget - total);
-    if (!spans.empty() && spans.back().data + spans.back().bytes == s.data) spans.back().bytes += take;
-    else spans.push_back({s.data, take});
-    total += take;
-  }
-  if (total < (std::size_t{256} << 20)) spans.clear();
-  return spans;
-}
 
 // --shared: time to first token, cold and with a shared prefix in the Engine's cache.
 int bench_ttft(std::unique_ptr<Model> model, const ModelRef& ref, const BackendOptions& opt, BackendChoice choice,
@@ -219,9 +195,9 @@ int cmd_bench(const std::vector<std::string>& args) {
   // read before the run (on 256 MiB, before the backend pages the weights in, so that the peak
   // RSS stays the run's) and after it; and, where decode reads at least 256 MiB, beside every
   // window of 8 decode steps, by one pass over up to 512 MiB of the weights decode reads (already
-  // in memory: nothing is added to the RSS). Each window's limit is then the higher of the
-  // readings just before and just after it, and decode is compared with the limit of the minutes
-  // it ran in.
+  // in memory: nothing is added to the RSS). Each window's limit is then the mean of the
+  // readings just before and just after it (window_bandwidth, engine/bench_run.h, says why not
+  // the higher), and decode is compared with the limit of the minutes it ran in.
   cpu::ThreadPool read_pool(opt.threads);
   double bandwidth_before =
       choice == BackendChoice::cuda ? 0 : cpu::read_bandwidth(read_pool, 5, std::size_t{256} << 20);
@@ -266,28 +242,29 @@ int cmd_bench(const std::vector<std::string>& args) {
   const double bandwidth_after = gpu ? 0 : cpu::read_bandwidth(read_pool, 5);
   const double copy_bandwidth = gpu ? cuda::copy_bandwidth(&error) : 0;
 
-  // One decode test against its limit. Beside the windows, the bandwidth is the time-weighted mean
-  // of each window's limit (the higher reading of the two around it), so that tg ÷ limit is the
-  // tokens decoded over the tokens the windows' limits allow in the same time; otherwise the
+  // One decode test against its limit. Beside the windows, the bandwidth is window_bandwidth's:
+  // each window's limit the mean of the readings around it, weighted by the window's time, so
+  // that tg ÷ limit is the tokens decoded over the tokens the windows' limits allow in the same
+  // time (`higher`: the same with the higher reading of each pair, as before); otherwise the
   // higher reading of before and after. A step reads the weights (one row of the embedding table)
   // and, per layer, the K and V rows of every position so far: `keys` of them on average.
   const ModelConfig& c = model->config();
   const double kv_row = static_cast<double>(row_bytes(kv_ggml_type(opt.kv), std::size_t{c.n_head_kv} * c.head_dim));
   struct Decode {
-    double tg = 0, bandwidth = 0, step_bytes = 0, limit = 0;
+    double tg = 0, bandwidth = 0, step_bytes = 0, limit = 0, higher_limit = 0;
   };
   auto decode_figures = [&](const BenchTimes& t, const std::vector<double>& r, double keys) {
     Decode d;
     d.tg = static_cast<double>(n) / t.decode_s;
     d.bandwidth = gpu ? copy_bandwidth : std::max(bandwidth_before, bandwidth_after);
+    double higher = d.bandwidth;
     if (!spans.empty()) {
-      assert(r.size() == t.window_s.size() + 1);  // one before each window, one after the last
-      double weighted = 0;
-      for (std::size_t w = 0; w < t.window_s.size(); ++w) weighted += t.window_s[w] * std::max(r[w], r[w + 1]);
-      d.bandwidth = weighted / t.decode_s;
+      d.bandwidth = window_bandwidth(t.window_s, r, WindowReading::mean);
+      higher = window_bandwidth(t.window_s, r, WindowReading::higher);
     }
     d.step_bytes = static_cast<double>(model->decode_weight_bytes()) + 2.0 * c.n_layer * kv_row * keys;
     d.limit = d.bandwidth * 1e9 / d.step_bytes;
+    d.higher_limit = higher * 1e9 / d.step_bytes;
     return d;
   };
   const double mean_keys = static_cast<double>(n + 1) / 2.0;  // steps at positions 0 .. n - 1
@@ -313,12 +290,14 @@ int cmd_bench(const std::vector<std::string>& args) {
                         {"bandwidth_readings_gb_per_s", readings_empty},
                         {"bandwidth_best_gb_per_s", gpu ? tg.bandwidth : best},
                         {"decode_limit_tokens_per_s", tg.limit},
+                        {"decode_limit_higher_readings_tokens_per_s", tg.higher_limit},
                         {"decode_step_bytes", tg.step_bytes},
                         {"depth_tokens", p},
                         {"decode_at_depth_tokens_per_s", tgd.tg},
                         {"decode_at_depth_bandwidth_gb_per_s", tgd.bandwidth},
                         {"decode_at_depth_bandwidth_readings_gb_per_s", readings_depth},
                         {"decode_at_depth_limit_tokens_per_s", tgd.limit},
+                        {"decode_at_depth_limit_higher_readings_tokens_per_s", tgd.higher_limit},
                         {"decode_at_depth_step_bytes", tgd.step_bytes},
                         {"weight_bytes", model->weight_bytes()},
                         {"peak_rss_bytes", peak_rss}};
@@ -343,8 +322,9 @@ int cmd_bench(const std::vector<std::string>& args) {
     if (!all_readings.empty()) {
       const auto [lo, hi] = std::minmax_element(all_readings.begin(), all_readings.end());
       std::printf(" beside the decode windows of %zu steps (%zu readings, %.1f-%.1f; the best before or after the run "
-                  "%.1f)",
-                  kWindow, all_readings.size(), *lo, *hi, std::max(bandwidth_before, bandwidth_after));
+                  "%.1f); against the higher reading beside each window, tg ÷ limit %.2f and %.2f",
+                  kWindow, all_readings.size(), *lo, *hi, std::max(bandwidth_before, bandwidth_after),
+                  tg.tg / tg.higher_limit, tgd.tg / tgd.higher_limit);
     }
   }
   std::printf("; a decode step reads %s (tg%ld) and %s (tg%ld @ d%ld) on average; peak RSS %s\n",

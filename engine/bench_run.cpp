@@ -1,7 +1,10 @@
 #include "engine/bench_run.h"
 
 #include <algorithm>
+#include <cassert>
 #include <chrono>
+
+#include "engine/model.h"
 
 namespace ponder {
 
@@ -59,6 +62,38 @@ bool time_decode(Backend& backend, std::int32_t first, std::size_t n, std::uint3
   backend.truncate(0);
   out->prefill_s = 0;
   return decode_steps(backend, first, n, real, logits, out, error, window, between);
+}
+
+std::vector<cpu::ReadSpan> decode_read_spans(const Model& model, std::size_t budget) {
+  std::vector<cpu::ReadSpan> all;
+  const Weight& embd = model.weights().tok_embd;
+  for (const auto& [name, w] : model.named_weights())
+    if (w->present() && w != &embd) all.push_back({w->data, static_cast<std::size_t>(w->bytes)});
+  std::sort(all.begin(), all.end(), [](const cpu::ReadSpan& a, const cpu::ReadSpan& b) { return a.data < b.data; });
+  std::vector<cpu::ReadSpan> spans;
+  std::size_t total = 0;
+  for (const cpu::ReadSpan& s : all) {
+    if (total >= budget) break;
+    const std::size_t take = std::min(s.bytes, budget - total);
+    if (!spans.empty() && spans.back().data + spans.back().bytes == s.data) spans.back().bytes += take;
+    else spans.push_back({s.data, take});
+    total += take;
+  }
+  if (total < (std::size_t{256} << 20)) spans.clear();
+  return spans;
+}
+
+double window_bandwidth(const std::vector<double>& window_s, const std::vector<double>& readings, WindowReading how) {
+  if (window_s.empty()) return 0;
+  assert(readings.size() == window_s.size() + 1);  // one before each window, one after the last
+  double weighted = 0, seconds = 0;
+  for (std::size_t w = 0; w < window_s.size(); ++w) {
+    const double r = how == WindowReading::mean ? 0.5 * (readings[w] + readings[w + 1])
+                                                : std::max(readings[w], readings[w + 1]);
+    weighted += window_s[w] * r;
+    seconds += window_s[w];
+  }
+  return seconds > 0 ? weighted / seconds : 0;
 }
 
 }  // namespace ponder

@@ -9,8 +9,11 @@
 #include <vector>
 
 #include "engine/backend.h"
+#include "engine/cpu/bandwidth.h"
 
 namespace ponder {
+
+class Model;
 
 /// n token ids below `real` (the vocabulary's real tokens), spread; `salt` makes another sequence.
 std::vector<std::int32_t> bench_tokens(std::size_t n, std::uint32_t real, std::size_t salt);
@@ -37,5 +40,30 @@ bool time_prefill_decode(Backend& backend, const std::vector<std::int32_t>& prom
 bool time_decode(Backend& backend, std::int32_t first, std::size_t n, std::uint32_t n_vocab, std::uint32_t real,
                  BenchTimes* out, std::string* error, std::size_t window = 0,
                  const std::function<void()>& between = {});
+
+/// What decode reads of the weights (all but the embedding table; a tied output is the table's
+/// bytes under the output's name), in address order, adjacent ones joined, cut at `budget` bytes:
+/// where the bandwidth beside the decode windows is read. Empty where decode reads under 256 MiB:
+/// a pass over less takes a few milliseconds and lies partly within a large CPU's caches (256
+/// MiB: 8 times the 2-core VM's L3).
+std::vector<cpu::ReadSpan> decode_read_spans(const Model& model, std::size_t budget);
+
+/// Which reading stands for the bandwidth during a window timed between two readings.
+enum class WindowReading {
+  mean,    // the mean of the two: what `ponder bench` uses
+  higher,  // the higher of the two (its choice before; kept to compare)
+};
+
+/// The bandwidth beside timed windows: window w between readings[w] and readings[w + 1]
+/// (readings.size() == window_s.size() + 1), each window's reading as `how` says, weighted by
+/// the window's time; so that work over the limit this gives is the work done over what the
+/// windows' readings allow in the same time. 0 when there are no windows.
+///
+/// Why the mean: on the 2-core VM, whose read bandwidth moves between ~33 and ~66 GB/s from
+/// minute to minute, windows that do nothing but the reading's own read of the same weights
+/// (bench_limit) scored 0.97-0.99 against the higher reading of each pair and 0.99-1.01 against
+/// the mean; the higher of two noisy readings is biased high by their noise.
+double window_bandwidth(const std::vector<double>& window_s, const std::vector<double>& readings,
+                        WindowReading how = WindowReading::mean);
 
 }  // namespace ponder

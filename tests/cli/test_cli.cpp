@@ -294,12 +294,18 @@ TEST_CASE("ponder bench reads the bandwidth beside its decode windows from the w
   const auto readings = j["bandwidth_readings_gb_per_s"].get<std::vector<double>>();
   REQUIRE(readings.size() == 4);
   for (double r : readings) CHECK(r > 0);
-  // The limit is each window's higher neighbouring reading, weighted by time: within the readings.
+  // The limit is the mean of each window's two neighbouring readings, weighted by time
+  // (window_bandwidth, tested in test_cpu_backend): within the readings, and at most the limit
+  // from the higher reading of each pair.
   const double bandwidth = j["bandwidth_gb_per_s"].get<double>();
   CHECK(bandwidth >= *std::min_element(readings.begin(), readings.end()) * (1 - 1e-9));
   CHECK(bandwidth <= *std::max_element(readings.begin(), readings.end()) * (1 + 1e-9));
   CHECK(j["bandwidth_best_gb_per_s"].get<double>() >= bandwidth * (1 - 1e-9));
   CHECK(j["decode_limit_tokens_per_s"].get<double>() == Approx(bandwidth * 1e9 / j["decode_step_bytes"].get<double>()));
+  CHECK(j["decode_limit_higher_readings_tokens_per_s"].get<double>() >=
+        j["decode_limit_tokens_per_s"].get<double>() * (1 - 1e-9));
+  CHECK(j["decode_at_depth_limit_higher_readings_tokens_per_s"].get<double>() >=
+        j["decode_at_depth_limit_tokens_per_s"].get<double>() * (1 - 1e-9));
   // tg @ d4, the same steps after the prompt, has readings and a limit of its own; its steps read
   // the prompt's K and V rows on top: 2 (K, V) x 12 layers x 512 bytes (2 F16 heads of 128) x 4.
   const auto depth_readings = j["decode_at_depth_bandwidth_readings_gb_per_s"].get<std::vector<double>>();
@@ -319,6 +325,7 @@ TEST_CASE("ponder bench reads the bandwidth beside its decode windows from the w
   REQUIRE(text.status == 0);
   // One window each for tg8 and tg8 @ d4: a reading before and after each.
   CHECK(text.out.find("beside the decode windows of 8 steps (4 readings") != std::string::npos);
+  CHECK(text.out.find("against the higher reading beside each window, tg ÷ limit ") != std::string::npos);
   CHECK(text.out.find("| tg8 | ") != std::string::npos);
   CHECK(text.out.find("| tg8 @ d4 | ") != std::string::npos);
 }

@@ -138,6 +138,17 @@ TEST_CASE("bench timing: tg n @ d after the prompt, tg n from an empty cache, in
   CHECK_FALSE(error.empty());
 }
 
+TEST_CASE("bench limit: each window's reading, weighted by its time", "[bench]") {
+  // Windows of 1 s and 3 s between readings of 10, 30 and 20 GB/s.
+  const std::vector<double> windows = {1.0, 3.0}, readings = {10.0, 30.0, 20.0};
+  CHECK(window_bandwidth(windows, readings) == Approx((1 * 20.0 + 3 * 25.0) / 4));  // the means 20, 25
+  CHECK(window_bandwidth(windows, readings, WindowReading::mean) == Approx(23.75));
+  CHECK(window_bandwidth(windows, readings, WindowReading::higher) == Approx(30.0));  // 30, 30
+  CHECK(window_bandwidth({2.0}, {40.0, 50.0}, WindowReading::higher) == Approx(50.0));
+  CHECK(window_bandwidth({2.0}, {40.0, 50.0}) == Approx(45.0));
+  CHECK(window_bandwidth({}, {40.0}) == 0);
+}
+
 TEST_CASE("cpu backend: a saved prefix restores to the same logits, the abort flag stops eval", "[backend][cpu]") {
   TempDir dir;
   std::string error;
