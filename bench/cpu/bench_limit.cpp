@@ -15,13 +15,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <string>
 #include <thread>
 #include <vector>
 
-#include "engine/backend.h"
+#include "bench/cpu/decode_windows.h"
 #include "engine/bench_run.h"
 #include "engine/cpu/bandwidth.h"
 #include "engine/cpu/thread_pool.h"
@@ -59,37 +56,13 @@ void report(const char* kind, const std::vector<Window>& windows, double split) 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string path;
-  long windows = 40, threads = 0;
-  for (int i = 1; i < argc; ++i) {
-    const bool has_value = i + 1 < argc;
-    if (std::strcmp(argv[i], "--model") == 0 && has_value) path = argv[++i];
-    else if (std::strcmp(argv[i], "-w") == 0 && has_value) windows = std::atol(argv[++i]);
-    else if (std::strcmp(argv[i], "-t") == 0 && has_value) threads = std::atol(argv[++i]);
-    else path.clear(), i = argc;
-  }
-  if (path.empty() || windows < 1 || threads < 0) {
-    std::fprintf(stderr, "usage: bench_limit --model M.gguf [-w WINDOWS] [-t THREADS]\n");
-    return 2;
-  }
-  std::string error;
-  auto model = ponder::Model::open(path, &error);
-  if (!model) {
-    std::fprintf(stderr, "bench_limit: %s\n", error.c_str());
-    return 1;
-  }
-  constexpr int kSteps = 8, kPrompt = 16;
-  ponder::BackendOptions opt;
-  opt.context = kPrompt + kSteps;
-  opt.threads = static_cast<unsigned>(threads);
-  auto backend = ponder::make_cpu_backend(*model, opt, &error);  // also maps the weights in 2 MiB pages
-  if (!backend) {
-    std::fprintf(stderr, "bench_limit: %s\n", error.c_str());
-    return 1;
-  }
-  ponder::cpu::ThreadPool read_pool(opt.threads);
-  const std::vector<ponder::cpu::ReadSpan> readings_spans = ponder::decode_read_spans(*model, std::size_t{512} << 20);
-  const std::vector<ponder::cpu::ReadSpan> all_spans = ponder::decode_read_spans(*model, ~std::size_t{0});
+  using ponder::bench::DecodeWindows;
+  DecodeWindows d;
+  if (!d.open(argc, argv, "bench_limit")) return 1;
+  const ponder::Model& model = d.model();
+  ponder::cpu::ThreadPool read_pool(d.options().threads);
+  const std::vector<ponder::cpu::ReadSpan> readings_spans = ponder::decode_read_spans(model, std::size_t{512} << 20);
+  const std::vector<ponder::cpu::ReadSpan> all_spans = ponder::decode_read_spans(model, ~std::size_t{0});
   if (readings_spans.empty()) {
     std::fprintf(stderr, "bench_limit: decode reads under 256 MiB of this model; ponder bench reads no limit beside it\n");
     return 1;
@@ -102,41 +75,26 @@ int main(int argc, char** argv) {
   for (const auto& s : all_spans) span_bytes += static_cast<double>(s.bytes / 128 * 128);
   // A decode step's bytes as ponder bench counts them: the weights, and K and V rows of every
   // position so far (positions kPrompt .. kPrompt + kSteps - 1 here).
-  const ponder::ModelConfig& c = model->config();
+  constexpr int kSteps = DecodeWindows::kSteps, kPrompt = DecodeWindows::kPrompt;
+  const ponder::ModelConfig& c = model.config();
   const double kv_row = static_cast<double>(
-      ponder::row_bytes(ponder::kv_ggml_type(opt.kv), std::size_t{c.n_head_kv} * c.head_dim));
-  const double step_bytes = static_cast<double>(model->decode_weight_bytes()) +
+      ponder::row_bytes(ponder::kv_ggml_type(d.options().kv), std::size_t{c.n_head_kv} * c.head_dim));
+  const double step_bytes = static_cast<double>(model.decode_weight_bytes()) +
                             2.0 * c.n_layer * kv_row * (kPrompt + (kSteps + 1) / 2.0);
-
-  const std::uint32_t real = model->tokens().n_tokens;
-  std::vector<float> logits(c.n_vocab);
-  const std::vector<std::int32_t> prompt = ponder::bench_tokens(kPrompt, real, 0);
-  if (!backend->eval(prompt.data(), prompt.size(), logits.data(), 1, &error)) {
-    std::fprintf(stderr, "bench_limit: %s\n", error.c_str());
-    return 1;
-  }
+  const long windows = d.windows();
   std::vector<Window> decode, reads;
   std::vector<double> means;
   double before = reading();
   for (long w = 0; w < windows; ++w) {
     // A decode window, then a window of plain reads about as long (the weights read as many
     // times as the window decoded steps).
-    backend->truncate(kPrompt);
-    std::int32_t id = prompt.back();
-    auto t0 = Clock::now();
-    for (int s = 0; s < kSteps; ++s) {
-      if (!backend->eval(&id, 1, logits.data(), 1, &error)) {
-        std::fprintf(stderr, "bench_limit: %s\n", error.c_str());
-        return 1;
-      }
-      id = static_cast<std::int32_t>(std::max_element(logits.begin(), logits.begin() + real) - logits.begin());
-    }
-    double dt = std::chrono::duration<double>(Clock::now() - t0).count();
+    double dt = d.window();
+    if (dt < 0) return 1;
     double after = reading();
     decode.push_back({kSteps * step_bytes / dt / 1e9, before, after});
     means.push_back(0.5 * (before + after));
     before = after;
-    t0 = Clock::now();
+    const auto t0 = Clock::now();
     for (int s = 0; s < kSteps; ++s) ponder::cpu::read_spans(read_pool, all_spans.data(), all_spans.size());
     dt = std::chrono::duration<double>(Clock::now() - t0).count();
     after = reading();
