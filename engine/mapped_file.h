@@ -38,17 +38,23 @@ struct HugePageReport {
   std::size_t huge_before = 0;  // bytes mapped by 2 MiB pages (smaps FilePmdMapped), before
   std::size_t huge_after = 0;   // ... and after
   bool reread = false;          // the page cache was read again to get 2 MiB pages
+  bool scanned = false;           // the blocks mapped with 4 KiB pages were found (Linux 6.7+)
+  std::size_t small_blocks = 0;   // 2 MiB blocks of the range mapped with 4 KiB pages (if scanned)
+  std::size_t blocks_reread = 0;  // 2 MiB blocks read again (some twice)
 };
 
 /// Faults in [data, data + bytes), part of a read-only file mapping (weights about to be read at
-/// every decode step), and where the page cache holds it in pieces smaller than 2 MiB, so that
-/// the MMU maps it with 4 KiB pages, has the kernel read it again into 2 MiB pages and maps
-/// those: one TLB entry per 2 MiB instead of 512. A file written shortly before (a model just
-/// generated or downloaded) sits in small pieces; read back through a mapping advised
-/// MADV_HUGEPAGE it comes in 2 MiB pieces, where the kernel and the file system allow. Linux
-/// only (elsewhere, or below 64 MiB: nothing; memory that is not a file's: faulted in only). A
-/// first 64 MiB is tried alone, so that where the file system cannot cache in 2 MiB pieces the
-/// cost is one read of 64 MiB. Pages that are dirty or mapped by another process stay as they are.
+/// every decode step), and where the page cache holds 2 MiB blocks of it in smaller pieces, so
+/// that the MMU maps them with 4 KiB pages, has the kernel read those blocks again into 2 MiB
+/// pages and maps those: one TLB entry per 2 MiB instead of 512. A file written shortly before (a
+/// model just generated or downloaded) sits in small pieces, and one cached long ago can have
+/// some; read back through a mapping advised MADV_HUGEPAGE a block comes in one 2 MiB piece,
+/// where the kernel and the file system allow. From Linux 6.7 the blocks mapped with 4 KiB
+/// pages are found by the PAGEMAP_SCAN ioctl and only those are read again; before, the whole
+/// range is, where under 90% of the mapping is in 2 MiB pages. Linux only (elsewhere, or below
+/// 64 MiB: nothing; memory that is not a file's: faulted in only). The first 64 MiB read again
+/// are a trial, so that where the file system cannot cache in 2 MiB pieces the cost is one read
+/// of 64 MiB. Pages that are dirty or mapped by another process stay as they are.
 HugePageReport map_in_huge_pages(const unsigned char* data, std::size_t bytes);
 
 /// Memory of the process's own that is read over and over in long runs (a KV cache): an

@@ -1,10 +1,13 @@
 // The GGUF reader and the scalar dequantizers.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <random>
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "engine/gguf.h"
@@ -338,6 +341,75 @@ TEST_CASE("mapped files: map_in_huge_pages faults the weights in and keeps their
   CHECK(std::memcmp(file->data(), bytes.data(), size) == 0);
   // Memory that is not a file's (a model parsed from bytes in memory): faulted in, nothing else.
   CHECK_FALSE(map_in_huge_pages(reinterpret_cast<const unsigned char*>(bytes.data()), size).tried);
+}
+
+TEST_CASE("mapped files: map_in_huge_pages reads again only the 2 MiB blocks held in small pieces", "[gguf]") {
+#if defined(__linux__)
+  // 70 MiB written whole and synced, then mapped and put in 2 MiB pages where the file system
+  // allows; then two 2 MiB blocks are dropped from the page cache and written again 4 KiB at a
+  // time (the same bytes), so that the page cache holds just those two in small pieces.
+  test::TempDir dir;
+  const std::size_t size = std::size_t{70} << 20, kHuge = std::size_t{2} << 20;
+  std::string bytes(size, '\0');
+  std::uint32_t h = 2166136261u;
+  for (std::size_t i = 0; i < size; ++i) bytes[i] = static_cast<char>((h = (h ^ (i & 0xff)) * 16777619u) >> 24);
+  const std::string path = (dir.path() / "weights.bin").string();
+  {
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    REQUIRE(f);
+    REQUIRE(std::fwrite(bytes.data(), 1, size, f) == size);
+    REQUIRE(std::fflush(f) == 0);
+    ::fsync(::fileno(f));
+    std::fclose(f);
+  }
+  std::string error;
+  auto file = MappedFile::open(path, &error);
+  REQUIRE(file);
+  const HugePageReport first = map_in_huge_pages(file->data(), size);
+  REQUIRE(first.tried);
+  const auto data = reinterpret_cast<std::uintptr_t>(file->data());
+  const std::uintptr_t lo = (data + kHuge - 1) & ~(kHuge - 1);
+  const std::size_t blocks = ((data + size) & ~(kHuge - 1)) - lo;
+  if (first.huge_after < blocks / kHuge * kHuge) {
+    WARN("the file system here does not cache this file in 2 MiB pieces: " << first.huge_after << " of " << blocks
+                                                                             << " bytes; not checked");
+    return;
+  }
+  CHECK(first.blocks_reread <= first.small_blocks);
+  const int fd = ::open(path.c_str(), O_WRONLY);
+  REQUIRE(fd >= 0);
+  for (std::size_t block : {5, 20}) {
+    const std::uintptr_t at = lo + block * kHuge;
+    REQUIRE(::madvise(reinterpret_cast<void*>(at), kHuge, MADV_PAGEOUT) == 0);
+    const std::size_t offset = at - data;
+    bool written = true;
+    for (int odd = 1; odd >= 0; --odd)
+      for (std::size_t page = std::size_t(odd) << 12; page < kHuge; page += 8192)
+        written &= ::pwrite(fd, bytes.data() + offset + page, 4096, static_cast<off_t>(offset + page)) == 4096;
+    REQUIRE(written);
+  }
+  ::fsync(fd);
+  ::close(fd);
+  const HugePageReport second = map_in_huge_pages(file->data(), size);
+  if (!second.scanned) {
+    WARN("no PAGEMAP_SCAN here (Linux before 6.7): the blocks in small pieces are not found; not checked");
+    return;
+  }
+  INFO("resident " << second.resident << ", in 2 MiB pages " << second.huge_before << " -> " << second.huge_after
+                   << ", blocks in small pieces " << second.small_blocks << ", read again " << second.blocks_reread);
+  REQUIRE(second.tried);
+  CHECK(second.small_blocks == 2);  // blocks 5 and 20, and no other
+  CHECK(second.reread);
+  CHECK(second.blocks_reread >= 2);
+  CHECK(second.blocks_reread <= 4);  // each at most twice
+  CHECK(second.huge_after == blocks / kHuge * kHuge);
+  // Nothing left to do: nothing read again.
+  const HugePageReport third = map_in_huge_pages(file->data(), size);
+  CHECK(third.small_blocks == 0);
+  CHECK(third.blocks_reread == 0);
+  CHECK_FALSE(third.reread);
+  CHECK(std::memcmp(file->data(), bytes.data(), size) == 0);
+#endif
 }
 
 namespace {
