@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -102,8 +103,11 @@ constexpr unsigned long kPagemapScan = _IOWR('f', 16, ScanArgs);
 // The 2 MiB blocks of [lo, hi) (aligned, faulted in) that hold pages this mapping maps with 4
 // KiB pages (present, not PMD-mapped: PAGE_IS_HUGE is set only for PMD mappings), into *small;
 // false where the kernel cannot tell (before 6.7).
+std::atomic<bool> g_pagemap_scan{true};  // detail::use_pagemap_scan
+
 bool small_blocks_of(std::uintptr_t lo, std::uintptr_t hi, std::vector<std::uintptr_t>* small) {
   small->clear();
+  if (!g_pagemap_scan.load(std::memory_order_relaxed)) return false;
   const int fd = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
   if (fd < 0) return false;
   ScanRegion regions[256];
@@ -135,6 +139,14 @@ bool small_blocks_of(std::uintptr_t lo, std::uintptr_t hi, std::vector<std::uint
 #endif
 
 }  // namespace
+
+void detail::use_pagemap_scan(bool on) {
+#if defined(__linux__) && defined(MADV_POPULATE_READ) && defined(MADV_PAGEOUT)
+  g_pagemap_scan.store(on, std::memory_order_relaxed);
+#else
+  (void)on;
+#endif
+}
 
 HugePageReport map_in_huge_pages(const unsigned char* data, std::size_t bytes) {
   HugePageReport r;

@@ -57,6 +57,11 @@ struct HugePageReport {
 /// of 64 MiB. Pages that are dirty or mapped by another process stay as they are.
 HugePageReport map_in_huge_pages(const unsigned char* data, std::size_t bytes);
 
+namespace detail {
+/// Tests: map_in_huge_pages as before Linux 6.7 (no PAGEMAP_SCAN) when false. Default true.
+void use_pagemap_scan(bool on);
+}  // namespace detail
+
 /// Memory of the process's own that is read over and over in long runs (a KV cache): an
 /// anonymous mapping aligned to 2 MiB and advised MADV_HUGEPAGE, so that where the kernel's
 /// transparent huge pages allow ("always" or "madvise"), it is mapped in 2 MiB pages as it is

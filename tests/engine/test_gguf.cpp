@@ -325,7 +325,12 @@ TEST_CASE("mapped files: map_in_huge_pages faults the weights in and keeps their
   REQUIRE(file);
   // Below 64 MiB of whole 2 MiB pages: nothing is done.
   CHECK_FALSE(map_in_huge_pages(file->data(), std::size_t{32} << 20).tried);
+  // Both ways: with PAGEMAP_SCAN where the kernel has it (Linux 6.7), each block found; without,
+  // the whole range read again.
+  const bool scan = GENERATE(false, true);
+  detail::use_pagemap_scan(scan);
   const HugePageReport r = map_in_huge_pages(file->data(), file->size());
+  detail::use_pagemap_scan(true);
   INFO("resident " << r.resident << ", in 2 MiB pages " << r.huge_before << " -> " << r.huge_after
                    << (r.reread ? ", read again" : ""));
 #if defined(__linux__)
@@ -337,6 +342,9 @@ TEST_CASE("mapped files: map_in_huge_pages faults the weights in and keeps their
   // on Linux 6.18 here: 0% -> 100%) mapped in them; never fewer than before.
   CHECK(r.reread);
   CHECK(r.huge_after >= r.huge_before);
+  if (!scan) CHECK_FALSE(r.scanned);
+  if (r.scanned) CHECK(r.small_blocks > 0);
+  CHECK(r.blocks_reread >= 32);  // at least the trial's 64 MiB
 #endif
   CHECK(std::memcmp(file->data(), bytes.data(), size) == 0);
   // Memory that is not a file's (a model parsed from bytes in memory): faulted in, nothing else.
