@@ -40,7 +40,8 @@ the run). The bandwidth: the GPU's copy bandwidth; or the CPU's, read with the
 same threads beside every window of 8 decode steps (one pass over the weights decode reads, up
 to 512 MiB; each window's limit from the mean of the readings around it, weighted by the
 window's time; the ratio against the higher reading of each pair is printed too), or where
-decode reads under 256 MiB before and after the run (the higher reading). Token ids are arbitrary: speed does not depend on them.
+decode reads under 256 MiB before and after the run (the higher reading). Token ids are
+arbitrary: speed does not depend on them.
 
 Options:
   --model M          A GGUF file, a snapshot folder, ollama:NAME[:TAG] or hf:ORG/NAME.
@@ -58,7 +59,6 @@ Options:
 )";
 
 constexpr std::size_t kWindow = 8;  // decode steps between two readings of the bandwidth
-
 
 // --shared: time to first token, cold and with a shared prefix in the Engine's cache.
 int bench_ttft(std::unique_ptr<Model> model, const ModelRef& ref, const BackendOptions& opt, BackendChoice choice,

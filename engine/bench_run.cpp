@@ -1,7 +1,6 @@
 #include "engine/bench_run.h"
 
 #include <algorithm>
-#include <cassert>
 #include <chrono>
 
 #include "engine/model.h"
@@ -84,8 +83,7 @@ std::vector<cpu::ReadSpan> decode_read_spans(const Model& model, std::size_t bud
 }
 
 double window_bandwidth(const std::vector<double>& window_s, const std::vector<double>& readings, WindowReading how) {
-  if (window_s.empty()) return 0;
-  assert(readings.size() == window_s.size() + 1);  // one before each window, one after the last
+  if (window_s.empty() || readings.size() != window_s.size() + 1) return 0;  // one before each, one after the last
   double weighted = 0, seconds = 0;
   for (std::size_t w = 0; w < window_s.size(); ++w) {
     const double r = how == WindowReading::mean ? 0.5 * (readings[w] + readings[w + 1])

@@ -57,7 +57,8 @@ enum class WindowReading {
 /// The bandwidth beside timed windows: window w between readings[w] and readings[w + 1]
 /// (readings.size() == window_s.size() + 1), each window's reading as `how` says, weighted by
 /// the window's time; so that work over the limit this gives is the work done over what the
-/// windows' readings allow in the same time. 0 when there are no windows.
+/// windows' readings allow in the same time. 0 when there are no windows or the readings are not
+/// one more than the windows.
 ///
 /// Why the mean: on the 2-core VM, whose read bandwidth moves between ~33 and ~66 GB/s from
 /// minute to minute, windows that do nothing but the reading's own read of the same weights

@@ -100,11 +100,11 @@ struct ScanArgs {
 constexpr std::uint64_t kPagePresent = 1u << 3, kPageHuge = 1u << 6;  // PAGE_IS_PRESENT, PAGE_IS_HUGE
 constexpr unsigned long kPagemapScan = _IOWR('f', 16, ScanArgs);
 
+std::atomic<bool> g_pagemap_scan{true};  // detail::use_pagemap_scan
+
 // The 2 MiB blocks of [lo, hi) (aligned, faulted in) that hold pages this mapping maps with 4
 // KiB pages (present, not PMD-mapped: PAGE_IS_HUGE is set only for PMD mappings), into *small;
 // false where the kernel cannot tell (before 6.7).
-std::atomic<bool> g_pagemap_scan{true};  // detail::use_pagemap_scan
-
 bool small_blocks_of(std::uintptr_t lo, std::uintptr_t hi, std::vector<std::uintptr_t>* small) {
   small->clear();
   if (!g_pagemap_scan.load(std::memory_order_relaxed)) return false;

@@ -147,6 +147,7 @@ TEST_CASE("bench limit: each window's reading, weighted by its time", "[bench]")
   CHECK(window_bandwidth({2.0}, {40.0, 50.0}, WindowReading::higher) == Approx(50.0));
   CHECK(window_bandwidth({2.0}, {40.0, 50.0}) == Approx(45.0));
   CHECK(window_bandwidth({}, {40.0}) == 0);
+  CHECK(window_bandwidth({2.0}, {40.0}) == 0);  // a reading missing
 }
 
 TEST_CASE("cpu backend: a saved prefix restores to the same logits, the abort flag stops eval", "[backend][cpu]") {
