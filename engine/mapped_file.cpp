@@ -166,11 +166,15 @@ HugePageReport map_in_huge_pages(const unsigned char* data, std::size_t bytes) {
   // piece where the file system allows), this mapping's page tables there dropped
   // (MADV_DONTNEED: the page cache stays) and faulted in again: the second fault maps the new
   // piece whole.
-  auto reread = [](std::uintptr_t from, std::uintptr_t to) {
-    void* p = reinterpret_cast<void*>(from);
-    return ::madvise(p, to - from, MADV_PAGEOUT) == 0 && ::madvise(p, to - from, MADV_POPULATE_READ) == 0 &&
-           ::madvise(p, to - from, MADV_DONTNEED) == 0 && ::madvise(p, to - from, MADV_POPULATE_READ) == 0;
+  auto drop = [](std::uintptr_t from, std::uintptr_t to) {
+    return ::madvise(reinterpret_cast<void*>(from), to - from, MADV_PAGEOUT) == 0;
   };
+  auto refault = [](std::uintptr_t from, std::uintptr_t to) {
+    void* p = reinterpret_cast<void*>(from);
+    return ::madvise(p, to - from, MADV_POPULATE_READ) == 0 && ::madvise(p, to - from, MADV_DONTNEED) == 0 &&
+           ::madvise(p, to - from, MADV_POPULATE_READ) == 0;
+  };
+  auto reread = [&](std::uintptr_t from, std::uintptr_t to) { return drop(from, to) && refault(from, to); };
   std::size_t rss = 0;
   std::vector<std::uintptr_t> small;
   if (small_blocks_of(lo, hi, &small)) {
@@ -203,15 +207,14 @@ HugePageReport map_in_huge_pages(const unsigned char* data, std::size_t bytes) {
     // Before Linux 6.7 (no PAGEMAP_SCAN): where under 90% of the mapping is in 2 MiB pages, a
     // first 64 MiB is read again alone, and only if that gained the rest.
     std::size_t dropped_huge = 0, trial_huge = 0;
-    if (::madvise(begin, kTrial, MADV_PAGEOUT) != 0 || !smaps_of(lo, &rss, &dropped_huge) ||
-        !reread(lo, lo + kTrial) || !smaps_of(lo, &rss, &trial_huge))
+    if (!drop(lo, lo + kTrial) || !smaps_of(lo, &rss, &dropped_huge) || !refault(lo, lo + kTrial) ||
+        !smaps_of(lo, &rss, &trial_huge))
       return r;
     r.blocks_reread = kTrial / kHuge;
     if (trial_huge >= dropped_huge + kTrial / 2 && reread(lo + kTrial, hi)) r.blocks_reread = (hi - lo) / kHuge;
   }
   smaps_of(lo, &rss, &r.huge_after);
   r.resident = rss;
-  r.reread = r.blocks_reread > 0;
 #else
   (void)data, (void)bytes;
 #endif

@@ -37,10 +37,9 @@ struct HugePageReport {
   std::size_t resident = 0;     // bytes of the mapping resident (smaps Rss) before / after
   std::size_t huge_before = 0;  // bytes mapped by 2 MiB pages (smaps FilePmdMapped), before
   std::size_t huge_after = 0;   // ... and after
-  bool reread = false;          // the page cache was read again to get 2 MiB pages
   bool scanned = false;           // the blocks mapped with 4 KiB pages were found (Linux 6.7+)
   std::size_t small_blocks = 0;   // 2 MiB blocks of the range mapped with 4 KiB pages (if scanned)
-  std::size_t blocks_reread = 0;  // 2 MiB blocks read again (some twice)
+  std::size_t blocks_reread = 0;  // 2 MiB blocks read again into 2 MiB pages (some twice)
 };
 
 /// Faults in [data, data + bytes), part of a read-only file mapping (weights about to be read at

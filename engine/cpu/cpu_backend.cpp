@@ -299,8 +299,9 @@ void map_weights_in_huge_pages(const Model& model) {
     const HugePageReport r = map_in_huge_pages(begin, static_cast<std::size_t>(end - begin));
     if (r.tried && r.resident > 0)
       log::info(model.path(), ": weights in 2 MiB pages: ", 100 * r.huge_before / r.resident, "% -> ",
-                100 * r.huge_after / r.resident, "% of ", r.resident >> 20, " MiB; ", r.small_blocks,
-                " blocks of 2 MiB were cached in smaller pieces, ", r.blocks_reread, " read again");
+                100 * r.huge_after / r.resident, "% of ", r.resident >> 20, " MiB; ",
+                r.scanned ? std::to_string(r.small_blocks) + " blocks of 2 MiB in 4 KiB pages, " : std::string(),
+                r.blocks_reread, " blocks read again");
   }
 }
 
