@@ -340,7 +340,6 @@ void float_block(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_
 // maddubs, madd, convert, scale, FMA per 32 products; 153-159 -> 172-190 GFLOP/s there with
 // the AVX2 path) and take the activations as they are (no 8-bit rounding).
 
-constexpr int kPackedRows = 6;
 
 // Weight row `row` (K values of type Ty) as floats at out: the reference dequantizer's values
 // (Q8_0: d * q; Q4_0: d * (q - 8); both exact in float). 256-bit code on either path.
@@ -381,61 +380,142 @@ void widen_row(const unsigned char* row, std::size_t K, float* out) {
   }
 }
 
-// kPackedRows weight rows (floats, row stride K, at w) times H vectors of V::kLanes activation
-// rows from xt (the tile's first group of 16; lane block h is rows h kLanes .. of the tile:
-// group h kLanes / 16, offset h kLanes % 16), over all of K, into out[j][h kLanes + i].
+// Lines a tile prefetches (to L2) while it runs: `rows` runs of `bytes` bytes, `stride` apart,
+// from `p` (the weight rows the next widening reads), spread evenly over the tile's k steps.
+struct PrefetchPlan {
+  const char* p = nullptr;
+  std::size_t stride = 0, bytes = 0, rows = 0;
+  std::size_t lines() const { return rows * ((bytes + 63) / 64); }
+};
+
+// V::kPackedRows widened weight rows (floats, row stride kw, at w: columns [k0, k0 + kw) of K)
+// times H vectors of V::kLanes activation rows from xt (the tile's first group of 16; lane block
+// h is rows h kLanes .. of the tile: group h kLanes / 16, offset h kLanes % 16), into
+// sums[j][h kLanes + i]: from zero where `first`, else on from the sums there (the same chain).
 template <class V, int H>
-inline void packed_tile(const float* w, std::size_t K, const float* xt, float (*out)[32]) {
+inline void packed_tile(const float* w, std::size_t kw, const float* xt, std::size_t K, std::size_t k0,
+                        float (*sums)[32], bool first, PrefetchPlan pf) {
   using Vec = typename V::Vec;
   constexpr std::size_t L = V::kLanes;
+  constexpr int R = V::kPackedRows;
   const float* xh[H];
 #pragma GCC unroll 2
-  for (int h = 0; h < H; ++h) xh[h] = xt + (h * L / 16) * 16 * K + (h * L) % 16;
-  Vec acc[kPackedRows][H];
-#pragma GCC unroll 6
-  for (int j = 0; j < kPackedRows; ++j)
+  for (int h = 0; h < H; ++h) xh[h] = xt + (h * L / 16) * 16 * K + (h * L) % 16 + 16 * k0;
+  Vec acc[R][H];
+#pragma GCC unroll 12
+  for (int j = 0; j < R; ++j)
 #pragma GCC unroll 2
-    for (int h = 0; h < H; ++h) acc[j][h] = V::zero();
-  for (std::size_t k = 0; k < K; ++k) {
+    for (int h = 0; h < H; ++h) acc[j][h] = first ? V::zero() : V::loadx(sums[j] + h * L);
+  const std::size_t lines = pf.lines();
+  const std::size_t every = lines == 0 ? kw + 1 : std::max<std::size_t>(1, kw / lines);
+  std::size_t countdown = every, left = lines, row_left = (pf.bytes + 63) / 64;
+  const char* line = pf.p;
+  for (std::size_t k = 0; k < kw; ++k) {
+    if (--countdown == 0) {
+      countdown = every;
+      if (left > 0) {
+        _mm_prefetch(line, _MM_HINT_T1);
+        --left;
+        if (--row_left == 0) {
+          pf.p += pf.stride;
+          line = pf.p;
+          row_left = (pf.bytes + 63) / 64;
+        } else {
+          line += 64;
+        }
+      }
+    }
     Vec xv[H];
 #pragma GCC unroll 2
     for (int h = 0; h < H; ++h) xv[h] = V::loadx(xh[h] + 16 * k);
-#pragma GCC unroll 6
-    for (int j = 0; j < kPackedRows; ++j) {
-      const Vec wv = V::broadcast(w + j * K + k);
+#pragma GCC unroll 12
+    for (int j = 0; j < R; ++j) {
+      const Vec wv = V::broadcast(w + j * kw + k);
 #pragma GCC unroll 2
       for (int h = 0; h < H; ++h) acc[j][h] = V::fma(wv, xv[h], acc[j][h]);
     }
   }
-#pragma GCC unroll 6
-  for (int j = 0; j < kPackedRows; ++j)
+#pragma GCC unroll 12
+  for (int j = 0; j < R; ++j)
 #pragma GCC unroll 2
-    for (int h = 0; h < H; ++h) V::store(out[j] + h * L, acc[j][h]);
+    for (int h = 0; h < H; ++h) V::store(sums[j] + h * L, acc[j][h]);
+}
+
+// Where column k of a row of type Ty starts, in bytes (k on a block for the block types).
+template <GgmlType Ty>
+constexpr std::size_t packed_column_bytes(std::size_t k) {
+  if constexpr (Ty == GgmlType::f32) return 4 * k;
+  else if constexpr (Ty == GgmlType::f16 || Ty == GgmlType::bf16) return 2 * k;
+  else if constexpr (Ty == GgmlType::q8_0) return k / 32 * 34;
+  else return k / 32 * 18;  // Q4_0
 }
 
 // A prefill task: weight rows [n0, n1), activation rows [t0, t1) (t0 on a group of 16), in
-// tiles of 2 kLanes activation rows.
+// tiles of 2 kLanes activation rows. K goes in blocks (packed_k_block): per block, each group of
+// kPackedRows weight rows is widened (its block of columns) and swept over all of the task's
+// tiles, while the tiles prefetch what the next widening reads. Where K is one block, the sums
+// stay in a tile's registers; else they wait between blocks in a buffer of the task's, and each
+// output is still one chain of FMAs over k = 0 .. K-1 in order. On a Xeon with a 2 MiB L2 (2
+// threads, F16 pp512 of the 1.5B shape), against 6 rows and K in one block with no prefetch:
+// 12 rows and the prefetch +18% (4 rounds, alternated); see bench/RESULTS.md.
 template <class V, GgmlType Ty>
 void packed_block(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
   constexpr std::size_t L = V::kLanes;
   static_assert(L == 8 || L == 16, "a tile is one group of 16 rows (AVX2) or two (AVX-512)");
+  constexpr std::size_t R = V::kPackedRows, kTile = 2 * L;
   const std::size_t K = a.K;
-  float* w = packed_weight_buffer(kPackedRows * K);
-  alignas(64) float out[kPackedRows][32];
-  for (std::size_t n = n0; n < n1; n += kPackedRows) {
-    const std::size_t rows = n1 - n < kPackedRows ? n1 - n : kPackedRows;
-    for (std::size_t j = 0; j < rows; ++j) widen_row<Ty>(a.w + (n + j) * a.w_row_bytes, K, w + j * K);
-    // Rows past n1: zeros (their outputs are dropped; zeros keep the arithmetic ordinary).
-    if (rows < kPackedRows) std::memset(w + rows * K, 0, (kPackedRows - rows) * K * sizeof(float));
-    for (std::size_t t = t0; t < t1; t += 2 * L) {
-      const std::size_t count = t1 - t < 2 * L ? t1 - t : 2 * L;
-      const float* xt = a.xt + t * K;  // group t / 16: 16 K floats
-      if (count > L)
-        packed_tile<V, 2>(w, K, xt, out);
-      else
-        packed_tile<V, 1>(w, K, xt, out);
-      for (std::size_t j = 0; j < rows; ++j)
-        for (std::size_t i = 0; i < count; ++i) a.y[(t + i) * a.N + n + j] = out[j][i];
+  const std::size_t kc = packed_k_block(K, t1 - t0);
+  const std::size_t tiles = (t1 - t0 + kTile - 1) / kTile, groups = (n1 - n0 + R - 1) / R;
+  float* w = packed_weight_buffer(R * kc);
+  alignas(64) float one[R][32];
+  auto* sums = kc < K ? reinterpret_cast<float(*)[32]>(packed_sum_buffer(groups * tiles * R * 32)) : one;
+  for (std::size_t kb = 0; kb < K; kb += kc) {
+    const std::size_t kw = std::min(kc, K - kb);
+    const std::size_t col = packed_column_bytes<Ty>(kb), col_bytes = packed_column_bytes<Ty>(kb + kw) - col;
+    for (std::size_t g = 0; g < groups; ++g) {
+      const std::size_t n = n0 + g * R, rows = std::min(R, n1 - n);
+      for (std::size_t j = 0; j < rows; ++j) widen_row<Ty>(a.w + (n + j) * a.w_row_bytes + col, kw, w + j * kw);
+      // Rows past n1: zeros (their outputs are dropped; zeros keep the arithmetic ordinary).
+      if (rows < R) std::memset(w + rows * kw, 0, (R - rows) * kw * sizeof(float));
+      // What the next widening reads: the next group's columns, or the first group's next block.
+      PrefetchPlan next;
+      std::size_t next_rows = 0;
+      if (g + 1 < groups) {
+        next.p = reinterpret_cast<const char*>(a.w + (n + R) * a.w_row_bytes + col);
+        next.bytes = col_bytes;
+        next_rows = std::min(R, n1 - n - R);
+      } else if (kb + kw < K) {
+        const std::size_t next_col = packed_column_bytes<Ty>(kb + kw);
+        next.p = reinterpret_cast<const char*>(a.w + n0 * a.w_row_bytes + next_col);
+        next.bytes = packed_column_bytes<Ty>(std::min(K, kb + kw + kc)) - next_col;
+        next_rows = std::min(R, n1 - n0);
+      }
+      next.stride = a.w_row_bytes;
+      for (std::size_t i = 0; i < tiles; ++i) {
+        const std::size_t t = t0 + i * kTile, count = std::min(kTile, t1 - t);
+        float(*tile_sums)[32] = kc < K ? sums + (g * tiles + i) * R : one;
+        PrefetchPlan share = next;  // rows [i next_rows / tiles, (i + 1) next_rows / tiles)
+        const std::size_t r0 = i * next_rows / tiles, r1 = (i + 1) * next_rows / tiles;
+        share.p = next.p + r0 * next.stride;
+        share.rows = r1 - r0;
+        const float* xt = a.xt + t * K;  // group t / 16: 16 K floats
+        const bool last = kb + kw == K;
+        // The outputs' lines (a run of `rows` floats in each of `count` rows of Y), fetched while
+        // the tile runs: stored to unfetched, they held up the stores (~5% of an F16 prefill).
+        if (last)
+          for (std::size_t r = 0; r < count; ++r) {
+            const float* out = a.y + (t + r) * a.N + n;
+            _mm_prefetch(reinterpret_cast<const char*>(out), _MM_HINT_T0);
+            _mm_prefetch(reinterpret_cast<const char*>(out + rows - 1), _MM_HINT_T0);
+          }
+        if (count > L)
+          packed_tile<V, 2>(w, kw, xt, K, kb, tile_sums, kb == 0, share);
+        else
+          packed_tile<V, 1>(w, kw, xt, K, kb, tile_sums, kb == 0, share);
+        if (last)
+          for (std::size_t r = 0; r < count; ++r)
+            for (std::size_t j = 0; j < rows; ++j) a.y[(t + r) * a.N + n + j] = tile_sums[j][r];
+      }
     }
   }
 }

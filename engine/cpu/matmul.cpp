@@ -269,14 +269,17 @@ void split(Job& j, std::size_t x_row_bytes, unsigned threads, bool amx, bool pac
   const std::size_t T = j.a.T, N = j.a.N;
   std::size_t rows_per_task, t_per_task;
   if (packed) {
-    // The packed prefill (kernel_common.h): groups of 16 activation rows, weight rows 6 at a
-    // time (widened once per task and used for each of its tiles). Tasks of up to 48 activation
-    // rows (three groups; 64 on AVX-512, two tiles of 32) and 36 weight rows, fewer rows where
-    // that leaves fewer than 4 tasks per thread.
-    t_per_task = std::min<std::size_t>(wide ? 64 : 48, (T + 15) / 16 * 16);
+    // The packed prefill (kernel_common.h): groups of 16 activation rows, weight rows 6 (AVX2)
+    // or 12 (AVX-512) at a time, widened once per task and used for each of its tiles. Tasks of
+    // 36 weight rows, fewer where that leaves fewer than 4 tasks per thread, and up to 48
+    // activation rows on AVX2 (three groups); on AVX-512 as many tiles of 32 as keep the task's
+    // X in half the L2, 64 to 128 (128 at K = 1536 with a 2 MiB L2: half the widening of 64).
+    const std::size_t fit = l2_cache_bytes() / 2 / (j.a.K * sizeof(float)) / 32 * 32;
+    t_per_task = std::min<std::size_t>(wide ? std::clamp<std::size_t>(fit, 64, 128) : 48, (T + 15) / 16 * 16);
     const std::size_t t_tasks = (T + t_per_task - 1) / t_per_task;
     const std::size_t want_row_tasks = (4 * threads + t_tasks - 1) / t_tasks;
-    rows_per_task = std::clamp<std::size_t>((N + want_row_tasks - 1) / want_row_tasks / 6 * 6, 6, 36);
+    const std::size_t group = wide ? 12 : 6;
+    rows_per_task = std::clamp<std::size_t>((N + want_row_tasks - 1) / want_row_tasks / group * group, group, 36);
     j.rows_per_task = rows_per_task;
     j.t_per_task = t_per_task;
     j.row_tasks = (N + rows_per_task - 1) / rows_per_task;
@@ -481,6 +484,35 @@ float* packed_weight_buffer(std::size_t floats) {
   thread_local std::vector<float> buffer;
   if (buffer.size() < floats) buffer.resize(floats);
   return buffer.data();
+}
+
+float* packed_sum_buffer(std::size_t floats) {
+  struct alignas(64) Line {
+    float v[16];
+  };
+  thread_local std::vector<Line> buffer;
+  if (buffer.size() * 16 < floats) buffer.resize((floats + 15) / 16);
+  return buffer.data()->v;
+}
+
+std::size_t l2_cache_bytes() {
+  static const std::size_t bytes = [] {
+    const long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    return l2 >= (256 << 10) ? static_cast<std::size_t>(l2) : std::size_t{1} << 20;
+  }();
+  return bytes;
+}
+
+namespace {
+std::atomic<std::size_t> g_packed_k_block{0};  // set_packed_k_block
+}  // namespace
+
+void set_packed_k_block(std::size_t n) { g_packed_k_block.store(n, std::memory_order_relaxed); }
+
+std::size_t packed_k_block(std::size_t K, std::size_t t_rows) {
+  const std::size_t forced = g_packed_k_block.load(std::memory_order_relaxed);
+  if (forced > 0) return std::min(K, forced);
+  return t_rows * K * sizeof(float) <= l2_cache_bytes() / 2 ? K : std::min<std::size_t>(K, 512);
 }
 
 }  // namespace detail

@@ -88,6 +88,7 @@ struct Avx512 {
   using Vec = __m512;
   static constexpr std::size_t kLanes = 16;
   static constexpr int kDecodeRows = 4;  // decode_rows
+  static constexpr int kPackedRows = 12;  // packed_tile
   static constexpr bool kDecodePrefetch = false;  // kPrefetchAhead
   static Vec zero() { return _mm512_setzero_ps(); }
   static Vec loadx(const float* x) { return _mm512_loadu_ps(x); }

@@ -137,6 +137,16 @@ bool packed_takes(Isa isa, GgmlType type, std::size_t T, bool int8_prefill);
 /// The packed prefill's buffer for widened weight rows: at least `floats` floats, the calling
 /// thread's own, kept between calls (matmul.cpp).
 float* packed_weight_buffer(std::size_t floats);
+/// ... and for its tiles' running sums where it goes over K in blocks (packed_k_block).
+float* packed_sum_buffer(std::size_t floats);
+/// The bytes of this CPU's L2 cache (per core; 1 MiB where the system does not say).
+std::size_t l2_cache_bytes();
+/// How much of K the packed prefill takes at a time for tasks of `t_rows` activation rows: all
+/// of it where the task's X (t_rows x K floats) fits in half the L2, else blocks of 512 (a
+/// multiple of 256, so that block types start on a block). Tests: set_packed_k_block(n > 0) makes
+/// every task take blocks of n (a multiple of 256), 0 restores the default.
+std::size_t packed_k_block(std::size_t K, std::size_t t_rows);
+void set_packed_k_block(std::size_t n);
 
 /// matmul_avx512.cpp (compiled with -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
 /// -mamx-tile -mamx-int8 -mamx-bf16 -mfma -mf16c): the AVX-512 kernels, and the AMX ones (the

@@ -443,6 +443,20 @@ TEST_CASE("matmul: every weight type against the scalar reference", "[matmul]") 
   }
 }
 
+TEST_CASE("matmul: the packed prefill over K in blocks is still one FMA chain per output", "[matmul]") {
+  // Tasks whose X does not fit half the L2 take K in blocks of 512 (packed_k_block), the sums
+  // kept between blocks; forced to blocks of 256, K = 775 is three blocks and a tail of 7, and
+  // check_weight's chain comparison must still hold bit for bit (Q8_0 / Q4_0: the AVX2 path's
+  // packed prefill, blocks starting on a block of 32).
+  cpu::detail::set_packed_k_block(256);
+  for (GgmlType type : {GgmlType::f32, GgmlType::f16, GgmlType::bf16, GgmlType::q8_0, GgmlType::q4_0}) {
+    DYNAMIC_SECTION(ponder::ggml_type_info(static_cast<std::uint32_t>(type))->name) {
+      check_type(type, false);
+    }
+  }
+  cpu::detail::set_packed_k_block(0);
+}
+
 TEST_CASE("matmul: random block bytes (every quant value and sub-block scale)", "[matmul]") {
   for (GgmlType type : {GgmlType::q8_0, GgmlType::q4_0, GgmlType::q4_k, GgmlType::q5_k,
                         GgmlType::q6_k}) {
@@ -558,7 +572,7 @@ TEST_CASE("matmul: a prefill row's result does not depend on the rows prefilled 
   // tile shape must give the same bits (as prefix reuse prefills a suffix alone). K = 224 is 7
   // blocks of 32, an odd tail for the block accumulators; N = 19 is one AMX tile of 16 weight
   // rows and 3 rows for the other kernels; T = 70 is more than one task's activation rows on
-  // every path (48 for the AVX2 tiles, 64 for AVX-512's packed float prefill; the VNNI prefill
+  // every path (48 for the AVX2 tiles, 64 to 128 for AVX-512's packed float prefill; the VNNI prefill
   // cuts T into tasks of 20 here, having only two groups of weight rows for 2 threads).
   std::mt19937 rng(11);
   cpu::ThreadPool pool(2);
