@@ -7,6 +7,8 @@
 #
 #   bench/llamacpp.sh [BUILD_DIR] [ROUNDS]     (defaults: build, 3)
 #
+# PONDER_BENCH_TYPES="f16 q8_0" runs only those types (default: f16 q8_0 q4_K_M).
+#
 # Per round and type: one llama.cpp run (a warm-up, then pp and tg) and one bench_cpu run. The
 # table at the end has the medians over the rounds and their ratio. ~25 min with 3 rounds here.
 set -euo pipefail
@@ -14,9 +16,10 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
 rounds=${2:-3}
 models=${PONDER_BENCH_MODELS:-/tmp/ponder-bench-models}
+types=${PONDER_BENCH_TYPES:-f16 q8_0 q4_K_M}
 mkdir -p "$models"
 [ -d "$root/tests/llamacpp/node_modules/node-llama-cpp" ] || { echo "run scripts/setup.sh first" >&2; exit 1; }
-for t in f16 q8_0 q4_K_M; do
+for t in $types; do
   f="$models/r1-qwen-1.5b-$t.gguf"
   [ -f "$f" ] || "$build/make_test_model" --arch qwen2 --shape r1-qwen-1.5b --type "$t" --out "$f" >/dev/null
 done
@@ -25,7 +28,7 @@ trap 'rm -f "$log"' EXIT
 # The last line of each program, checked before its fields are read.
 num='[0-9]+(\.[0-9]+)?'
 for r in $(seq "$rounds"); do
-  for t in f16 q8_0 q4_K_M; do
+  for t in $types; do
     f="$models/r1-qwen-1.5b-$t.gguf"
     l=$(node "$root/tests/llamacpp/llama.mjs" bench "$f" -p 512 -n 128 -t 2 -r 1 | tail -1)
     [[ $l =~ ^llama\.cpp\ +threads\ 2\ +pp512\ $num\ t/s\ +tg128\ $num\ t/s ]] ||
@@ -39,7 +42,7 @@ for r in $(seq "$rounds"); do
 done
 echo
 echo "type    llama.cpp pp512  tg128 | ponder pp512  tg128 | ratio pp  tg   (medians of $rounds rounds)"
-for t in f16 q8_0 q4_K_M; do
+for t in $types; do
   grep "^$t " "$log" | awk -v t="$t" '
     { lp[NR] = $2; lt[NR] = $3; pp[NR] = $4; pt[NR] = $5 }
     function med(a, n,   i, j, x) {

@@ -1,6 +1,8 @@
 // Read bandwidth: AVX2 loads where the CPU has them, two streams per thread.
 #include "engine/cpu/bandwidth.h"
 
+#include "engine/cpu/matmul.h"
+
 #include <immintrin.h>
 
 #include <algorithm>
@@ -23,11 +25,19 @@ double seconds_since(Clock::time_point t0) {
 // Two sequential streams (the two halves of the chunk), two 32-byte loads from each per
 // iteration: on the 2-core VM this read 5-10% faster than one stream of the whole chunk
 // (31-33 against 29.5-30.5 GB/s on two threads, best of 5, three rounds), and the matmul kernels
-// read their rows in two (or four) streams per thread too; software prefetch made it slower.
+// read their rows in two (or four) streams per thread too. Software prefetch 2 KiB ahead where
+// stream_prefetch() (matmul.h) says, as decode does: slower on that (AMD) VM; on a 2-core Xeon VM
+// 22.3 -> 23.7 and 21.2 -> 22.5 GB/s (medians of 12 alternated passes over 1 GiB; 4 streams a
+// thread, or 1 or 4 KiB ahead, no better).
+template <bool Prefetch>
 __attribute__((target("avx2"))) std::uint64_t read_avx2(const unsigned char* p, std::size_t n) {
   const unsigned char* q = p + n / 2;
   __m256i a = _mm256_setzero_si256(), b = a, c = a, d = a;
   for (std::size_t i = 0; i + 64 <= n / 2; i += 64) {
+    if constexpr (Prefetch) {
+      _mm_prefetch(reinterpret_cast<const char*>(p + i) + 2048, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(q + i) + 2048, _MM_HINT_T0);
+    }
     a = _mm256_xor_si256(a, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i)));
     b = _mm256_xor_si256(b, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 32)));
     c = _mm256_xor_si256(c, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + i)));
@@ -64,11 +74,14 @@ double read_spans(ThreadPool& pool, const ReadSpan* spans, std::size_t n_spans) 
       bytes += n;
     }
   if (bytes == 0) return 0;
-  const bool avx2 = __builtin_cpu_supports("avx2");
+  const bool avx2 = __builtin_cpu_supports("avx2"), prefetch = stream_prefetch();
   std::vector<std::uint64_t> sink(pool.size() * 8);
   const auto t0 = Clock::now();
   pool.parallel_for(chunks.size(), [&](std::size_t i, unsigned thread) {
-    sink[thread * 8] ^= avx2 ? read_avx2(chunks[i].data, chunks[i].bytes) : read_plain(chunks[i].data, chunks[i].bytes);
+    const ReadSpan& c = chunks[i];
+    sink[thread * 8] ^= !avx2     ? read_plain(c.data, c.bytes)
+                        : prefetch ? read_avx2<true>(c.data, c.bytes)
+                                   : read_avx2<false>(c.data, c.bytes);
   });
   const double gb_per_s = double(bytes) / seconds_since(t0) / 1e9;
   std::uint64_t s = 0;

@@ -111,12 +111,15 @@ inline float load1(const unsigned char* row, std::size_t k) {
 
 // Decode streams the weights: the kernels that prefetch do it this far ahead of their loads
 // (past the end of a row is the next row, or harmlessly nothing). The AVX-512 decode of the float
-// types and Q8_0 does not prefetch: in alternating windows on the 2-core Zen 4 VM (1.5B shape, 2
-// threads, 4 rows side by side), whole decode steps without it were faster by 4-7% in its slow
-// minutes (~34 GB/s) and 12% (Q8_0) to 17% (F16) in its fast ones (~58 GB/s); the K = 8960
-// product (ffn_down) by 7% and 15% (Q8_0). The compute-bound kernels (Q4_0, the K-quants) were
-// the same either way or slower without it; the AVX2 ones were the same on that VM and faster
-// with it on a Zen 3.
+// types and Q8_0 prefetches only where stream_prefetch() (matmul.h) says, not on AMD CPUs: in
+// alternating windows on the 2-core Zen 4 VM (1.5B shape, 2 threads, 4 rows side by side), whole
+// decode steps without it were faster by 4-7% in its slow minutes (~34 GB/s) and 12% (Q8_0) to
+// 17% (F16) in its fast ones (~58 GB/s); the K = 8960 product (ffn_down) by 7% and 15% (Q8_0).
+// On a 2-core Xeon VM (Sapphire Rapids family, 2 MiB L2; bench_limit, 30 windows a run, two runs
+// each, alternated) whole steps with it scored 0.880 -> 0.949-0.951 (Q8_0) and 1.016-1.028 ->
+// 1.103-1.163 (F16) of the reading taken without it. The compute-bound kernels (Q4_0, the
+// K-quants) were the same either way or slower without it; the AVX2 ones were the same on the
+// Zen 4 VM and faster with it on a Zen 3.
 constexpr std::size_t kPrefetchAhead = 2048;
 
 // Decode (C = 1 activation row) streams the rows: every line of a block of `bytes` at w,

@@ -212,6 +212,17 @@ Isa active_isa() {
   return forced < 0 ? detect_isa() : static_cast<Isa>(forced);
 }
 
+bool stream_prefetch() {
+  int on = 0;
+  if (detail::stream_prefetch_forced(&on)) return on == 1;
+#if defined(__x86_64__)
+  static const bool amd = __builtin_cpu_is("amd");
+  return !amd;
+#else
+  return false;
+#endif
+}
+
 // Every type the reference dequantizer reads has a kernel (the portable path is built on it).
 bool matmul_supports(GgmlType type) { return can_dequantize(type); }
 
@@ -509,6 +520,16 @@ std::atomic<std::size_t> g_packed_k_block{0};  // set_packed_k_block
 
 void set_packed_k_block(std::size_t n) { g_packed_k_block.store(n, std::memory_order_relaxed); }
 
+namespace {
+std::atomic<int> g_stream_prefetch{-1};  // set_stream_prefetch
+}  // namespace
+
+void set_stream_prefetch(int on) { g_stream_prefetch.store(on, std::memory_order_relaxed); }
+bool stream_prefetch_forced(int* on) {
+  *on = g_stream_prefetch.load(std::memory_order_relaxed);
+  return *on >= 0;
+}
+
 std::size_t packed_k_block(std::size_t K, std::size_t t_rows) {
   const std::size_t forced = g_packed_k_block.load(std::memory_order_relaxed);
   if (forced > 0) return std::min(K, forced);
@@ -572,6 +593,7 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
     a.T = T;
     a.x = x;
     a.y = outs[i].y;
+    a.prefetch = T == 1 && stream_prefetch();
 #if defined(__x86_64__)
     packed_float[i] = packed_takes(isa, w.type, T, int8_prefill);
 #endif

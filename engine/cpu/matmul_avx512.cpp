@@ -89,7 +89,7 @@ struct Avx512 {
   static constexpr std::size_t kLanes = 16;
   static constexpr int kDecodeRows = 4;  // decode_rows
   static constexpr int kPackedRows = 12;  // packed_tile
-  static constexpr bool kDecodePrefetch = false;  // kPrefetchAhead
+  static constexpr bool kDecodePrefetch = false;  // kPrefetchAhead; Avx512Prefetch below
   static Vec zero() { return _mm512_setzero_ps(); }
   static Vec loadx(const float* x) { return _mm512_loadu_ps(x); }
   template <GgmlType Ty>
@@ -105,6 +105,10 @@ struct Avx512 {
 #pragma GCC unroll 4
     for (int u = 0; u < 4; ++u) acc[u] = fma(load16<Ty>(w, k + 16 * u), loadx(x + k + 16 * u), acc[u]);
   }
+};
+// The same with decode's prefetches (stream_prefetch(), matmul.h).
+struct Avx512Prefetch : Avx512 {
+  static constexpr bool kDecodePrefetch = true;
 };
 
 // ---- Q8_0 / Q4_0 decode: groups of 16 blocks, pairs of blocks, VPDPBUSD ----
@@ -154,9 +158,11 @@ inline __m128 group_scales(const unsigned char* w, std::size_t blocks) {
 
 // Q8_0: 34-byte blocks (f16 d, 32 x int8), read as w + 128. Step: acc + scales x (the pair's
 // lanes), the lanes started at `start`.
+// Prefetch: stream_prefetch() (matmul.h).
+template <bool Prefetch>
 struct Q8_0Pairs {
   static constexpr std::size_t kBytes = 34;
-  static constexpr bool kPrefetch = false;  // kPrefetchAhead
+  static constexpr bool kPrefetch = Prefetch;  // kPrefetchAhead
   template <bool Two>
   static __m512 step(const unsigned char* w, __m512i xq, __m512i start, __m512 scales, __m512 acc) {
     const __m512i q = Two ? join256(load256(w + 2), load256(w + kBytes + 2)) : zext256(load256(w + 2));
@@ -265,6 +271,17 @@ struct Groups {
     group_rows<Pairs, P>(a, n);
   }
 };
+
+// Q8_0 decode: 4 rows side by side where they fit beside X in L1, else 2 or 1; 4 where not even
+// one fits (decode_rows_fitting).
+template <bool Prefetch>
+void q8_0_decode(const MatmulArgs& a, std::size_t n0, std::size_t n1) {
+  switch (decode_rows_fitting(a.w_row_bytes, (a.K / 32 + 15) / 16 * sizeof(GroupQ8x512), 4)) {
+    case 4: return int8_decode<Groups<Q8_0Pairs<Prefetch>>, 4>(a, n0, n1);
+    case 2: return int8_decode<Groups<Q8_0Pairs<Prefetch>>, 2>(a, n0, n1);
+    default: return int8_decode<Groups<Q8_0Pairs<Prefetch>>, 1>(a, n0, n1);
+  }
+}
 
 // ---- Q4_K / Q5_K / Q6_K: 64 weights per 512-bit register, VPMADDUBSW then VPDPWSSD ----
 // As the AVX2 kernels: unsigned quant values times signed activations in 16-bit pairs, then the
@@ -1221,18 +1238,19 @@ void PONDER_AVX512_ENTRY(const MatmulArgs& a, std::size_t n0, std::size_t n1, st
       default: break;
     }
   }
+  const bool prefetch = a.T == 1 && a.prefetch;
   switch (a.type) {
-    case GgmlType::f32: float_block<Avx512, GgmlType::f32>(a, n0, n1, t0, t1); break;
-    case GgmlType::f16: float_block<Avx512, GgmlType::f16>(a, n0, n1, t0, t1); break;
-    case GgmlType::bf16: float_block<Avx512, GgmlType::bf16>(a, n0, n1, t0, t1); break;
+    case GgmlType::f32: return prefetch ? float_block<Avx512Prefetch, GgmlType::f32>(a, n0, n1, t0, t1)
+                                        : float_block<Avx512, GgmlType::f32>(a, n0, n1, t0, t1);
+    case GgmlType::f16: return prefetch ? float_block<Avx512Prefetch, GgmlType::f16>(a, n0, n1, t0, t1)
+                                        : float_block<Avx512, GgmlType::f16>(a, n0, n1, t0, t1);
+    case GgmlType::bf16: return prefetch ? float_block<Avx512Prefetch, GgmlType::bf16>(a, n0, n1, t0, t1)
+                                         : float_block<Avx512, GgmlType::bf16>(a, n0, n1, t0, t1);
     case GgmlType::q8_0:
-      // 4 rows side by side where they fit beside X in L1, else 2 or 1; 4 where not even one
-      // fits (decode_rows_fitting).
-      switch (decode_rows_fitting(a.w_row_bytes, (a.K / 32 + 15) / 16 * sizeof(GroupQ8x512), 4)) {
-        case 4: int8_decode<Groups<Q8_0Pairs>, 4>(a, n0, n1); break;
-        case 2: int8_decode<Groups<Q8_0Pairs>, 2>(a, n0, n1); break;
-        default: int8_decode<Groups<Q8_0Pairs>, 1>(a, n0, n1); break;
-      }
+      if (a.prefetch)
+        q8_0_decode<true>(a, n0, n1);
+      else
+        q8_0_decode<false>(a, n0, n1);
       break;
     case GgmlType::q4_0: int8_decode<Groups<Q4_0Pairs>>(a, n0, n1); break;
     case GgmlType::q4_k: int8_decode<QK45<false>>(a, n0, n1); break;

@@ -100,6 +100,8 @@ struct MatmulArgs {
   // Decode (T = 1) of Q4_K / Q5_K on the avx512 and amx paths: X's K / 256 super-blocks as
   // SuperQ8x256. Else null.
   const SuperQ8x256* xsupers;
+  // Decode: whether the kernels that can prefetch ahead of their rows do (stream_prefetch()).
+  bool prefetch;
   float* y;  // T x N
 };
 
@@ -147,6 +149,9 @@ std::size_t l2_cache_bytes();
 /// every task take blocks of n (a multiple of 256), 0 restores the default.
 std::size_t packed_k_block(std::size_t K, std::size_t t_rows);
 void set_packed_k_block(std::size_t n);
+/// Tests and benchmarks: 1 or 0 forces stream_prefetch() on or off, -1 restores the CPU's choice.
+void set_stream_prefetch(int on);
+bool stream_prefetch_forced(int* on);  // the forced value, if any
 
 /// matmul_avx512.cpp (compiled with -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
 /// -mamx-tile -mamx-int8 -mamx-bf16 -mfma -mf16c): the AVX-512 kernels, and the AMX ones (the

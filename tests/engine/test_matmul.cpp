@@ -14,6 +14,7 @@
 
 #include "engine/cpu/attention.h"
 #include "engine/cpu/attention_internal.h"
+#include "engine/cpu/bandwidth.h"
 #include "engine/cpu/matmul.h"
 #include "engine/cpu/matmul_internal.h"
 #include "engine/cpu/thread_pool.h"
@@ -506,6 +507,44 @@ TEST_CASE("matmul: decode of long rows: Q8_0 2 and 1 rows side by side, the floa
   CHECK(tight.ratio <= 1.0);
   INFO("worst (loose): " << loose.where);
   CHECK(loose.ratio <= 1.0);
+}
+
+TEST_CASE("matmul: decode's software prefetch changes no bit", "[matmul]") {
+  // stream_prefetch() picks decode kernels that prefetch ahead of their rows (not on AMD CPUs);
+  // both kinds must give the same outputs on every path, for the float types and Q8_0 (K = 8960:
+  // one row at a time; 1536: four side by side), and the bandwidth reading must read either way.
+  std::mt19937 rng(2026);
+  cpu::ThreadPool pool(2);
+  const std::pair<GgmlType, std::size_t> cases[] = {{GgmlType::q8_0, 8960}, {GgmlType::q8_0, 1536},
+                                                    {GgmlType::f32, 1536},  {GgmlType::f16, 4661},
+                                                    {GgmlType::bf16, 1536}};
+  for (const auto& [type, K] : cases) {
+    const std::size_t N = 41;
+    TestWeight tw = make_weight(type, N, K, rng);
+    finish(tw, type, N, K);
+    const std::vector<float> x = make_x(1, K, rng);
+    for (cpu::Isa isa : isas()) {
+      cpu::force_isa(isa);
+      std::vector<float> y[2];
+      for (int on = 0; on < 2; ++on) {
+        cpu::detail::set_stream_prefetch(on);
+        CHECK(cpu::stream_prefetch() == (on == 1));
+        y[on].assign(N, std::nanf(""));
+        cpu::matmul(tw.w, x.data(), 1, y[on].data(), &pool);
+      }
+      INFO(ponder::ggml_type_info(static_cast<std::uint32_t>(type))->name << " K=" << K << " " << cpu::isa_name(isa));
+      CHECK(std::memcmp(y[0].data(), y[1].data(), N * 4) == 0);
+      CHECK(std::all_of(y[0].begin(), y[0].end(), [](float v) { return std::isfinite(v); }));
+    }
+  }
+  std::vector<unsigned char> buffer(8u << 20, 1);
+  const cpu::ReadSpan span{buffer.data(), buffer.size()};
+  for (int on = 0; on < 2; ++on) {
+    cpu::detail::set_stream_prefetch(on);
+    CHECK(cpu::read_spans(pool, &span, 1) > 0);
+  }
+  cpu::detail::set_stream_prefetch(-1);
+  cpu::force_isa(cpu::detect_isa());
 }
 
 TEST_CASE("matmul: decode's guided split computes every row once, as one thread does", "[matmul]") {
