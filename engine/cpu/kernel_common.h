@@ -328,10 +328,11 @@ void float_block(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_
 }
 
 // ---- Prefill of F32 / F16 / BF16 (and on AVX2 Q8_0 / Q4_0): widened weights, outer products ----
-// Each task widens 6 weight rows at a time to float (exactly the reference dequantizer's values)
-// into a buffer of its thread, then multiplies them by 2 kLanes activation rows at a time, taken
-// from X packed by 16 rows (matmul_internal.h, MatmulArgs::xt): per k, two vectors of kLanes
-// activation rows and 6 broadcast weights, 12 FMAs into 12 accumulators, no lane sums. Every
+// Each task widens V::kPackedRows weight rows at a time (6 on AVX2, 12 on AVX-512) to float
+// (exactly the reference dequantizer's values) into a buffer of its thread, then multiplies them
+// by 2 kLanes activation rows at a time, taken from X packed by 16 rows (matmul_internal.h,
+// MatmulArgs::xt): per k, two vectors of kLanes activation rows and kPackedRows broadcast
+// weights, 2 kPackedRows FMAs into as many accumulators, no lane sums. Every
 // output is one chain of FMAs over k = 0 .. K-1 in order (acc = fma(w[k], x[k], acc)), whatever
 // path (AVX2 or AVX-512: the same bits), tile, task or thread computes it, and however many
 // activation rows are prefilled together (a tile of at most kLanes rows takes one vector per k:
@@ -342,7 +343,6 @@ void float_block(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_
 // 180-188 GFLOP/s. For Q8_0 / Q4_0 on AVX2 the float products replace the 8-bit ones (sign,
 // maddubs, madd, convert, scale, FMA per 32 products; 153-159 -> 172-190 GFLOP/s there with
 // the AVX2 path) and take the activations as they are (no 8-bit rounding).
-
 
 // Weight row `row` (K values of type Ty) as floats at out: the reference dequantizer's values
 // (Q8_0: d * q; Q4_0: d * (q - 8); both exact in float). 256-bit code on either path.
@@ -458,9 +458,9 @@ constexpr std::size_t packed_column_bytes(std::size_t k) {
 // kPackedRows weight rows is widened (its block of columns) and swept over all of the task's
 // tiles, while the tiles prefetch what the next widening reads. Where K is one block, the sums
 // stay in a tile's registers; else they wait between blocks in a buffer of the task's, and each
-// output is still one chain of FMAs over k = 0 .. K-1 in order. On a Xeon with a 2 MiB L2 (2
-// threads, F16 pp512 of the 1.5B shape), against 6 rows and K in one block with no prefetch:
-// 12 rows and the prefetch +18% (4 rounds, alternated); see bench/RESULTS.md.
+// output is still one chain of FMAs over k = 0 .. K-1 in order. On a Xeon VM with a 2 MiB L2
+// (2 threads, F16 pp512 of the 1.5B shape, 4 alternated rounds), against 6 rows, K in one block,
+// tasks of 64 activation rows and no prefetch: 41.9 -> 57.4 t/s (medians; bench/RESULTS.md).
 template <class V, GgmlType Ty>
 void packed_block(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
   constexpr std::size_t L = V::kLanes;

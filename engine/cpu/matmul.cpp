@@ -516,13 +516,10 @@ std::size_t l2_cache_bytes() {
 
 namespace {
 std::atomic<std::size_t> g_packed_k_block{0};  // set_packed_k_block
+std::atomic<int> g_stream_prefetch{-1};          // set_stream_prefetch
 }  // namespace
 
 void set_packed_k_block(std::size_t n) { g_packed_k_block.store(n, std::memory_order_relaxed); }
-
-namespace {
-std::atomic<int> g_stream_prefetch{-1};  // set_stream_prefetch
-}  // namespace
 
 void set_stream_prefetch(int on) { g_stream_prefetch.store(on, std::memory_order_relaxed); }
 bool stream_prefetch_forced(int* on) {
