@@ -212,9 +212,13 @@ Isa active_isa() {
   return forced < 0 ? detect_isa() : static_cast<Isa>(forced);
 }
 
+namespace {
+std::atomic<int> g_stream_prefetch{-1};  // detail::set_stream_prefetch
+}  // namespace
+
 bool stream_prefetch() {
-  int on = 0;
-  if (detail::stream_prefetch_forced(&on)) return on == 1;
+  const int forced = g_stream_prefetch.load(std::memory_order_relaxed);
+  if (forced >= 0) return forced == 1;
 #if defined(__x86_64__)
   static const bool amd = __builtin_cpu_is("amd");
   return !amd;
@@ -516,16 +520,11 @@ std::size_t l2_cache_bytes() {
 
 namespace {
 std::atomic<std::size_t> g_packed_k_block{0};  // set_packed_k_block
-std::atomic<int> g_stream_prefetch{-1};          // set_stream_prefetch
 }  // namespace
 
 void set_packed_k_block(std::size_t n) { g_packed_k_block.store(n, std::memory_order_relaxed); }
 
 void set_stream_prefetch(int on) { g_stream_prefetch.store(on, std::memory_order_relaxed); }
-bool stream_prefetch_forced(int* on) {
-  *on = g_stream_prefetch.load(std::memory_order_relaxed);
-  return *on >= 0;
-}
 
 std::size_t packed_k_block(std::size_t K, std::size_t t_rows) {
   const std::size_t forced = g_packed_k_block.load(std::memory_order_relaxed);

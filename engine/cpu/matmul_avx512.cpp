@@ -1238,7 +1238,7 @@ void PONDER_AVX512_ENTRY(const MatmulArgs& a, std::size_t n0, std::size_t n1, st
       default: break;
     }
   }
-  const bool prefetch = a.T == 1 && a.prefetch;
+  const bool prefetch = a.prefetch;  // decode only (matmul_on)
   switch (a.type) {
     case GgmlType::f32: return prefetch ? float_block<Avx512Prefetch, GgmlType::f32>(a, n0, n1, t0, t1)
                                         : float_block<Avx512, GgmlType::f32>(a, n0, n1, t0, t1);
@@ -1247,7 +1247,7 @@ void PONDER_AVX512_ENTRY(const MatmulArgs& a, std::size_t n0, std::size_t n1, st
     case GgmlType::bf16: return prefetch ? float_block<Avx512Prefetch, GgmlType::bf16>(a, n0, n1, t0, t1)
                                          : float_block<Avx512, GgmlType::bf16>(a, n0, n1, t0, t1);
     case GgmlType::q8_0:
-      if (a.prefetch)
+      if (prefetch)
         q8_0_decode<true>(a, n0, n1);
       else
         q8_0_decode<false>(a, n0, n1);

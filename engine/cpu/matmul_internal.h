@@ -151,7 +151,6 @@ std::size_t packed_k_block(std::size_t K, std::size_t t_rows);
 void set_packed_k_block(std::size_t n);
 /// Tests and benchmarks: 1 or 0 forces stream_prefetch() on or off, -1 restores the CPU's choice.
 void set_stream_prefetch(int on);
-bool stream_prefetch_forced(int* on);  // the forced value, if any
 
 /// matmul_avx512.cpp (compiled with -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
 /// -mamx-tile -mamx-int8 -mamx-bf16 -mfma -mf16c): the AVX-512 kernels, and the AMX ones (the
