@@ -344,33 +344,44 @@ void float_block(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_
 // maddubs, madd, convert, scale, FMA per 32 products; 153-159 -> 172-190 GFLOP/s there with
 // the AVX2 path) and take the activations as they are (no 8-bit rounding).
 
-// Weight row `row` (K values of type Ty) as floats at out: the reference dequantizer's values
-// (Q8_0: d * q; Q4_0: d * (q - 8); both exact in float). 256-bit code on either path.
+// The widened weight rows of a packed prefill group: by chunks of kChunk columns, chunk c of the
+// group's R rows at w + c R kChunk, row j's values of it at + j kChunk. A tile's step k reads all
+// R rows' values at one base and constant offsets (one stream, no pointer per row: with the rows
+// kw apart, GCC kept the 12 row pointers in spilled registers and reloaded them every step).
+constexpr std::size_t kChunk = 16;
+constexpr std::size_t chunked_index(std::size_t k, std::size_t R) { return k / kChunk * R * kChunk + k % kChunk; }
+
+// Weight row `row` (K values of type Ty) as floats from out, in the group's chunks (R rows):
+// value k at out[chunked_index(k, R)]. The reference dequantizer's values (Q8_0: d * q; Q4_0:
+// d * (q - 8); both exact in float). 256-bit code on either path; 8 values at a time, which stay
+// in one chunk.
 template <GgmlType Ty>
-void widen_row(const unsigned char* row, std::size_t K, float* out) {
-  if constexpr (Ty == GgmlType::f32) {
-    std::memcpy(out, row, K * sizeof(float));
-  } else if constexpr (Ty == GgmlType::f16 || Ty == GgmlType::bf16) {
+void widen_row(const unsigned char* row, std::size_t K, float* out, std::size_t R) {
+  auto at = [&](std::size_t k) { return out + chunked_index(k, R); };
+  if constexpr (Ty == GgmlType::f32 || Ty == GgmlType::f16 || Ty == GgmlType::bf16) {
     std::size_t k = 0;
     for (; k + 8 <= K; k += 8) {
-      const __m128i h = load128(row + 2 * k);
-      const __m256 v = Ty == GgmlType::f16 ? _mm256_cvtph_ps(h)
-                                           : _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-      _mm256_storeu_ps(out + k, v);
+      if constexpr (Ty == GgmlType::f32) {
+        _mm256_storeu_ps(at(k), _mm256_loadu_ps(reinterpret_cast<const float*>(row) + k));
+      } else {
+        const __m128i h = load128(row + 2 * k);
+        _mm256_storeu_ps(at(k), Ty == GgmlType::f16 ? _mm256_cvtph_ps(h)
+                                                    : _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)));
+      }
     }
-    for (; k < K; ++k) out[k] = load1<Ty>(row, k);
+    for (; k < K; ++k) *at(k) = load1<Ty>(row, k);
   } else if constexpr (Ty == GgmlType::q8_0) {
-    for (std::size_t b = 0; b < K / 32; ++b, row += 34, out += 32) {
+    for (std::size_t b = 0; b < K / 32; ++b, row += 34) {
       const __m256 d = _mm256_set1_ps(half(row));
 #pragma GCC unroll 4
       for (int i = 0; i < 4; ++i) {
         const __m256i q = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + 2 + 8 * i)));
-        _mm256_storeu_ps(out + 8 * i, _mm256_mul_ps(d, _mm256_cvtepi32_ps(q)));
+        _mm256_storeu_ps(at(32 * b + 8 * i), _mm256_mul_ps(d, _mm256_cvtepi32_ps(q)));
       }
     }
   } else {  // Q4_0: low nibbles are values 0..15, high nibbles 16..31
     const __m128i m4 = _mm_set1_epi8(0x0F), eight = _mm_set1_epi8(8);
-    for (std::size_t b = 0; b < K / 32; ++b, row += 18, out += 32) {
+    for (std::size_t b = 0; b < K / 32; ++b, row += 18) {
       const __m256 d = _mm256_set1_ps(half(row));
       const __m128i q = load128(row + 2);
       const __m128i lo = _mm_sub_epi8(_mm_and_si128(q, m4), eight);
@@ -378,7 +389,7 @@ void widen_row(const unsigned char* row, std::size_t K, float* out) {
       const __m128i parts[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
 #pragma GCC unroll 4
       for (int i = 0; i < 4; ++i)
-        _mm256_storeu_ps(out + 8 * i, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(parts[i]))));
+        _mm256_storeu_ps(at(32 * b + 8 * i), _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(parts[i]))));
     }
   }
 }
@@ -391,7 +402,7 @@ struct PrefetchPlan {
   std::size_t lines() const { return rows * ((bytes + 63) / 64); }
 };
 
-// V::kPackedRows widened weight rows (floats, row stride kw, at w: columns [k0, k0 + kw) of K)
+// V::kPackedRows widened weight rows (at w, in chunks: widen_row; columns [k0, k0 + kw) of K)
 // times H vectors of V::kLanes activation rows from xt (the tile's first group of 16; lane block
 // h is rows h kLanes .. of the tile: group h kLanes / 16, offset h kLanes % 16), into
 // sums[j][h kLanes + i]: from zero where `first`, else on from the sums there (the same chain).
@@ -409,35 +420,40 @@ inline void packed_tile(const float* w, std::size_t kw, const float* xt, std::si
   for (int j = 0; j < R; ++j)
 #pragma GCC unroll 2
     for (int h = 0; h < H; ++h) acc[j][h] = first ? V::zero() : V::loadx(sums[j] + h * L);
-  const std::size_t lines = pf.lines();
-  const std::size_t every = lines == 0 ? kw + 1 : std::max<std::size_t>(1, kw / lines);
-  std::size_t countdown = every, left = lines, row_left = (pf.bytes + 63) / 64;
-  const char* line = pf.p;
-  for (std::size_t k = 0; k < kw; ++k) {
-    if (--countdown == 0) {
-      countdown = every;
-      if (left > 0) {
-        _mm_prefetch(line, _MM_HINT_T1);
-        --left;
-        if (--row_left == 0) {
-          pf.p += pf.stride;
-          line = pf.p;
-          row_left = (pf.bytes + 63) / 64;
-        } else {
-          line += 64;
-        }
-      }
-    }
+  // Step k of the chunk at wc (k within it: kk).
+  auto step = [&](const float* wc, std::size_t k, std::size_t kk) __attribute__((always_inline)) {
     Vec xv[H];
 #pragma GCC unroll 2
     for (int h = 0; h < H; ++h) xv[h] = V::loadx(xh[h] + 16 * k);
 #pragma GCC unroll 12
     for (int j = 0; j < R; ++j) {
-      const Vec wv = V::broadcast(w + j * kw + k);
+      const Vec wv = V::broadcast(wc + j * kChunk + kk);
 #pragma GCC unroll 2
       for (int h = 0; h < H; ++h) acc[j][h] = V::fma(wv, xv[h], acc[j][h]);
     }
+  };
+  // The prefetches, as evenly as whole chunks allow.
+  const std::size_t chunks = kw / kChunk, tail = kw % kChunk;
+  const std::size_t row_lines = (pf.bytes + 63) / 64;
+  std::size_t left = pf.lines(), row_left = row_lines;
+  const std::size_t per_chunk = (left + chunks) / (chunks + 1);
+  const char* line = pf.p;
+  for (std::size_t c = 0; c < chunks; ++c) {
+    for (std::size_t i = 0; i < per_chunk && left > 0; ++i, --left) {
+      _mm_prefetch(line, _MM_HINT_T1);
+      if (--row_left == 0) {
+        pf.p += pf.stride;
+        line = pf.p;
+        row_left = row_lines;
+      } else {
+        line += 64;
+      }
+    }
+    const float* wc = w + c * R * kChunk;
+#pragma GCC unroll 16
+    for (std::size_t kk = 0; kk < kChunk; ++kk) step(wc, c * kChunk + kk, kk);
   }
+  for (std::size_t kk = 0; kk < tail; ++kk) step(w + chunks * R * kChunk, chunks * kChunk + kk, kk);
 #pragma GCC unroll 12
   for (int j = 0; j < R; ++j)
 #pragma GCC unroll 2
@@ -469,7 +485,7 @@ void packed_block(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size
   const std::size_t K = a.K;
   const std::size_t kc = packed_k_block(K, t1 - t0);
   const std::size_t tiles = (t1 - t0 + kTile - 1) / kTile, groups = (n1 - n0 + R - 1) / R;
-  float* w = packed_weight_buffer(R * kc);
+  float* w = packed_weight_buffer(R * ((kc + kChunk - 1) / kChunk * kChunk));
   alignas(64) float one[R][32];
   auto* sums = kc < K ? reinterpret_cast<float(*)[32]>(packed_sum_buffer(groups * tiles * R * 32)) : one;
   for (std::size_t kb = 0; kb < K; kb += kc) {
@@ -477,9 +493,9 @@ void packed_block(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size
     const std::size_t col = packed_column_bytes<Ty>(kb), col_bytes = packed_column_bytes<Ty>(kb + kw) - col;
     for (std::size_t g = 0; g < groups; ++g) {
       const std::size_t n = n0 + g * R, rows = std::min(R, n1 - n);
-      for (std::size_t j = 0; j < rows; ++j) widen_row<Ty>(a.w + (n + j) * a.w_row_bytes + col, kw, w + j * kw);
       // Rows past n1: zeros (their outputs are dropped; zeros keep the arithmetic ordinary).
-      if (rows < R) std::memset(w + rows * kw, 0, (R - rows) * kw * sizeof(float));
+      if (rows < R) std::memset(w, 0, R * ((kw + kChunk - 1) / kChunk * kChunk) * sizeof(float));
+      for (std::size_t j = 0; j < rows; ++j) widen_row<Ty>(a.w + (n + j) * a.w_row_bytes + col, kw, w + j * kChunk, R);
       // What the next widening reads: the next group's columns, or the first group's next block.
       PrefetchPlan next;
       std::size_t next_rows = 0;
