@@ -287,10 +287,12 @@ void split(Job& j, std::size_t x_row_bytes, unsigned threads, bool amx, bool pac
     // The packed prefill (kernel_common.h): groups of 16 activation rows, weight rows 6 (AVX2)
     // or 12 (AVX-512) at a time, widened once per task and used for each of its tiles. Tasks of
     // 36 weight rows, fewer where that leaves fewer than 4 tasks per thread, and up to 48
-    // activation rows on AVX2 (three groups); on AVX-512 as many tiles of 32 as keep the task's
-    // X in half the L2, 64 to 128 (128 at K = 1536 with a 2 MiB L2: half the widening of 64).
-    const std::size_t fit = l2_cache_bytes() / 2 / (j.a.K * sizeof(float)) / 32 * 32;
-    t_per_task = std::min<std::size_t>(wide ? std::clamp<std::size_t>(fit, 64, 128) : 48, (T + 15) / 16 * 16);
+    // activation rows on AVX2 (three groups); on AVX-512 up to 256 (8 tiles of 32), K in blocks
+    // where that X outgrows half the L2 (packed_k_block). Against tasks of 64 to 128 rows, as
+    // many as kept the task's X (all of K) in half the L2, each weight row is widened (and read
+    // from memory) half as often: the F16 products of a pp512 layer of the 1.5B shape went
+    // ~10% faster on a 2 MiB-L2 Xeon VM (paired passes, bench/RESULTS.md). 512 was no faster.
+    t_per_task = std::min<std::size_t>(wide ? 256 : 48, (T + 15) / 16 * 16);
     const std::size_t t_tasks = (T + t_per_task - 1) / t_per_task;
     const std::size_t want_row_tasks = (4 * threads + t_tasks - 1) / t_tasks;
     const std::size_t group = wide ? 12 : 6;
