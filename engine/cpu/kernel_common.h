@@ -353,22 +353,16 @@ constexpr std::size_t chunked_index(std::size_t k, std::size_t R) { return k / k
 
 // Weight row `row` (K values of type Ty) as floats from out, in the group's chunks (R rows):
 // value k at out[chunked_index(k, R)]. The reference dequantizer's values (Q8_0: d * q; Q4_0:
-// d * (q - 8); both exact in float). 256-bit code on either path; 8 values at a time, which stay
-// in one chunk.
-template <GgmlType Ty>
+// d * (q - 8); both exact in float). The float types a vector (V::kLanes values, in one chunk)
+// at a time: on AVX-512 a whole chunk per conversion (against two 256-bit ones: F16 products
+// 1.025-1.030x in paired passes, bench/RESULTS.md); Q8_0 / Q4_0 (AVX2 only) 8 values at a time.
+template <class V, GgmlType Ty>
 void widen_row(const unsigned char* row, std::size_t K, float* out, std::size_t R) {
   auto at = [&](std::size_t k) { return out + chunked_index(k, R); };
   if constexpr (Ty == GgmlType::f32 || Ty == GgmlType::f16 || Ty == GgmlType::bf16) {
+    static_assert(kChunk % V::kLanes == 0, "a vector of values stays in one chunk");
     std::size_t k = 0;
-    for (; k + 8 <= K; k += 8) {
-      if constexpr (Ty == GgmlType::f32) {
-        _mm256_storeu_ps(at(k), _mm256_loadu_ps(reinterpret_cast<const float*>(row) + k));
-      } else {
-        const __m128i h = load128(row + 2 * k);
-        _mm256_storeu_ps(at(k), Ty == GgmlType::f16 ? _mm256_cvtph_ps(h)
-                                                    : _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)));
-      }
-    }
+    for (; k + V::kLanes <= K; k += V::kLanes) V::store(at(k), V::template loadw<Ty>(row, k));
     for (; k < K; ++k) *at(k) = load1<Ty>(row, k);
   } else if constexpr (Ty == GgmlType::q8_0) {
     for (std::size_t b = 0; b < K / 32; ++b, row += 34) {
@@ -496,7 +490,7 @@ void packed_block(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size
       const std::size_t n = n0 + g * R, rows = std::min(R, n1 - n);
       // Rows past n1: zeros (their outputs are dropped; zeros keep the arithmetic ordinary).
       if (rows < R) std::memset(w, 0, R * ((kw + kChunk - 1) / kChunk * kChunk) * sizeof(float));
-      for (std::size_t j = 0; j < rows; ++j) widen_row<Ty>(a.w + (n + j) * a.w_row_bytes + col, kw, w + j * kChunk, R);
+      for (std::size_t j = 0; j < rows; ++j) widen_row<V, Ty>(a.w + (n + j) * a.w_row_bytes + col, kw, w + j * kChunk, R);
       // What the next widening reads: the next group's columns, or the first group's next block.
       PrefetchPlan next;
       std::size_t next_rows = 0;
