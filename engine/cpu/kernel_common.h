@@ -350,6 +350,8 @@ void float_block(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_
 // kw apart, GCC kept the 12 row pointers in spilled registers and reloaded them every step).
 constexpr std::size_t kChunk = 16;
 constexpr std::size_t chunked_index(std::size_t k, std::size_t R) { return k / kChunk * R * kChunk + k % kChunk; }
+// Floats that R rows of k columns take in chunks (the last chunk whole).
+constexpr std::size_t chunked_floats(std::size_t k, std::size_t R) { return (k + kChunk - 1) / kChunk * R * kChunk; }
 
 // Weight row `row` (K values of type Ty) as floats from out, in the group's chunks (R rows):
 // value k at out[chunked_index(k, R)]. The reference dequantizer's values (Q8_0: d * q; Q4_0:
@@ -426,11 +428,11 @@ inline void packed_tile(const float* w, std::size_t kw, const float* xt, std::si
       for (int h = 0; h < H; ++h) acc[j][h] = V::fma(wv, xv[h], acc[j][h]);
     }
   };
-  // The prefetches, as evenly as whole chunks allow.
+  // The prefetches, as evenly as whole chunks allow (none in the tail's steps).
   const std::size_t chunks = kw / kChunk, tail = kw % kChunk;
   const std::size_t row_lines = (pf.bytes + 63) / 64;
   std::size_t left = pf.lines(), row_left = row_lines;
-  const std::size_t per_chunk = (left + chunks) / (chunks + 1);
+  const std::size_t per_chunk = chunks > 0 ? (left + chunks - 1) / chunks : 0;
   const char* line = pf.p;
   for (std::size_t c = 0; c < chunks; ++c) {
     for (std::size_t i = 0; i < per_chunk && left > 0; ++i, --left) {
@@ -480,7 +482,7 @@ void packed_block(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size
   const std::size_t K = a.K;
   const std::size_t kc = packed_k_block(K, t1 - t0);
   const std::size_t tiles = (t1 - t0 + kTile - 1) / kTile, groups = (n1 - n0 + R - 1) / R;
-  float* w = packed_weight_buffer(R * ((kc + kChunk - 1) / kChunk * kChunk));
+  float* w = packed_weight_buffer(chunked_floats(kc, R));
   alignas(64) float one[R][32];
   auto* sums = kc < K ? reinterpret_cast<float(*)[32]>(packed_sum_buffer(groups * tiles * R * 32)) : one;
   for (std::size_t kb = 0; kb < K; kb += kc) {
@@ -489,7 +491,7 @@ void packed_block(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size
     for (std::size_t g = 0; g < groups; ++g) {
       const std::size_t n = n0 + g * R, rows = std::min(R, n1 - n);
       // Rows past n1: zeros (their outputs are dropped; zeros keep the arithmetic ordinary).
-      if (rows < R) std::memset(w, 0, R * ((kw + kChunk - 1) / kChunk * kChunk) * sizeof(float));
+      if (rows < R) std::memset(w, 0, chunked_floats(kw, R) * sizeof(float));
       for (std::size_t j = 0; j < rows; ++j) widen_row<V, Ty>(a.w + (n + j) * a.w_row_bytes + col, kw, w + j * kChunk, R);
       // What the next widening reads: the next group's columns, or the first group's next block.
       PrefetchPlan next;
