@@ -18,7 +18,7 @@
 //   and high halves), integer dot products by VPDPBUSD against X prepared once per call by
 //   groups of 16 blocks (group_rows), two accumulators per row (the block pairs alternate
 //   between them). Prefill: the task's weight rows repacked by 16 (vnni_block), then
-//   VPDPBUSD outer products, 4 activation rows x 32 weight rows per tile, one accumulator per
+//   VPDPBUSD outer products, 6 activation rows x 32 weight rows per tile, one accumulator per
 //   output.
 // - Q4_K / Q5_K / Q6_K, decode: 64 weights per register, VPMADDUBSW pairs times the sub-block
 //   scales by VPDPWSSD, one float scale per super-block. Prefill: repacked by 16 rows as Q8_0
@@ -733,9 +733,10 @@ inline void load_chunk(const unsigned char* row, std::size_t n, std::size_t c, _
 // values of 16 weight rows by the same 4 values of one activation row (broadcast), exact in
 // 32-bit lanes; the offset (128 or 8 times the block's activation sum, from BlockQ8x32::sum) is
 // where each lane's sum starts. After the block's 8 steps, one conversion and one FMA per
-// (activation row, 16 weight rows) add d_w * d_x * sum. Tiles of 4 activation rows x 32 weight
-// rows: 8 integer and 8 float accumulators. Every output is sum over blocks b in order of
-// fma(float(isum_b), d_w,b * d_x,b, acc), whatever tile, task or thread computes it.
+// (activation row, 16 weight rows) add d_w * d_x * sum. Tiles of up to 6 activation rows x 32
+// weight rows (kVnniRows): 12 integer and 12 float accumulators. Every output is sum over
+// blocks b in order of fma(float(isum_b), d_w,b * d_x,b, acc), whatever tile, task or thread
+// computes it.
 
 struct PackedQ8x16 {
   std::uint32_t q[8][16];  // q[j][r]: values 4 j .. 4 j + 3 of row r, unsigned bytes
@@ -809,13 +810,13 @@ template <int RT, int NV>
 void vnni_tile(const PackedQ8x16* const* w, std::size_t nb, const BlockQ8x32* const* x, int offset,
                float (*out)[32]) {
   __m512 acc[RT][NV];
-#pragma GCC unroll 4
+#pragma GCC unroll 6
   for (int t = 0; t < RT; ++t)
 #pragma GCC unroll 2
     for (int v = 0; v < NV; ++v) acc[t][v] = _mm512_setzero_ps();
   for (std::size_t b = 0; b < nb; ++b) {
     __m512i isum[RT][NV];
-#pragma GCC unroll 4
+#pragma GCC unroll 6
     for (int t = 0; t < RT; ++t) {
       const __m512i start = _mm512_set1_epi32(-offset * x[t][b].sum);
 #pragma GCC unroll 2
@@ -826,7 +827,7 @@ void vnni_tile(const PackedQ8x16* const* w, std::size_t nb, const BlockQ8x32* co
       __m512i wv[NV];
 #pragma GCC unroll 2
       for (int v = 0; v < NV; ++v) wv[v] = _mm512_loadu_si512(w[v][b].q[j]);
-#pragma GCC unroll 4
+#pragma GCC unroll 6
       for (int t = 0; t < RT; ++t) {
         std::int32_t four;
         std::memcpy(&four, x[t][b].qs + 4 * j, 4);
@@ -838,7 +839,7 @@ void vnni_tile(const PackedQ8x16* const* w, std::size_t nb, const BlockQ8x32* co
     __m512 dw[NV];
 #pragma GCC unroll 2
     for (int v = 0; v < NV; ++v) dw[v] = _mm512_loadu_ps(w[v][b].d);
-#pragma GCC unroll 4
+#pragma GCC unroll 6
     for (int t = 0; t < RT; ++t) {
       const __m512 dx = _mm512_set1_ps(x[t][b].d);
 #pragma GCC unroll 2
@@ -846,7 +847,7 @@ void vnni_tile(const PackedQ8x16* const* w, std::size_t nb, const BlockQ8x32* co
         acc[t][v] = _mm512_fmadd_ps(cvt_i32_f32(isum[t][v]), _mm512_mul_ps(dw[v], dx), acc[t][v]);
     }
   }
-#pragma GCC unroll 4
+#pragma GCC unroll 6
   for (int t = 0; t < RT; ++t)
 #pragma GCC unroll 2
     for (int v = 0; v < NV; ++v) _mm512_storeu_ps(out[t] + 16 * v, acc[t][v]);
@@ -856,6 +857,8 @@ template <int NV>
 inline void vnni_rows(const PackedQ8x16* const* w, std::size_t nb, const BlockQ8x32* const* x, std::size_t rt,
                       int offset, float (*out)[32]) {
   switch (rt) {
+    case 6: vnni_tile<6, NV>(w, nb, x, offset, out); break;
+    case 5: vnni_tile<5, NV>(w, nb, x, offset, out); break;
     case 4: vnni_tile<4, NV>(w, nb, x, offset, out); break;
     case 3: vnni_tile<3, NV>(w, nb, x, offset, out); break;
     case 2: vnni_tile<2, NV>(w, nb, x, offset, out); break;
@@ -863,23 +866,32 @@ inline void vnni_rows(const PackedQ8x16* const* w, std::size_t nb, const BlockQ8
   }
 }
 
+// Activation rows a VNNI tile takes at most: 6 x 2 groups of 16 weight rows, 12 integer and 12
+// float accumulators in AVX-512's 32 registers. With 4 (8 of each) the integer chains were too
+// few to keep both VPDPBUSD pipes busy: a standalone Q8_0 tile on one Xeon core (K = 1536 and
+// 8960, alternated) ran at 321-345 GOP/s with 4 rows, 358-391 with 6 (the instruction's peak
+// there: 656-687); the products of 3 layers of the 1.5B shape at T = 512 in the engine (2
+// threads, the two settings alternated pass by pass): Q8_0 1.147x, Q4_K 1.133x (medians of 16
+// pairs).
+constexpr std::size_t kVnniRows = 6;
+
 // The sweep of a VNNI prefill task over its packed groups of 16 weight rows (nb blocks each, at
-// `packed`), two groups (32 rows) at a time, and its activation rows, 4 at a time:
+// `packed`), two groups (32 rows) at a time, and its activation rows, kVnniRows at a time:
 // tile(w, nv, x, rt, out) runs the tile kernel on nv groups and rt activation rows into
 // out[t][16 v + r].
 template <class Packed, class XBlock, class Tile>
 void vnni_sweep(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1,
                 const Packed* packed, std::size_t nb, Tile tile) {
   const std::size_t groups = (n1 - n0 + 15) / 16;
-  alignas(64) float out[4][32];
+  alignas(64) float out[kVnniRows][32];
   for (std::size_t g = 0; g < groups; g += 2) {
     const std::size_t nv = groups - g >= 2 ? 2 : 1;
     const Packed* w[2] = {packed + g * nb, packed + (g + nv - 1) * nb};
     const std::size_t n = n0 + 16 * g, rows = n1 - n < 16 * nv ? n1 - n : 16 * nv;
-    for (std::size_t t = t0; t < t1; t += 4) {
-      const std::size_t rt = t1 - t < 4 ? t1 - t : 4;
-      const XBlock* x[4];
-      for (std::size_t i = 0; i < 4; ++i) x[i] = xrow<XBlock>(a, i < rt ? t + i : t);
+    for (std::size_t t = t0; t < t1; t += kVnniRows) {
+      const std::size_t rt = t1 - t < kVnniRows ? t1 - t : kVnniRows;
+      const XBlock* x[kVnniRows];
+      for (std::size_t i = 0; i < kVnniRows; ++i) x[i] = xrow<XBlock>(a, i < rt ? t + i : t);
       tile(w, nv, x, rt, out);
       for (std::size_t i = 0; i < rt; ++i)
         for (std::size_t r = 0; r < rows; ++r) a.y[(t + i) * a.N + n + r] = out[i][r];
@@ -973,19 +985,19 @@ void vnni_k_tile(const PackedK16* const* w, std::size_t nb, const BlockQ8x256* c
   constexpr int kSub = Six ? 16 : 8, kSteps = Six ? 4 : 8;  // sub-blocks, 4-value steps per sub-block
   // The outputs accumulate in out (once per super-block); a super-block's sum is in registers
   // and takes d_x at its end.
-#pragma GCC unroll 4
+#pragma GCC unroll 6
   for (int t = 0; t < RT; ++t)
 #pragma GCC unroll 2
     for (int v = 0; v < NV; ++v) _mm512_storeu_ps(out[t] + 16 * v, _mm512_setzero_ps());
   for (std::size_t b = 0; b < nb; ++b) {
     __m512 sacc[RT][NV];
-#pragma GCC unroll 4
+#pragma GCC unroll 6
     for (int t = 0; t < RT; ++t)
 #pragma GCC unroll 2
       for (int v = 0; v < NV; ++v) sacc[t][v] = _mm512_setzero_ps();
     for (int i = 0; i < kSub; ++i) {
       __m512i isum[RT][NV];
-#pragma GCC unroll 4
+#pragma GCC unroll 6
       for (int t = 0; t < RT; ++t) {
         const __m512i start = Six ? _mm512_set1_epi32(-32 * x[t][b].bsums[i]) : _mm512_setzero_si512();
 #pragma GCC unroll 2
@@ -996,7 +1008,7 @@ void vnni_k_tile(const PackedK16* const* w, std::size_t nb, const BlockQ8x256* c
         __m512i wv[NV];
 #pragma GCC unroll 2
         for (int v = 0; v < NV; ++v) wv[v] = _mm512_loadu_si512(w[v][b].q[kSteps * i + s]);
-#pragma GCC unroll 4
+#pragma GCC unroll 6
         for (int t = 0; t < RT; ++t) {
           std::int32_t four;
           std::memcpy(&four, x[t][b].qs + 4 * (kSteps * i + s), 4);
@@ -1008,7 +1020,7 @@ void vnni_k_tile(const PackedK16* const* w, std::size_t nb, const BlockQ8x256* c
       __m512 sc[NV];
 #pragma GCC unroll 2
       for (int v = 0; v < NV; ++v) sc[v] = _mm512_loadu_ps(w[v][b].sc[i]);
-#pragma GCC unroll 4
+#pragma GCC unroll 6
       for (int t = 0; t < RT; ++t) {
 #pragma GCC unroll 2
         for (int v = 0; v < NV; ++v) sacc[t][v] = _mm512_fmadd_ps(cvt_i32_f32(isum[t][v]), sc[v], sacc[t][v]);
@@ -1019,7 +1031,7 @@ void vnni_k_tile(const PackedK16* const* w, std::size_t nb, const BlockQ8x256* c
         }
       }
     }
-#pragma GCC unroll 4
+#pragma GCC unroll 6
     for (int t = 0; t < RT; ++t) {
       const __m512 dx = _mm512_set1_ps(x[t][b].d);
 #pragma GCC unroll 2
@@ -1033,6 +1045,8 @@ template <int NV, bool Six>
 inline void vnni_k_rows(const PackedK16* const* w, std::size_t nb, const BlockQ8x256* const* x, std::size_t rt,
                         float (*out)[32]) {
   switch (rt) {
+    case 6: vnni_k_tile<6, NV, Six>(w, nb, x, out); break;
+    case 5: vnni_k_tile<5, NV, Six>(w, nb, x, out); break;
     case 4: vnni_k_tile<4, NV, Six>(w, nb, x, out); break;
     case 3: vnni_k_tile<3, NV, Six>(w, nb, x, out); break;
     case 2: vnni_k_tile<2, NV, Six>(w, nb, x, out); break;
