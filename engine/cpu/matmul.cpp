@@ -339,8 +339,10 @@ void split(Job& j, std::size_t x_row_bytes, unsigned threads, bool amx, bool pac
     const std::size_t tile = is_q8x32_type(j.a.type) || is_q8x256_type(j.a.type) ? 4 : 3;
     t_per_task = std::clamp<std::size_t>((448u << 10) / x_row_bytes, tile, 48) / tile * tile;
     // The AVX-512 prefill of Q8_0, Q4_0 and the K-quants repacks its task's weight rows first:
-    // more activation rows per task (up to 4 MiB of them, 512 rows) share that work.
-    if (vnni) t_per_task = std::clamp<std::size_t>((4u << 20) / x_row_bytes, 4, 512) / 4 * 4;
+    // more activation rows per task (up to 4 MiB of them, 516: a 512-token chunk in one task)
+    // share that work; whole tiles of kVnniRows.
+    if (vnni)
+      t_per_task = std::clamp<std::size_t>((4u << 20) / x_row_bytes, kVnniRows, 516) / kVnniRows * kVnniRows;
     t_per_task = std::min(t_per_task, T);
     rows_per_task = 32;
   }
@@ -350,7 +352,8 @@ void split(Job& j, std::size_t x_row_bytes, unsigned threads, bool amx, bool pac
     rows_per_task = N >= 32 * 4 * threads ? 32 : 16;
     const std::size_t row_tasks = (N + rows_per_task - 1) / rows_per_task;
     const std::size_t want_t_tasks = (4 * threads + row_tasks - 1) / row_tasks;
-    t_per_task = std::max<std::size_t>(4, std::min(t_per_task, (T + want_t_tasks - 1) / want_t_tasks + 3) / 4 * 4);
+    const std::size_t even = (T + want_t_tasks - 1) / want_t_tasks;  // rounded up to whole tiles
+    t_per_task = std::max(kVnniRows, std::min(t_per_task, (even + kVnniRows - 1) / kVnniRows * kVnniRows));
     j.rows_per_task = rows_per_task;
     j.t_per_task = t_per_task;
     j.row_tasks = row_tasks;

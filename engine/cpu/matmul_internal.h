@@ -158,6 +158,9 @@ void set_stream_prefetch(int on);
 /// to block_avx512). The activations are quantized as for AVX2, or split into bf16 parts for
 /// the F16 / BF16 AMX kernel (AmxBf16Chunk).
 void block_avx512(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1);
+/// Activation rows of one tile of the AVX-512 VNNI prefill (Q8_0, Q4_0, K-quants; matmul_avx512.cpp
+/// says why 6); split() gives those kernels tasks of whole tiles.
+constexpr std::size_t kVnniRows = 6;
 void block_amx(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1);
 /// True when the AMX kernels take this product (matmul.cpp): Q8_0, Q4_0, a K-quant, F16 or BF16,
 /// T > 1. Then split() gives them tasks that start on whole groups of 16 weight rows and of 16

@@ -607,13 +607,13 @@ TEST_CASE("matmul: decode's guided split computes every row once, as one thread 
 }
 
 TEST_CASE("matmul: a prefill row's result does not depend on the rows prefilled with it", "[matmul]") {
-  // Prefill (T > 1) puts activation rows in tiles of 1 to 4 (AMX: 16) by where they fall; every
+  // Prefill (T > 1) puts activation rows in tiles of 1 to 6 (AMX: 16) by where they fall; every
   // tile shape must give the same bits (as prefix reuse prefills a suffix alone). K = 224 is 7
   // blocks of 32, an odd tail for the block accumulators; N = 19 is one AMX tile of 16 weight
   // rows and 3 rows for the other kernels; T = 300 is more than one task's activation rows on
   // every path (48 for the AVX2 tiles, 256 for AVX-512's packed float prefill; the VNNI prefill
-  // cuts T into tasks of 76 here, having only two groups of weight rows for 2 threads). Every
-  // start s up to 40, then every 5th (each is a product of T - s rows).
+  // cuts T into tasks of 78 here, 13 tiles of 6, having only two groups of weight rows for 2
+  // threads). Every start s up to 40, then every 5th (each is a product of T - s rows).
   std::mt19937 rng(11);
   cpu::ThreadPool pool(2);
   const std::size_t T = 300;
