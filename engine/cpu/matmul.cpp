@@ -459,39 +459,29 @@ void decode_guided_swiglu(const Job* jobs, BlockKernel kernel, ThreadPool& pool)
 }
 
 // The activations of the AMX kernels for the rows 16 g .. 16 g + 15 of X (matmul_internal.h),
-// rows past T as zeros: for row t and block s of Values (32, or 16 for Q6_K), fetch(t, s) gives
-// its values, scale and sum as {const int8_t*, float, int32_t}.
-template <int Values, class Fetch>
-void pack_amx(std::size_t T, std::size_t nsub, std::size_t g, AmxBlock16* out, Fetch fetch) {
-  for (std::size_t s = 0; s < nsub; ++s) {
-    AmxBlock16& o = out[s];
+// rows past T as zeros, from the rows' BlockQ8x32 (nblocks of them a row, row32 bytes apart).
+void pack_amx(const unsigned char* xq, std::size_t row32, std::size_t T, std::size_t nblocks, std::size_t g,
+              AmxBlock16* out) {
+  for (std::size_t b = 0; b < nblocks; ++b) {
+    AmxBlock16& o = out[b];
     std::memset(&o, 0, sizeof o);
     for (std::size_t j = 0; j < 16 && 16 * g + j < T; ++j) {
-      const auto [qs, d, sum] = fetch(16 * g + j, s);
-      for (int r = 0; r < Values / 4; ++r) std::memcpy(&o.qs[r][4 * j], qs + 4 * r, 4);
-      o.d[j] = d;
-      o.sum[j] = sum;
+      const BlockQ8x32& x = reinterpret_cast<const BlockQ8x32*>(xq + (16 * g + j) * row32)[b];
+      for (int r = 0; r < 8; ++r) std::memcpy(&o.qs[r][4 * j], x.qs + 4 * r, 4);
+      o.d[j] = x.d;
+      o.sum[j] = x.sum;
     }
   }
 }
 
-// The AMX activation formats: 0 from BlockQ8x32 (Q8_0, Q4_0), 1 from BlockQ8x256 per 32 (Q4_K,
-// Q5_K), 2 from BlockQ8x256 per 16 (Q6_K); and how many blocks a row of K makes in each.
-constexpr int kAmxFormats = 3;
-int amx_format(GgmlType type) { return is_q8x32_type(type) ? 0 : type == GgmlType::q6_k ? 2 : 1; }
-std::size_t amx_blocks(int format, std::size_t K) { return format == 2 ? K / 16 : K / 32; }
-
-struct Block32View {
-  const std::int8_t* qs;
-  float d;
-  std::int32_t sum;
-};
-
 }  // namespace
 
-bool amx_takes(GgmlType type, std::size_t T) {
-  return T > 1 && (is_q8x32_type(type) || is_q8x256_type(type) || is_bf16_amx_type(type));
-}
+// The types the AMX kernels take: Q8_0 / Q4_0 and F16 / BF16. The K-quants' prefill goes to the
+// AVX-512 VNNI tiles on AMX CPUs too: on a Xeon with AMX (an H200 machine's host, 2026-11-30,
+// bench_matmul, 2 threads) the AMX K-quant kernels (a 16 x 16 x 32 tile product per sub-block,
+// then its scales and mins applied in float, removed since) ran Q4_K at 469 GFLOP/s against
+// VNNI's 615-709 and Q6_K at 212-215 against 598-710, where AMX Q8_0 ran 778-821 against 720-783.
+bool amx_takes(GgmlType type, std::size_t T) { return T > 1 && (is_q8x32_type(type) || is_bf16_amx_type(type)); }
 
 bool packed_takes(Isa isa, GgmlType type, std::size_t T, bool int8_prefill) {
   if (T <= 1 || isa == Isa::portable) return false;
@@ -576,7 +566,7 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
 
   Job jobs[kMaxShared];
   bool packed_float[kMaxShared] = {};
-  bool want32 = false, want256 = false, want_amx[kAmxFormats] = {}, want_bf16 = false, want_xt = false;
+  bool want32 = false, want256 = false, want_amx = false, want_bf16 = false, want_xt = false;
   bool want_prep[4] = {};  // by DecodePrep
   for (std::size_t i = 0; i < n_outs; ++i) {
     const Weight& w = *outs[i].w;
@@ -608,7 +598,7 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
       if (is_bf16_amx_type(w.type))
         want_bf16 = true;
       else
-        want_amx[amx_format(w.type)] = true;
+        want_amx = true;
     }
   }
   if (T == 0) return;  // after the checks: a bad weight is reported whatever T is
@@ -646,38 +636,15 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
     super_row_q8x256(reinterpret_cast<const BlockQ8x256*>(xq256.data()), K, xsupers.data());
   }
 #endif
-  // The AMX kernels' copy of the quantized activations, regrouped by 16 rows of X, per format.
-  thread_local std::vector<AmxBlock16> xamx[kAmxFormats];
-  if (want_amx[0] || want_amx[1] || want_amx[2]) {
-    const std::size_t groups = (T + 15) / 16;
+  // The AMX kernels' copy of the quantized activations, regrouped by 16 rows of X.
+  thread_local std::vector<AmxBlock16> xamx;
+  if (want_amx) {
+    const std::size_t groups = (T + 15) / 16, nblocks = K / 32;
+    if (xamx.size() < groups * nblocks) xamx.resize(groups * nblocks);
     // (Pointers, not the thread_local vectors: in a worker those names are the worker's own.)
-    AmxBlock16* packed[kAmxFormats];
-    for (int f = 0; f < kAmxFormats; ++f) {
-      if (want_amx[f] && xamx[f].size() < groups * amx_blocks(f, K)) xamx[f].resize(groups * amx_blocks(f, K));
-      packed[f] = xamx[f].data();
-    }
-    const unsigned char *q32 = xq32.data(), *q256 = xq256.data();
-    // BlockQ8x32 rows as they are; BlockQ8x256 rows per sub-block of 32 or 16, with the
-    // super-block's scale and the sub-block's sum (of the 16-sums).
-    auto from32 = [&](std::size_t t, std::size_t s) {
-      const BlockQ8x32& x = reinterpret_cast<const BlockQ8x32*>(q32 + t * row32)[s];
-      return Block32View{x.qs, x.d, x.sum};
-    };
-    auto from256 = [&](std::size_t t, std::size_t s) {
-      const BlockQ8x256& x = reinterpret_cast<const BlockQ8x256*>(q256 + t * row256)[s / 8];
-      const std::size_t j = s % 8;
-      return Block32View{x.qs + 32 * j, x.d, x.bsums[2 * j] + x.bsums[2 * j + 1]};
-    };
-    auto from256_16 = [&](std::size_t t, std::size_t s) {
-      const BlockQ8x256& x = reinterpret_cast<const BlockQ8x256*>(q256 + t * row256)[s / 16];
-      return Block32View{x.qs + 16 * (s % 16), x.d, x.bsums[s % 16]};
-    };
-    auto pack = [&](std::size_t g, unsigned) {
-      const std::size_t n32 = amx_blocks(0, K), n16 = amx_blocks(2, K);
-      if (want_amx[0]) pack_amx<32>(T, n32, g, packed[0] + g * n32, from32);
-      if (want_amx[1]) pack_amx<32>(T, n32, g, packed[1] + g * n32, from256);
-      if (want_amx[2]) pack_amx<16>(T, n16, g, packed[2] + g * n16, from256_16);
-    };
+    AmxBlock16* packed = xamx.data();
+    const unsigned char* q32 = xq32.data();
+    auto pack = [&](std::size_t g, unsigned) { pack_amx(q32, row32, T, nblocks, g, packed + g * nblocks); };
     if (pool && groups > 1)
       pool->parallel_for(groups, pack);
     else
@@ -767,8 +734,9 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
     if (amx && is_bf16_amx_type(a.type))
       a.xbf16 = xbf16.data();
     else if (amx)
-      a.xamx = xamx[amx_format(a.type)].data();
-    const bool vnni = isa == Isa::avx512 && (is_q8x32_type(a.type) || is_q8x256_type(a.type)) && T > 1;
+      a.xamx = xamx.data();
+    // (The K-quants on Isa::amx too: amx_takes.)
+    const bool vnni = isa >= Isa::avx512 && !amx && (is_q8x32_type(a.type) || is_q8x256_type(a.type)) && T > 1;
     split(jobs[i], x_row_bytes, threads, amx, packed_float[i], vnni, isa >= Isa::avx512);
     total += jobs[i].tasks;
   }

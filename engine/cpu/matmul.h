@@ -29,7 +29,7 @@
 //   minus that offset times the block's sum of X: the offsets cancel in the float sum, whose
 //   terms are then up to ~128 x |the block's sum of X| for Q8_0. Their rounding, 2^-24 of each
 //   such term, stays far under the error of the 8-bit quantization of X, up to d / 2 a value.)
-// - Q4_K / Q5_K / Q6_K (AVX2, AVX-512, AMX): X rows are quantized to 8-bit blocks of 256 the same
+// - Q4_K / Q5_K / Q6_K (AVX2, AVX-512; on AMX CPUs too): X rows are quantized to 8-bit blocks of 256 the same
 //   way (llama.cpp's q8_K idea: one float scale, plus sums of each 16 values for the offsets);
 //   integer dot products per super-block, one float scale (two for Q4_K/Q5_K: d and dmin). The
 //   AVX-512 prefill instead converts each sub-block's integer sum to float and adds it times
@@ -54,7 +54,7 @@ enum class Isa { portable, avx2, avx512, amx };
 /// leave to use them (Linux arch_prctl ARCH_REQ_XCOMP_PERM), avx512 needs AVX-512
 /// F/BW/VL/DQ/VNNI, avx2 needs AVX2, FMA and F16C. The environment variable PONDER_CPU_ISA
 /// (portable, avx2, avx512 or amx) caps it. The amx path is the
-/// avx512 one with AMX tiles for the prefill of Q8_0, Q4_0, K-quant, F16 and BF16 weights.
+/// avx512 one with AMX tiles for the prefill of Q8_0, Q4_0, F16 and BF16 weights.
 Isa detect_isa();
 const char* isa_name(Isa isa);
 /// Forces the path matmul uses (for tests and benchmarks), clamped to what the CPU supports.

@@ -26,9 +26,9 @@
 // - The block types' decode: Q8_0 four rows side by side where they fit beside X in L1, else
 //   two or one (decode_rows_fitting), without software prefetch; Q4_0 and the K-quants two, with
 //   it (kPrefetchAhead in kernel_common.h says why).
-// - AMX (Isa::amx, at the end of the file): the prefill of Q8_0, Q4_0 and the K-quants (int8
-//   tiles) and of F16 and BF16 (bf16 tiles on exact splits of the operands), in tiles of 16
-//   weight rows x 16 activation rows; everything else as above.
+// - AMX (Isa::amx, at the end of the file): the prefill of Q8_0 and Q4_0 (int8 tiles) and of F16
+//   and BF16 (bf16 tiles on exact splits of the operands), in tiles of 16 weight rows x 16
+//   activation rows; everything else as above (the K-quants' prefill too: amx_takes says why).
 // Each output's accumulators are updated by the same instructions in the same order whatever the
 // tile shape, so a prefill's Y[t, n] does not depend on its tile or thread; decode (T = 1) has its
 // own sequences.
@@ -450,7 +450,7 @@ struct Q6K {
   }
 };
 
-// ---- AMX: Q8_0 / Q4_0 / K-quant prefill, 16 weight rows x 16 activation rows per tile ----
+// ---- AMX: Q8_0 / Q4_0 prefill, 16 weight rows x 16 activation rows per tile ----
 // Q8_0 / Q4_0, per block of 32: tile 1 (A) holds the 16 weight rows' 32 quant values (Q8_0: read
 // from the weights in place, the rows w_row_bytes apart; Q4_0: the nibbles widened first), tile 2
 // (B) the 16 activation rows' (AmxBlock16::qs), and TDPBSSD (TDPBUSD for Q4_0's unsigned
@@ -480,8 +480,6 @@ inline void configure_tiles() {
   c.colsb[0] = 64, c.rows[0] = 16;  // C: 16 x 16 int32
   c.colsb[1] = 32, c.rows[1] = 16;  // A: 16 weight rows x 32 values
   c.colsb[2] = 64, c.rows[2] = 8;   // B: 8 rows of (4 values x 16 activation rows)
-  c.colsb[3] = 16, c.rows[3] = 16;  // A for Q6_K: 16 weight rows x 16 values
-  c.colsb[4] = 64, c.rows[4] = 4;   // B for Q6_K: 4 rows of (4 values x 16 activation rows)
   tiles_read_memory();
   _tile_loadconfig(&c);
 }
@@ -549,112 +547,6 @@ struct AmxBlocks32 {
         __m512i ci = _mm512_load_si512(c[i]);
         if constexpr (Q4) ci = _mm512_sub_epi32(ci, off);
         acc[i] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(half(wb + i * rb)), dx), cvt_i32_f32(ci), acc[i]);
-      }
-    }
-  }
-};
-
-// Q4_K / Q5_K: per sub-block j of 32 (of 8 per super-block), tile A holds its 16 weight rows'
-// quant values, widened from the nibbles (plus Q5_K's fifth bit), unsigned; B the activations of
-// the same 32 positions, packed per sub-block with the super-block's scale and the sub-block's
-// sum (pack_amx in matmul.cpp). With w = d sc_j q - dmin m_j and x = dx xq:
-//   acc += dx * ((d sc_j) * float(C) - (dmin m_j) * float(sum_j))
-template <bool Five>
-struct AmxK45 {
-  static constexpr std::size_t kValues = 32;
-  static void accumulate(const MatmulArgs& a, const unsigned char* w, const AmxBlock16* xg, __m512* acc) {
-    constexpr std::size_t kBytes = Five ? 176 : 144, kQs = Five ? 48 : 16;
-    const std::size_t rb = a.w_row_bytes;
-    alignas(64) std::int32_t c[16][16];
-    alignas(64) unsigned char q[16][32];
-    alignas(64) float sc[16][8], mn[16][8];  // per weight row: d * scale_j, dmin * min_j
-    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
-    for (std::size_t b = 0; b < a.K / 256; ++b) {
-      const unsigned char* wb = w + b * kBytes;
-      for (int i = 0; i < 16; ++i) {
-        const unsigned char* blk = wb + i * rb;
-        std::uint32_t dd_bits;
-        std::memcpy(&dd_bits, blk, 4);
-        const __m128 dd = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(dd_bits)));  // d, dmin
-        const __m128i sm = unpack_scales_k4(blk + 4);
-        _mm256_store_ps(sc[i], _mm256_mul_ps(_mm256_set1_ps(_mm_cvtss_f32(dd)), _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sm))));
-        _mm256_store_ps(mn[i], _mm256_mul_ps(_mm256_set1_ps(_mm_cvtss_f32(_mm_movehdup_ps(dd))),
-                                             _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(sm, 8)))));
-      }
-      for (int j = 0; j < 8; ++j) {
-        // Sub-block j: the low (j even) or high (j odd) nibbles of the 32 bytes of group j / 2;
-        // Q5_K's fifth bit is bit j of qh byte k.
-        for (int i = 0; i < 16; ++i) {
-          const unsigned char* blk = wb + i * rb;
-          const __m256i qs = load256(blk + kQs + 32 * (j / 2));
-          __m256i v = _mm256_and_si256(j % 2 ? _mm256_srli_epi16(qs, 4) : qs, m4);
-          if constexpr (Five)
-            v = _mm256_or_si256(v, _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(load256(blk + 16), _mm_cvtsi32_si128(j)), one), 4));
-          _mm256_store_si256(reinterpret_cast<__m256i*>(q[i]), v);
-        }
-        const AmxBlock16& x = xg[8 * b + j];
-        tiles_read_memory();
-        _tile_loadd(1, q, 32);
-        tiles_read_memory();
-        _tile_loadd(2, x.qs, 64);
-        _tile_zero(0);
-        _tile_dpbusd(0, 1, 2);
-        _tile_stored(0, c, 64);
-        const __m512 dx = _mm512_loadu_ps(x.d);
-        const __m512 sum = cvt_i32_f32(_mm512_loadu_si512(x.sum));
-#pragma GCC unroll 16
-        for (int i = 0; i < 16; ++i) {
-          const __m512 v = _mm512_fmsub_ps(_mm512_set1_ps(sc[i][j]), cvt_i32_f32(_mm512_load_si512(c[i])),
-                                           _mm512_mul_ps(_mm512_set1_ps(mn[i][j]), sum));
-          acc[i] = _mm512_fmadd_ps(dx, v, acc[i]);
-        }
-      }
-    }
-  }
-};
-
-// Q6_K: per sub-block s of 16 (16 per super-block, each with its signed 8-bit scale), tile 3
-// holds its 16 weight rows' 6-bit values (unsigned, 0..63), tile 4 the activations of the same
-// 16 positions (AmxBlock16 with 4 of its 8 rows used, the super-block's scale and the sub-block's
-// sum), TDPBUSD into tile 0. With w = d sc_s (q - 32) and x = dx xq:
-//   acc += (d sc_s * dx) * (float(C) - 32 float(sum_s))
-struct AmxQ6K {
-  static constexpr std::size_t kValues = 16;
-  static void accumulate(const MatmulArgs& a, const unsigned char* w, const AmxBlock16* xg, __m512* acc) {
-    const std::size_t rb = a.w_row_bytes;
-    alignas(64) std::int32_t c[16][16];
-    alignas(64) unsigned char q[16][16];
-    const __m128i m4 = _mm_set1_epi8(0x0F), m2 = _mm_set1_epi8(3);
-    for (std::size_t b = 0; b < a.K / 256; ++b) {
-      const unsigned char* wb = w + b * 210;
-      for (int s = 0; s < 16; ++s) {
-        // Weights 16 s .. 16 s + 15: half h, quarter qq of it (ql's low or high nibbles, of its
-        // first or second 32 bytes; qh's bits 2 qq, 2 qq + 1), bytes l0 .. l0 + 15.
-        const int h = s / 8, qq = (s % 8) / 2, l0 = 16 * (s % 2);
-        const __m128i lshift = _mm_cvtsi32_si128(qq >= 2 ? 4 : 0), hshift = _mm_cvtsi32_si128(2 * qq);
-        for (int i = 0; i < 16; ++i) {
-          const unsigned char* blk = wb + i * rb;
-          const __m128i lo = _mm_and_si128(_mm_srl_epi16(load128(blk + 64 * h + 32 * (qq & 1) + l0), lshift), m4);
-          const __m128i hi = _mm_and_si128(_mm_srl_epi16(load128(blk + 128 + 32 * h + l0), hshift), m2);
-          _mm_store_si128(reinterpret_cast<__m128i*>(q[i]), _mm_or_si128(lo, _mm_slli_epi16(hi, 4)));
-        }
-        const AmxBlock16& x = xg[16 * b + s];
-        tiles_read_memory();
-        _tile_loadd(3, q, 16);
-        tiles_read_memory();
-        _tile_loadd(4, x.qs, 64);
-        _tile_zero(0);
-        _tile_dpbusd(0, 3, 4);
-        _tile_stored(0, c, 64);
-        const __m512 dx = _mm512_loadu_ps(x.d);
-        const __m512 sum32 = _mm512_mul_ps(cvt_i32_f32(_mm512_loadu_si512(x.sum)), _mm512_set1_ps(32.0f));
-#pragma GCC unroll 16
-        for (int i = 0; i < 16; ++i) {
-          const unsigned char* blk = wb + i * rb;
-          const float scale = half(blk + 208) * static_cast<float>(static_cast<std::int8_t>(blk[192 + s]));
-          acc[i] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(scale), dx),
-                                   _mm512_sub_ps(cvt_i32_f32(_mm512_load_si512(c[i])), sum32), acc[i]);
-        }
       }
     }
   }
@@ -1232,7 +1124,7 @@ void amx_bf16_run(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size
 
 }  // namespace
 
-// Prefill of the quantized types, F16 and BF16: the whole groups of 16 weight rows by AMX, the
+// Prefill of Q8_0, Q4_0, F16 and BF16 (amx_takes): the whole groups of 16 weight rows by AMX, the
 // last N % 16 rows and everything else by the AVX-512 kernels.
 void PONDER_AMX_ENTRY(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
   const bool bf16 = a.type == GgmlType::f16 || a.type == GgmlType::bf16;
@@ -1247,9 +1139,6 @@ void PONDER_AMX_ENTRY(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::
       case GgmlType::bf16: amx_bf16_run<GgmlType::bf16>(a, n0, amx_end, t0, t1); break;
       case GgmlType::q8_0: amx_run<AmxBlocks32<false>>(a, n0, amx_end, t0, t1); break;
       case GgmlType::q4_0: amx_run<AmxBlocks32<true>>(a, n0, amx_end, t0, t1); break;
-      case GgmlType::q4_k: amx_run<AmxK45<false>>(a, n0, amx_end, t0, t1); break;
-      case GgmlType::q5_k: amx_run<AmxK45<true>>(a, n0, amx_end, t0, t1); break;
-      case GgmlType::q6_k: amx_run<AmxQ6K>(a, n0, amx_end, t0, t1); break;
       default: break;
     }
   }

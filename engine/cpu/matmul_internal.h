@@ -59,9 +59,8 @@ struct alignas(64) SuperQ8x256 {
 
 /// Activations for the AMX kernels: one block of 32 of 16 rows of X (rows 16 g .. 16 g + 15, past
 /// T: zeros) in the layout of the B operand of TDPBSSD: qs[r][4 j + i] = value 4 r + i of row
-/// 16 g + j. Then the 16 rows' scales and the sums of the 32 values (from BlockQ8x32, or for the
-/// K-quants from BlockQ8x256: its d, two of its 16-sums). Group g, block b at g * (K / 32) + b.
-/// For Q6_K, blocks of 16 (its sub-blocks): qs rows 0-3 only, one 16-sum, at g * (K / 16) + b.
+/// 16 g + j. Then the 16 rows' scales and the sums of the 32 values (from BlockQ8x32, for Q8_0
+/// and Q4_0). Group g, block b at g * (K / 32) + b.
 struct AmxBlock16 {
   std::int8_t qs[8][64];
   float d[16];

@@ -96,6 +96,10 @@ TEST_CASE("cuda backend: logits of every test model match the CPU backend", "[cu
   //   where the CPU keeps them F32; compounded over two layers: 5e-3 (F16), 3e-2 (BF16).
   // - Quantized weights: the CPU quantizes activations to int8 blocks (~2e-3 RMS), the GPU rounds
   //   them to F16 for prefill and keeps F32 for GEMV: the CPU's bound against float64, 2e-2.
+  //   Qwen3's per-head q/k RMSNorm gives unit-RMS queries and keys, so its softmax is sharper and
+  //   passes more of that difference on: 3e-2 for qwen3-Q4_K (measured on an H200 2026-11-30:
+  //   decode 2.04e-2 to 2.26e-2, the difference between the CPU's int8 activations and the GPU's
+  //   float ones; the CPU's own bound against float64 stays 2e-2 with an F32 cache).
   // - Q8_0 cache: both quantize K and V identically (the same rounding), so float rounding of
   //   what is quantized can flip a step: 2e-2 as the CPU's.
   const Case cases[] = {
@@ -104,7 +108,7 @@ TEST_CASE("cuda backend: logits of every test model match the CPU backend", "[cu
       {Arch::qwen2, GgmlType::f32, false, KvType::f16, 1e-3},  {Arch::qwen2, GgmlType::f16, false, KvType::f16, 5e-3},
       {Arch::qwen2, GgmlType::bf16, false, KvType::f16, 3e-2}, {Arch::llama, GgmlType::bf16, false, KvType::f16, 3e-2},
       {Arch::qwen2, GgmlType::q8_0, false, KvType::f16, 2e-2}, {Arch::qwen2, GgmlType::q4_0, false, KvType::f16, 2e-2},
-      {Arch::qwen3, GgmlType::q4_k, false, KvType::f16, 2e-2}, {Arch::qwen2, GgmlType::q4_k, true, KvType::f16, 2e-2},
+      {Arch::qwen3, GgmlType::q4_k, false, KvType::f16, 3e-2}, {Arch::qwen2, GgmlType::q4_k, true, KvType::f16, 2e-2},
       {Arch::llama, GgmlType::q5_k, false, KvType::f16, 2e-2}, {Arch::qwen2, GgmlType::q6_k, false, KvType::f16, 2e-2},
       {Arch::qwen2, GgmlType::f32, false, KvType::q8_0, 2e-2}, {Arch::qwen2, GgmlType::q8_0, false, KvType::q8_0, 2e-2, true},
   };
@@ -117,6 +121,7 @@ TEST_CASE("cuda backend: logits of every test model match the CPU backend", "[cu
     const std::uint32_t V = m.config().n_vocab;
     auto cpu = backend(false, m, c.kv, 1024);
     auto gpu = backend(true, m, c.kv, 1024);
+    double most_prefill = 0, most_decode = 0;
     for (std::size_t n : {1u, 7u, 64u, 600u}) {
       INFO(name << ", " << kv_name(c.kv) << " cache, " << n << " tokens");
       cpu->truncate(0);
@@ -133,6 +138,7 @@ TEST_CASE("cuda backend: logits of every test model match the CPU backend", "[cu
       const double err = ponder::test::rel_error(got, want);
       UNSCOPED_INFO("prefill relative L2 " << err);
       CHECK(err < c.bound);
+      most_prefill = std::max(most_prefill, err);
       // A decode of 24 tokens (the CPU's greedy choice fed to both), compared step by step.
       std::int32_t id = argmax(want.data() + (rows - 1) * V, m.tokens().n_tokens);
       double worst = 0;
@@ -145,7 +151,11 @@ TEST_CASE("cuda backend: logits of every test model match the CPU backend", "[cu
       }
       UNSCOPED_INFO("decode relative L2, worst step " << worst);
       CHECK(worst < c.bound);
+      most_decode = std::max(most_decode, worst);
     }
+    // The figures behind the bounds, in the log of every run (bench/gpu-check.sh keeps it).
+    WARN(name << ", " << kv_name(c.kv) << " cache: worst relative L2 prefill " << most_prefill << ", decode "
+              << most_decode << " (bound " << c.bound << ")");
   }
 }
 
@@ -257,7 +267,7 @@ TEST_CASE("cuda backend: the Engine runs on it, with device sampling, forced tok
   REQUIRE_OK(engine->generate(r, &b, &error), error);
   CHECK(a.tokens.size() == 40);
   CHECK(a.tokens == b.tokens);  // the same seed draws the same tokens
-  CHECK(b.stats.reused_tokens == 100);
+  CHECK(b.stats.reused_tokens == 99);  // all but the last prompt token, which gives the logits
   for (std::int32_t t : a.tokens) CHECK(t < static_cast<std::int32_t>(engine->model().tokens().n_tokens));
   // Forced tokens come out as forced, with their log-probabilities (the host path).
   r.forced = {5, 6, 7};
