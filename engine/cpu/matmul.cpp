@@ -54,8 +54,7 @@ void block_portable(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::si
 }
 
 bool is_q8x32_type(GgmlType t) { return t == GgmlType::q8_0 || t == GgmlType::q4_0; }
-bool is_bf16_amx_type(GgmlType t) { return t == GgmlType::f16 || t == GgmlType::bf16; }
-bool is_float_type(GgmlType t) { return t == GgmlType::f32 || is_bf16_amx_type(t); }
+bool is_float_type(GgmlType t) { return t == GgmlType::f32 || t == GgmlType::f16 || t == GgmlType::bf16; }
 bool is_q8x256_type(GgmlType t) {
   return t == GgmlType::q4_k || t == GgmlType::q5_k || t == GgmlType::q6_k;
 }
@@ -87,8 +86,8 @@ Isa detect_cpu(Isa cap) {
     if (cap >= Isa::avx512 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
         __builtin_cpu_supports("avx512vnni")) {
-      if (cap >= Isa::amx && __builtin_cpu_supports("amx-tile") && __builtin_cpu_supports("amx-int8") &&
-          __builtin_cpu_supports("amx-bf16") && amx_permitted())
+      if (cap >= Isa::amx && __builtin_cpu_supports("amx-tile") && __builtin_cpu_supports("amx-bf16") &&
+          amx_permitted())
         return Isa::amx;
       return Isa::avx512;
     }
@@ -188,7 +187,7 @@ AttentionTileFn attention_kernel_for(Isa isa) {
   return emulated;
 }
 
-// The packer of the F16 / BF16 AMX activations of the amx path: native or emulated as its kernel.
+// The packer of the BF16 AMX activations of the amx path: native or emulated as its kernel.
 PackBf16 packer_for_amx() {
 #if defined(__x86_64__)
   if (detect_isa() >= Isa::amx) return pack_amx_bf16;
@@ -304,16 +303,13 @@ void split(Job& j, std::size_t x_row_bytes, unsigned threads, bool amx, bool pac
     return;
   }
   if (amx) {
-    // The AMX kernels' tiles: 16 weight rows x 16 activation rows; every task starts on a tile
-    // (the rows past the last whole 16 go to the AVX-512 kernels inside the last task). The
-    // F16 / BF16 kernel works on two groups of 16 activation rows at a time, and re-reads (and
-    // for F16 re-splits) its 16 weight rows for each: its tasks take up to ~1 MiB of split
-    // activations (6 bytes a value), so that a matrix's rows come from DRAM fewer times (T / 32
-    // times with tasks of 32). Sizes chosen by reasoning, not yet measured (no AMX machine).
-    if (is_bf16_amx_type(j.a.type))
-      t_per_task = std::clamp<std::size_t>((1u << 20) / (6 * j.a.K), 32, 128) / 32 * 32;
-    else
-      t_per_task = std::clamp<std::size_t>((128u << 10) / x_row_bytes, 16, 64) / 16 * 16;
+    // The BF16 AMX kernel's tiles: 16 weight rows x 16 activation rows; every task starts on a
+    // tile (the rows past the last whole 16 go to the AVX-512 kernels inside the last task). It
+    // works on two groups of 16 activation rows at a time, and re-reads its 16 weight rows for
+    // each: its tasks take up to ~1 MiB of split activations (6 bytes a value), so that a
+    // matrix's rows come from DRAM fewer times (T / 32 times with tasks of 32). Sizes chosen by
+    // reasoning; not tuned on an AMX machine.
+    t_per_task = std::clamp<std::size_t>((1u << 20) / (6 * j.a.K), 32, 128) / 32 * 32;
     const std::size_t t_tasks = (T + t_per_task - 1) / t_per_task;
     const std::size_t want_row_tasks = (4 * threads + t_tasks - 1) / t_tasks;
     rows_per_task = std::max<std::size_t>(16, std::min<std::size_t>(64, (N + want_row_tasks - 1) / want_row_tasks) / 16 * 16);
@@ -458,35 +454,20 @@ void decode_guided_swiglu(const Job* jobs, BlockKernel kernel, ThreadPool& pool)
   });
 }
 
-// The activations of the AMX kernels for the rows 16 g .. 16 g + 15 of X (matmul_internal.h),
-// rows past T as zeros, from the rows' BlockQ8x32 (nblocks of them a row, row32 bytes apart).
-void pack_amx(const unsigned char* xq, std::size_t row32, std::size_t T, std::size_t nblocks, std::size_t g,
-              AmxBlock16* out) {
-  for (std::size_t b = 0; b < nblocks; ++b) {
-    AmxBlock16& o = out[b];
-    std::memset(&o, 0, sizeof o);
-    for (std::size_t j = 0; j < 16 && 16 * g + j < T; ++j) {
-      const BlockQ8x32& x = reinterpret_cast<const BlockQ8x32*>(xq + (16 * g + j) * row32)[b];
-      for (int r = 0; r < 8; ++r) std::memcpy(&o.qs[r][4 * j], x.qs + 4 * r, 4);
-      o.d[j] = x.d;
-      o.sum[j] = x.sum;
-    }
-  }
-}
-
 }  // namespace
 
-// The types the AMX kernels take: Q8_0 / Q4_0 and F16 / BF16. The K-quants' prefill goes to the
-// AVX-512 VNNI tiles on AMX CPUs too: on a Xeon with AMX (an H200 machine's host, 2026-11-30,
-// bench_matmul, 2 threads) the AMX K-quant kernels (a 16 x 16 x 32 tile product per sub-block,
-// then its scales and mins applied in float, removed since) ran Q4_K at 469 GFLOP/s against
-// VNNI's 615-709 and Q6_K at 212-215 against 598-710, where AMX Q8_0 ran 778-821 against 720-783.
-bool amx_takes(GgmlType type, std::size_t T) { return T > 1 && (is_q8x32_type(type) || is_bf16_amx_type(type)); }
+// What the AMX path takes from the AVX-512 one: the prefill of BF16 weights. Measured on a Xeon
+// with AMX (an H200 machine's host, 2026-11-30, 2 threads, bench/RESULTS.md), AMX against the
+// AVX-512 kernels, end to end (bench_cpu pp512 of the 1.5B shape, alternated pairs): BF16
+// 1.23x and 1.31x; F16 0.87-0.93x (its weights split into two bf16 parts, six tile products per
+// chunk); Q8_0 0.88-0.98x. In bench_matmul, Q4_0 ran at 0.6x and the K-quants at 0.3-0.8x of the
+// VNNI tiles. The AMX kernels of all but BF16 were removed.
+bool amx_takes(GgmlType type, std::size_t T) { return T > 1 && type == GgmlType::bf16; }
 
 bool packed_takes(Isa isa, GgmlType type, std::size_t T, bool int8_prefill) {
   if (T <= 1 || isa == Isa::portable) return false;
   if (type == GgmlType::f32) return true;
-  if (is_bf16_amx_type(type)) return isa != Isa::amx;
+  if (type == GgmlType::f16 || type == GgmlType::bf16) return !(isa == Isa::amx && amx_takes(type, T));
   return isa == Isa::avx2 && !int8_prefill && is_q8x32_type(type);
 }
 
@@ -566,7 +547,7 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
 
   Job jobs[kMaxShared];
   bool packed_float[kMaxShared] = {};
-  bool want32 = false, want256 = false, want_amx = false, want_bf16 = false, want_xt = false;
+  bool want32 = false, want256 = false, want_bf16 = false, want_xt = false;
   bool want_prep[4] = {};  // by DecodePrep
   for (std::size_t i = 0; i < n_outs; ++i) {
     const Weight& w = *outs[i].w;
@@ -594,12 +575,7 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
     want32 |= int8 && is_q8x32_type(w.type) && !packed_float[i] && prep == DecodePrep::none;
     want_prep[static_cast<int>(prep)] = true;
     want256 |= int8 && is_q8x256_type(w.type);
-    if (isa == Isa::amx && amx_takes(w.type, T)) {
-      if (is_bf16_amx_type(w.type))
-        want_bf16 = true;
-      else
-        want_amx = true;
-    }
+    want_bf16 |= isa == Isa::amx && amx_takes(w.type, T);
   }
   if (T == 0) return;  // after the checks: a bad weight is reported whatever T is
 
@@ -636,21 +612,7 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
     super_row_q8x256(reinterpret_cast<const BlockQ8x256*>(xq256.data()), K, xsupers.data());
   }
 #endif
-  // The AMX kernels' copy of the quantized activations, regrouped by 16 rows of X.
-  thread_local std::vector<AmxBlock16> xamx;
-  if (want_amx) {
-    const std::size_t groups = (T + 15) / 16, nblocks = K / 32;
-    if (xamx.size() < groups * nblocks) xamx.resize(groups * nblocks);
-    // (Pointers, not the thread_local vectors: in a worker those names are the worker's own.)
-    AmxBlock16* packed = xamx.data();
-    const unsigned char* q32 = xq32.data();
-    auto pack = [&](std::size_t g, unsigned) { pack_amx(q32, row32, T, nblocks, g, packed + g * nblocks); };
-    if (pool && groups > 1)
-      pool->parallel_for(groups, pack);
-    else
-      for (std::size_t g = 0; g < groups; ++g) pack(g, 0);
-  }
-  // The F16 / BF16 AMX kernels' activations: X split into bf16 parts, by 16 rows of X.
+  // The BF16 AMX kernel's activations: X split into bf16 parts, by 16 rows of X.
   thread_local std::vector<AmxBf16Chunk> xbf16;
   if (want_bf16) {
     const std::size_t groups = (T + 15) / 16, chunks = (K + 31) / 32;
@@ -731,11 +693,8 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
       case DecodePrep::none: break;
     }
     const bool amx = isa == Isa::amx && amx_takes(a.type, T);
-    if (amx && is_bf16_amx_type(a.type))
-      a.xbf16 = xbf16.data();
-    else if (amx)
-      a.xamx = xamx.data();
-    // (The K-quants on Isa::amx too: amx_takes.)
+    if (amx) a.xbf16 = xbf16.data();
+    // (Q8_0, Q4_0 and the K-quants take the VNNI tiles on Isa::amx too: amx_takes.)
     const bool vnni = isa >= Isa::avx512 && !amx && (is_q8x32_type(a.type) || is_q8x256_type(a.type)) && T > 1;
     split(jobs[i], x_row_bytes, threads, amx, packed_float[i], vnni, isa >= Isa::avx512);
     total += jobs[i].tasks;

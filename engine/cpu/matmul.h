@@ -9,19 +9,18 @@
 // T > 1 is prefill, where each weight row is used for several activation rows at once.
 //
 // Numerics per path:
-// - F32 / F16 / BF16 weights, decode (and the amx path's F16 / BF16 rows past its tiles): the
+// - F32 / F16 / BF16 weights, decode (and the amx path's BF16 rows past its tiles): the
 //   weights are widened to float and multiplied with X in float, fused multiply-adds in 8 lanes
 //   (16 on the avx512 path), then the lanes summed. Error: float rounding only.
-// - Prefill (T > 1) of F32 / F16 / BF16 on the avx2 and avx512 paths (F32 on amx), and of
+// - Prefill (T > 1) of F32 / F16 / BF16 on the avx2 and avx512 paths (F32 and F16 on amx), and of
 //   Q8_0 / Q4_0 on the avx2 path: the weights widened to float (the reference dequantizer's
 //   values, exactly), then one chain of fused multiply-adds over k in order per output, with X
 //   as it is (no 8-bit activations); the same bits on both paths. Error: float rounding of a
 //   K-long chain.
-// - F16 / BF16 prefill on the amx path (AMX-BF16 tiles): X is split into three bf16 parts and
-//   F16 weights into two that add up to them exactly; the products of the parts (6 for F16, 3
-//   for BF16) are exact and summed in float. Error: float rounding of a longer sum, as the float
-//   paths' in practice.
-// - Q8_0 / Q4_0 (AVX2 decode, AVX-512, AMX): each row of X is quantized once per call to 8-bit
+// - BF16 prefill on the amx path (AMX-BF16 tiles): X is split into three bf16 parts that add up
+//   to it exactly; the 3 products of the parts with the weights are exact and summed in float.
+//   Error: float rounding of a longer sum, as the float paths' in practice.
+// - Q8_0 / Q4_0 (AVX2 decode, AVX-512; on AMX CPUs too): each row of X is quantized once per call to 8-bit
 //   blocks of 32 (d = max|x| / 127, q = round-to-nearest-even(x / d)), and the block dot
 //   products are integer (exact) before one float scale per block. (The decode kernels keep a
 //   block's sum in 8 integer lanes, scaled in float and added there. On AVX-512, VPDPBUSD reads
@@ -50,11 +49,12 @@ namespace ponder::cpu {
 /// Instruction-set paths, in increasing order.
 enum class Isa { portable, avx2, avx512, amx };
 
-/// The best path this CPU supports: amx needs avx512's and AMX-TILE/INT8/BF16 with the kernel's
+/// The best path this CPU supports: amx needs avx512's and AMX-TILE/BF16 with the kernel's
 /// leave to use them (Linux arch_prctl ARCH_REQ_XCOMP_PERM), avx512 needs AVX-512
 /// F/BW/VL/DQ/VNNI, avx2 needs AVX2, FMA and F16C. The environment variable PONDER_CPU_ISA
 /// (portable, avx2, avx512 or amx) caps it. The amx path is the
-/// avx512 one with AMX tiles for the prefill of Q8_0, Q4_0, F16 and BF16 weights.
+/// avx512 one with AMX tiles for the prefill of BF16 weights (amx_takes in matmul.cpp says why
+/// only those).
 Isa detect_isa();
 const char* isa_name(Isa isa);
 /// Forces the path matmul uses (for tests and benchmarks), clamped to what the CPU supports.

@@ -26,9 +26,9 @@
 // - The block types' decode: Q8_0 four rows side by side where they fit beside X in L1, else
 //   two or one (decode_rows_fitting), without software prefetch; Q4_0 and the K-quants two, with
 //   it (kPrefetchAhead in kernel_common.h says why).
-// - AMX (Isa::amx, at the end of the file): the prefill of Q8_0 and Q4_0 (int8 tiles) and of F16
-//   and BF16 (bf16 tiles on exact splits of the operands), in tiles of 16 weight rows x 16
-//   activation rows; everything else as above (the K-quants' prefill too: amx_takes says why).
+// - AMX (Isa::amx, at the end of the file): the prefill of BF16 weights (bf16 tiles, X split
+//   exactly into bf16 parts), in tiles of 16 weight rows x 16 activation rows; everything else
+//   as above (amx_takes in matmul.cpp says why).
 // Each output's accumulators are updated by the same instructions in the same order whatever the
 // tile shape, so a prefill's Y[t, n] does not depend on its tile or thread; decode (T = 1) has its
 // own sequences.
@@ -450,14 +450,7 @@ struct Q6K {
   }
 };
 
-// ---- AMX: Q8_0 / Q4_0 prefill, 16 weight rows x 16 activation rows per tile ----
-// Q8_0 / Q4_0, per block of 32: tile 1 (A) holds the 16 weight rows' 32 quant values (Q8_0: read
-// from the weights in place, the rows w_row_bytes apart; Q4_0: the nibbles widened first), tile 2
-// (B) the 16 activation rows' (AmxBlock16::qs), and TDPBSSD (TDPBUSD for Q4_0's unsigned
-// nibbles) makes tile 0 (C): the exact int32 dot products of every pair. Each C row (one weight
-// row, 16 activation rows across) is then scaled and added in float, as the AVX-512 kernels do per
-// block: acc += (dw * dx) * float(C) (for Q4_0, C - 8 * the activations' sum first). Each output
-// goes through the same operations, block after block, whichever tile or task it falls in.
+// ---- AMX: the tile configuration ----
 
 struct alignas(64) TileConfig {
   unsigned char palette, start_row, reserved0[14];
@@ -474,102 +467,23 @@ static_assert(sizeof(TileConfig) == 64, "LDTILECFG reads 64 bytes");
 // after it. This compiler barrier goes before and after such loads.
 inline void tiles_read_memory() { asm volatile("" ::: "memory"); }
 
-inline void configure_tiles() {
-  TileConfig c = {};
-  c.palette = 1;
-  c.colsb[0] = 64, c.rows[0] = 16;  // C: 16 x 16 int32
-  c.colsb[1] = 32, c.rows[1] = 16;  // A: 16 weight rows x 32 values
-  c.colsb[2] = 64, c.rows[2] = 8;   // B: 8 rows of (4 values x 16 activation rows)
-  tiles_read_memory();
-  _tile_loadconfig(&c);
-}
-
-// Weight rows [n0, n1) (whole groups of 16) x activation rows [t0, t1) (t0 a multiple of 16):
-// per 16 x 16 outputs, Kernel::accumulate(a, w, xg, acc) adds into acc[i] (weight row i, the 16
-// activation rows across) from the 16 weight rows at w and the group's activations xg.
-template <class Kernel>
-void amx_run(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
-  configure_tiles();
-  alignas(64) float out[16][16];
-  for (std::size_t n = n0; n + 16 <= n1; n += 16) {
-    const unsigned char* w = a.w + n * a.w_row_bytes;
-    for (std::size_t t = t0; t < t1; t += 16) {
-      __m512 acc[16];
-#pragma GCC unroll 16
-      for (int i = 0; i < 16; ++i) acc[i] = _mm512_setzero_ps();
-      Kernel::accumulate(a, w, a.xamx + (t / 16) * (a.K / Kernel::kValues), acc);
-#pragma GCC unroll 16
-      for (int i = 0; i < 16; ++i) _mm512_store_ps(out[i], acc[i]);
-      const std::size_t tn = t1 - t < 16 ? t1 - t : 16;
-      for (std::size_t j = 0; j < tn; ++j)
-        for (int i = 0; i < 16; ++i) a.y[(t + j) * a.N + n + i] = out[i][j];
-    }
-  }
-  _tile_release();
-}
-
-// Q8_0 / Q4_0: per block of 32, as above.
-template <bool Q4>
-struct AmxBlocks32 {
-  static constexpr std::size_t kValues = 32;  // per packed activation block
-  static void accumulate(const MatmulArgs& a, const unsigned char* w, const AmxBlock16* xg, __m512* acc) {
-    constexpr std::size_t kBytes = Q4 ? 18 : 34;
-    const std::size_t rb = a.w_row_bytes;
-    alignas(64) std::int32_t c[16][16];
-    alignas(64) unsigned char q4[16][32];
-    for (std::size_t b = 0; b < a.K / 32; ++b) {
-      const unsigned char* wb = w + b * kBytes;
-      if constexpr (Q4) {
-        // Low nibbles are values 0-15, high nibbles 16-31.
-#pragma GCC unroll 16
-        for (int i = 0; i < 16; ++i) {
-          const __m128i q = load128(wb + i * rb + 2);
-          _mm256_store_si256(reinterpret_cast<__m256i*>(q4[i]),
-                             _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0F)));
-        }
-        tiles_read_memory();
-        _tile_loadd(1, q4, 32);
-        tiles_read_memory();
-      } else {
-        _tile_loadd(1, wb + 2, rb);
-      }
-      _tile_loadd(2, xg[b].qs, 64);
-      _tile_zero(0);
-      if constexpr (Q4)
-        _tile_dpbusd(0, 1, 2);
-      else
-        _tile_dpbssd(0, 1, 2);
-      _tile_stored(0, c, 64);
-      const __m512 dx = _mm512_loadu_ps(xg[b].d);
-      const __m512i off = Q4 ? _mm512_slli_epi32(_mm512_loadu_si512(xg[b].sum), 3) : _mm512_setzero_si512();
-#pragma GCC unroll 16
-      for (int i = 0; i < 16; ++i) {
-        __m512i ci = _mm512_load_si512(c[i]);
-        if constexpr (Q4) ci = _mm512_sub_epi32(ci, off);
-        acc[i] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(half(wb + i * rb)), dx), cvt_i32_f32(ci), acc[i]);
-      }
-    }
-  }
-};
-
-// ---- AMX: F16 / BF16 prefill, TDPBF16PS on operands split exactly into bf16 parts ----
+// ---- AMX: BF16 prefill, TDPBF16PS on X split exactly into bf16 parts ----
 // TDPBF16PS multiplies pairs of bf16 values (exactly, in float) and adds them to float
-// accumulators. So that nothing is rounded to bf16, each operand is split into bf16 parts that
-// add up to it exactly: X into three, x = hi + mid + lo (AmxBf16Chunk, packed once per call by
-// pack_amx_bf16); F16 weights into two, w = hi + lo (hi: the top 8 of their 11 significant bits,
-// lo = w - hi: the other 3); BF16 weights are used as they are, read in place. Per chunk of 32
-// values of K, each output's tile element accumulates, in this order,
-//   hi_w hi_x, hi_w mid_x, [lo_w hi_x, lo_w mid_x,] hi_w lo_x[, lo_w lo_x]
-// every product of parts, each exact, over the whole of K in one float tile: no per-block
-// scaling. (Exact down to |x| of about 2^-103: below, mid and lo are float denormals, which lose
-// bits in bf16 and which TDPBF16PS reads as zero; an absolute error under 2^-126 |w|.) Inf and
-// NaN in X keep hi (NaN made quiet, so that truncation cannot turn it into Inf) and have
-// mid = lo = 0, so that they come out as on the float paths (not as Inf - Inf = NaN); with F16
-// weights an Inf in X can still give NaN (0 x Inf where a weight's lo part is 0), and so does an
-// Inf F16 weight (a broken model).
+// accumulators. So that nothing is rounded to bf16, X is split into bf16 parts that add up to it
+// exactly, x = hi + mid + lo (AmxBf16Chunk, packed once per call by pack_amx_bf16); the BF16
+// weights are used as they are, read in place. Per chunk of 32 values of K, each output's tile
+// element accumulates, in this order,
+//   w hi_x, w mid_x, w lo_x
+// every product, each exact, over the whole of K in one float tile: no per-block scaling.
+// (F16 weights took this path too, split into two bf16 parts, six products a chunk: slower than
+// the AVX-512 FMA tiles on the one AMX CPU measured; amx_takes.)
+// Exact down to |x| of about 2^-103: below, mid and lo are float denormals, which lose bits in
+// bf16 and which TDPBF16PS reads as zero; an absolute error under 2^-126 |w|. Inf and NaN in X
+// keep hi (NaN made quiet, so that truncation cannot turn it into Inf) and have mid = lo = 0, so
+// that they come out as on the float paths (not as Inf - Inf = NaN).
 // Tiles, all 16 rows x 64 bytes: 0 and 1 C (16 weight rows x 16 activation rows, for two groups
-// of 16 activation rows), 2 and 3 A (the weights' hi and lo parts: 16 rows x 32 values), 4 and 5
-// B (hi and mid of group 0, then its lo in 4), 6 and 7 the same for group 1.
+// of 16 activation rows), 2 A (the weights: 16 rows x 32 values), 4 and 5 B (hi and mid of
+// group 0, then its lo in 4), 6 and 7 the same for group 1.
 
 inline void configure_bf16_tiles() {
   TileConfig c = {};
@@ -608,24 +522,17 @@ inline __m512 split_hi(__m512 v, __m512i* hi) {
   return _mm512_maskz_mov_ps(finite, minus(v, *hi));
 }
 
-// Values 32 c .. 32 c + 31 of a row of n values (zeros past n) as two vectors of floats.
-template <GgmlType Ty>
-inline void load_chunk(const unsigned char* row, std::size_t n, std::size_t c, __m512* v0, __m512* v1) {
-  constexpr std::size_t kBytes = Ty == GgmlType::f32 ? 4 : 2;
-  alignas(64) unsigned char tmp[32 * kBytes];
-  const unsigned char* p = row + 32 * kBytes * c;
+// Values 32 c .. 32 c + 31 of a row of n floats (zeros past n) as two vectors.
+inline void load_chunk(const float* row, std::size_t n, std::size_t c, __m512* v0, __m512* v1) {
+  alignas(64) float tmp[32];
+  const float* p = row + 32 * c;
   if (32 * c + 32 > n) {  // the last, partial chunk
     std::memset(tmp, 0, sizeof tmp);
-    std::memcpy(tmp, p, (n - 32 * c) * kBytes);
+    std::memcpy(tmp, p, (n - 32 * c) * sizeof(float));
     p = tmp;
   }
-  if constexpr (Ty == GgmlType::f32) {
-    *v0 = _mm512_loadu_ps(reinterpret_cast<const float*>(p));
-    *v1 = _mm512_loadu_ps(reinterpret_cast<const float*>(p) + 16);
-  } else {
-    *v0 = widen16_f16(p);
-    *v1 = widen16_f16(p + 32);
-  }
+  *v0 = _mm512_loadu_ps(p);
+  *v1 = _mm512_loadu_ps(p + 16);
 }
 
 // ---- Q8_0 / Q4_0 prefill: 16 weight rows per register, VPDPBUSD outer products ----
@@ -1003,10 +910,10 @@ void PONDER_PACK_BF16_ENTRY(const float* x, std::size_t K, std::size_t T, std::s
   const std::size_t chunks = (K + 31) / 32;
   std::memset(out, 0, chunks * sizeof *out);
   for (std::size_t j = 0; j < 16 && 16 * g + j < T; ++j) {
-    const unsigned char* row = reinterpret_cast<const unsigned char*>(x + (16 * g + j) * K);
+    const float* row = x + (16 * g + j) * K;
     for (std::size_t c = 0; c < chunks; ++c) {
       __m512 v0, v1;
-      load_chunk<GgmlType::f32>(row, K, c, &v0, &v1);
+      load_chunk(row, K, c, &v0, &v1);
       // hi: the top 8 significant bits; the rest r = x - hi (exact) splits the same way into
       // mid and lo = r - mid (exact, at most 8 significant bits: a bf16 as it is).
       __m512i h0, h1;
@@ -1027,41 +934,26 @@ void PONDER_PACK_BF16_ENTRY(const float* x, std::size_t K, std::size_t T, std::s
 
 namespace {
 
-// Tiles 2 (and 3) from the 16 weight rows at w, chunk c: BF16 read in place (a whole chunk) or
-// from a zero-padded copy; F16 split into hi and lo.
-template <GgmlType Ty>
+// Tile 2 from the 16 BF16 weight rows at w, chunk c: read in place (a whole chunk) or from a
+// zero-padded copy (the last, partial chunk).
 inline void load_weight_chunk(const unsigned char* w, std::size_t rb, std::size_t K, std::size_t c,
-                              std::uint16_t (*hi)[32], std::uint16_t (*lo)[32]) {
-  if constexpr (Ty == GgmlType::bf16) {
-    if (32 * c + 32 <= K) {
-      _tile_loadd(2, w + 64 * c, rb);
-      return;
-    }
-    for (int i = 0; i < 16; ++i) {
-      std::memset(hi[i], 0, 64);
-      std::memcpy(hi[i], w + i * rb + 64 * c, 2 * (K - 32 * c));
-    }
-    tiles_read_memory();
-    _tile_loadd(2, hi, 64);
-    tiles_read_memory();
-  } else {
-    for (int i = 0; i < 16; ++i) {
-      __m512 v0, v1;
-      load_chunk<GgmlType::f16>(w + i * rb, K, c, &v0, &v1);
-      const __m512i h0 = top8(v0), h1 = top8(v1);  // lo = w - hi: exact, 3 significant bits
-      _mm512_store_si512(hi[i], high_words(h0, h1));
-      _mm512_store_si512(lo[i], high_words(_mm512_castps_si512(minus(v0, h0)), _mm512_castps_si512(minus(v1, h1))));
-    }
-    tiles_read_memory();
-    _tile_loadd(2, hi, 64);
-    _tile_loadd(3, lo, 64);
-    tiles_read_memory();
+                              std::uint16_t (*tail)[32]) {
+  if (32 * c + 32 <= K) {
+    _tile_loadd(2, w + 64 * c, rb);
+    return;
   }
+  for (int i = 0; i < 16; ++i) {
+    std::memset(tail[i], 0, 64);
+    std::memcpy(tail[i], w + i * rb + 64 * c, 2 * (K - 32 * c));
+  }
+  tiles_read_memory();
+  _tile_loadd(2, tail, 64);
+  tiles_read_memory();
 }
 
 // One chunk's products into tile 0 (group x0) and, when Two, tile 1 (group x1), in the order
 // above; every output goes through the same sequence whether its group is in tile 0 or 1.
-template <bool Split, bool Two>
+template <bool Two>
 inline void bf16_products(const AmxBf16Chunk* x0, const AmxBf16Chunk* x1) {
   _tile_loadd(4, x0->v[0], 64);
   _tile_loadd(5, x0->v[1], 64);
@@ -1073,30 +965,18 @@ inline void bf16_products(const AmxBf16Chunk* x0, const AmxBf16Chunk* x1) {
   if constexpr (Two) _tile_dpbf16ps(1, 2, 6);
   _tile_dpbf16ps(0, 2, 5);
   if constexpr (Two) _tile_dpbf16ps(1, 2, 7);
-  if constexpr (Split) {
-    _tile_dpbf16ps(0, 3, 4);
-    if constexpr (Two) _tile_dpbf16ps(1, 3, 6);
-    _tile_dpbf16ps(0, 3, 5);
-    if constexpr (Two) _tile_dpbf16ps(1, 3, 7);
-  }
   _tile_loadd(4, x0->v[2], 64);
   if constexpr (Two) _tile_loadd(6, x1->v[2], 64);
   _tile_dpbf16ps(0, 2, 4);
   if constexpr (Two) _tile_dpbf16ps(1, 2, 6);
-  if constexpr (Split) {
-    _tile_dpbf16ps(0, 3, 4);
-    if constexpr (Two) _tile_dpbf16ps(1, 3, 6);
-  }
 }
 
 // Weight rows [n0, n1) (whole groups of 16) x activation rows [t0, t1) (t0 a multiple of 16), 32
 // activation rows (two C tiles) at a time.
-template <GgmlType Ty>
 void amx_bf16_run(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
-  constexpr bool kSplit = Ty == GgmlType::f16;
   configure_bf16_tiles();
   const std::size_t chunks = (a.K + 31) / 32, rb = a.w_row_bytes;
-  alignas(64) std::uint16_t whi[16][32], wlo[16][32];
+  alignas(64) std::uint16_t tail[16][32];
   alignas(64) float out[2][16][16];
   for (std::size_t n = n0; n + 16 <= n1; n += 16) {
     const unsigned char* w = a.w + n * rb;
@@ -1106,11 +986,11 @@ void amx_bf16_run(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size
       _tile_zero(0);
       if (two) _tile_zero(1);
       for (std::size_t c = 0; c < chunks; ++c) {
-        load_weight_chunk<Ty>(w, rb, a.K, c, whi, wlo);
+        load_weight_chunk(w, rb, a.K, c, tail);
         if (two)
-          bf16_products<kSplit, true>(x0 + c, x0 + chunks + c);
+          bf16_products<true>(x0 + c, x0 + chunks + c);
         else
-          bf16_products<kSplit, false>(x0 + c, nullptr);
+          bf16_products<false>(x0 + c, nullptr);
       }
       _tile_stored(0, out[0], 64);
       if (two) _tile_stored(1, out[1], 64);
@@ -1124,24 +1004,15 @@ void amx_bf16_run(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size
 
 }  // namespace
 
-// Prefill of Q8_0, Q4_0, F16 and BF16 (amx_takes): the whole groups of 16 weight rows by AMX, the
-// last N % 16 rows and everything else by the AVX-512 kernels.
+// Prefill of BF16 weights (amx_takes): the whole groups of 16 weight rows by AMX, the last N % 16
+// rows and everything else by the AVX-512 kernels.
 void PONDER_AMX_ENTRY(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
-  const bool bf16 = a.type == GgmlType::f16 || a.type == GgmlType::bf16;
-  if (!amx_takes(a.type, a.T) || (bf16 ? a.xbf16 == nullptr : a.xamx == nullptr)) {
+  if (!amx_takes(a.type, a.T) || a.xbf16 == nullptr) {
     PONDER_AVX512_ENTRY(a, n0, n1, t0, t1);
     return;
   }
   const std::size_t whole = a.N / 16 * 16, amx_end = n1 < whole ? n1 : whole;
-  if (n0 < amx_end) {
-    switch (a.type) {
-      case GgmlType::f16: amx_bf16_run<GgmlType::f16>(a, n0, amx_end, t0, t1); break;
-      case GgmlType::bf16: amx_bf16_run<GgmlType::bf16>(a, n0, amx_end, t0, t1); break;
-      case GgmlType::q8_0: amx_run<AmxBlocks32<false>>(a, n0, amx_end, t0, t1); break;
-      case GgmlType::q4_0: amx_run<AmxBlocks32<true>>(a, n0, amx_end, t0, t1); break;
-      default: break;
-    }
-  }
+  if (n0 < amx_end) amx_bf16_run(a, n0, amx_end, t0, t1);
   if (n1 > amx_end) PONDER_AVX512_ENTRY(a, n0 > amx_end ? n0 : amx_end, n1, t0, t1);
 }
 

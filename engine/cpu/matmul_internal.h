@@ -57,17 +57,7 @@ struct alignas(64) SuperQ8x256 {
   float d;
 };
 
-/// Activations for the AMX kernels: one block of 32 of 16 rows of X (rows 16 g .. 16 g + 15, past
-/// T: zeros) in the layout of the B operand of TDPBSSD: qs[r][4 j + i] = value 4 r + i of row
-/// 16 g + j. Then the 16 rows' scales and the sums of the 32 values (from BlockQ8x32, for Q8_0
-/// and Q4_0). Group g, block b at g * (K / 32) + b.
-struct AmxBlock16 {
-  std::int8_t qs[8][64];
-  float d[16];
-  std::int32_t sum[16];
-};
-
-/// Activations for the AMX kernels of F16 / BF16 weights: 32 values (one chunk of K) of 16 rows of
+/// Activations for the AMX kernel of BF16 weights: 32 values (one chunk of K) of 16 rows of
 /// X in the layout of TDPBF16PS's B operand, each value split exactly into three bf16 parts,
 /// x = hi + mid + lo (hi: x's top 8 significant bits, mid: the next 8 of what is left, lo: the
 /// rest, at most 8 bits; exact down to |x| of about 2^-103, where mid and lo become float
@@ -87,8 +77,7 @@ struct MatmulArgs {
   const float* x;  // T x K
   const void* xq;  // T rows of quantized X (BlockQ8x32 or BlockQ8x256), row stride xq_row_bytes
   std::size_t xq_row_bytes;
-  const AmxBlock16* xamx;  // the AMX kernels' activations (prefill on Isa::amx, amx_takes), else null
-  const AmxBf16Chunk* xbf16;  // the same for F16 / BF16 weights, else null
+  const AmxBf16Chunk* xbf16;  // the AMX kernel's activations (prefill on Isa::amx, amx_takes), else null
   // X packed by 16 rows for the packed float prefill (set when packed_takes): group g (rows
   // 16 g .. 16 g + 15, rows past T zeros) at xt + 16 g K, value k of row 16 g + i at [16 k + i].
   // Else null.
@@ -130,8 +119,8 @@ void stream_copy(const float* src, float* dst, std::size_t n);
 void super_row_q8x256(const BlockQ8x256* x, std::size_t K, SuperQ8x256* out);
 void block_avx2(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1);
 /// True when the path `isa` takes this product as packed float prefill (packed_block in
-/// kernel_common.h, a.xt set): T > 1 and F32, F16 or BF16 (on amx: F32; its AMX kernels take F16
-/// and BF16), and on avx2 also Q8_0 / Q4_0 unless `int8_prefill` (check_kernels' reference for
+/// kernel_common.h, a.xt set): T > 1 and F32, F16 or BF16 (on amx: F32 and F16; its AMX kernel
+/// takes BF16), and on avx2 also Q8_0 / Q4_0 unless `int8_prefill` (check_kernels' reference for
 /// the AVX-512 and AMX paths, which multiply those with 8-bit activations). Then split() gives
 /// tasks that start on whole groups of 16 activation rows.
 bool packed_takes(Isa isa, GgmlType type, std::size_t T, bool int8_prefill);
@@ -152,20 +141,20 @@ void set_packed_k_block(std::size_t n);
 void set_stream_prefetch(int on);
 
 /// matmul_avx512.cpp (compiled with -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
-/// -mamx-tile -mamx-int8 -mamx-bf16 -mfma -mf16c): the AVX-512 kernels, and the AMX ones (the
-/// prefill of the quantized types, F16 and BF16 on whole groups of 16 weight rows; the rest goes
-/// to block_avx512). The activations are quantized as for AVX2, or split into bf16 parts for
-/// the F16 / BF16 AMX kernel (AmxBf16Chunk).
+/// -mamx-tile -mamx-int8 -mamx-bf16 -mfma -mf16c): the AVX-512 kernels, and the AMX one (the
+/// prefill of BF16 weights on whole groups of 16 weight rows; the rest goes to block_avx512).
+/// The activations are quantized as for AVX2, or split into bf16 parts for the AMX kernel
+/// (AmxBf16Chunk).
 void block_avx512(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1);
 /// Activation rows of one tile of the AVX-512 VNNI prefill (Q8_0, Q4_0, K-quants; matmul_avx512.cpp
 /// says why 6); split() gives those kernels tasks of whole tiles.
 constexpr std::size_t kVnniRows = 6;
 void block_amx(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1);
-/// True when the AMX kernels take this product (matmul.cpp): Q8_0, Q4_0, a K-quant, F16 or BF16,
-/// T > 1. Then split() gives them tasks that start on whole groups of 16 weight rows and of 16
-/// activation rows, and a.xamx (the int8 types) or a.xbf16 (F16, BF16) is set.
+/// True when the AMX kernel takes this product (matmul.cpp): BF16 weights, T > 1. Then split()
+/// gives it tasks that start on whole groups of 16 weight rows and of 16 activation rows, and
+/// a.xbf16 is set.
 bool amx_takes(GgmlType type, std::size_t T);
-/// The F16 / BF16 weights' AMX activations: group g (rows 16 g .. 16 g + 15) of the T x K rows of
+/// The BF16 weights' AMX activations: group g (rows 16 g .. 16 g + 15) of the T x K rows of
 /// X, as ceil(K / 32) chunks at out (AmxBf16Chunk). In matmul_avx512.cpp (and its emulated copy:
 /// pack_amx_bf16_emulated).
 void pack_amx_bf16(const float* x, std::size_t K, std::size_t T, std::size_t g, AmxBf16Chunk* out);
@@ -199,7 +188,7 @@ void matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const float* 
                ThreadPool* pool, bool int8_prefill = false, bool swiglu_pair = false);
 
 /// The kernels of a path that tests hand to emulate_isa: the matmul kernel, for amx the packer of
-/// the F16 / BF16 AMX activations, and the attention tile kernel (heads of a multiple of 16).
+/// the BF16 AMX activations, and the attention tile kernel (heads of a multiple of 16).
 using AttentionTileFn = void (*)(const AttentionArgs& a, const AttentionTile& tile, float* workspace);
 struct EmulatedPath {
   BlockKernel block = nullptr;

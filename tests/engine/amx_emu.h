@@ -1,17 +1,14 @@
 #pragma once
-// Intel AMX (AMX-TILE, AMX-INT8 and AMX-BF16, palette 1) emulated on the host, for the tests: the kernels
-// of engine/cpu/matmul_avx512.cpp that use it are compiled a second time with this header in
-// front (tests/engine/avx512_emulated.cpp) and run on CPUs without AMX.
+// Intel AMX (AMX-TILE and AMX-BF16, palette 1) emulated on the host, for the tests: the kernel of
+// engine/cpu/matmul_avx512.cpp that uses it is compiled a second time with this header in front
+// (tests/engine/avx512_emulated.cpp) and runs on CPUs without AMX. (AMX-INT8's TDPBSSD/TDPBUSD
+// went with the int8 AMX kernels, 2026-11-30: slower than the VNNI tiles where measured.)
 //
 // Written from the instruction descriptions of Intel's Software Developer's Manual (LDTILECFG,
-// TILELOADD, TILESTORED, TILEZERO, TDPBSSD/TDPBUSD, TDPBF16PS (below), TILERELEASE): the
-// 64-byte configuration (palette, start_row, 2-15 reserved, 16-31 colsb of tiles 0-7 as 16-bit words, 32-47 reserved,
-// 48-55 rows of tiles 0-7, 56-63 reserved), loads that zero what is past colsb and rows, and
-//   DPBD(c, x, y) = c + x.byte[0] * y.byte[0] + ... + x.byte[3] * y.byte[3]
-//   for m < dst.rows, k < a.colsb / 4, n < dst.colsb / 4:
-//     dst.row[m].dword[n] = DPBD(dst.row[m].dword[n], a.row[m].dword[k], b.row[k].dword[n])
-// with each byte signed or unsigned by the instruction (S/U: TDPBSSD signed x signed, TDPBUSD
-// unsigned a x signed b). What the hardware faults on, this aborts on, with the reason: a bad
+// TILELOADD, TILESTORED, TILEZERO, TDPBF16PS (below), TILERELEASE): the 64-byte configuration
+// (palette, start_row, 2-15 reserved, 16-31 colsb of tiles 0-7 as 16-bit words, 32-47 reserved,
+// 48-55 rows of tiles 0-7, 56-63 reserved) and loads that zero what is past colsb and rows.
+// What the hardware faults on, this aborts on, with the reason: a bad
 // configuration, a tile used before configuration or beyond its configured shape, and operand
 // shapes that do not match (a.colsb / 4 != b.rows, dst.colsb != b.colsb, dst.rows != a.rows).
 #include <cmath>
@@ -99,24 +96,6 @@ inline State& dp_operands(int dst, int a, int b) {
   return s;
 }
 
-template <bool SignedA, bool SignedB>
-inline void dp(int dst, int a, int b) {
-  State& s = dp_operands(dst, a, b);
-  auto ext = [](std::uint8_t v, bool is_signed) -> std::int64_t {
-    return is_signed ? static_cast<std::int64_t>(static_cast<std::int8_t>(v)) : static_cast<std::int64_t>(v);
-  };
-  for (int m = 0; m < s.rows[dst]; ++m)
-    for (int k = 0; k < s.colsb[a] / 4; ++k)
-      for (int n = 0; n < s.colsb[dst] / 4; ++n) {
-        std::uint32_t c;
-        std::memcpy(&c, &s.data[dst][m][4 * n], 4);
-        std::int64_t sum = 0;
-        for (int i = 0; i < 4; ++i) sum += ext(s.data[a][m][4 * k + i], SignedA) * ext(s.data[b][k][4 * n + i], SignedB);
-        c += static_cast<std::uint32_t>(sum);  // 32-bit wrap-around, as the hardware's dword add
-        std::memcpy(&s.data[dst][m][4 * n], &c, 4);
-      }
-}
-
 // AMX-BF16's TDPBF16PS, as the manual's newer pseudocode has it: per row m and column n, two
 // float partial sums (the even and the odd value of each bf16 pair) start at zero and take, pair
 // after pair along k, a fused multiply-add of the pair's product (exact: 8 x 8 significant
@@ -163,14 +142,10 @@ inline void dpbf16ps(int dst, int a, int b) {
 #undef _tile_loadd
 #undef _tile_stored
 #undef _tile_zero
-#undef _tile_dpbssd
-#undef _tile_dpbusd
 #undef _tile_dpbf16ps
 #define _tile_loadconfig(config) ::ponder::test::amx_emu::loadconfig(config)
 #define _tile_release() ::ponder::test::amx_emu::release()
 #define _tile_loadd(t, base, stride) ::ponder::test::amx_emu::loadd((t), (base), static_cast<std::ptrdiff_t>(stride))
 #define _tile_stored(t, base, stride) ::ponder::test::amx_emu::stored((t), (base), static_cast<std::ptrdiff_t>(stride))
 #define _tile_zero(t) ::ponder::test::amx_emu::zero(t)
-#define _tile_dpbssd(dst, a, b) ::ponder::test::amx_emu::dp<true, true>((dst), (a), (b))
-#define _tile_dpbusd(dst, a, b) ::ponder::test::amx_emu::dp<false, true>((dst), (a), (b))
 #define _tile_dpbf16ps(dst, a, b) ::ponder::test::amx_emu::dpbf16ps((dst), (a), (b))

@@ -312,8 +312,8 @@ TEST_CASE("cpu backend: logits match the PyTorch float64 reference", "[backend][
   // that, and the bound is 4× it, as for F16 (2e-2; measured 3e-3 to 8e-3).
   // BF16 and F16 weights: the test models' weights are bf16 values (what the F32 files hold too),
   // so with an F32 cache it is float rounding only, as for F32 (1e-4), on every path: the AMX
-  // kernel takes them in bf16 tiles but splits X (and F16 weights) into bf16 parts that add up
-  // to them exactly.
+  // kernel takes BF16 weights in bf16 tiles but splits X into bf16 parts that add up to it
+  // exactly.
   // The 8,192-token prompt is llama's: there llama3 scaling acts on the slow pairs, which turn by
   // whole radians, and the attention spans thousands of keys; the bound stays 1e-4 (measured
   // 1.0e-6, as at 600 tokens: float32 rounding does not grow with the length here).

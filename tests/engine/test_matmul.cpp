@@ -102,12 +102,13 @@ std::vector<float> make_x(std::size_t T, std::size_t K, std::mt19937& rng) {
 }
 
 // The packed prefill (kernel_common.h): widened weights times the activations as they are, one
-// FMA chain over k per output. F32 on every vector path, F16 / BF16 on avx2 and avx512 (amx has
-// its own kernel for them), Q8_0 / Q4_0 on avx2.
+// FMA chain over k per output. F32 on every vector path, F16 on avx2, avx512 and amx, BF16 on
+// avx2 and avx512 (amx has its own kernel for it), Q8_0 / Q4_0 on avx2.
 bool packed_path(GgmlType type, cpu::Isa isa, std::size_t T) {
   if (T <= 1 || isa == cpu::Isa::portable) return false;
   if (type == GgmlType::f32) return true;
-  if (type == GgmlType::f16 || type == GgmlType::bf16) return isa != cpu::Isa::amx;
+  if (type == GgmlType::f16) return true;
+  if (type == GgmlType::bf16) return isa != cpu::Isa::amx;
   return isa == cpu::Isa::avx2 && (type == GgmlType::q8_0 || type == GgmlType::q4_0);
 }
 
@@ -194,16 +195,15 @@ void check_weight(TestWeight& tw, GgmlType type, std::size_t N, std::size_t K, s
       // error of at most 2^-24 of the running magnitude, which is at most sum |w x|. Doubled
       // for margin.
       const double u = std::ldexp(1.0, -24);
-      // The AMX kernel of F16 / BF16 weights (prefill, whole groups of 16 rows) sums the exact
-      // products of bf16 parts (P = 6 per product for F16, 3 for BF16): a product goes through
-      // one of TDPBF16PS's two chains of 16 (at most 16 roundings, of partial sums of its chunk),
-      // the sum of the two chains (1) and the addition to the tile (1), then the P ceil(K / 32)
-      // additions to the tile of the products after it: at most 18 + P ceil(K / 32) roundings on
-      // its path. (Whether no part is left out is the one-hot test's.)
-      const bool amx_float = isa == cpu::Isa::amx && T > 1 && (type == GgmlType::f16 || type == GgmlType::bf16);
-      const double amx_parts = type == GgmlType::f16 ? 6.0 : 3.0;
+      // The AMX kernel of BF16 weights (prefill, whole groups of 16 rows) sums the exact
+      // products of the weights and X's 3 bf16 parts: a product goes through one of TDPBF16PS's
+      // two chains of 16 (at most 16 roundings, of partial sums of its chunk), the sum of the two
+      // chains (1) and the addition to the tile (1), then the 3 ceil(K / 32) additions to the
+      // tile of the products after it: at most 18 + 3 ceil(K / 32) roundings on its path.
+      // (Whether no part is left out is the one-hot test's.)
+      const bool amx_float = isa == cpu::Isa::amx && T > 1 && type == GgmlType::bf16;
       // The AVX2 packed prefill: one chain of K FMAs per output, plus the dequantizer's steps.
-      const double ops = amx_float                       ? 18.0 + amx_parts * double((K + 31) / 32) + 8.0
+      const double ops = amx_float                       ? 18.0 + 3.0 * double((K + 31) / 32) + 8.0
                          : packed_path(type, isa, T) ? double(K) + 8.0
                                                          : double(K) / 8.0 + 8.0;
       const double fk = 2.0 * ops * u;
@@ -353,8 +353,8 @@ TEST_CASE("check_kernels: the paths past AVX2 agree with it, a wrong kernel is n
 TEST_CASE("matmul: float weights with one value per row give that one product on every path", "[matmul]") {
   // Each output is then w_k x_k alone: every path must return the product to within a few
   // roundings (the FMA paths round once; the AMX path sums the exact products of the bf16 parts,
-  // 3 or 6, rounding the running sum each time after the first: 5 u at most). A part of X or of
-  // the weights left out (X's lo part is up to 2^-15 of x) would show here, where the reference
+  // 3, rounding the running sum each time after the first: 2 u at most). A part of X left out
+  // (X's lo part is up to 2^-15 of x) would show here, where the reference
   // test's worst-case bound is too wide to see it. N = 19: an AMX group of 16 rows and 3 more;
   // K = 775: a partial last chunk of 32 (columns 768-774); T = 37: two groups of 16 at once,
   // then a partial one; the one value of row n at column (37 n + 11) % K, but for rows 5 (in the
@@ -397,9 +397,7 @@ TEST_CASE("matmul: Inf and NaN in X come out as Inf and NaN on every float path"
   // (The AMX kernel splits X into bf16 parts: an Inf must not become Inf - Inf = NaN there, nor a
   // NaN become Inf by truncation.) Row 3 of X has +Inf at column 10, row 4 -Inf at 10, row 5 a NaN
   // whose set mantissa bits are all below the 16 that bf16 keeps; the outputs of those rows are
-  // ±Inf (or NaN) as on the portable path, and the other rows stay finite. One exception: with
-  // F16 weights on AMX, an Inf may come out as NaN (the weight's lo part is 0 where the weight is
-  // a bf16 value, and 0 x Inf is NaN).
+  // ±Inf (or NaN) as on the portable path, and the other rows stay finite.
   std::mt19937 rng(17);
   cpu::ThreadPool pool(2);
   const std::size_t N = 17, K = 64, T = 20;
@@ -422,9 +420,8 @@ TEST_CASE("matmul: Inf and NaN in X come out as Inf and NaN on every float path"
       cpu::matmul(tw.w, x.data(), T, y.data(), &pool);
       int wrong = 0;
       for (std::size_t i = 0; i < y.size(); ++i) {
-        const bool inf_to_nan = type == GgmlType::f16 && isa == cpu::Isa::amx && std::isnan(y[i]);
         const bool same = std::isnan(want[i]) ? std::isnan(y[i])
-                          : std::isinf(want[i]) ? y[i] == want[i] || inf_to_nan
+                          : std::isinf(want[i]) ? y[i] == want[i]
                                                 : std::isfinite(y[i]);
         wrong += !same;
       }
