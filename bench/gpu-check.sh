@@ -13,9 +13,9 @@
 # SKIP="cpu-e2e bench ..." leaves phases out (device, tests, cuda-host, cpu, cpu-e2e, bench);
 # T_TESTS and T_BENCH bound the CUDA tests and bench_gpu (seconds).
 #
-# Times on an H200 (16 cores): build ~3-4 min (sm_90a only; none with the pack), tests ~1 min,
-# CPU kernels ~1-2 min and end to end ~1.5 min (estimates: not yet run there), benchmark ~4 min
-# (--quick: less).
+# Times on an H200 (16 cores), 2026-11-30, with the pack: test_cuda 128 s, host tests 2 s, CPU
+# kernels 40 s, CPU end to end 73 s, bench_gpu 28 s with --max-prefill-s 60 (which skips the
+# 128K prefill, projected ~255 s): 272 s in all. Building there instead: ~3-4 min more (estimate).
 set -u
 out=${1:?usage: bench/gpu-check.sh OUT_DIR [--quick]}
 shift

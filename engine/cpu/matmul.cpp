@@ -458,10 +458,11 @@ void decode_guided_swiglu(const Job* jobs, BlockKernel kernel, ThreadPool& pool)
 
 // What the AMX path takes from the AVX-512 one: the prefill of BF16 weights. Measured on a Xeon
 // with AMX (an H200 machine's host, 2026-11-30, 2 threads, bench/RESULTS.md), AMX against the
-// AVX-512 kernels, end to end (bench_cpu pp512 of the 1.5B shape, alternated pairs): BF16
-// 1.23x and 1.31x; F16 0.87-0.93x (its weights split into two bf16 parts, six tile products per
-// chunk); Q8_0 0.88-0.98x. In bench_matmul, Q4_0 ran at 0.6x and the K-quants at 0.3-0.8x of the
-// VNNI tiles. The AMX kernels of all but BF16 were removed.
+// AVX-512 kernels end to end (bench_cpu pp512 of the 1.5B shape, alternated pairs; two runs of
+// the same kernels differed by up to 8% there): BF16 1.23x, 1.31x and 0.99x (bench_matmul
+// 1.0-1.5x); F16 0.87x, 0.90x and 0.93x (its weights split into two bf16 parts: six tile products
+// a chunk); Q8_0 0.98x, 0.88x and 0.89x. In bench_matmul Q4_0 ran at 0.5-0.7x and the K-quants at
+// 0.3-0.8x of the VNNI tiles. The AMX kernels of all but BF16 were removed.
 bool amx_takes(GgmlType type, std::size_t T) { return T > 1 && type == GgmlType::bf16; }
 
 bool packed_takes(Isa isa, GgmlType type, std::size_t T, bool int8_prefill) {
