@@ -134,11 +134,11 @@ std::uint32_t bits(float f) {
   return b;
 }
 
-// One gemv check: W (N x K of type), T rows of x, against float64 and the CPU's matmul.
-void check_gemv(GgmlType type, std::size_t N, std::size_t K, std::size_t T, std::mt19937_64& rng) {
+// One gemv check: W (N x K of type; wf its dequantized values), T fresh rows of x, against
+// float64 and the CPU's matmul.
+void check_gemv(GgmlType type, const std::vector<unsigned char>& w, const std::vector<float>& wf, std::size_t N,
+                std::size_t K, std::size_t T, std::mt19937_64& rng) {
   INFO(name_of(type) << " N " << N << " K " << K << " T " << T);
-  const std::vector<unsigned char> w = random_weight(type, N, K, rng);
-  const std::vector<float> wf = dequantized(type, w, N * K);
   const std::vector<float> x = random_floats(T * K, 1.0f, rng);
 
   const Reference want = reference(wf, x, N, K, T);
@@ -177,10 +177,15 @@ TEST_CASE("gemv: every type, awkward sizes, T = 1..8, against float64 and cpu::m
     if (be == 1) Ks.insert(Ks.end(), {7, 33, 260, 1001});  // tails of the F types
     for (std::size_t N : {1, 7, 33, 1000, 4864})
       for (std::size_t K : Ks) {
-        // The big products at a few T only (the float64 reference is on the host).
+        // One weight per size, made (quantized) once for every T: the reference quantizer was
+        // most of this test's time when each T made its own (the test took 67-100 s on an H200
+        // machine; its host side 122 s on a 2-core VM, 41 s with one weight per size). The big
+        // products at a few T only (the float64 reference is on the host).
+        const std::vector<unsigned char> w = random_weight(type, N, K, rng);
+        const std::vector<float> wf = dequantized(type, w, N * K);
         const bool big = N * K > 2'000'000;
         for (std::size_t T = 1; T <= ponder::cuda::kGemvMaxRows; ++T)
-          if (!big || T == 1 || T == 3 || T == 8) check_gemv(type, N, K, T, rng);
+          if (!big || T == 1 || T == 3 || T == 8) check_gemv(type, w, wf, N, K, T, rng);
       }
   }
 }
