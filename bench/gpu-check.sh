@@ -10,8 +10,9 @@
 #
 #   bench/gpu-check.sh OUT_DIR [bench_gpu's options: --quick, --max-prefill-s S]
 #
-# SKIP="cpu-e2e bench ..." leaves phases out (device, tests, cuda-host, cpu, cpu-e2e, bench);
-# T_TESTS and T_BENCH bound the CUDA tests and bench_gpu (seconds).
+# SKIP="cpu-e2e bench ..." leaves phases out (tests, cuda-host, cpu, cpu-e2e, bench); PROFILE=1
+# adds an ncu profile of two decode steps, per kernel (not yet run there); T_TESTS, T_BENCH and
+# T_PROFILE bound the CUDA tests, bench_gpu and the profile (seconds).
 #
 # Times on an H200 (16 cores), 2026-11-30, with the pack: test_cuda 128 s, host tests 2 s, CPU
 # kernels 40 s, CPU end to end 73 s, bench_gpu 28 s with --max-prefill-s 60 (which skips the
@@ -113,6 +114,17 @@ fi
 if ! skip bench; then
   step "bench_gpu"
   timeout "${T_BENCH:-300}" $bin/bench/bench_gpu --out "$out/bench" "$@" 2>&1 | tee "$out/bench.log" | grep -v "^|"
+fi
+if [ -n "${PROFILE:-}" ]; then
+  # Where a decode step's time goes, kernel by kernel: ncu on two graph-replayed steps of the 1.5B
+  # Q8_0 and the 7B BF16 (bench_gpu --profile-decode marks them with an NVTX range), their time
+  # and DRAM throughput, summed per kernel name. Off unless PROFILE=1 (ncu replays each kernel).
+  step "ncu: two decode steps, per kernel"
+  timeout "${T_PROFILE:-240}" ncu --clock-control none --nvtx --nvtx-include "decode/" \
+    --metrics gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed,sm__throughput.avg.pct_of_peak_sustained_elapsed \
+    --print-summary per-kernel $bin/bench/bench_gpu --profile-decode --out "$out/profile" >"$out/ncu.log" 2>&1
+  echo "ncu exit $?"
+  grep -v "^==PROF==" "$out/ncu.log" | tail -80
 fi
 step "done (test_cuda exit $tests_rc; 124 = timed out)"
 echo

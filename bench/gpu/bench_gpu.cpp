@@ -11,8 +11,11 @@
 //   ttft     time to first token of a 4,096-token prompt through the Engine, cold and with a warm
 //            shared prefix of 4,000 tokens (7B BF16)
 //
-// Usage: bench_gpu [--out DIR] [--quick] [--max-prefill-s S]
+// Usage: bench_gpu [--out DIR] [--quick] [--max-prefill-s S] [--profile-decode]
 // Prints one table at the end; writes DIR/bench_gpu.json.
+// --profile-decode: for a profiler (bench/gpu-check.sh with PROFILE=1 runs it under ncu): the
+// 1.5B Q8_0 and 7B BF16 decodes only, two steps of each inside an NVTX range named "decode"
+// after the warm-up, nothing timed.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -27,6 +30,7 @@
 #include "engine/model.h"
 #include "kernels/cuda.h"
 #include "support/test_model.h"
+#include <nvtx3/nvToolsExt.h>
 
 namespace {
 
@@ -77,15 +81,16 @@ std::unique_ptr<ponder::Backend> cuda_backend(const ponder::Model& m, std::uint3
 
 int main(int argc, char** argv) {
   std::string out_dir = "/tmp/bench_gpu";
-  bool quick = false;
+  bool quick = false, profile = false;
   double max_prefill_s = 120;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--out" && i + 1 < argc) out_dir = argv[++i];
     else if (a == "--quick") quick = true;
     else if (a == "--max-prefill-s" && i + 1 < argc) max_prefill_s = std::atof(argv[++i]);
+    else if (a == "--profile-decode") profile = true;
     else {
-      std::fprintf(stderr, "usage: bench_gpu [--out DIR] [--quick] [--max-prefill-s S]\n");
+      std::fprintf(stderr, "usage: bench_gpu [--out DIR] [--quick] [--max-prefill-s S] [--profile-decode]\n");
       return 2;
     }
   }
@@ -113,7 +118,7 @@ int main(int argc, char** argv) {
   std::vector<Case> cases = {{&s15, GgmlType::bf16, false}, {&s15, GgmlType::q8_0, false}, {&s15, GgmlType::q4_k, true},
                              {&s7, GgmlType::bf16, false},  {&s7, GgmlType::q8_0, false},  {&s7, GgmlType::q4_k, true},
                              {&s32, GgmlType::q4_k, true}};
-  if (quick) cases = {{&s15, GgmlType::q8_0, false}, {&s7, GgmlType::bf16, false}};
+  if (quick || profile) cases = {{&s15, GgmlType::q8_0, false}, {&s7, GgmlType::bf16, false}};
 
   // Decode.
   for (const Case& c : cases) {
@@ -137,6 +142,13 @@ int main(int argc, char** argv) {
     std::int32_t id = prompt.back();
     // Warm-up: the graph's capture and first replays.
     for (int i = 0; ok && i < 4; ++i) ok = backend->eval_sample(id, greedy, 1, i, real, &id, &error);
+    if (profile) {
+      nvtxRangePushA("decode");
+      for (int i = 0; ok && i < 2; ++i) ok = backend->eval_sample(id, greedy, 1, i, real, &id, &error);
+      nvtxRangePop();
+      std::printf("profiled 2 decode steps of %s %s: %s\n", c.shape->name, type.c_str(), ok ? "ok" : error.c_str());
+      continue;
+    }
     const int n = 128;
     const auto t0 = Clock::now();
     for (int i = 0; ok && i < n; ++i) ok = backend->eval_sample(id, greedy, 1, i, real, &id, &error);
@@ -167,6 +179,8 @@ int main(int argc, char** argv) {
     std::printf("decode %s %s: %.1f tok/s (limit %.1f)\n", c.shape->name, type.c_str(), tps, limit);
     std::fflush(stdout);
   }
+
+  if (profile) return 0;
 
   // Prefill of the 7B shape (BF16) at 4K, 32K and 128K tokens, each from an empty cache.
   {
