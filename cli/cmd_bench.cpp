@@ -107,16 +107,18 @@ int bench_ttft(std::unique_ptr<Model> model, const ModelRef& ref, const BackendO
                         {"ttft_warm_s", warm.stats.time_to_first_token_s},
                         {"warm_reused_tokens", warm.stats.reused_tokens},
                         {"warm_prefilled_tokens", warm.stats.prefilled_tokens},
+                        {"warm_cache_s", warm.stats.cache_s},
                         {"ratio", ratio}};
     std::printf("%s\n", j.dump(2).c_str());
     return 0;
   }
-  std::printf("| model | type | backend | test | prefilled | reused | time to first token |\n");
-  std::printf("|---|---|---|---|---|---|---|\n");
+  std::printf("| model | type | backend | test | prefilled | reused | time to first token | of it, prefix cache |\n");
+  std::printf("|---|---|---|---|---|---|---|---|\n");
   for (const GenerateResult* g : {&cold, &warm})
-    std::printf("| %s | %s | %s | %s p%ld | %u | %u | %.3f s |\n", ref.spec.c_str(), engine->model().file_type().c_str(),
-                std::string(engine->backend_name()).c_str(), g == &cold ? "cold" : "warm", p, g->stats.prefilled_tokens,
-                g->stats.reused_tokens, g->stats.time_to_first_token_s);
+    std::printf("| %s | %s | %s | %s p%ld | %u | %u | %.3f s | %.3f s |\n", ref.spec.c_str(),
+                engine->model().file_type().c_str(), std::string(engine->backend_name()).c_str(),
+                g == &cold ? "cold" : "warm", p, g->stats.prefilled_tokens, g->stats.reused_tokens,
+                g->stats.time_to_first_token_s, g->stats.cache_s);
   std::printf("\nwarm / cold: %.3f\n", ratio);
   return 0;
 }

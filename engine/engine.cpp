@@ -418,6 +418,7 @@ void Engine::serve(Job& job) {
 
   // Prefill what the cache does not already hold.
   st.reused_tokens = static_cast<std::uint32_t>(im.reuse(*backend_, prompt));
+  st.cache_s = seconds(t_start, Clock::now());
   st.prefilled_tokens = st.prompt_tokens - st.reused_tokens;
   backend_->set_abort_flag(&job.cancel);
   std::string error;

@@ -89,6 +89,8 @@ struct GenerateStats {
   double queued_s = 0;                 // from submit() until it started
   double time_to_first_token_s = 0;    // from submit() until the first token was chosen
   double prefill_s = 0;
+  double cache_s = 0;                  // of prefill_s: the prefix cache's part (keeping the live
+                                       // sequence's KV in the store, restoring a stored one)
   double decode_s = 0;
   double prefill_tokens_per_s = 0;     // prefilled_tokens / prefill_s
   double decode_tokens_per_s = 0;      // tokens evaluated after the prompt / decode_s

@@ -273,10 +273,12 @@ int main(int argc, char** argv) {
         row.limit = fmt("cold %.1f ms", cold.stats.time_to_first_token_s * 1e3);
         row.ratio = fmt("%.3f", ratio);
         row.note = "reused " + std::to_string(warm.stats.reused_tokens) + ", prefilled " +
-                   std::to_string(warm.stats.prefilled_tokens);
+                   std::to_string(warm.stats.prefilled_tokens) + "; prefix cache " +
+                   fmt("%.1f ms", warm.stats.cache_s * 1e3) + " of it";
         details["ttft"] = {{"cold_s", cold.stats.time_to_first_token_s},
                            {"warm_s", warm.stats.time_to_first_token_s},
                            {"reused", warm.stats.reused_tokens},
+                           {"warm_cache_s", warm.stats.cache_s},
                            {"ratio", ratio}};
       }
     }

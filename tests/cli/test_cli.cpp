@@ -270,6 +270,8 @@ TEST_CASE("ponder bench reports prefill and decode speed against the bandwidth l
   CHECK(t["warm_prefilled_tokens"] == 4);
   CHECK(t["ttft_cold_s"].get<double>() > 0);
   CHECK(t["ttft_warm_s"].get<double>() > 0);
+  CHECK(t["warm_cache_s"].get<double>() >= 0);
+  CHECK(t["warm_cache_s"].get<double>() <= t["ttft_warm_s"].get<double>());
   CHECK(run_ponder("bench --model " + path + " -p 64 --shared 64").status == 2);
   CHECK(run_ponder("bench --model " + path + " -p 16 -n 2 -t 1 --kv q8_0").status == 0);
   CHECK(run_ponder("bench --model " + path + " -p 16 -n 2 --kv q4_0").status == 2);
