@@ -91,7 +91,7 @@ if ! skip cpu; then
   tail -2 "$out/test_matmul.log"
   for isa in ${CPU_ISAS:-avx512 amx}; do
     timeout 60 $bin/bench/bench_matmul --isa $isa --threads 2 --passes 3 --prefill-passes 2 \
-      --types f16,q8_0,q4_K,q6_K >"$out/bench_matmul_$isa.log" 2>&1
+      --types f16,bf16,q8_0,q4_K,q6_K >"$out/bench_matmul_$isa.log" 2>&1
     grep -E "^isa|^read|^type|x[0-9]+ +[0-9]+ " "$out/bench_matmul_$isa.log" | head -16
   done
 fi
@@ -99,7 +99,7 @@ fi
 if ! skip cpu-e2e; then
   step "cpu end to end: R1-Distill-Qwen-1.5B shape, 2 threads, per path (issue 4's llama.cpp pp512: F16 67, Q8_0 187, Q4_K_M 122 t/s)"
   # Random weights of the real shape, written to /tmp (not $out: gigabytes), one type at a time.
-  for type in q8_0 f16 q4_K_M; do
+  for type in q8_0 f16 q4_K_M bf16; do  # bf16: the one type with an AMX kernel (amx_takes)
     model=/tmp/ponder-r1-1.5b-$type.gguf
     timeout 120 $bin/make_test_model --arch qwen2 --shape r1-qwen-1.5b --type $type --out "$model" >/dev/null 2>&1 ||
       { echo "make_test_model $type failed"; continue; }
