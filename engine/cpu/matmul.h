@@ -12,7 +12,7 @@
 // - F32 / F16 / BF16 weights, decode (and the amx path's BF16 rows past its tiles): the
 //   weights are widened to float and multiplied with X in float, fused multiply-adds in 8 lanes
 //   (16 on the avx512 path), then the lanes summed. Error: float rounding only.
-// - Prefill (T > 1) of F32 / F16 / BF16 on the avx2 and avx512 paths (F32 and F16 on amx), and of
+// - Prefill (T > 1) of F32 / F16 / BF16 on the avx2 and avx512 paths (F32, F16 on amx), and of
 //   Q8_0 / Q4_0 on the avx2 path: the weights widened to float (the reference dequantizer's
 //   values, exactly), then one chain of fused multiply-adds over k in order per output, with X
 //   as it is (no 8-bit activations); the same bits on both paths. Error: float rounding of a
@@ -20,17 +20,17 @@
 // - BF16 prefill on the amx path (AMX-BF16 tiles): X is split into three bf16 parts that add up
 //   to it exactly; the 3 products of the parts with the weights are exact and summed in float.
 //   Error: float rounding of a longer sum, as the float paths' in practice.
-// - Q8_0 / Q4_0 (AVX2 decode, AVX-512; on AMX CPUs too): each row of X is quantized once per call to 8-bit
-//   blocks of 32 (d = max|x| / 127, q = round-to-nearest-even(x / d)), and the block dot
-//   products are integer (exact) before one float scale per block. (The decode kernels keep a
+// - Q8_0 / Q4_0 (AVX2 decode, AVX-512, on AMX CPUs too): each row of X is quantized once per
+//   call to 8-bit blocks of 32 (d = max|x| / 127, q = round-to-nearest-even(x / d)), and the
+//   block dot products are integer (exact) before one float scale per block. (The decode kernels keep a
 //   block's sum in 8 integer lanes, scaled in float and added there. On AVX-512, VPDPBUSD reads
 //   the weights as unsigned bytes, w + 128 (Q8_0) or w + 8 (Q4_0), and lanes 0 and 8 start at
 //   minus that offset times the block's sum of X: the offsets cancel in the float sum, whose
 //   terms are then up to ~128 x |the block's sum of X| for Q8_0. Their rounding, 2^-24 of each
 //   such term, stays far under the error of the 8-bit quantization of X, up to d / 2 a value.)
-// - Q4_K / Q5_K / Q6_K (AVX2, AVX-512; on AMX CPUs too): X rows are quantized to 8-bit blocks of 256 the same
-//   way (llama.cpp's q8_K idea: one float scale, plus sums of each 16 values for the offsets);
-//   integer dot products per super-block, one float scale (two for Q4_K/Q5_K: d and dmin). The
+// - Q4_K / Q5_K / Q6_K (AVX2, AVX-512, on AMX CPUs too): X rows are quantized to 8-bit blocks
+//   of 256 the same way (llama.cpp's q8_K idea: one float scale, plus sums of each 16 values for
+//   the offsets); integer dot products per super-block, one float scale (two for Q4_K/Q5_K: d and dmin). The
 //   AVX-512 prefill instead converts each sub-block's integer sum to float and adds it times
 //   d * sc (less dmin * m times the sub-block's activation sum), and applies X's scale once per
 //   super-block.

@@ -677,12 +677,12 @@ inline void vnni_rows(const PackedQ8x16* const* w, std::size_t nb, const BlockQ8
 }
 
 // Activation rows a VNNI tile takes at most (kVnniRows, matmul_internal.h): 6 x 2 groups of 16
-// weight rows, 12 integer and 12 float accumulators in AVX-512's 32 registers. With 4 (8 of each) the integer chains were too
-// few to keep both VPDPBUSD pipes busy: a standalone Q8_0 tile on one Xeon core (K = 1536 and
-// 8960, alternated) ran at 321-345 GOP/s with 4 rows, 358-391 with 6 (the instruction's peak
-// there: 656-687); the products of 3 layers of the 1.5B shape at T = 512 in the engine (2
-// threads, the two settings alternated pass by pass): Q8_0 1.147x, Q4_K 1.133x (medians of 16
-// pairs).
+// weight rows, 12 integer and 12 float accumulators in AVX-512's 32 registers. With 4 (8 of each)
+// the integer chains were too few to keep both VPDPBUSD pipes busy: a standalone Q8_0 tile on one
+// Xeon core (K = 1536 and 8960, alternated) ran at 321-345 GOP/s with 4 rows, 358-391 with 6 (the
+// instruction's peak there: 656-687); the products of 3 layers of the 1.5B shape at T = 512 in the
+// engine (2 threads, the two settings alternated pass by pass): Q8_0 1.147x, Q4_K 1.133x (medians
+// of 16 pairs).
 
 // The sweep of a VNNI prefill task over its packed groups of 16 weight rows (nb blocks each, at
 // `packed`), two groups (32 rows) at a time, and its activation rows, kVnniRows at a time:

@@ -141,7 +141,7 @@ void set_packed_k_block(std::size_t n);
 void set_stream_prefetch(int on);
 
 /// matmul_avx512.cpp (compiled with -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
-/// -mamx-tile -mamx-int8 -mamx-bf16 -mfma -mf16c): the AVX-512 kernels, and the AMX one (the
+/// -mamx-tile -mamx-bf16 -mfma -mf16c): the AVX-512 kernels, and the AMX one (the
 /// prefill of BF16 weights on whole groups of 16 weight rows; the rest goes to block_avx512).
 /// The activations are quantized as for AVX2, or split into bf16 parts for the AMX kernel
 /// (AmxBf16Chunk).

@@ -354,8 +354,8 @@ TEST_CASE("matmul: float weights with one value per row give that one product on
   // Each output is then w_k x_k alone: every path must return the product to within a few
   // roundings (the FMA paths round once; the AMX path sums the exact products of the bf16 parts,
   // 3, rounding the running sum each time after the first: 2 u at most). A part of X left out
-  // (X's lo part is up to 2^-15 of x) would show here, where the reference
-  // test's worst-case bound is too wide to see it. N = 19: an AMX group of 16 rows and 3 more;
+  // (X's lo part is up to 2^-15 of x) would show here, where the reference test's worst-case
+  // bound is too wide to see it. N = 19: an AMX group of 16 rows and 3 more;
   // K = 775: a partial last chunk of 32 (columns 768-774); T = 37: two groups of 16 at once,
   // then a partial one; the one value of row n at column (37 n + 11) % K, but for rows 5 (in the
   // AMX group) and 17 (not), at K - 1 and K - 2: in the last chunk.
