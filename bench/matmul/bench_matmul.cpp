@@ -1,13 +1,14 @@
 // bench_matmul: speed of the CPU matmul kernels (engine/cpu/matmul.h) against the machine's limits.
 //
 //   bench_matmul [--threads 1,2] [--passes N] [--prefill-passes N] [--T 512] [--isa portable|avx2|avx512]
-//                [--types f32,f16,...] [--no-prefill]
+//                [--types f32,f16,...] [--shapes 8960x1536,1536x8960] [--no-prefill]
 //
 // 1. Read bandwidth: every thread of a ThreadPool streams its share of a 1 GiB buffer (AVX2
 //    loads where the CPU has them); the best of N passes, per thread count. This is the physical
 //    limit decode runs against.
 // 2. Decode (GEMV, T = 1) on the R1-Distill-Qwen-1.5B ffn shapes: N x K = 8960 x 1536 (gate/up)
-//    and 1536 x 8960 (down), per weight type. The matrix is copied until the copies exceed
+//    and 1536 x 8960 (down), per weight type (--shapes: others, such as the attention's 1536 x
+//    1536 and 256 x 1536 or the output's 151936 x 1536). The matrix is copied until the copies exceed
 //    256 MiB and the GEMVs cycle through them, so the weights come from DRAM as in a real decode
 //    step, not from the L3 cache. GB/s = weight bytes / time per GEMV (best and median of N
 //    passes over all copies) and the ratio to the measured bandwidth at the same thread count;
@@ -107,6 +108,10 @@ int main(int argc, char** argv) {
   std::size_t T = 512;
   bool prefill = true;
   std::vector<std::string> type_names = {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_K", "q5_K", "q6_K"};
+  struct Shape {
+    std::size_t N, K;
+  };
+  std::vector<Shape> shapes = {{8960, 1536}, {1536, 8960}};
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -127,6 +132,17 @@ int main(int argc, char** argv) {
       T = static_cast<std::size_t>(std::max(2, std::atoi(next().c_str())));
     } else if (a == "--types") {
       type_names = split(next());
+    } else if (a == "--shapes") {
+      shapes.clear();
+      for (const auto& v : split(next())) {
+        const std::size_t x = v.find('x');
+        const long n = std::atol(v.c_str()), k = x == std::string::npos ? 0 : std::atol(v.c_str() + x + 1);
+        if (n <= 0 || k <= 0 || k % 256 != 0) {
+          std::fprintf(stderr, "--shapes: %s is not NxK with K a multiple of 256\n", v.c_str());
+          return 2;
+        }
+        shapes.push_back({static_cast<std::size_t>(n), static_cast<std::size_t>(k)});
+      }
     } else if (a == "--no-prefill") {
       prefill = false;
     } else if (a == "--isa") {
@@ -138,7 +154,7 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: bench_matmul [--threads 1,2] [--passes N] [--prefill-passes N] [--T 512] "
-                   "[--isa portable|avx2|avx512|amx] [--types f32,f16,...] [--no-prefill]\n");
+                   "[--isa portable|avx2|avx512|amx] [--types f32,f16,...] [--shapes NxK,...] [--no-prefill]\n");
       return 2;
     }
   }
@@ -153,10 +169,6 @@ int main(int argc, char** argv) {
                 bandwidth.back(), passes);
   }
 
-  struct Shape {
-    std::size_t N, K;
-  };
-  const Shape shapes[] = {{8960, 1536}, {1536, 8960}};
   std::printf("\n%-6s %-11s %3s %9s %9s %6s %8s %8s", "type", "N x K", "thr", "GEMV GB/s", "(median)", "ratio",
               "GB/cpu-s", "L2 GB/cs");
   if (prefill) std::printf(" %12s %9s", "pp GFLOP/s", "(median)");

@@ -269,22 +269,27 @@ inline void decode_rows(std::size_t n0, std::size_t n1, Many many, One one) {
 }
 
 // How many rows decode reads side by side where rows are long: the most of `most`, `most` / 2,
-// ..., 1 whose bytes with X's take at most kDecodeL1Bytes, so that X stays in L1 from one pass
-// to the next (a pass streams P rows through L1 beside X); where not even one row fits beside
-// X, `most` (X then comes from L2 whatever P is, and more rows per pass read it fewer times).
-// Q8_0's ffn_down of the 1.5B shape (K = 8960: rows of 9,520 bytes, X 11.5 KB) read at 42-46
-// GB/s with 4 rows side by side (49 KB a pass) and 2 (30 KB), 46.6 one row at a time (21 KB) in
-// the 2-core Zen 4 VM's fast minutes (read test ~55), 35.7 against 34.8 in its slow ones; the
-// same bytes viewed as rows of K = 4480 (4 rows and X: 24.8 KB) read at 53.0 and of K = 1536
-// at 54.5.
-constexpr std::size_t kDecodeL1Bytes = 26u << 10;
-constexpr bool fits_beside_x(int p, std::size_t row_bytes, std::size_t x_bytes) {
-  return p * row_bytes + x_bytes <= kDecodeL1Bytes;
+// ..., 1 whose bytes with X's take at most `budget` (MatmulArgs::l1_budget: decode_l1_bytes(),
+// 13/16 of the L1 data cache), so that X stays in L1 from one pass to the next (a pass streams P
+// rows through L1 beside X); where not even one row fits beside X, `most` (X then comes from L2
+// whatever P is, and more rows per pass read it fewer times).
+// - Q8_0's ffn_down of the 1.5B shape (K = 8960: rows of 9,520 bytes, X 11.5 KB) on the 2-core
+//   Zen 4 VM (32 KiB L1, budget 26 KiB: one row at a time) read at 42-46 GB/s with 4 rows side
+//   by side (49 KB a pass) and 2 (30 KB), 46.6 one row at a time (21 KB) in its fast minutes
+//   (read test ~55), 35.7 against 34.8 in its slow ones; the same bytes viewed as rows of
+//   K = 4480 (4 rows and X: 24.8 KB) read at 53.0 and of K = 1536 at 54.5.
+// - On the 2-core Sapphire Rapids VM (48 KiB L1, budget 39 KiB: 2 rows), bench_matmul, 2
+//   threads: 1 row at a time 21-22 GB/s (0.70-0.72 of the read test; 19-24 GB per CPU-second on
+//   rows in L2), 2 rows 25-28 (0.94-0.97; 26), 4 rows 23 (0.84; 19). Whole decode steps
+//   (bench_limit, 24 windows a run, two runs each, alternated): 0.884 and 0.896 of the reading
+//   with one row, 0.913 and 0.902 with two.
+constexpr bool fits_beside_x(int p, std::size_t row_bytes, std::size_t x_bytes, std::size_t budget) {
+  return p * row_bytes + x_bytes <= budget;
 }
-constexpr int decode_rows_fitting(std::size_t row_bytes, std::size_t x_bytes, int most) {
-  if (!fits_beside_x(1, row_bytes, x_bytes)) return most;
+constexpr int decode_rows_fitting(std::size_t row_bytes, std::size_t x_bytes, int most, std::size_t budget) {
+  if (!fits_beside_x(1, row_bytes, x_bytes, budget)) return most;
   int p = most;
-  while (p > 1 && !fits_beside_x(p, row_bytes, x_bytes)) p /= 2;
+  while (p > 1 && !fits_beside_x(p, row_bytes, x_bytes, budget)) p /= 2;
   return p;
 }
 
@@ -296,7 +301,7 @@ void float_decode(const MatmulArgs& a, std::size_t n0, std::size_t n1) {
   // VM: 45.5 -> 48.5 GB/s in its fast minutes (150 windows), whole decode steps +1.4%; the same
   // in its slow ones. (8 rows for every product lost: gate + up 49.0 -> 43.4 in fast minutes.)
   if constexpr (V::kDecodeRows == 4)
-    if (!fits_beside_x(1, a.w_row_bytes, a.K * sizeof(float)))
+    if (!fits_beside_x(1, a.w_row_bytes, a.K * sizeof(float), a.l1_budget))
       return decode_rows<8>(
           n0, n1, [&](const std::size_t* rows) { float_gemv_rows<V, Ty, 8, 2>(a, rows); },
           [&](const std::size_t* rows) { float_gemv_rows<V, Ty, 1, 2>(a, rows); });

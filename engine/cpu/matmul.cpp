@@ -495,9 +495,25 @@ std::size_t l2_cache_bytes() {
   return bytes;
 }
 
+std::size_t l1d_cache_bytes() {
+  static const std::size_t bytes = [] {
+    const long l1 = sysconf(_SC_LEVEL1_DCACHE_SIZE);
+    return l1 >= (16 << 10) && l1 <= (1 << 20) ? static_cast<std::size_t>(l1) : std::size_t{32} << 10;
+  }();
+  return bytes;
+}
+
 namespace {
 std::atomic<std::size_t> g_packed_k_block{0};  // set_packed_k_block
+std::atomic<std::size_t> g_decode_l1_bytes{0};  // set_decode_l1_bytes
 }  // namespace
+
+std::size_t decode_l1_bytes() {
+  const std::size_t forced = g_decode_l1_bytes.load(std::memory_order_relaxed);
+  return forced > 0 ? forced : l1d_cache_bytes() / 16 * 13;
+}
+
+void set_decode_l1_bytes(std::size_t n) { g_decode_l1_bytes.store(n, std::memory_order_relaxed); }
 
 void set_packed_k_block(std::size_t n) { g_packed_k_block.store(n, std::memory_order_relaxed); }
 
@@ -567,6 +583,7 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
     a.x = x;
     a.y = outs[i].y;
     a.prefetch = T == 1 && stream_prefetch();
+    a.l1_budget = decode_l1_bytes();
 #if defined(__x86_64__)
     packed_float[i] = packed_takes(isa, w.type, T, int8_prefill);
 #endif

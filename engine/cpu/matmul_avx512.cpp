@@ -287,7 +287,7 @@ struct Groups {
 // one fits (decode_rows_fitting).
 template <bool Prefetch>
 void q8_0_decode(const MatmulArgs& a, std::size_t n0, std::size_t n1) {
-  switch (decode_rows_fitting(a.w_row_bytes, (a.K / 32 + 15) / 16 * sizeof(GroupQ8x512), 4)) {
+  switch (decode_rows_fitting(a.w_row_bytes, (a.K / 32 + 15) / 16 * sizeof(GroupQ8x512), 4, a.l1_budget)) {
     case 4: return int8_decode<Groups<Q8_0Pairs<Prefetch>>, 4>(a, n0, n1);
     case 2: return int8_decode<Groups<Q8_0Pairs<Prefetch>>, 2>(a, n0, n1);
     default: return int8_decode<Groups<Q8_0Pairs<Prefetch>>, 1>(a, n0, n1);

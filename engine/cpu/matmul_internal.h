@@ -90,6 +90,8 @@ struct MatmulArgs {
   const SuperQ8x256* xsupers;
   // Decode: whether the kernels that can prefetch ahead of their rows do (stream_prefetch()).
   bool prefetch;
+  // Decode: the L1 bytes a pass over P rows and X may take (decode_l1_bytes()).
+  std::size_t l1_budget;
   float* y;  // T x N
 };
 
@@ -139,6 +141,14 @@ std::size_t packed_k_block(std::size_t K, std::size_t t_rows);
 void set_packed_k_block(std::size_t n);
 /// Tests and benchmarks: 1 or 0 forces stream_prefetch() on or off, -1 restores the CPU's choice.
 void set_stream_prefetch(int on);
+/// The bytes of this CPU's L1 data cache (per core; 32 KiB where the system does not say).
+std::size_t l1d_cache_bytes();
+/// How many bytes of L1 decode lets P weight rows and X take in one pass
+/// (decode_rows_fitting, kernel_common.h): 13/16 of the L1 data cache, so 26 KiB of a Zen 4's
+/// 32 and 39 of a Sapphire Rapids' 48. Tests and benchmarks: set_decode_l1_bytes(n > 0) forces
+/// n, 0 restores the CPU's.
+std::size_t decode_l1_bytes();
+void set_decode_l1_bytes(std::size_t n);
 
 /// matmul_avx512.cpp (compiled with -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
 /// -mamx-tile -mamx-bf16 -mfma -mf16c): the AVX-512 kernels, and the AMX one (the

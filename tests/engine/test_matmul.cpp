@@ -480,14 +480,17 @@ TEST_CASE("matmul: no pool equals a pool, zero rows of X do nothing", "[matmul]"
   CHECK(std::all_of(untouched.begin(), untouched.end(), [](float v) { return v == 7.0f; }));
 }
 
-TEST_CASE("matmul: decode of long rows: Q8_0 2 and 1 rows side by side, the float types 8", "[matmul]") {
-  // The AVX-512 decode reads 4 rows side by side where 4 rows and X fit in 26 KiB, else fewer
-  // (decode_rows_fitting): Q8_0 at K = 5120 (rows of 5,440 bytes, X 6.4 KB) takes 2, at K = 8960
-  // (9,520 bytes, X 11.5 KB: the 1.5B shape's ffn_down) 1. The float types where not even one
-  // row fits beside X take 8 (two accumulators each, also for the rows past the runs of 8):
-  // K = 4661 (X 18 KB; F16 rows 9 KB; K % 64 = 53: the vector tail and the scalar one). N = 25:
-  // on one thread runs of 2 with one row left, runs of 8 with one left; in shares of 2 threads
-  // rows 12 and 8-12 fall past the runs instead (check_weight: bit-identical).
+TEST_CASE("matmul: decode of long rows: Q8_0 4, 2 and 1 rows side by side, the float types 8", "[matmul]") {
+  // The AVX-512 decode reads 4 rows side by side where 4 rows and X fit in decode_l1_bytes(),
+  // else fewer (decode_rows_fitting); the float types where not even one row fits beside X take
+  // 8 (two accumulators each, also for the rows past the runs of 8). Run under the budgets of a
+  // 32 KiB L1 (26 KiB) and a 48 KiB one (39 KiB) whatever this CPU's is:
+  // - Q8_0 at K = 5120 (rows of 5,440 bytes, X 6.4 KB): 2 rows, then 4; at K = 8960 (9,520
+  //   bytes, X 11.5 KB: the 1.5B shape's ffn_down): 1, then 2.
+  // - K = 4661 (X 18 KB; F16 rows 9 KB; K % 64 = 53: the vector tail and the scalar one): the
+  //   float types 8 rows under 26 KiB, 4 under 39 KiB (a row of F32, 18 KB, fits beside X).
+  // N = 25: on one thread runs of 2 (or 4) with one row left, runs of 8 with one left; in shares
+  // of 2 threads rows 12 and 8-12 fall past the runs instead (check_weight: bit-identical).
   std::mt19937 rng(8960);
   cpu::ThreadPool p1(1), p2(2), p3(3);
   cpu::ThreadPool* pools[3] = {&p1, &p2, &p3};
@@ -495,11 +498,17 @@ TEST_CASE("matmul: decode of long rows: Q8_0 2 and 1 rows side by side, the floa
   const std::pair<GgmlType, std::size_t> cases[] = {{GgmlType::q8_0, 5120}, {GgmlType::q8_0, 8960},
                                                     {GgmlType::f32, 4661},  {GgmlType::f16, 4661},
                                                     {GgmlType::bf16, 4661}};
-  for (const auto& [type, K] : cases) {
-    TestWeight tw = make_weight(type, 25, K, rng);
-    finish(tw, type, 25, K);
-    check_weight(tw, type, 25, K, rng, pools, &tight, &loose, {1});
+  for (const std::size_t budget : {std::size_t{26} << 10, std::size_t{39} << 10}) {
+    cpu::detail::set_decode_l1_bytes(budget);
+    REQUIRE(cpu::detail::decode_l1_bytes() == budget);
+    for (const auto& [type, K] : cases) {
+      TestWeight tw = make_weight(type, 25, K, rng);
+      finish(tw, type, 25, K);
+      check_weight(tw, type, 25, K, rng, pools, &tight, &loose, {1});
+    }
   }
+  cpu::detail::set_decode_l1_bytes(0);
+  CHECK(cpu::detail::decode_l1_bytes() == cpu::detail::l1d_cache_bytes() / 16 * 13);
   INFO("worst (tight): " << tight.where);
   CHECK(tight.ratio <= 1.0);
   INFO("worst (loose): " << loose.where);
