@@ -5,8 +5,14 @@
 // minute (the 2-core VM of bench/RESULTS.md: 34-62 GB/s). Prints each split's mean tokens/s and
 // in how many windows the default was the faster of the pair.
 //
-//   bench_decode_split --model M.gguf [-w WINDOWS (40)] [-t THREADS (all)]
+// With --l1 KIB, the same windows compare the decode's L1 budget instead (decode_l1_bytes(),
+// which decides how many long rows the kernels read side by side): this CPU's default against
+// KIB KiB, both with the guided split.
+//
+//   bench_decode_split --model M.gguf [-w WINDOWS (40)] [-t THREADS (all)] [--l1 KIB]
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include "bench/cpu/decode_windows.h"
@@ -14,24 +20,52 @@
 
 int main(int argc, char** argv) {
   using ponder::bench::DecodeWindows;
+  // --l1 KIB (taken out of the arguments before DecodeWindows reads them).
+  std::size_t l1_other = 0;
+  std::vector<char*> args;
+  for (int i = 0; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--l1") == 0 && i + 1 < argc) {
+      const long kib = std::atol(argv[++i]);
+      if (kib <= 0) {
+        std::fprintf(stderr, "bench_decode_split: --l1 takes a size in KiB\n");
+        return 2;
+      }
+      l1_other = static_cast<std::size_t>(kib) << 10;
+    } else {
+      args.push_back(argv[i]);
+    }
+  }
   DecodeWindows d;
-  if (!d.open(argc, argv, "bench_decode_split")) return 1;
+  if (!d.open(static_cast<int>(args.size()), args.data(), "bench_decode_split")) return 1;
+  const std::size_t l1_default = ponder::cpu::detail::decode_l1_bytes();
   const long windows = d.windows();
   // rate[0]: guided (the default), rate[1]: shares; window w of each side by side.
   std::vector<double> rate[2];
   double seconds[2] = {0, 0};
   for (long w = 0; w < windows; ++w)
     for (int split = 0; split < 2; ++split) {
-      ponder::cpu::detail::set_decode_split(split == 1 ? ponder::cpu::detail::DecodeSplit::shares
-                                                       : ponder::cpu::detail::DecodeSplit::guided);
+      if (l1_other > 0)
+        ponder::cpu::detail::set_decode_l1_bytes(split == 1 ? l1_other : 0);
+      else
+        ponder::cpu::detail::set_decode_split(split == 1 ? ponder::cpu::detail::DecodeSplit::shares
+                                                         : ponder::cpu::detail::DecodeSplit::guided);
       const double dt = d.window();
       if (dt < 0) return 1;
       seconds[split] += dt;
       rate[split].push_back(DecodeWindows::kSteps / dt);
     }
   ponder::cpu::detail::set_decode_split(ponder::cpu::detail::DecodeSplit::guided);
+  ponder::cpu::detail::set_decode_l1_bytes(0);
   long wins = 0;
   for (long w = 0; w < windows; ++w) wins += rate[0][w] > rate[1][w];
+  if (l1_other > 0) {
+    std::printf("decode t/s, mean of %ld windows of %d steps: L1 budget %zu KiB (this CPU's) %.2f, %zu KiB %.2f "
+                "(%+.1f%%); the default faster in %ld of %ld\n",
+                windows, DecodeWindows::kSteps, l1_default >> 10, windows * DecodeWindows::kSteps / seconds[0],
+                l1_other >> 10, windows * DecodeWindows::kSteps / seconds[1],
+                100.0 * (seconds[1] / seconds[0] - 1.0), wins, windows);
+    return 0;
+  }
   std::printf("decode t/s, mean of %ld windows of %d steps: guided %.2f, shares %.2f (%+.1f%%); guided faster in "
               "%ld of %ld\n",
               windows, DecodeWindows::kSteps, windows * DecodeWindows::kSteps / seconds[0],

@@ -280,9 +280,11 @@ inline void decode_rows(std::size_t n0, std::size_t n1, Many many, One one) {
 //   K = 4480 (4 rows and X: 24.8 KB) read at 53.0 and of K = 1536 at 54.5.
 // - On the 2-core Sapphire Rapids VM (48 KiB L1, budget 39 KiB: 2 rows), bench_matmul, 2
 //   threads: 1 row at a time 21-22 GB/s (0.70-0.72 of the read test; 19-24 GB per CPU-second on
-//   rows in L2), 2 rows 25-28 (0.94-0.97; 26), 4 rows 23 (0.84; 19). Whole decode steps
-//   (bench_limit, 24 windows a run, two runs each, alternated): 0.884 and 0.896 of the reading
-//   with one row, 0.913 and 0.902 with two.
+//   rows in L2), 2 rows 25-28 (0.94-0.97; 26), 4 rows 23 (0.84; 19). Whole decode steps, the
+//   two budgets alternated window by window in one process (`bench_decode_split --l1 26`, 6
+//   runs of 40-50 windows of 8 steps): Q8_0 +4.8, +3.3, -0.1, +2.5, +0.1, +2.5% (39 KiB faster
+//   in 188 of 290 windows); F16 (the same P under both) +0.1%. (An earlier session had tried
+//   39 KiB here in separate runs, 5 pairs, and seen no gain in their noise.)
 constexpr bool fits_beside_x(int p, std::size_t row_bytes, std::size_t x_bytes, std::size_t budget) {
   return p * row_bytes + x_bytes <= budget;
 }
