@@ -23,9 +23,10 @@
 // - Q4_K / Q5_K / Q6_K, decode: 64 weights per register, VPMADDUBSW pairs times the sub-block
 //   scales by VPDPWSSD, one float scale per super-block. Prefill: repacked by 16 rows as Q8_0
 //   (vnni_k_block), VPDPBUSD outer products, a conversion and an FMA per sub-block.
-// - The block types' decode: Q8_0 four rows side by side where they fit beside X in L1, else
-//   two or one (decode_rows_fitting), without software prefetch; Q4_0 and the K-quants two, with
-//   it (kPrefetchAhead in kernel_common.h says why).
+// - The block types' decode: Q8_0 four rows side by side where they fit beside X in the L1
+//   budget (decode_l1_bytes()), else two or one (decode_rows_fitting), with software prefetch
+//   where stream_prefetch() says; Q4_0 and the K-quants two, with it (kPrefetchAhead in
+//   kernel_common.h says why).
 // - AMX (Isa::amx, at the end of the file): the prefill of BF16 weights (bf16 tiles, X split
 //   exactly into bf16 parts), in tiles of 16 weight rows x 16 activation rows; everything else
 //   as above (amx_takes in matmul.cpp says why).
@@ -283,8 +284,8 @@ struct Groups {
   }
 };
 
-// Q8_0 decode: 4 rows side by side where they fit beside X in L1, else 2 or 1; 4 where not even
-// one fits (decode_rows_fitting).
+// Q8_0 decode: 4 rows side by side where they fit beside X in the L1 budget, else 2 or 1; 4
+// where not even one fits (decode_rows_fitting).
 template <bool Prefetch>
 void q8_0_decode(const MatmulArgs& a, std::size_t n0, std::size_t n1) {
   switch (decode_rows_fitting(a.w_row_bytes, (a.K / 32 + 15) / 16 * sizeof(GroupQ8x512), 4, a.l1_budget)) {
