@@ -1,14 +1,16 @@
 // bench_matmul: speed of the CPU matmul kernels (engine/cpu/matmul.h) against the machine's limits.
 //
 //   bench_matmul [--threads 1,2] [--passes N] [--prefill-passes N] [--T 512] [--isa portable|avx2|avx512]
-//                [--types f32,f16,...] [--shapes 8960x1536,1536x8960] [--no-prefill]
+//                [--types f32,f16,...] [--shapes 8960x1536,1536x8960] [--l1 KIB] [--no-prefill]
 //
 // 1. Read bandwidth: every thread of a ThreadPool streams its share of a 1 GiB buffer (AVX2
 //    loads where the CPU has them); the best of N passes, per thread count. This is the physical
 //    limit decode runs against.
 // 2. Decode (GEMV, T = 1) on the R1-Distill-Qwen-1.5B ffn shapes: N x K = 8960 x 1536 (gate/up)
 //    and 1536 x 8960 (down), per weight type (--shapes: others, such as the attention's 1536 x
-//    1536 and 256 x 1536 or the output's 151936 x 1536). The matrix is copied until the copies exceed
+//    1536 and 256 x 1536 or the output's 151936 x 1536). --l1: decode's L1 budget in KiB
+//    instead of this CPU's (decode_l1_bytes(), which decides how many long rows the kernels
+//    read side by side). The matrix is copied until the copies exceed
 //    256 MiB and the GEMVs cycle through them, so the weights come from DRAM as in a real decode
 //    step, not from the L3 cache. GB/s = weight bytes / time per GEMV (best and median of N
 //    passes over all copies) and the ratio to the measured bandwidth at the same thread count;
@@ -30,6 +32,7 @@
 
 #include "engine/cpu/bandwidth.h"
 #include "engine/cpu/matmul.h"
+#include "engine/cpu/matmul_internal.h"
 #include "engine/cpu/thread_pool.h"
 #include "engine/quant.h"
 
@@ -143,6 +146,13 @@ int main(int argc, char** argv) {
         }
         shapes.push_back({static_cast<std::size_t>(n), static_cast<std::size_t>(k)});
       }
+    } else if (a == "--l1") {
+      const long kib = std::atol(next().c_str());
+      if (kib <= 0) {
+        std::fprintf(stderr, "--l1 takes a size in KiB\n");
+        return 2;
+      }
+      ponder::cpu::detail::set_decode_l1_bytes(static_cast<std::size_t>(kib) << 10);
     } else if (a == "--no-prefill") {
       prefill = false;
     } else if (a == "--isa") {
@@ -154,12 +164,14 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: bench_matmul [--threads 1,2] [--passes N] [--prefill-passes N] [--T 512] "
-                   "[--isa portable|avx2|avx512|amx] [--types f32,f16,...] [--shapes NxK,...] [--no-prefill]\n");
+                   "[--isa portable|avx2|avx512|amx] [--types f32,f16,...] [--shapes NxK,...] [--l1 KIB] [--no-prefill]\n");
       return 2;
     }
   }
   std::printf("isa: %s (detected %s)\n", ponder::cpu::isa_name(ponder::cpu::active_isa()),
               ponder::cpu::isa_name(ponder::cpu::detect_isa()));
+  std::printf("decode L1 budget: %zu KiB (this CPU's L1 data cache: %zu KiB)\n",
+              ponder::cpu::detail::decode_l1_bytes() >> 10, ponder::cpu::detail::l1d_cache_bytes() >> 10);
 
   std::vector<double> bandwidth;
   for (unsigned th : threads) {
