@@ -164,7 +164,8 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: bench_matmul [--threads 1,2] [--passes N] [--prefill-passes N] [--T 512] "
-                   "[--isa portable|avx2|avx512|amx] [--types f32,f16,...] [--shapes NxK,...] [--l1 KIB] [--no-prefill]\n");
+                   "[--isa portable|avx2|avx512|amx] [--types f32,f16,...] [--shapes NxK,...] [--l1 KIB] "
+                   "[--no-prefill]\n");
       return 2;
     }
   }
