@@ -268,33 +268,6 @@ inline void decode_rows(std::size_t n0, std::size_t n1, Many many, One one) {
   }
 }
 
-// How many rows decode reads side by side where rows are long: the most of `most`, `most` / 2,
-// ..., 1 whose bytes with X's take at most `budget` (MatmulArgs::l1_budget: decode_l1_bytes(),
-// 13/16 of the L1 data cache), so that X stays in L1 from one pass to the next (a pass streams P
-// rows through L1 beside X); where not even one row fits beside X, `most` (X then comes from L2
-// whatever P is, and more rows per pass read it fewer times).
-// - Q8_0's ffn_down of the 1.5B shape (K = 8960: rows of 9,520 bytes, X 11.5 KB) on the 2-core
-//   Zen 4 VM (32 KiB L1, budget 26 KiB: one row at a time) read at 42-46 GB/s with 4 rows side
-//   by side (49 KB a pass) and 2 (30 KB), 46.6 one row at a time (21 KB) in its fast minutes
-//   (read test ~55), 35.7 against 34.8 in its slow ones; the same bytes viewed as rows of
-//   K = 4480 (4 rows and X: 24.8 KB) read at 53.0 and of K = 1536 at 54.5.
-// - On the 2-core Sapphire Rapids VM (48 KiB L1, budget 39 KiB: 2 rows), bench_matmul, 2
-//   threads: 1 row at a time 21-22 GB/s (0.70-0.72 of the read test; 19-24 GB per CPU-second on
-//   rows in L2), 2 rows 25-28 (0.94-0.97; 26), 4 rows 23 (0.84; 19). Whole decode steps, the
-//   two budgets alternated window by window in one process (`bench_decode_split --l1 26`, 6
-//   runs of 40-50 windows of 8 steps): Q8_0 +4.8, +3.3, -0.1, +2.5, +0.1, +2.5% (39 KiB faster
-//   in 188 of 290 windows); F16 (the same P under both) +0.1%. (An earlier session had tried
-//   39 KiB here in separate runs, 5 pairs, and seen no gain in their noise.)
-constexpr bool fits_beside_x(int p, std::size_t row_bytes, std::size_t x_bytes, std::size_t budget) {
-  return p * row_bytes + x_bytes <= budget;
-}
-constexpr int decode_rows_fitting(std::size_t row_bytes, std::size_t x_bytes, int most, std::size_t budget) {
-  if (!fits_beside_x(1, row_bytes, x_bytes, budget)) return most;
-  int p = most;
-  while (p > 1 && !fits_beside_x(p, row_bytes, x_bytes, budget)) p /= 2;
-  return p;
-}
-
 template <class V, GgmlType Ty>
 void float_decode(const MatmulArgs& a, std::size_t n0, std::size_t n1) {
   // Rows too long for X to stay in L1 beside even one (decode_rows_fitting), where the vector

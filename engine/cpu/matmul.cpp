@@ -562,6 +562,9 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
   const unsigned threads = pool ? pool->size() : 1;
   const std::size_t K = outs[0].w->ne[0];
 
+  // Per call, the same for every product.
+  const bool prefetch = T == 1 && stream_prefetch();
+  const std::size_t l1_budget = decode_l1_bytes();
   Job jobs[kMaxShared];
   bool packed_float[kMaxShared] = {};
   bool want32 = false, want256 = false, want_bf16 = false, want_xt = false;
@@ -582,8 +585,8 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
     a.T = T;
     a.x = x;
     a.y = outs[i].y;
-    a.prefetch = T == 1 && stream_prefetch();
-    a.l1_budget = decode_l1_bytes();
+    a.prefetch = prefetch;
+    a.l1_budget = l1_budget;
 #if defined(__x86_64__)
     packed_float[i] = packed_takes(isa, w.type, T, int8_prefill);
 #endif

@@ -491,6 +491,18 @@ TEST_CASE("matmul: decode of long rows: Q8_0 4, 2 and 1 rows side by side, the f
   //   float types 8 rows under 26 KiB, 4 under 39 KiB (a row of F32, 18 KB, fits beside X).
   // N = 25: on one thread runs of 2 (or 4) with one row left, runs of 8 with one left; in shares
   // of 2 threads rows 12 and 8-12 fall past the runs instead (check_weight: bit-identical).
+  // The row counts above, as the kernels choose them (Q8_0: X in groups of 16 blocks).
+  using cpu::detail::decode_rows_fitting, cpu::detail::fits_beside_x;
+  constexpr std::size_t kB26 = std::size_t{26} << 10, kB39 = std::size_t{39} << 10;
+  auto q8_x = [](std::size_t K) { return (K / 32 + 15) / 16 * sizeof(cpu::detail::GroupQ8x512); };
+  CHECK(decode_rows_fitting(5440, q8_x(5120), 4, kB26) == 2);
+  CHECK(decode_rows_fitting(5440, q8_x(5120), 4, kB39) == 4);
+  CHECK(decode_rows_fitting(9520, q8_x(8960), 4, kB26) == 1);
+  CHECK(decode_rows_fitting(9520, q8_x(8960), 4, kB39) == 2);
+  for (const std::size_t row : {std::size_t{2 * 4661}, std::size_t{4 * 4661}}) {  // F16 / BF16, F32
+    CHECK_FALSE(fits_beside_x(1, row, 4 * 4661, kB26));  // 8 rows side by side
+    CHECK(fits_beside_x(1, row, 4 * 4661, kB39));        // 4
+  }
   std::mt19937 rng(8960);
   cpu::ThreadPool p1(1), p2(2), p3(3);
   cpu::ThreadPool* pools[3] = {&p1, &p2, &p3};
@@ -498,7 +510,7 @@ TEST_CASE("matmul: decode of long rows: Q8_0 4, 2 and 1 rows side by side, the f
   const std::pair<GgmlType, std::size_t> cases[] = {{GgmlType::q8_0, 5120}, {GgmlType::q8_0, 8960},
                                                     {GgmlType::f32, 4661},  {GgmlType::f16, 4661},
                                                     {GgmlType::bf16, 4661}};
-  for (const std::size_t budget : {std::size_t{26} << 10, std::size_t{39} << 10}) {
+  for (const std::size_t budget : {kB26, kB39}) {
     cpu::detail::set_decode_l1_bytes(budget);
     REQUIRE(cpu::detail::decode_l1_bytes() == budget);
     for (const auto& [type, K] : cases) {
