@@ -105,7 +105,7 @@ inline float load1(const unsigned char* row, std::size_t k) {
 }
 
 // The vector path V of a kernel file provides: Vec, kLanes, kDecodeRows (decode_rows),
-// kDecodePrefetch (kPrefetchAhead), zero(), loadx(const float*),
+// kDecodePrefetch (kPrefetchAhead), kDecodePrefetchL2 (kPrefetchL2Ahead as well), zero(), loadx(const float*),
 // loadw<Ty>(row, k) (kLanes weights widened), fma(w, x, acc), add(a, b), hsum(Vec), and
 // gemv_step<Ty>(row, x, k, acc[4]): acc[u] += weights and x at k + u kLanes, u < 4.
 
@@ -121,6 +121,27 @@ inline float load1(const unsigned char* row, std::size_t k) {
 // K-quants) were the same either way or slower without it; the AVX2 ones were the same on the
 // Zen 4 VM and faster with it on a Zen 3.
 constexpr std::size_t kPrefetchAhead = 2048;
+
+// Where decode prefetches under stream_prefetch() (the AVX-512 decode of the float types and of
+// Q8_0), each line is also prefetched into L2 this far ahead (PREFETCHT1): the requests that wait
+// for memory then sit in L2's queue as well as in L1's few fill buffers. On the 2-core Xeon VM
+// (48 KiB L1d, 2 MiB L2; 1.5B shape, 2 threads, bench_decode_split's alternated windows of 8
+// steps, 30 pairs a run) whole decode steps were faster with it than without by 4.0% (Q8_0, 24
+// of 30 windows) and 4.7% (F16, 22 of 30) at 8 KiB, 3.0% and 5.5% at 4 KiB, 4.8% and 4.3% at
+// 16 KiB; 16 KiB against 32 KiB +1.4% and +4.5%, 8 against 16 KiB +0.2% and +5.0%. Prefetching a
+// take's first 4 or 16 KiB into L2 at its start as well was no better or 3-4% worse. The read
+// test (bandwidth.cpp) does the same, as the limit must be the best plain read: it reads ~10%
+// faster with it. (The AVX2 kernels, whose prefetch is also used on AMD CPUs, and the
+// compute-bound Q4_0 and K-quant kernels do without.)
+constexpr std::size_t kPrefetchL2Ahead = 8192;
+
+// A stream's line at p: prefetched kPrefetchAhead ahead into L1 and, with L2,
+// kPrefetchL2Ahead ahead into L2.
+template <bool L2>
+inline void prefetch_ahead(const unsigned char* p) {
+  _mm_prefetch(reinterpret_cast<const char*>(p) + kPrefetchAhead, _MM_HINT_T0);
+  if constexpr (L2) _mm_prefetch(reinterpret_cast<const char*>(p) + kPrefetchL2Ahead, _MM_HINT_T1);
+}
 
 // Decode (C = 1 activation row) streams the rows: every line of a block of `bytes` at w,
 // kPrefetchAhead ahead.
@@ -161,7 +182,7 @@ void float_gemv_rows(const MatmulArgs& a, const std::size_t* n) {
       for (int p = 0; p < P; ++p)
 #pragma GCC unroll 4
         for (std::size_t off = 0; off < kStep * kBytes; off += 64)
-          _mm_prefetch(reinterpret_cast<const char*>(w[p] + kBytes * k + off) + kPrefetchAhead, _MM_HINT_T0);
+          prefetch_ahead<V::kDecodePrefetchL2>(w[p] + kBytes * k + off);
     if constexpr (A == 2) {
 #pragma GCC unroll 4
       for (int u = 0; u < 4; ++u) {

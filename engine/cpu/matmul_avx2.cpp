@@ -47,6 +47,7 @@ struct Avx2 {
   static constexpr std::size_t kLanes = 8;
   static constexpr int kDecodeRows = 2;  // 4 rows' 16 accumulators would fill the 16 registers
   static constexpr bool kDecodePrefetch = true;
+  static constexpr bool kDecodePrefetchL2 = false;  // kPrefetchL2Ahead: also used on AMD CPUs
   static constexpr int kPackedRows = 6;  // packed_tile
   static Vec zero() { return _mm256_setzero_ps(); }
   static Vec loadx(const float* x) { return _mm256_loadu_ps(x); }

@@ -12,8 +12,8 @@
 // Shapes, as the AVX2 kernels (split() in matmul.cpp cuts the work the same way for both):
 // - float types, prefill: packed_block (kernel_common.h), 6 weight rows x 32 activation rows
 //   (float_tile's 4 x 3 only for the amx path's F16 / BF16 rows past its tiles); decode: four
-//   rows side by side (decode_rows), four accumulators each, no software prefetch; eight rows,
-//   two accumulators each, where not even one row fits beside X in L1 (float_decode).
+//   rows side by side (decode_rows), four accumulators each, software prefetch as Q8_0's below;
+//   eight rows, two accumulators each, where not even one row fits beside X in L1 (float_decode).
 // - Q8_0 / Q4_0, decode: two blocks of 32 per 512-bit register (blocks b and b + 1 in the low
 //   and high halves), integer dot products by VPDPBUSD against X prepared once per call by
 //   groups of 16 blocks (group_rows), two accumulators per row (the block pairs alternate
@@ -25,8 +25,8 @@
 //   (vnni_k_block), VPDPBUSD outer products, a conversion and an FMA per sub-block.
 // - The block types' decode: Q8_0 four rows side by side where they fit beside X in the L1
 //   budget (decode_l1_bytes()), else two or one (decode_rows_fitting), with software prefetch
-//   where stream_prefetch() says; Q4_0 and the K-quants two, with it (kPrefetchAhead in
-//   kernel_common.h says why).
+//   where stream_prefetch() says (into L1, and further ahead into L2); Q4_0 and the K-quants
+//   two, with it (into L1 only; kPrefetchAhead and kPrefetchL2Ahead in kernel_common.h say why).
 // - AMX (Isa::amx, at the end of the file): the prefill of BF16 weights (bf16 tiles, X split
 //   exactly into bf16 parts), in tiles of 16 weight rows x 16 activation rows; everything else
 //   as above (amx_takes in matmul.cpp says why).
@@ -102,6 +102,7 @@ struct Avx512 {
   static constexpr int kDecodeRows = 4;  // decode_rows
   static constexpr int kPackedRows = 12;  // packed_tile
   static constexpr bool kDecodePrefetch = false;  // kPrefetchAhead; Avx512Prefetch below
+  static constexpr bool kDecodePrefetchL2 = false;  // kPrefetchL2Ahead
   static Vec zero() { return _mm512_setzero_ps(); }
   static Vec loadx(const float* x) { return _mm512_loadu_ps(x); }
   template <GgmlType Ty>
@@ -121,6 +122,7 @@ struct Avx512 {
 // The same with decode's prefetches (stream_prefetch(), matmul.h).
 struct Avx512Prefetch : Avx512 {
   static constexpr bool kDecodePrefetch = true;
+  static constexpr bool kDecodePrefetchL2 = true;
 };
 
 // ---- Q8_0 / Q4_0 decode: groups of 16 blocks, pairs of blocks, VPDPBUSD ----
@@ -174,7 +176,7 @@ inline __m128 group_scales(const unsigned char* w, std::size_t blocks) {
 template <bool Prefetch>
 struct Q8_0Pairs {
   static constexpr std::size_t kBytes = 34;
-  static constexpr bool kPrefetch = Prefetch;  // kPrefetchAhead
+  static constexpr bool kPrefetch = Prefetch, kPrefetchL2 = Prefetch;  // kPrefetchAhead, kPrefetchL2Ahead
   template <bool Two>
   static __m512 step(const unsigned char* w, __m512i xq, __m512i start, __m512 scales, __m512 acc) {
     const __m512i q = Two ? join256(load256(w + 2), load256(w + kBytes + 2)) : zext256(load256(w + 2));
@@ -188,7 +190,7 @@ struct Q8_0Pairs {
 // nibbles, then block b + 1's.
 struct Q4_0Pairs {
   static constexpr std::size_t kBytes = 18;
-  static constexpr bool kPrefetch = true;
+  static constexpr bool kPrefetch = true, kPrefetchL2 = false;
   template <bool Two>
   static __m512 step(const unsigned char* w, __m512i xq, __m512i start, __m512 scales, __m512 acc) {
     const __m256i q = _mm256_set_m128i(Two ? load128(w + kBytes + 2) : _mm_setzero_si128(), load128(w + 2));
@@ -249,8 +251,7 @@ void group_rows(const MatmulArgs& a, const std::size_t* n) {
           for (std::size_t off = 0; off < 4 * kBytes; off += 64)
 #pragma GCC unroll 4
             for (int p = 0; p < P; ++p)
-              _mm_prefetch(reinterpret_cast<const char*>(w[p] + g * kGroup + 2 * j * kBytes + off) + kPrefetchAhead,
-                           _MM_HINT_T0);
+              prefetch_ahead<Pairs::kPrefetchL2>(w[p] + g * kGroup + 2 * j * kBytes + off);
         pair.template operator()<true, 0>(j);
         pair.template operator()<true, 1>(j + 1);
       }
