@@ -25,21 +25,23 @@ double seconds_since(Clock::time_point t0) {
 // Two sequential streams (the two halves of the chunk), two 32-byte loads from each per
 // iteration: on the 2-core VM this read 5-10% faster than one stream of the whole chunk
 // (31-33 against 29.5-30.5 GB/s on two threads, best of 5, three rounds), and the matmul kernels
-// read their rows in two (or four) streams per thread too. Software prefetch 2 KiB ahead where
-// stream_prefetch() (matmul.h) says, as decode does: slower on that (AMD) VM; on a 2-core Xeon VM
-// 22.3 -> 23.7 and 21.2 -> 22.5 GB/s (medians of 12 alternated passes over 1 GiB; 4 streams a
-// thread, or 1 or 4 KiB ahead, no better). With it, each line also 8 KiB ahead into L2, as decode
-// does there (kPrefetchL2Ahead, kernel_common.h): on that Xeon VM, 1 MiB chunks of a 1 GiB buffer
-// as below, medians of 20 alternated passes, 25.1 -> 27.6 GB/s (16 or 32 KiB ahead: 27.2 and
-// 27.1; 16 KiB ahead into L2 without the L1 prefetch: 25.5).
-template <bool Prefetch>
+// read their rows in two (or four) streams per thread too. Software prefetch as stream_prefetch()
+// (matmul.h) says, as decode does. 2 KiB ahead into L1 (StreamPrefetch::l1): slower on that (AMD)
+// VM; on a 2-core Xeon VM 22.3 -> 23.7 and 21.2 -> 22.5 GB/s (medians of 12 alternated passes
+// over 1 GiB; 4 streams a thread, or 1 or 4 KiB ahead, no better). Each line also 8 KiB ahead
+// into L2 (l1_l2; kPrefetchL2Ahead, kernel_common.h): on that Xeon VM, 1 MiB chunks of a 1 GiB
+// buffer as below, medians of 20 alternated passes, 25.1 -> 27.6 GB/s (16 or 32 KiB ahead: 27.2
+// and 27.1; 16 KiB ahead into L2 without the L1 prefetch: 25.5).
+template <StreamPrefetch Prefetch>
 __attribute__((target("avx2"))) std::uint64_t read_avx2(const unsigned char* p, std::size_t n) {
   const unsigned char* q = p + n / 2;
   __m256i a = _mm256_setzero_si256(), b = a, c = a, d = a;
   for (std::size_t i = 0; i + 64 <= n / 2; i += 64) {
-    if constexpr (Prefetch) {
+    if constexpr (Prefetch != StreamPrefetch::none) {
       _mm_prefetch(reinterpret_cast<const char*>(p + i) + 2048, _MM_HINT_T0);
       _mm_prefetch(reinterpret_cast<const char*>(q + i) + 2048, _MM_HINT_T0);
+    }
+    if constexpr (Prefetch == StreamPrefetch::l1_l2) {
       _mm_prefetch(reinterpret_cast<const char*>(p + i) + 8192, _MM_HINT_T1);
       _mm_prefetch(reinterpret_cast<const char*>(q + i) + 8192, _MM_HINT_T1);
     }
@@ -79,14 +81,16 @@ double read_spans(ThreadPool& pool, const ReadSpan* spans, std::size_t n_spans) 
       bytes += n;
     }
   if (bytes == 0) return 0;
-  const bool avx2 = __builtin_cpu_supports("avx2"), prefetch = stream_prefetch();
+  const bool avx2 = __builtin_cpu_supports("avx2");
+  const StreamPrefetch prefetch = stream_prefetch();
   std::vector<std::uint64_t> sink(pool.size() * 8);
   const auto t0 = Clock::now();
   pool.parallel_for(chunks.size(), [&](std::size_t i, unsigned thread) {
     const ReadSpan& c = chunks[i];
-    sink[thread * 8] ^= !avx2     ? read_plain(c.data, c.bytes)
-                        : prefetch ? read_avx2<true>(c.data, c.bytes)
-                                   : read_avx2<false>(c.data, c.bytes);
+    sink[thread * 8] ^= !avx2 ? read_plain(c.data, c.bytes)
+                        : prefetch == StreamPrefetch::l1_l2 ? read_avx2<StreamPrefetch::l1_l2>(c.data, c.bytes)
+                        : prefetch == StreamPrefetch::l1    ? read_avx2<StreamPrefetch::l1>(c.data, c.bytes)
+                                                            : read_avx2<StreamPrefetch::none>(c.data, c.bytes);
   });
   const double gb_per_s = double(bytes) / seconds_since(t0) / 1e9;
   std::uint64_t s = 0;

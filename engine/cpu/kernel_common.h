@@ -123,16 +123,17 @@ inline float load1(const unsigned char* row, std::size_t k) {
 constexpr std::size_t kPrefetchAhead = 2048;
 
 // Where decode prefetches under stream_prefetch() (the AVX-512 decode of the float types and of
-// Q8_0), each line is also prefetched into L2 this far ahead (PREFETCHT1): the requests that wait
-// for memory then sit in L2's queue as well as in L1's few fill buffers. On the 2-core Xeon VM
-// (48 KiB L1d, 2 MiB L2; 1.5B shape, 2 threads, bench_decode_split's alternated windows of 8
-// steps, 30 pairs a run) whole decode steps were faster with it than without by 4.0% (Q8_0, 24
-// of 30 windows) and 4.7% (F16, 22 of 30) at 8 KiB, 3.0% and 5.5% at 4 KiB, 4.8% and 4.3% at
-// 16 KiB; 16 KiB against 32 KiB +1.4% and +4.5%, 8 against 16 KiB +0.2% and +5.0%. Prefetching a
-// take's first 4 or 16 KiB into L2 at its start as well was no better or 3-4% worse. The read
-// test (bandwidth.cpp) does the same, as the limit must be the best plain read: it reads ~10%
-// faster with it. (The AVX2 kernels, whose prefetch is also used on AMD CPUs, and the
-// compute-bound Q4_0 and K-quant kernels do without.)
+// Q8_0) and it says StreamPrefetch::l1_l2 (its default wherever it prefetches), each line is also
+// prefetched into L2 this far ahead (PREFETCHT1): more of the requests that wait for memory are
+// then in flight than L1's few fill buffers hold. On the 2-core Xeon VM (48 KiB L1d, 2 MiB L2;
+// 1.5B shape, 2 threads, alternated windows of 8 decode steps, 30 pairs a run), whole steps
+// against the L1 prefetch alone: +4.0% (Q8_0, faster in 24 of 30 windows) and +4.7% (F16, 22 of
+// 30) at 8 KiB; +3.0% and +5.5% at 4 KiB; +4.8% and +4.3% at 16 KiB. 8 KiB against 16: +0.2% and
+// +5.0%; 16 against 32: +1.4% and +4.5%. Also prefetching a take's first 4 or 16 KiB into L2 when
+// it starts: no better, or 3-4% worse. Q4_K_M's kernels (prefetch_block) with it: +0.1%, so they
+// do without, as do the AVX2 kernels, whose prefetch runs on AMD CPUs too. The read test
+// (bandwidth.cpp) does the same as decode, since the limit must be the best plain read: it reads
+// ~10% faster with it. `bench_decode_split --prefetch 1` compares.
 constexpr std::size_t kPrefetchL2Ahead = 8192;
 
 // A stream's line at p: prefetched kPrefetchAhead ahead into L1 and, with L2,

@@ -215,14 +215,14 @@ namespace {
 std::atomic<int> g_stream_prefetch{-1};  // detail::set_stream_prefetch
 }  // namespace
 
-bool stream_prefetch() {
+StreamPrefetch stream_prefetch() {
   const int forced = g_stream_prefetch.load(std::memory_order_relaxed);
-  if (forced >= 0) return forced == 1;
+  if (forced >= 0) return static_cast<StreamPrefetch>(forced);
 #if defined(__x86_64__)
   static const bool amd = __builtin_cpu_is("amd");
-  return !amd;
+  return amd ? StreamPrefetch::none : StreamPrefetch::l1_l2;
 #else
-  return false;
+  return StreamPrefetch::none;
 #endif
 }
 
@@ -517,7 +517,10 @@ void set_decode_l1_bytes(std::size_t n) { g_decode_l1_bytes.store(n, std::memory
 
 void set_packed_k_block(std::size_t n) { g_packed_k_block.store(n, std::memory_order_relaxed); }
 
-void set_stream_prefetch(int on) { g_stream_prefetch.store(on, std::memory_order_relaxed); }
+void set_stream_prefetch(int level) {
+  g_stream_prefetch.store(level < 0 ? -1 : std::min(level, static_cast<int>(StreamPrefetch::l1_l2)),
+                          std::memory_order_relaxed);
+}
 
 std::size_t packed_k_block(std::size_t K, std::size_t t_rows) {
   const std::size_t forced = g_packed_k_block.load(std::memory_order_relaxed);
@@ -563,7 +566,7 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
   const std::size_t K = outs[0].w->ne[0];
 
   // Per call, the same for every product.
-  const bool prefetch = T == 1 && stream_prefetch();
+  const StreamPrefetch prefetch = T == 1 ? stream_prefetch() : StreamPrefetch::none;
   const std::size_t l1_budget = decode_l1_bytes();
   Job jobs[kMaxShared];
   bool packed_float[kMaxShared] = {};

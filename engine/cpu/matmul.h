@@ -74,11 +74,16 @@ bool check_kernels(Isa isa, std::string* report);
 /// first run checks them natively). Returns the path in use afterwards.
 Isa verify_kernels_once();
 
-/// Whether decode's AVX-512 kernels of the float types and Q8_0, and the bandwidth reading
-/// (bandwidth.h), prefetch ahead of their streams in software: yes except on AMD CPUs. On a
-/// Xeon (2 MiB L2) whole decode steps scored 0.88 -> 0.95 (Q8_0) of the reading with it; on a Zen 4
-/// they were 4-17% slower (kernel_common.h, kPrefetchAhead).
-bool stream_prefetch();
+/// How decode's AVX-512 kernels of the float types and Q8_0, and the bandwidth reading
+/// (bandwidth.h), prefetch ahead of their streams in software: not at all, into L1 (2 KiB
+/// ahead), or into L1 and, 8 KiB ahead, into L2 as well.
+enum class StreamPrefetch : unsigned char { none, l1, l1_l2 };
+
+/// The CPU's StreamPrefetch: l1_l2 except on AMD CPUs, none there. On a Xeon (2 MiB L2) whole
+/// decode steps scored 0.88 -> 0.95 (Q8_0) of the reading with the L1 prefetch, and were ~4%
+/// faster again with L2's; on a Zen 4 they were 4-17% slower with the L1 prefetch
+/// (kernel_common.h, kPrefetchAhead and kPrefetchL2Ahead).
+StreamPrefetch stream_prefetch();
 
 /// True when `type` can be multiplied by matmul.
 bool matmul_supports(GgmlType type);

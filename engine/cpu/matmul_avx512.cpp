@@ -119,10 +119,12 @@ struct Avx512 {
     for (int u = 0; u < 4; ++u) acc[u] = fma(load16<Ty>(w, k + 16 * u), loadx(x + k + 16 * u), acc[u]);
   }
 };
-// The same with decode's prefetches (stream_prefetch(), matmul.h).
+// The same with decode's prefetches (stream_prefetch(), matmul.h): into L1, and with L2 into L2
+// as well.
+template <bool L2>
 struct Avx512Prefetch : Avx512 {
   static constexpr bool kDecodePrefetch = true;
-  static constexpr bool kDecodePrefetchL2 = true;
+  static constexpr bool kDecodePrefetchL2 = L2;
 };
 
 // ---- Q8_0 / Q4_0 decode: groups of 16 blocks, pairs of blocks, VPDPBUSD ----
@@ -173,10 +175,10 @@ inline __m128 group_scales(const unsigned char* w, std::size_t blocks) {
 // Q8_0: 34-byte blocks (f16 d, 32 x int8), read as w + 128. Step: acc + scales x (the pair's
 // lanes), the lanes started at `start`.
 // Prefetch: stream_prefetch() (matmul.h).
-template <bool Prefetch>
+template <StreamPrefetch S>
 struct Q8_0Pairs {
   static constexpr std::size_t kBytes = 34;
-  static constexpr bool kPrefetch = Prefetch, kPrefetchL2 = Prefetch;  // kPrefetchAhead, kPrefetchL2Ahead
+  static constexpr bool kPrefetch = S != StreamPrefetch::none, kPrefetchL2 = S == StreamPrefetch::l1_l2;
   template <bool Two>
   static __m512 step(const unsigned char* w, __m512i xq, __m512i start, __m512 scales, __m512 acc) {
     const __m512i q = Two ? join256(load256(w + 2), load256(w + kBytes + 2)) : zext256(load256(w + 2));
@@ -287,12 +289,12 @@ struct Groups {
 
 // Q8_0 decode: 4 rows side by side where they fit beside X in the L1 budget, else 2 or 1; 4
 // where not even one fits (decode_rows_fitting).
-template <bool Prefetch>
+template <StreamPrefetch S>
 void q8_0_decode(const MatmulArgs& a, std::size_t n0, std::size_t n1) {
   switch (decode_rows_fitting(a.w_row_bytes, (a.K / 32 + 15) / 16 * sizeof(GroupQ8x512), 4, a.l1_budget)) {
-    case 4: return int8_decode<Groups<Q8_0Pairs<Prefetch>>, 4>(a, n0, n1);
-    case 2: return int8_decode<Groups<Q8_0Pairs<Prefetch>>, 2>(a, n0, n1);
-    default: return int8_decode<Groups<Q8_0Pairs<Prefetch>>, 1>(a, n0, n1);
+    case 4: return int8_decode<Groups<Q8_0Pairs<S>>, 4>(a, n0, n1);
+    case 2: return int8_decode<Groups<Q8_0Pairs<S>>, 2>(a, n0, n1);
+    default: return int8_decode<Groups<Q8_0Pairs<S>>, 1>(a, n0, n1);
   }
 }
 
@@ -1018,6 +1020,20 @@ void PONDER_AMX_ENTRY(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::
   if (n1 > amx_end) PONDER_AVX512_ENTRY(a, n0 > amx_end ? n0 : amx_end, n1, t0, t1);
 }
 
+namespace {
+
+// float_block with decode's prefetches as a.prefetch says (prefill: none).
+template <GgmlType Ty>
+void float_decode_or_tiles(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
+  switch (a.prefetch) {
+    case StreamPrefetch::none: return float_block<Avx512, Ty>(a, n0, n1, t0, t1);
+    case StreamPrefetch::l1: return float_block<Avx512Prefetch<false>, Ty>(a, n0, n1, t0, t1);
+    case StreamPrefetch::l1_l2: return float_block<Avx512Prefetch<true>, Ty>(a, n0, n1, t0, t1);
+  }
+}
+
+}  // namespace
+
 void PONDER_AVX512_ENTRY(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
   if (a.xt != nullptr) {  // packed prefill of the float types (packed_takes)
     switch (a.type) {
@@ -1037,19 +1053,16 @@ void PONDER_AVX512_ENTRY(const MatmulArgs& a, std::size_t n0, std::size_t n1, st
       default: break;
     }
   }
-  const bool prefetch = a.prefetch;  // decode only (matmul_on)
   switch (a.type) {
-    case GgmlType::f32: return prefetch ? float_block<Avx512Prefetch, GgmlType::f32>(a, n0, n1, t0, t1)
-                                        : float_block<Avx512, GgmlType::f32>(a, n0, n1, t0, t1);
-    case GgmlType::f16: return prefetch ? float_block<Avx512Prefetch, GgmlType::f16>(a, n0, n1, t0, t1)
-                                        : float_block<Avx512, GgmlType::f16>(a, n0, n1, t0, t1);
-    case GgmlType::bf16: return prefetch ? float_block<Avx512Prefetch, GgmlType::bf16>(a, n0, n1, t0, t1)
-                                         : float_block<Avx512, GgmlType::bf16>(a, n0, n1, t0, t1);
+    case GgmlType::f32: return float_decode_or_tiles<GgmlType::f32>(a, n0, n1, t0, t1);
+    case GgmlType::f16: return float_decode_or_tiles<GgmlType::f16>(a, n0, n1, t0, t1);
+    case GgmlType::bf16: return float_decode_or_tiles<GgmlType::bf16>(a, n0, n1, t0, t1);
     case GgmlType::q8_0:
-      if (prefetch)
-        q8_0_decode<true>(a, n0, n1);
-      else
-        q8_0_decode<false>(a, n0, n1);
+      switch (a.prefetch) {  // decode only (matmul_on)
+        case StreamPrefetch::none: return q8_0_decode<StreamPrefetch::none>(a, n0, n1);
+        case StreamPrefetch::l1: return q8_0_decode<StreamPrefetch::l1>(a, n0, n1);
+        case StreamPrefetch::l1_l2: return q8_0_decode<StreamPrefetch::l1_l2>(a, n0, n1);
+      }
       break;
     case GgmlType::q4_0: int8_decode<Groups<Q4_0Pairs>>(a, n0, n1); break;
     case GgmlType::q4_k: int8_decode<QK45<false>>(a, n0, n1); break;

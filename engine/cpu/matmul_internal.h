@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "engine/cpu/matmul.h"
 #include "engine/quant.h"
 
 namespace ponder::cpu {
@@ -88,8 +89,8 @@ struct MatmulArgs {
   // Decode (T = 1) of Q4_K / Q5_K on the avx512 and amx paths: X's K / 256 super-blocks as
   // SuperQ8x256. Else null.
   const SuperQ8x256* xsupers;
-  // Decode: whether the kernels that can prefetch ahead of their rows do (stream_prefetch()).
-  bool prefetch;
+  // Decode: how the kernels that can prefetch ahead of their rows do (stream_prefetch()).
+  StreamPrefetch prefetch;
   // Decode: the L1 bytes a pass over P rows and X may take (decode_l1_bytes()).
   std::size_t l1_budget;
   float* y;  // T x N
@@ -139,8 +140,9 @@ std::size_t l2_cache_bytes();
 /// every task take blocks of n (a multiple of 256), 0 restores the default.
 std::size_t packed_k_block(std::size_t K, std::size_t t_rows);
 void set_packed_k_block(std::size_t n);
-/// Tests and benchmarks: 1 or 0 forces stream_prefetch() on or off, -1 restores the CPU's choice.
-void set_stream_prefetch(int on);
+/// Tests and benchmarks: 0, 1 or 2 forces stream_prefetch() to none, l1 or l1_l2; -1 restores
+/// the CPU's choice.
+void set_stream_prefetch(int level);
 /// The bytes of this CPU's L1 data cache (per core; 32 KiB where the system does not say).
 std::size_t l1d_cache_bytes();
 /// How many bytes of L1 decode lets P weight rows and X take in one pass

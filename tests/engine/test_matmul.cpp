@@ -528,9 +528,10 @@ TEST_CASE("matmul: decode of long rows: Q8_0 4, 2 and 1 rows side by side, the f
 }
 
 TEST_CASE("matmul: decode's software prefetch changes no bit", "[matmul]") {
-  // stream_prefetch() picks decode kernels that prefetch ahead of their rows (not on AMD CPUs);
-  // both kinds must give the same outputs on every path, for the float types and Q8_0 (K = 8960:
-  // one row at a time; 1536: four side by side), and the bandwidth reading must read either way.
+  // stream_prefetch() picks decode kernels that prefetch ahead of their rows (not on AMD CPUs),
+  // into L1 or into L1 and L2; all three kinds must give the same outputs on every path, for the
+  // float types and Q8_0 (K = 8960: one row at a time; 1536: four side by side), and the
+  // bandwidth reading must read each way.
   std::mt19937 rng(2026);
   cpu::ThreadPool pool(2);
   const std::pair<GgmlType, std::size_t> cases[] = {{GgmlType::q8_0, 8960}, {GgmlType::q8_0, 1536},
@@ -543,25 +544,30 @@ TEST_CASE("matmul: decode's software prefetch changes no bit", "[matmul]") {
     const std::vector<float> x = make_x(1, K, rng);
     for (cpu::Isa isa : isas()) {
       cpu::force_isa(isa);
-      std::vector<float> y[2];
-      for (int on = 0; on < 2; ++on) {
-        cpu::detail::set_stream_prefetch(on);
-        CHECK(cpu::stream_prefetch() == (on == 1));
-        y[on].assign(N, std::nanf(""));
-        cpu::matmul(tw.w, x.data(), 1, y[on].data(), &pool);
+      std::vector<float> y[3];
+      for (int level = 0; level < 3; ++level) {
+        cpu::detail::set_stream_prefetch(level);
+        CHECK(cpu::stream_prefetch() == static_cast<cpu::StreamPrefetch>(level));
+        y[level].assign(N, std::nanf(""));
+        cpu::matmul(tw.w, x.data(), 1, y[level].data(), &pool);
       }
       INFO(ponder::ggml_type_info(static_cast<std::uint32_t>(type))->name << " K=" << K << " " << cpu::isa_name(isa));
       CHECK(std::memcmp(y[0].data(), y[1].data(), N * 4) == 0);
+      CHECK(std::memcmp(y[0].data(), y[2].data(), N * 4) == 0);
       CHECK(std::all_of(y[0].begin(), y[0].end(), [](float v) { return std::isfinite(v); }));
     }
   }
   std::vector<unsigned char> buffer(8u << 20, 1);
   const cpu::ReadSpan span{buffer.data(), buffer.size()};
-  for (int on = 0; on < 2; ++on) {
-    cpu::detail::set_stream_prefetch(on);
+  for (int level = 0; level < 3; ++level) {
+    cpu::detail::set_stream_prefetch(level);
     CHECK(cpu::read_spans(pool, &span, 1) > 0);
   }
   cpu::detail::set_stream_prefetch(-1);
+#if defined(__x86_64__)
+  CHECK(cpu::stream_prefetch() ==
+        (__builtin_cpu_is("amd") ? cpu::StreamPrefetch::none : cpu::StreamPrefetch::l1_l2));
+#endif
   cpu::force_isa(cpu::detect_isa());
 }
 
