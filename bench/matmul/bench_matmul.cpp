@@ -5,7 +5,8 @@
 //
 // 1. Read bandwidth: every thread of a ThreadPool streams its share of a 1 GiB buffer (AVX2
 //    loads where the CPU has them); the best of N passes, per thread count. This is the physical
-//    limit decode runs against.
+//    limit decode runs against. Where the reading prefetches (stream_prefetch()), also the
+//    medians of N alternated passes at each of its levels (into L1 and L2, into L1, none).
 // 2. Decode (GEMV, T = 1) on the R1-Distill-Qwen-1.5B ffn shapes: N x K = 8960 x 1536 (gate/up)
 //    and 1536 x 8960 (down), per weight type (--shapes: others, such as the attention's 1536 x
 //    1536 and 256 x 1536 or the output's 151936 x 1536). --l1: decode's L1 budget in KiB
@@ -18,6 +19,7 @@
 //    L2 GB/cs: the same on rows that stay in L2, one thread — the kernel's compute ceiling.
 // 3. Prefill: T = 512 activation rows on one copy; GFLOP/s = 2 N K T / time (best and median).
 #include <immintrin.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <chrono>
@@ -180,6 +182,28 @@ int main(int argc, char** argv) {
     bandwidth.push_back(ponder::cpu::read_bandwidth(pool, passes));
     std::printf("read bandwidth, %u thread%s: %.1f GB/s (best of %d)\n", th, th == 1 ? "" : "s",
                 bandwidth.back(), passes);
+  }
+  // What the reading's software prefetch gives (stream_prefetch(), as decode's): passes over 1
+  // GiB (in 2 MiB pages where the kernel gives them, as the mapped weights are) at each level in
+  // turn, their medians, the last thread count's pool.
+  if (ponder::cpu::stream_prefetch() != ponder::cpu::StreamPrefetch::none) {
+    ponder::cpu::ThreadPool pool(threads.back());
+    constexpr std::size_t kBytes = std::size_t{1} << 30;
+    auto* buffer = static_cast<unsigned char*>(std::aligned_alloc(std::size_t{2} << 20, kBytes));
+    madvise(buffer, kBytes, MADV_HUGEPAGE);
+    std::memset(buffer, 1, kBytes);
+    const ponder::cpu::ReadSpan span{buffer, kBytes};
+    std::vector<double> by_level[3];
+    for (int p = 0; p < passes; ++p)
+      for (int level = 2; level >= 0; --level) {
+        ponder::cpu::detail::set_stream_prefetch(level);
+        by_level[level].push_back(ponder::cpu::read_spans(pool, &span, 1));
+      }
+    ponder::cpu::detail::set_stream_prefetch(-1);
+    std::free(buffer);
+    std::printf("read bandwidth by the reading's prefetch, %u threads, medians of %d alternated passes: into L1 and L2 "
+                "%.1f GB/s, into L1 %.1f, none %.1f\n",
+                pool.size(), passes, stats(by_level[2]).median, stats(by_level[1]).median, stats(by_level[0]).median);
   }
 
   std::printf("\n%-6s %-11s %3s %9s %9s %6s %8s %8s", "type", "N x K", "thr", "GEMV GB/s", "(median)", "ratio",
