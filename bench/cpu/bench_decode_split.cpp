@@ -35,8 +35,9 @@ int main(int argc, char** argv) {
       }
       l1_other = static_cast<std::size_t>(kib) << 10;
     } else if (std::strcmp(argv[i], "--prefetch") == 0 && i + 1 < argc) {
-      prefetch_other = std::atoi(argv[++i]);
-      if (prefetch_other < 0 || prefetch_other > 2 || argv[i][0] < '0' || argv[i][0] > '2' || argv[i][1] != 0) {
+      const char* level = argv[++i];
+      prefetch_other = level[0] - '0';
+      if (prefetch_other < 0 || prefetch_other > 2 || level[1] != 0) {
         std::fprintf(stderr, "bench_decode_split: --prefetch takes 0 (none), 1 (into L1) or 2 (into L1 and L2)\n");
         return 2;
       }

@@ -105,9 +105,9 @@ inline float load1(const unsigned char* row, std::size_t k) {
 }
 
 // The vector path V of a kernel file provides: Vec, kLanes, kDecodeRows (decode_rows),
-// kDecodePrefetch (kPrefetchAhead), kDecodePrefetchL2 (kPrefetchL2Ahead as well), zero(), loadx(const float*),
-// loadw<Ty>(row, k) (kLanes weights widened), fma(w, x, acc), add(a, b), hsum(Vec), and
-// gemv_step<Ty>(row, x, k, acc[4]): acc[u] += weights and x at k + u kLanes, u < 4.
+// kDecodePrefetch (kPrefetchAhead), kDecodePrefetchL2 (kPrefetchL2Ahead as well), zero(),
+// loadx(const float*), loadw<Ty>(row, k) (kLanes weights widened), fma(w, x, acc), add(a, b),
+// hsum(Vec), and gemv_step<Ty>(row, x, k, acc[4]): acc[u] += weights and x at k + u kLanes, u < 4.
 
 // Decode streams the weights: the kernels that prefetch do it this far ahead of their loads
 // (past the end of a row is the next row, or harmlessly nothing). The AVX-512 decode of the float
@@ -130,10 +130,11 @@ constexpr std::size_t kPrefetchAhead = 2048;
 // against the L1 prefetch alone: +4.0% (Q8_0, faster in 24 of 30 windows) and +4.7% (F16, 22 of
 // 30) at 8 KiB; +3.0% and +5.5% at 4 KiB; +4.8% and +4.3% at 16 KiB. 8 KiB against 16: +0.2% and
 // +5.0%; 16 against 32: +1.4% and +4.5%. Also prefetching a take's first 4 or 16 KiB into L2 when
-// it starts: no better, or 3-4% worse. Q4_K_M's kernels (prefetch_block) with it: +0.1%, so they
-// do without, as do the AVX2 kernels, whose prefetch runs on AMD CPUs too. The read test
-// (bandwidth.cpp) does the same as decode, since the limit must be the best plain read: it reads
-// ~10% faster with it. `bench_decode_split --prefetch 1` compares.
+// it starts: no better, or 3-4% worse. `bench_decode_split --prefetch 1`, which compares the two
+// levels: +6.0% (Q8_0, 27 of 30) and +7.3% (F16, 25 of 30). Q4_K_M's kernels (prefetch_block)
+// with it: +0.1%, so they do without, as do the AVX2 kernels, whose prefetch runs on AMD CPUs
+// too. The read test (bandwidth.cpp) does the same as decode, since the limit must be the best
+// plain read: it reads 5-10% faster with it (bench_matmul prints its levels).
 constexpr std::size_t kPrefetchL2Ahead = 8192;
 
 // A stream's line at p: prefetched kPrefetchAhead ahead into L1 and, with L2,
