@@ -19,7 +19,6 @@
 //    L2 GB/cs: the same on rows that stay in L2, one thread — the kernel's compute ceiling.
 // 3. Prefill: T = 512 activation rows on one copy; GFLOP/s = 2 N K T / time (best and median).
 #include <immintrin.h>
-#include <sys/mman.h>
 
 #include <algorithm>
 #include <chrono>
@@ -183,16 +182,13 @@ int main(int argc, char** argv) {
     std::printf("read bandwidth, %u thread%s: %.1f GB/s (best of %d)\n", th, th == 1 ? "" : "s",
                 bandwidth.back(), passes);
   }
-  // What the reading's software prefetch gives (stream_prefetch(), as decode's): passes over 1
-  // GiB (in 2 MiB pages where the kernel gives them, as the mapped weights are) at each level in
-  // turn, their medians, the last thread count's pool.
+  // What the reading's software prefetch gives (stream_prefetch(), as decode's): passes over
+  // read_bandwidth's 1 GiB buffer at each level in turn, their medians, the last thread count's
+  // pool.
   if (ponder::cpu::stream_prefetch() != ponder::cpu::StreamPrefetch::none) {
     ponder::cpu::ThreadPool pool(threads.back());
-    constexpr std::size_t kBytes = std::size_t{1} << 30;
-    auto* buffer = static_cast<unsigned char*>(std::aligned_alloc(std::size_t{2} << 20, kBytes));
-    madvise(buffer, kBytes, MADV_HUGEPAGE);
-    std::memset(buffer, 1, kBytes);
-    const ponder::cpu::ReadSpan span{buffer, kBytes};
+    const ponder::cpu::ReadBuffer buffer(std::size_t{1} << 30);
+    const ponder::cpu::ReadSpan span = buffer.span();
     std::vector<double> by_level[3];
     for (int p = 0; p < passes; ++p)
       for (int level = 2; level >= 0; --level) {
@@ -200,7 +196,6 @@ int main(int argc, char** argv) {
         by_level[level].push_back(ponder::cpu::read_spans(pool, &span, 1));
       }
     ponder::cpu::detail::set_stream_prefetch(-1);
-    std::free(buffer);
     std::printf("read bandwidth by the reading's prefetch, %u threads, medians of %d alternated passes: into L1 and L2 "
                 "%.1f GB/s, into L1 %.1f, none %.1f\n",
                 pool.size(), passes, stats(by_level[2]).median, stats(by_level[1]).median, stats(by_level[0]).median);

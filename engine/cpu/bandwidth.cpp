@@ -2,6 +2,7 @@
 #include "engine/cpu/bandwidth.h"
 
 #include "engine/cpu/matmul.h"
+#include "engine/cpu/matmul_internal.h"
 
 #include <immintrin.h>
 
@@ -11,7 +12,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <vector>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 namespace ponder::cpu {
 namespace {
@@ -38,12 +44,12 @@ __attribute__((target("avx2"))) std::uint64_t read_avx2(const unsigned char* p, 
   __m256i a = _mm256_setzero_si256(), b = a, c = a, d = a;
   for (std::size_t i = 0; i + 64 <= n / 2; i += 64) {
     if constexpr (Prefetch != StreamPrefetch::none) {
-      _mm_prefetch(reinterpret_cast<const char*>(p + i) + 2048, _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(q + i) + 2048, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(p + i) + detail::kPrefetchAhead, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(q + i) + detail::kPrefetchAhead, _MM_HINT_T0);
     }
     if constexpr (Prefetch == StreamPrefetch::l1_l2) {
-      _mm_prefetch(reinterpret_cast<const char*>(p + i) + 8192, _MM_HINT_T1);
-      _mm_prefetch(reinterpret_cast<const char*>(q + i) + 8192, _MM_HINT_T1);
+      _mm_prefetch(reinterpret_cast<const char*>(p + i) + detail::kPrefetchL2Ahead, _MM_HINT_T1);
+      _mm_prefetch(reinterpret_cast<const char*>(q + i) + detail::kPrefetchL2Ahead, _MM_HINT_T1);
     }
     a = _mm256_xor_si256(a, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i)));
     b = _mm256_xor_si256(b, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 32)));
@@ -87,10 +93,9 @@ double read_spans(ThreadPool& pool, const ReadSpan* spans, std::size_t n_spans) 
   const auto t0 = Clock::now();
   pool.parallel_for(chunks.size(), [&](std::size_t i, unsigned thread) {
     const ReadSpan& c = chunks[i];
-    sink[thread * 8] ^= !avx2 ? read_plain(c.data, c.bytes)
-                        : prefetch == StreamPrefetch::l1_l2 ? read_avx2<StreamPrefetch::l1_l2>(c.data, c.bytes)
-                        : prefetch == StreamPrefetch::l1    ? read_avx2<StreamPrefetch::l1>(c.data, c.bytes)
-                                                            : read_avx2<StreamPrefetch::none>(c.data, c.bytes);
+    sink[thread * 8] ^= !avx2 ? read_plain(c.data, c.bytes) : with_stream_prefetch(prefetch, [&](auto level) {
+      return read_avx2<level()>(c.data, c.bytes);
+    });
   });
   const double gb_per_s = double(bytes) / seconds_since(t0) / 1e9;
   std::uint64_t s = 0;
@@ -99,14 +104,24 @@ double read_spans(ThreadPool& pool, const ReadSpan* spans, std::size_t n_spans) 
   return gb_per_s;
 }
 
+ReadBuffer::ReadBuffer(std::size_t bytes) : bytes_(std::max<std::size_t>(bytes >> 20, 1) << 20) {
+  constexpr std::size_t kPage = std::size_t{2} << 20;
+  const std::size_t allocated = (bytes_ + kPage - 1) / kPage * kPage;  // aligned_alloc: a multiple
+  data_ = static_cast<unsigned char*>(std::aligned_alloc(kPage, allocated));
+  if (data_ == nullptr) throw std::bad_alloc();
+#if defined(__linux__)
+  madvise(data_, allocated, MADV_HUGEPAGE);  // a hint: 4 KiB pages where it is refused
+#endif
+  std::memset(data_, 1, bytes_);
+}
+
+ReadBuffer::~ReadBuffer() { std::free(data_); }
+
 double read_bandwidth(ThreadPool& pool, int passes, std::size_t bytes) {
-  bytes = std::max<std::size_t>(bytes / (1 << 20), 1) << 20;
-  auto* buf = static_cast<unsigned char*>(std::aligned_alloc(4096, bytes));
-  std::memset(buf, 1, bytes);
-  const ReadSpan whole{buf, bytes};
+  const ReadBuffer buffer(bytes);
+  const ReadSpan whole = buffer.span();
   double best = 0;
   for (int p = 0; p < passes; ++p) best = std::max(best, read_spans(pool, &whole, 1));
-  std::free(buf);
   return best;
 }
 

@@ -7,15 +7,30 @@
 
 namespace ponder::cpu {
 
-/// Best-of-`passes` read bandwidth in GB/s (1e9 bytes) of `pool`'s threads streaming a buffer of
-/// `bytes` (default 1 GiB, far beyond the caches), each thread its share in 1 MiB chunks, each
-/// read as two sequential streams (its halves).
+/// Best-of-`passes` read bandwidth in GB/s (1e9 bytes) of `pool`'s threads streaming a
+/// ReadBuffer of `bytes` (default 1 GiB, far beyond the caches), each thread its share in 1 MiB
+/// chunks, each read as two sequential streams (its halves).
 double read_bandwidth(ThreadPool& pool, int passes, std::size_t bytes = std::size_t{1} << 30);
 
 /// Memory that is already there (mapped weights, say), in pieces.
 struct ReadSpan {
   const unsigned char* data;
   std::size_t bytes;
+};
+
+/// What read_bandwidth reads: `bytes` rounded down to whole MiB (at least one), written once, in
+/// 2 MiB pages where the kernel gives them, as the mapped weights are (engine/mapped_file.h).
+class ReadBuffer {
+ public:
+  explicit ReadBuffer(std::size_t bytes);
+  ~ReadBuffer();
+  ReadBuffer(const ReadBuffer&) = delete;
+  ReadBuffer& operator=(const ReadBuffer&) = delete;
+  ReadSpan span() const { return {data_, bytes_}; }
+
+ private:
+  unsigned char* data_;
+  std::size_t bytes_;
 };
 
 /// One timed pass of `pool`'s threads over the spans, read as read_bandwidth reads its buffer (1

@@ -40,6 +40,7 @@
 // it and however the work is split, so results do not depend on the thread count.
 #include <cstddef>
 #include <string>
+#include <type_traits>
 
 #include "engine/model.h"
 #include "engine/cpu/thread_pool.h"
@@ -84,6 +85,17 @@ enum class StreamPrefetch : unsigned char { none, l1, l1_l2 };
 /// faster again with L2's; on a Zen 4 they were 4-17% slower with the L1 prefetch
 /// (kernel_common.h, kPrefetchAhead and kPrefetchL2Ahead).
 StreamPrefetch stream_prefetch();
+
+/// f(level) with the level as a compile-time constant (std::integral_constant): the kernels and
+/// the read test take it as a template argument.
+template <class F>
+decltype(auto) with_stream_prefetch(StreamPrefetch level, F&& f) {
+  switch (level) {
+    case StreamPrefetch::l1: return f(std::integral_constant<StreamPrefetch, StreamPrefetch::l1>{});
+    case StreamPrefetch::l1_l2: return f(std::integral_constant<StreamPrefetch, StreamPrefetch::l1_l2>{});
+    default: return f(std::integral_constant<StreamPrefetch, StreamPrefetch::none>{});
+  }
+}
 
 /// True when `type` can be multiplied by matmul.
 bool matmul_supports(GgmlType type);

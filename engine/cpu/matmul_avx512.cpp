@@ -101,7 +101,7 @@ struct Avx512 {
   static constexpr std::size_t kLanes = 16;
   static constexpr int kDecodeRows = 4;  // decode_rows
   static constexpr int kPackedRows = 12;  // packed_tile
-  static constexpr bool kDecodePrefetch = false;  // kPrefetchAhead; Avx512Prefetch below
+  static constexpr bool kDecodePrefetch = false;  // kPrefetchAhead; Avx512Stream below
   static constexpr bool kDecodePrefetchL2 = false;  // kPrefetchL2Ahead
   static Vec zero() { return _mm512_setzero_ps(); }
   static Vec loadx(const float* x) { return _mm512_loadu_ps(x); }
@@ -119,12 +119,11 @@ struct Avx512 {
     for (int u = 0; u < 4; ++u) acc[u] = fma(load16<Ty>(w, k + 16 * u), loadx(x + k + 16 * u), acc[u]);
   }
 };
-// The same with decode's prefetches (stream_prefetch(), matmul.h): into L1, and with L2 into L2
-// as well.
-template <bool L2>
-struct Avx512Prefetch : Avx512 {
-  static constexpr bool kDecodePrefetch = true;
-  static constexpr bool kDecodePrefetchL2 = L2;
+// The same with decode's prefetches at level S (stream_prefetch(), matmul.h).
+template <StreamPrefetch S>
+struct Avx512Stream : Avx512 {
+  static constexpr bool kDecodePrefetch = S != StreamPrefetch::none;
+  static constexpr bool kDecodePrefetchL2 = S == StreamPrefetch::l1_l2;
 };
 
 // ---- Q8_0 / Q4_0 decode: groups of 16 blocks, pairs of blocks, VPDPBUSD ----
@@ -1020,20 +1019,6 @@ void PONDER_AMX_ENTRY(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::
   if (n1 > amx_end) PONDER_AVX512_ENTRY(a, n0 > amx_end ? n0 : amx_end, n1, t0, t1);
 }
 
-namespace {
-
-// float_block with decode's prefetches as a.prefetch says (prefill: none).
-template <GgmlType Ty>
-void float_decode_or_tiles(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
-  switch (a.prefetch) {
-    case StreamPrefetch::none: return float_block<Avx512, Ty>(a, n0, n1, t0, t1);
-    case StreamPrefetch::l1: return float_block<Avx512Prefetch<false>, Ty>(a, n0, n1, t0, t1);
-    case StreamPrefetch::l1_l2: return float_block<Avx512Prefetch<true>, Ty>(a, n0, n1, t0, t1);
-  }
-}
-
-}  // namespace
-
 void PONDER_AVX512_ENTRY(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1) {
   if (a.xt != nullptr) {  // packed prefill of the float types (packed_takes)
     switch (a.type) {
@@ -1053,17 +1038,18 @@ void PONDER_AVX512_ENTRY(const MatmulArgs& a, std::size_t n0, std::size_t n1, st
       default: break;
     }
   }
+  // Decode's prefetch level as a template argument (a.prefetch: none in prefill, matmul_on).
   switch (a.type) {
-    case GgmlType::f32: return float_decode_or_tiles<GgmlType::f32>(a, n0, n1, t0, t1);
-    case GgmlType::f16: return float_decode_or_tiles<GgmlType::f16>(a, n0, n1, t0, t1);
-    case GgmlType::bf16: return float_decode_or_tiles<GgmlType::bf16>(a, n0, n1, t0, t1);
-    case GgmlType::q8_0:
-      switch (a.prefetch) {  // decode only (matmul_on)
-        case StreamPrefetch::none: return q8_0_decode<StreamPrefetch::none>(a, n0, n1);
-        case StreamPrefetch::l1: return q8_0_decode<StreamPrefetch::l1>(a, n0, n1);
-        case StreamPrefetch::l1_l2: return q8_0_decode<StreamPrefetch::l1_l2>(a, n0, n1);
-      }
-      break;
+    case GgmlType::f32:
+      return with_stream_prefetch(a.prefetch,
+                                  [&](auto s) { float_block<Avx512Stream<s()>, GgmlType::f32>(a, n0, n1, t0, t1); });
+    case GgmlType::f16:
+      return with_stream_prefetch(a.prefetch,
+                                  [&](auto s) { float_block<Avx512Stream<s()>, GgmlType::f16>(a, n0, n1, t0, t1); });
+    case GgmlType::bf16:
+      return with_stream_prefetch(a.prefetch,
+                                  [&](auto s) { float_block<Avx512Stream<s()>, GgmlType::bf16>(a, n0, n1, t0, t1); });
+    case GgmlType::q8_0: return with_stream_prefetch(a.prefetch, [&](auto s) { q8_0_decode<s()>(a, n0, n1); });
     case GgmlType::q4_0: int8_decode<Groups<Q4_0Pairs>>(a, n0, n1); break;
     case GgmlType::q4_k: int8_decode<QK45<false>>(a, n0, n1); break;
     case GgmlType::q5_k: int8_decode<QK45<true>>(a, n0, n1); break;

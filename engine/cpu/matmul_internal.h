@@ -140,6 +140,35 @@ std::size_t l2_cache_bytes();
 /// every task take blocks of n (a multiple of 256), 0 restores the default.
 std::size_t packed_k_block(std::size_t K, std::size_t t_rows);
 void set_packed_k_block(std::size_t n);
+// Decode streams the weights: the kernels that prefetch do it this far ahead of their loads
+// (past the end of a row is the next row, or harmlessly nothing), and so does the read test
+// (bandwidth.cpp). The AVX-512 decode of the float
+// types and Q8_0 prefetches only where stream_prefetch() (matmul.h) says, not on AMD CPUs: in
+// alternating windows on the 2-core Zen 4 VM (1.5B shape, 2 threads, 4 rows side by side), whole
+// decode steps without it were faster by 4-7% in its slow minutes (~34 GB/s) and 12% (Q8_0) to
+// 17% (F16) in its fast ones (~58 GB/s); the K = 8960 product (ffn_down) by 7% and 15% (Q8_0).
+// On a 2-core Xeon VM (Sapphire Rapids family, 2 MiB L2; bench_limit, 30 windows a run, two runs
+// each, alternated) whole steps with it scored 0.880 -> 0.949-0.951 (Q8_0) and 1.016-1.028 ->
+// 1.103-1.163 (F16) of the reading taken without it. The compute-bound kernels (Q4_0, the
+// K-quants) were the same either way or slower without it; the AVX2 ones were the same on the
+// Zen 4 VM and faster with it on a Zen 3.
+constexpr std::size_t kPrefetchAhead = 2048;
+
+// Where decode prefetches under stream_prefetch() (the AVX-512 decode of the float types and of
+// Q8_0) and it says StreamPrefetch::l1_l2 (its default wherever it prefetches), each line is also
+// prefetched into L2 this far ahead (PREFETCHT1): more of the requests that wait for memory are
+// then in flight than L1's few fill buffers hold. On the 2-core Xeon VM (48 KiB L1d, 2 MiB L2;
+// 1.5B shape, 2 threads, alternated windows of 8 decode steps, 30 pairs a run), whole steps
+// against the L1 prefetch alone: +4.0% (Q8_0, faster in 24 of 30 windows) and +4.7% (F16, 22 of
+// 30) at 8 KiB; +3.0% and +5.5% at 4 KiB; +4.8% and +4.3% at 16 KiB. 8 KiB against 16: +0.2% and
+// +5.0%; 16 against 32: +1.4% and +4.5%. Also prefetching a take's first 4 or 16 KiB into L2 when
+// it starts: no better, or 3-4% worse. `bench_decode_split --prefetch 1`, which compares the two
+// levels: +6.0% (Q8_0, 27 of 30) and +7.3% (F16, 25 of 30). Q4_K_M's kernels (prefetch_block)
+// with it: +0.1%, so they do without, as do the AVX2 kernels, whose prefetch runs on AMD CPUs
+// too. The read test (bandwidth.cpp) does the same as decode, since the limit must be the best
+// plain read: it reads 5-10% faster with it (bench_matmul prints its levels).
+constexpr std::size_t kPrefetchL2Ahead = 8192;
+
 /// Tests and benchmarks: 0, 1 or 2 forces stream_prefetch() to none, l1 or l1_l2; -1 restores
 /// the CPU's choice.
 void set_stream_prefetch(int level);
