@@ -19,6 +19,15 @@ inline __m512 cvt_i32_f32(__m512i v) {
 #endif
 }
 
+// 32 unsigned bytes widened to words.
+inline __m512i widen32_u8(__m256i v) {
+#if defined(PONDER_SIMD_EMU)
+  return join256(_mm256_cvtepu8_epi16(_mm256_castsi256_si128(v)), _mm256_cvtepu8_epi16(_mm256_extracti128_si256(v, 1)));
+#else
+  return _mm512_cvtepu8_epi16(v);
+#endif
+}
+
 // Sixteen F16 values at p widened to float (exact).
 inline __m512 widen16_f16(const unsigned char* p) {
 #if defined(PONDER_SIMD_EMU)

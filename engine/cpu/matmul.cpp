@@ -609,7 +609,7 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
   const std::size_t row256 = K % 256 == 0 ? K / 256 * sizeof(BlockQ8x256) : 0;
   thread_local std::vector<unsigned char> xq32, xq256;
   thread_local std::vector<GroupQ8x512> xgroups[2];
-  thread_local std::vector<SuperQ8x256> xsupers;
+  thread_local std::vector<SuperQuadQ8> xsupers;
 #if defined(__x86_64__)
   if (want32 || want256) {
     if (want32 && xq32.size() < T * row32) xq32.resize(T * row32);
@@ -632,7 +632,7 @@ void detail::matmul_on(Isa isa, const MatmulOut* outs, std::size_t n_outs, const
       quantize_row_groups(f ? GgmlType::q4_0 : GgmlType::q8_0, x, K, xgroups[f].data());
     }
   if (want_prep[static_cast<int>(DecodePrep::supers)]) {
-    if (xsupers.size() < K / 256) xsupers.resize(K / 256);
+    if (xsupers.size() < (K / 256 + 3) / 4) xsupers.resize((K / 256 + 3) / 4);
     super_row_q8x256(reinterpret_cast<const BlockQ8x256*>(xq256.data()), K, xsupers.data());
   }
 #endif

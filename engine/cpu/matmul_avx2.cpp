@@ -381,16 +381,28 @@ void stream_copy(const float* src, float* dst, std::size_t n) {
   _mm_sfence();
 }
 
-void super_row_q8x256(const BlockQ8x256* x, std::size_t K, SuperQ8x256* out) {
-  for (std::size_t b = 0; b < K / 256; ++b) {
-    for (int h = 0; h < 2; ++h)      // 128 values
-      for (int part = 0; part < 4; ++part) {  // 0-31, 64-95, 32-63, 96-127 of them
-        const int from = 128 * h + 32 * ((part % 2) * 2 + part / 2);
-        _mm256_store_si256(reinterpret_cast<__m256i*>(out[b].qs + 128 * h + 32 * part),
-                           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs + from)));
+void super_row_q8x256(const BlockQ8x256* x, std::size_t K, SuperQuadQ8* out) {
+  const std::size_t supers = K / 256;
+  for (std::size_t g = 0; g < (supers + 3) / 4; ++g) {
+    SuperQuadQ8& q = out[g];
+    for (std::size_t i = 0; i < 4; ++i) {
+      const std::size_t b = 4 * g + i;
+      if (b >= supers) {  // padding: no values, no sums, scale 0
+        std::memset(q.qs[i], 0, sizeof q.qs[i]);
+        std::memset(q.sums + 8 * i, 0, 8 * sizeof q.sums[0]);
+        q.d[i] = 0.0f;
+        continue;
       }
-    for (int i = 0; i < 8; ++i) out[b].sums[i] = static_cast<std::int16_t>(x[b].bsums[2 * i] + x[b].bsums[2 * i + 1]);
-    out[b].d = x[b].d;
+      for (int h = 0; h < 2; ++h)               // 128 values
+        for (int part = 0; part < 4; ++part) {  // 0-31, 64-95, 32-63, 96-127 of them
+          const int from = 128 * h + 32 * ((part % 2) * 2 + part / 2);
+          _mm256_store_si256(reinterpret_cast<__m256i*>(q.qs[i] + 128 * h + 32 * part),
+                             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs + from)));
+        }
+      for (int j = 0; j < 8; ++j)
+        q.sums[8 * i + j] = static_cast<std::int16_t>(x[b].bsums[2 * j] + x[b].bsums[2 * j + 1]);
+      q.d[i] = x[b].d;
+    }
   }
 }
 

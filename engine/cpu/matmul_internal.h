@@ -48,14 +48,16 @@ struct alignas(64) GroupQ8x512 {
   float d[16];
 };
 
-/// Decode activations of the AVX-512 Q4_K / Q5_K kernels: a BlockQ8x256 super-block with its
-/// values in the order of those kernels' registers, per 128 values: 0-31 and 64-95, then 32-63
-/// and 96-127 (the weights of the low, then of the high nibbles of two groups of 64); the sum of
-/// each 32 values; the scale.
-struct alignas(64) SuperQ8x256 {
-  std::int8_t qs[256];
-  std::int16_t sums[8];
-  float d;
+/// Decode activations of the AVX-512 Q4_K / Q5_K kernels, by four BlockQ8x256 super-blocks (a
+/// row's last four padded with zeros), as those kernels read them (the scales and mins of four
+/// weight super-blocks at a time): super-block i's values at qs[i], in the order of the kernels'
+/// registers, per 128 values: 0-31 and 64-95, then 32-63 and 96-127 (the weights of the low, then
+/// of the high nibbles of two groups of 64); the sum of each 32 of its values at sums[8 i ..];
+/// its scale d[i].
+struct alignas(64) SuperQuadQ8 {
+  std::int8_t qs[4][256];
+  std::int16_t sums[32];
+  float d[4];
 };
 
 /// Activations for the AMX kernel of BF16 weights: 32 values (one chunk of K) of 16 rows of
@@ -86,9 +88,9 @@ struct MatmulArgs {
   // Decode (T = 1) of Q8_0 / Q4_0 on the avx512 and amx paths: X by groups of 16 blocks for the
   // weight type (GroupQ8x512). Else null.
   const GroupQ8x512* xgroups;
-  // Decode (T = 1) of Q4_K / Q5_K on the avx512 and amx paths: X's K / 256 super-blocks as
-  // SuperQ8x256. Else null.
-  const SuperQ8x256* xsupers;
+  // Decode (T = 1) of Q4_K / Q5_K on the avx512 and amx paths: X's K / 256 super-blocks by
+  // fours (SuperQuadQ8). Else null.
+  const SuperQuadQ8* xsupers;
   // Decode: how the kernels that can prefetch ahead of their rows do (stream_prefetch()).
   StreamPrefetch prefetch;
   // Decode: the L1 bytes a pass over P rows and X may take (decode_l1_bytes()).
@@ -117,9 +119,9 @@ void quantize_row_groups(GgmlType type, const float* x, std::size_t K, GroupQ8x5
 /// dst[0, n) = src[0, n) with streaming stores (dst 32-byte aligned), then SFENCE: decode's copy
 /// of X for the float types (matmul.cpp).
 void stream_copy(const float* src, float* dst, std::size_t n);
-/// A BlockQ8x256 row of K values as the super-blocks of the AVX-512 decode of Q4_K / Q5_K: K / 256
-/// of them at out.
-void super_row_q8x256(const BlockQ8x256* x, std::size_t K, SuperQ8x256* out);
+/// A BlockQ8x256 row of K values as the activations of the AVX-512 decode of Q4_K / Q5_K:
+/// (K / 256 + 3) / 4 SuperQuadQ8 at out.
+void super_row_q8x256(const BlockQ8x256* x, std::size_t K, SuperQuadQ8* out);
 void block_avx2(const MatmulArgs& a, std::size_t n0, std::size_t n1, std::size_t t0, std::size_t t1);
 /// True when the path `isa` takes this product as packed float prefill (packed_block in
 /// kernel_common.h, a.xt set): T > 1 and F32, F16 or BF16 (on amx: F32 and F16; its AMX kernel

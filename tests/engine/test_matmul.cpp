@@ -255,7 +255,9 @@ std::vector<std::size_t> k_sizes(GgmlType type) {
   // The AVX-512 decode's groups of 16 blocks: 5 blocks (two pairs, an odd one after them), 24
   // (a group, then 8), 39 (two groups, then three pairs and an odd one), 22 (a group, then 6).
   if (b == 32) return {32, 32 * 5, 256 * 3, 32 * 39, 32 * 22};
-  return {256, 256 * 3};
+  // The AVX-512 decode of Q4_K / Q5_K takes super-blocks by fours: 1 and 3 (a four cut short),
+  // 6 (a four, then 2), 9 (two fours, then 1).
+  return {256, 256 * 3, 256 * 6, 256 * 9};
 }
 
 void check_type(GgmlType type, bool raw) {
