@@ -16,7 +16,10 @@
 //    step, not from the L3 cache. GB/s = weight bytes / time per GEMV (best and median of N
 //    passes over all copies) and the ratio to the measured bandwidth at the same thread count;
 //    GB/cpu-s: bytes per CPU-second of the process (median), which a busy machine disturbs less;
-//    L2 GB/cs: the same on rows that stay in L2, one thread — the kernel's compute ceiling.
+//    L2 GB/cs: the same on rows that stay in L2, one thread — the kernel's compute ceiling
+//    (median of N passes, and the best: on the Xeon VM the same kernel's passes ran at two
+//    speeds some 25% apart, minute by minute, whatever the code; the best is the nearest to the
+//    kernel's own speed).
 // 3. Prefill: T = 512 activation rows on one copy; GFLOP/s = 2 N K T / time (best and median).
 #include <immintrin.h>
 
@@ -201,8 +204,8 @@ int main(int argc, char** argv) {
                 pool.size(), passes, stats(by_level[2]).median, stats(by_level[1]).median, stats(by_level[0]).median);
   }
 
-  std::printf("\n%-6s %-11s %3s %9s %9s %6s %8s %8s", "type", "N x K", "thr", "GEMV GB/s", "(median)", "ratio",
-              "GB/cpu-s", "L2 GB/cs");
+  std::printf("\n%-6s %-11s %3s %9s %9s %6s %8s %8s %8s", "type", "N x K", "thr", "GEMV GB/s", "(median)", "ratio",
+              "GB/cpu-s", "L2 GB/cs", "(best)");
   if (prefill) std::printf(" %12s %9s", "pp GFLOP/s", "(median)");
   std::printf("\n");
   for (const auto& name : type_names) {
@@ -221,7 +224,7 @@ int main(int argc, char** argv) {
       std::normal_distribution<float> normal(0.0f, 1.0f);
       std::vector<float> x(T * s.K), y(T * s.N);
       for (auto& v : x) v = normal(rng);
-      double hot_rate = 0;
+      Stats hot_rate;
       for (std::size_t ti = 0; ti < threads.size(); ++ti) {
         ponder::cpu::ThreadPool pool(threads[ti]);
         // Warm-up: touch every copy once.
@@ -253,11 +256,11 @@ int main(int argc, char** argv) {
             } while (process_cpu_seconds() - c0 < 0.05);
             rates.push_back(double(m.one / s.N * rows) * reps / (process_cpu_seconds() - c0) / 1e9);
           }
-          hot_rate = stats(rates).median;
+          hot_rate = stats(rates);
         }
         const Stats g = stats(gbs), gc = stats(cpu_gbs);
-        std::printf("%-6s %5zux%-5zu %3u %9.2f %9.2f %6.2f %8.2f %8.2f", name.c_str(), s.N, s.K, threads[ti],
-                    g.best, g.median, g.best / bandwidth[ti], gc.median, hot_rate);
+        std::printf("%-6s %5zux%-5zu %3u %9.2f %9.2f %6.2f %8.2f %8.2f %8.2f", name.c_str(), s.N, s.K, threads[ti],
+                    g.best, g.median, g.best / bandwidth[ti], gc.median, hot_rate.median, hot_rate.best);
         if (prefill) {
           std::vector<double> gf;
           const double flops = 2.0 * double(s.N) * double(s.K) * double(T);
