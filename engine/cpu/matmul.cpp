@@ -267,7 +267,7 @@ constexpr std::size_t kDecodeMinTake = 128u << 10;
 constexpr std::size_t kDecodeMaxTake = 4u << 20;
 
 // The activations the AVX-512 decode kernels take prepared (MatmulArgs::xgroups, xsupers): for
-// Q8_0 / Q4_0 groups of 16 blocks, for Q4_K / Q5_K super-blocks in register order.
+// Q8_0 / Q4_0 groups of 16 blocks, for Q4_K / Q5_K super-blocks by fours in register order.
 enum class DecodePrep { none, groups_q8_0, groups_q4_0, supers };
 DecodePrep decode_prep(Isa isa, GgmlType type, std::size_t T) {
   if (T != 1 || isa < Isa::avx512) return DecodePrep::none;
