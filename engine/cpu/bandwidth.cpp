@@ -35,7 +35,7 @@ double seconds_since(Clock::time_point t0) {
 // (matmul.h) says, as decode does. 2 KiB ahead into L1 (StreamPrefetch::l1): slower on that (AMD)
 // VM; on a 2-core Xeon VM 22.3 -> 23.7 and 21.2 -> 22.5 GB/s (medians of 12 alternated passes
 // over 1 GiB; 4 streams a thread, or 1 or 4 KiB ahead, no better). Each line also 8 KiB ahead
-// into L2 (l1_l2; kPrefetchL2Ahead, kernel_common.h): on that Xeon VM, 1 MiB chunks of a 1 GiB
+// into L2 (l1_l2; kPrefetchL2Ahead, matmul_internal.h): on that Xeon VM, 1 MiB chunks of a 1 GiB
 // buffer as below, medians of 20 alternated passes, 25.1 -> 27.6 GB/s (16 or 32 KiB ahead: 27.2
 // and 27.1; 16 KiB ahead into L2 without the L1 prefetch: 25.5).
 template <StreamPrefetch Prefetch>

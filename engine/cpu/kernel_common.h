@@ -52,13 +52,11 @@ inline __m128i unpack_scales_k4(const unsigned char* p) {
 
 // The Q4_K / Q5_K mins of one super-block for one activation row, added into `mins` (four lanes):
 // dmin * xd * m[j] * (sum of the activations of 32-block j). `scale` holds d * xd, dmin * xd in
-// lanes 0 and 1; `m16` the eight mins as words; `sums` the row's sums of each 32 activations
-// (words, |.| <= 4064), or (add_mins_k4) `bsums` its sums of each 16.
-inline __m128 add_mins_sums(__m128 mins, __m128 scale, __m128i m16, __m128i sums) {
-  return _mm_fmadd_ps(_mm_permute_ps(scale, _MM_SHUFFLE(1, 1, 1, 1)), _mm_cvtepi32_ps(_mm_madd_epi16(sums, m16)), mins);
-}
+// lanes 0 and 1; `m16` the eight mins as words; `bsums` the row's sums of each 16 activations
+// (added in pairs: words, |.| <= 4064).
 inline __m128 add_mins_k4(__m128 mins, __m128 scale, __m128i m16, const std::int16_t* bsums) {
-  return add_mins_sums(mins, scale, m16, _mm_hadd_epi16(load128(bsums), load128(bsums + 8)));
+  const __m128i sums = _mm_hadd_epi16(load128(bsums), load128(bsums + 8));
+  return _mm_fmadd_ps(_mm_permute_ps(scale, _MM_SHUFFLE(1, 1, 1, 1)), _mm_cvtepi32_ps(_mm_madd_epi16(sums, m16)), mins);
 }
 
 // ---- Pointers into a call's operands ----

@@ -83,7 +83,7 @@ enum class StreamPrefetch : unsigned char { none, l1, l1_l2 };
 /// The CPU's StreamPrefetch: l1_l2 except on AMD CPUs, none there. On a Xeon (2 MiB L2) whole
 /// decode steps scored 0.88 -> 0.95 (Q8_0) of the reading with the L1 prefetch, and were 4-7%
 /// faster again with L2's; on a Zen 4 they were 4-17% slower with the L1 prefetch
-/// (kernel_common.h, kPrefetchAhead and kPrefetchL2Ahead).
+/// (matmul_internal.h, kPrefetchAhead and kPrefetchL2Ahead).
 StreamPrefetch stream_prefetch();
 
 /// f(level) with the level as a compile-time constant (std::integral_constant): the kernels and

@@ -166,9 +166,10 @@ constexpr std::size_t kPrefetchAhead = 2048;
 // +5.0%; 16 against 32: +1.4% and +4.5%. Also prefetching a take's first 4 or 16 KiB into L2 when
 // it starts: no better, or 3-4% worse. `bench_decode_split --prefetch 1`, which compares the two
 // levels: +6.0% (Q8_0, 27 of 30) and +7.3% (F16, 25 of 30). Q4_K_M's kernels (prefetch_block)
-// with it: +0.1%, so they do without, as do the AVX2 kernels, whose prefetch runs on AMD CPUs
-// too. The read test (bandwidth.cpp) does the same as decode, since the limit must be the best
-// plain read: it reads 5-10% faster with it (bench_matmul prints its levels).
+// with it: +0.1%, and +1.0% (16 of 30) once 76d4cac had made them faster, so they do without,
+// as do the AVX2 kernels, whose prefetch runs on AMD CPUs too. The read test (bandwidth.cpp)
+// does the same as decode, since the limit must be the best plain read: it reads 5-10% faster
+// with it (bench_matmul prints its levels).
 constexpr std::size_t kPrefetchL2Ahead = 8192;
 
 /// Tests and benchmarks: 0, 1 or 2 forces stream_prefetch() to none, l1 or l1_l2; -1 restores
